@@ -1,0 +1,372 @@
+/**
+ * The event catalogue: every fact Tradecore records, with its zod schema.
+ *
+ * Amounts, prices and quantities are decimal strings in the log so that an auditor can read
+ * them without knowing a market's tick or lot size; the domain turns them into integer ticks,
+ * lots and asset units (bigint) before doing arithmetic. See docs/events.md and
+ * docs/architecture.md for streams, ownership and routing.
+ */
+import { z } from 'zod';
+
+/** A non-negative decimal string without exponent or sign, e.g. "101.25", "0", "0.5". */
+export const DecimalString = z
+  .string()
+  .regex(/^(0|[1-9]\d{0,29})(\.\d{1,18})?$/, 'must be a non-negative decimal string');
+export const PositiveDecimalString = DecimalString.refine((s) => /[1-9]/.test(s), 'must be positive');
+
+export const Side = z.enum(['buy', 'sell']);
+export type Side = z.infer<typeof Side>;
+export const OrderType = z.enum(['limit', 'market']);
+export type OrderType = z.infer<typeof OrderType>;
+export const TimeInForce = z.enum(['GTC', 'IOC', 'FOK']);
+export type TimeInForce = z.infer<typeof TimeInForce>;
+export const SelfTradePrevention = z.enum(['cancel_newest', 'cancel_oldest', 'cancel_both', 'decrement']);
+export type SelfTradePrevention = z.infer<typeof SelfTradePrevention>;
+export const Role = z.enum(['trader', 'admin']);
+export type Role = z.infer<typeof Role>;
+export const Liquidity = z.enum(['maker', 'taker']);
+export type Liquidity = z.infer<typeof Liquidity>;
+
+export const RejectReason = z.enum([
+  'insufficient_funds',
+  'insufficient_position',
+  'max_order_quantity',
+  'max_order_notional',
+  'price_band',
+  'kill_switch',
+  'market_halted',
+  'self_trade',
+  'fok_unfillable',
+  'post_only_would_take',
+  'no_liquidity',
+  'max_open_orders',
+  'order_rate',
+  'unknown_market',
+  'unknown_order',
+  'order_not_open',
+]);
+export type RejectReason = z.infer<typeof RejectReason>;
+
+export const CancelReason = z.enum([
+  'user',
+  'ioc_remainder',
+  'market_remainder',
+  'self_trade',
+  'kill_switch',
+  'market_halted',
+  'amend_rejected',
+]);
+export type CancelReason = z.infer<typeof CancelReason>;
+
+const Iso = z.string().datetime({ offset: false });
+const Uuidish = z.string().min(1).max(64);
+const UserId = z.number().int().positive();
+const MarketId = z.number().int().positive();
+
+function event<T extends string, S extends z.ZodRawShape>(type: T, shape: S) {
+  return z.object({ type: z.literal(type), schemaVersion: z.literal(1), data: z.object(shape).strict() });
+}
+
+// ---- users stream (registry: userId = stream revision + 1) ----
+export const UserRegistered = event('UserRegistered', {
+  userId: UserId,
+  username: z.string(),
+  passwordHash: z.string(),
+  roles: z.array(Role).min(1),
+});
+
+// ---- markets stream (registry: marketId = stream revision + 1) ----
+export const MarketListed = event('MarketListed', {
+  marketId: MarketId,
+  symbol: z.string(),
+  baseAsset: z.string(),
+  quoteAsset: z.string(),
+  tickSize: PositiveDecimalString,
+  lotSize: PositiveDecimalString,
+  referencePrice: PositiveDecimalString.nullable(),
+  makerFeeBps: z.number().int().min(0).max(1000),
+  takerFeeBps: z.number().int().min(0).max(1000),
+  maxOrderQuantity: PositiveDecimalString,
+  maxOrderNotional: PositiveDecimalString,
+  /** Orders priced further than this from the reference/last price are rejected (`price_band`). */
+  priceBandBps: z.number().int().positive(),
+  listedBy: UserId,
+});
+export const MarketHalted = event('MarketHalted', { marketId: MarketId, reason: z.string(), haltedBy: UserId });
+export const MarketResumed = event('MarketResumed', { marketId: MarketId, reason: z.string(), resumedBy: UserId });
+
+// ---- control stream ----
+export const KillSwitchScope = z.enum(['global', 'market', 'user']);
+export type KillSwitchScope = z.infer<typeof KillSwitchScope>;
+const killSwitchShape = {
+  scope: KillSwitchScope,
+  marketId: MarketId.nullable(),
+  userId: UserId.nullable(),
+  reason: z.string(),
+  changedBy: UserId,
+};
+export const KillSwitchEngaged = event('KillSwitchEngaged', killSwitchShape);
+export const KillSwitchReleased = event('KillSwitchReleased', killSwitchShape);
+
+// ---- order-{orderId} streams: requests recorded by command-api ----
+export const OrderPlaced = event('OrderPlaced', {
+  orderId: Uuidish,
+  userId: UserId,
+  marketId: MarketId,
+  side: Side,
+  type: OrderType,
+  timeInForce: TimeInForce,
+  price: PositiveDecimalString.nullable(),
+  quantity: PositiveDecimalString,
+  postOnly: z.boolean(),
+  selfTradePrevention: SelfTradePrevention,
+  clientOrderId: z.string().nullable(),
+  /** SHA-256 of the canonical request body: a retry with the same key and another body is a 409. */
+  requestHash: z.string(),
+  placedAt: Iso,
+});
+export const OrderAmendRequested = event('OrderAmendRequested', {
+  orderId: Uuidish,
+  userId: UserId,
+  marketId: MarketId,
+  requestId: Uuidish,
+  newPrice: PositiveDecimalString.nullable(),
+  newQuantity: PositiveDecimalString.nullable(),
+  requestedAt: Iso,
+});
+export const OrderCancelRequested = event('OrderCancelRequested', {
+  orderId: Uuidish,
+  userId: UserId,
+  marketId: MarketId,
+  requestId: Uuidish,
+  requestedAt: Iso,
+});
+
+// ---- account-{userId} streams: written by command-api (deposits) and the risk handler ----
+export const FundsDeposited = event('FundsDeposited', {
+  depositId: Uuidish,
+  userId: UserId,
+  asset: z.string(),
+  amount: PositiveDecimalString,
+  depositedBy: UserId,
+});
+/** What the risk rule saw when it decided; recorded so `tradectl recheck` can re-run the decision. */
+export const RiskCheck = z
+  .object({ rule: z.string(), limit: z.string().nullable(), observed: z.string().nullable() })
+  .strict();
+export const OrderAccepted = event('OrderAccepted', {
+  orderId: Uuidish,
+  userId: UserId,
+  marketId: MarketId,
+  side: Side,
+  type: OrderType,
+  timeInForce: TimeInForce,
+  price: PositiveDecimalString.nullable(),
+  /** For market orders: the worst price the protection band allows. */
+  protectionPrice: PositiveDecimalString.nullable(),
+  quantity: PositiveDecimalString,
+  postOnly: z.boolean(),
+  selfTradePrevention: SelfTradePrevention,
+  reservedAsset: z.string(),
+  reservedAmount: DecimalString,
+  checks: z.array(RiskCheck),
+});
+export const OrderRejected = event('OrderRejected', {
+  orderId: Uuidish,
+  userId: UserId,
+  marketId: MarketId,
+  reason: RejectReason,
+  rule: z.string(),
+  limit: z.string().nullable(),
+  observed: z.string().nullable(),
+});
+export const OrderAmendAccepted = event('OrderAmendAccepted', {
+  orderId: Uuidish,
+  userId: UserId,
+  marketId: MarketId,
+  requestId: Uuidish,
+  newPrice: PositiveDecimalString,
+  newQuantity: PositiveDecimalString,
+  /** Signed change of the reservation, as a decimal string with optional leading '-'. */
+  reservationDelta: z.string().regex(/^-?(0|[1-9]\d*)(\.\d+)?$/),
+  reservedAsset: z.string(),
+});
+export const OrderAmendRejected = event('OrderAmendRejected', {
+  orderId: Uuidish,
+  userId: UserId,
+  marketId: MarketId,
+  requestId: Uuidish,
+  reason: RejectReason,
+  rule: z.string(),
+  limit: z.string().nullable(),
+  observed: z.string().nullable(),
+});
+export const OrderCancelRejected = event('OrderCancelRejected', {
+  orderId: Uuidish,
+  userId: UserId,
+  marketId: MarketId,
+  requestId: Uuidish,
+  reason: RejectReason,
+});
+/** Settlement of one side of a trade on the account: cash and instrument moved, fee paid, reservation released. */
+export const FillSettled = event('FillSettled', {
+  tradeId: Uuidish,
+  orderId: Uuidish,
+  userId: UserId,
+  marketId: MarketId,
+  side: Side,
+  liquidity: Liquidity,
+  price: PositiveDecimalString,
+  quantity: PositiveDecimalString,
+  baseAsset: z.string(),
+  quoteAsset: z.string(),
+  /** Quote paid (buy) or received before fees (sell). */
+  notional: DecimalString,
+  fee: DecimalString,
+  feeAsset: z.string(),
+  reservationReleased: DecimalString,
+});
+export const ReservationReleased = event('ReservationReleased', {
+  orderId: Uuidish,
+  userId: UserId,
+  marketId: MarketId,
+  asset: z.string(),
+  amount: DecimalString,
+  cause: z.enum(['cancelled', 'expired', 'rejected', 'filled', 'amended']),
+});
+
+// ---- market-{marketId} streams: written by the execution handler only ----
+export const OrderRested = event('OrderRested', {
+  orderId: Uuidish,
+  userId: UserId,
+  marketId: MarketId,
+  side: Side,
+  price: PositiveDecimalString,
+  remainingQuantity: PositiveDecimalString,
+});
+export const TradeExecuted = event('TradeExecuted', {
+  tradeId: Uuidish,
+  marketId: MarketId,
+  price: PositiveDecimalString,
+  quantity: PositiveDecimalString,
+  takerSide: Side,
+  takerOrderId: Uuidish,
+  takerUserId: UserId,
+  makerOrderId: Uuidish,
+  makerUserId: UserId,
+  takerFee: DecimalString,
+  makerFee: DecimalString,
+  /** Remaining open quantity of each order after this trade; 0 means the order is filled. */
+  takerRemainingQuantity: DecimalString,
+  makerRemainingQuantity: DecimalString,
+  executedAt: Iso,
+});
+export const OrderCancelled = event('OrderCancelled', {
+  orderId: Uuidish,
+  userId: UserId,
+  marketId: MarketId,
+  reason: CancelReason,
+  cancelledQuantity: DecimalString,
+});
+export const OrderExpired = event('OrderExpired', {
+  orderId: Uuidish,
+  userId: UserId,
+  marketId: MarketId,
+  expiredQuantity: DecimalString,
+});
+export const OrderAmended = event('OrderAmended', {
+  orderId: Uuidish,
+  userId: UserId,
+  marketId: MarketId,
+  price: PositiveDecimalString,
+  quantity: PositiveDecimalString,
+  remainingQuantity: PositiveDecimalString,
+  priorityLost: z.boolean(),
+});
+/** A rejection decided by the matching engine (post-only would take, FOK unfillable, no liquidity). */
+export const OrderRejectedByEngine = event('OrderRejectedByEngine', {
+  orderId: Uuidish,
+  userId: UserId,
+  marketId: MarketId,
+  reason: RejectReason,
+  rejectedQuantity: DecimalString,
+});
+
+export const TradecoreEvent = z.discriminatedUnion('type', [
+  UserRegistered,
+  MarketListed,
+  MarketHalted,
+  MarketResumed,
+  KillSwitchEngaged,
+  KillSwitchReleased,
+  OrderPlaced,
+  OrderAmendRequested,
+  OrderCancelRequested,
+  FundsDeposited,
+  OrderAccepted,
+  OrderRejected,
+  OrderAmendAccepted,
+  OrderAmendRejected,
+  OrderCancelRejected,
+  FillSettled,
+  ReservationReleased,
+  OrderRested,
+  TradeExecuted,
+  OrderCancelled,
+  OrderExpired,
+  OrderAmended,
+  OrderRejectedByEngine,
+]);
+export type TradecoreEvent = z.infer<typeof TradecoreEvent>;
+export type TradecoreEventType = TradecoreEvent['type'];
+export type EventOf<T extends TradecoreEventType> = Extract<TradecoreEvent, { type: T }>;
+export type EventData<T extends TradecoreEventType> = EventOf<T>['data'];
+
+export const EVENT_TYPES: readonly TradecoreEventType[] = TradecoreEvent.options.map(
+  (o): TradecoreEventType => o.shape.type.value,
+);
+
+/**
+ * Upcasters turn an older schemaVersion of an event's data into the current one. Keyed by
+ * `${type}@${fromVersion}`; each returns data at fromVersion + 1. None exist yet: every event is at v1.
+ */
+export const upcasters: Partial<Record<string, (data: unknown) => unknown>> = {};
+
+export class EventSchemaError extends Error {
+  constructor(
+    readonly eventType: string,
+    readonly issues: string,
+  ) {
+    super(`event ${eventType} does not match its schema: ${issues}`);
+    this.name = 'EventSchemaError';
+  }
+}
+
+/** Parse a recorded (type, schemaVersion, data) into a typed, current-version event. */
+export function parseEvent(type: string, schemaVersion: number, data: unknown): TradecoreEvent {
+  let version = schemaVersion;
+  let current = data;
+  while (version < 1 || upcasters[`${type}@${version}`]) {
+    const up = upcasters[`${type}@${version}`];
+    if (!up) break;
+    current = up(current);
+    version += 1;
+  }
+  const parsed = TradecoreEvent.safeParse({ type, schemaVersion: version, data: current });
+  if (!parsed.success) throw new EventSchemaError(type, parsed.error.message);
+  return parsed.data;
+}
+
+export function isTradecoreEventType(type: string): type is TradecoreEventType {
+  return (EVENT_TYPES as readonly string[]).includes(type);
+}
+
+// ---- stream names ----
+export const streams = {
+  users: 'users',
+  markets: 'markets',
+  control: 'control',
+  order: (orderId: string) => `order-${orderId}`,
+  account: (userId: number) => `account-${userId}`,
+  market: (marketId: number) => `market-${marketId}`,
+} as const;

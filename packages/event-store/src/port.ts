@@ -1,0 +1,126 @@
+/**
+ * The event-store port. Every write in Tradecore is an append through it; every read model and
+ * every audit reads through it. Implemented by the PostgreSQL adapter (single-node default) and
+ * the EventStoreDB adapter; both pass the same contract suite (contract.suite.ts).
+ */
+
+export type ExpectedRevision = bigint | 'no_stream' | 'stream_exists' | 'any';
+
+export interface EventMetadata {
+  correlationId: string;
+  causationId: string | null;
+  userId: number | null;
+  /** When the fact happened, from the injected clock (ISO-8601 UTC). */
+  occurredAt: string;
+  schemaVersion: number;
+  /**
+   * Global position of the input event a handler was processing when it appended this event.
+   * Handlers use it to skip inputs they have already turned into events (exactly-once effects).
+   */
+  inputPosition?: string;
+  [key: string]: unknown;
+}
+
+export interface NewEvent {
+  /** UUID; handlers derive it from the source event id so that a redelivery appends nothing. */
+  eventId: string;
+  type: string;
+  data: unknown;
+  metadata: EventMetadata;
+}
+
+export interface RecordedEvent {
+  eventId: string;
+  stream: string;
+  type: string;
+  data: unknown;
+  metadata: EventMetadata;
+  /** 0-based revision of this event within its stream. */
+  streamRevision: bigint;
+  /** Position in the global log; strictly increasing in commit-visible order. */
+  globalPosition: bigint;
+  recordedAt: string;
+}
+
+export interface AppendResult {
+  /** Revision of the last event now in the stream. */
+  nextExpectedRevision: bigint;
+  /** Global position of the last event written (or found, for an idempotent retry). */
+  position: bigint;
+}
+
+export interface ReadStreamOptions {
+  fromRevision?: bigint;
+  direction?: 'forwards' | 'backwards';
+  maxCount?: number;
+}
+
+export interface ReadAllOptions {
+  /** Exclusive: events with globalPosition > fromPosition. Default 0n (from the start). */
+  fromPosition?: bigint;
+  maxCount?: number;
+}
+
+export interface SubscribeOptions {
+  /** Exclusive checkpoint: delivery starts after this position. */
+  fromPosition?: bigint;
+  /** Only events of these types are delivered (checkpointing still advances past others). */
+  eventTypes?: readonly string[];
+  batchSize?: number;
+}
+
+export interface Subscription {
+  /** Stops the subscription; resolves when the handler is no longer running. */
+  close(): Promise<void>;
+  /** Resolves when the subscription stopped; rejects with the handler's error if it threw. */
+  readonly done: Promise<void>;
+}
+
+export type SubscriptionHandler = (events: readonly RecordedEvent[]) => Promise<void>;
+
+export interface EventStore {
+  appendToStream(
+    stream: string,
+    events: readonly NewEvent[],
+    options?: { expectedRevision?: ExpectedRevision },
+  ): Promise<AppendResult>;
+  readStream(stream: string, options?: ReadStreamOptions): Promise<RecordedEvent[]>;
+  readAll(options?: ReadAllOptions): Promise<RecordedEvent[]>;
+  /** The highest global position readers can currently see. */
+  headPosition(): Promise<bigint>;
+  /**
+   * Catch-up subscription to all events after a checkpoint: never skips, never repeats within
+   * one run, keeps global order. The handler is awaited before the next batch is delivered.
+   */
+  subscribeToAll(handler: SubscriptionHandler, options?: SubscribeOptions): Subscription;
+  close(): Promise<void>;
+}
+
+export class WrongExpectedRevisionError extends Error {
+  constructor(
+    readonly stream: string,
+    readonly expected: ExpectedRevision,
+    readonly actual: bigint | 'no_stream',
+  ) {
+    super(`stream ${stream}: expected revision ${String(expected)}, actual ${String(actual)}`);
+    this.name = 'WrongExpectedRevisionError';
+  }
+}
+
+/** Ids of an append partly match events already in the stream: neither a retry nor a new write. */
+export class IdempotencyConflictError extends Error {
+  constructor(
+    readonly stream: string,
+    readonly eventId: string,
+  ) {
+    super(`stream ${stream}: event ${eventId} conflicts with an earlier append`);
+    this.name = 'IdempotencyConflictError';
+  }
+}
+
+export class EventStoreUnavailableError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'EventStoreUnavailableError';
+  }
+}
