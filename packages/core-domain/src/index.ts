@@ -1,1 +1,3 @@
 export * from './events.ts';
+export * from './numbers.ts';
+export * from './book/types.ts';
