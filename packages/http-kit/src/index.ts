@@ -1,0 +1,4 @@
+export * from './problem.ts';
+export * from './auth.ts';
+export * from './runtime.ts';
+export * from './ops.ts';
