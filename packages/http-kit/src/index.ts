@@ -2,3 +2,4 @@ export * from './problem.ts';
 export * from './auth.ts';
 export * from './runtime.ts';
 export * from './ops.ts';
+export * from './app.ts';
