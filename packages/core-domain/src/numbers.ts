@@ -48,7 +48,9 @@ export function parseFixed(input: string, field: string): Fixed {
   const m = DECIMAL.exec(input);
   if (!m) throw new DecimalValidationError(field, 'format', 'must be a plain decimal like "101.25"');
   const intPart = m[1] ?? '0';
-  const fracPart = m[2] ?? '';
+  // Trailing fractional zeros carry no value: "1.50" is 1.5 (scale 1), so precision rules
+  // (a tick's decimals, AMOUNT_DECIMALS) look at significant digits only.
+  const fracPart = (m[2] ?? '').replace(/0+$/, '');
   return { units: BigInt(intPart + fracPart), scale: fracPart.length };
 }
 
@@ -151,6 +153,8 @@ export function lotsToUnits(lots: bigint, lotSize: string): bigint {
 
 /** Fee on a notional in basis points, rounded up to the next unit so the venue never under-charges. */
 export function feeUnits(notional: bigint, bps: number): bigint {
+  if (!Number.isInteger(bps) || bps < 0) throw new RangeError(`fee bps must be a non-negative integer, got ${bps}`);
+  if (notional < 0n) throw new RangeError('fee notional must not be negative');
   const b = BigInt(bps);
   return (notional * b + 9_999n) / 10_000n;
 }
@@ -163,4 +167,86 @@ export function validateStepSizes(tickSize: string, lotSize: string): void {
   if (l.units === 0n) throw new DecimalValidationError('lotSize', 'zero', 'must be greater than zero');
   if (t.scale + l.scale > AMOUNT_DECIMALS)
     throw new DecimalValidationError('tickSize', 'precision', `tickSize and lotSize together may carry at most ${AMOUNT_DECIMALS} decimals`);
+}
+
+// ---- exact decimal arithmetic on Fixed values (for read-side sums and averages) ----
+
+function align(a: Fixed, b: Fixed): [bigint, bigint, number] {
+  const scale = Math.max(a.scale, b.scale);
+  return [a.units * pow10(scale - a.scale), b.units * pow10(scale - b.scale), scale];
+}
+
+/** Drop trailing zero digits so equal values have equal representations. */
+export function normalizeFixed(f: Fixed): Fixed {
+  let { units, scale } = f;
+  while (scale > 0 && units % 10n === 0n) {
+    units /= 10n;
+    scale -= 1;
+  }
+  return { units, scale };
+}
+
+export function addFixed(a: Fixed, b: Fixed): Fixed {
+  const [x, y, scale] = align(a, b);
+  return normalizeFixed({ units: x + y, scale });
+}
+
+export function subFixed(a: Fixed, b: Fixed): Fixed {
+  const [x, y, scale] = align(a, b);
+  return normalizeFixed({ units: x - y, scale });
+}
+
+export function mulFixed(a: Fixed, b: Fixed): Fixed {
+  return normalizeFixed({ units: a.units * b.units, scale: a.scale + b.scale });
+}
+
+/** -1, 0 or 1 as a is below, equal to or above b. */
+export function compareFixed(a: Fixed, b: Fixed): -1 | 0 | 1 {
+  const [x, y] = align(a, b);
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/** Parse a signed decimal string ("-1.5", "2") into a Fixed; same rules as parseFixed otherwise. */
+export function parseSignedFixed(input: string, field: string): Fixed {
+  if (input.startsWith('-')) {
+    const f = parseFixed(input.slice(1), field);
+    return { units: -f.units, scale: f.scale };
+  }
+  return parseFixed(input, field);
+}
+
+/** Sum of decimal strings, exact, formatted ("0" for none). */
+export function addDecimals(...values: string[]): string {
+  return formatFixed(values.reduce<Fixed>((acc, v) => addFixed(acc, parseSignedFixed(v, 'value')), { units: 0n, scale: 0 }));
+}
+
+/** a − b of decimal strings, exact (may be negative). */
+export function subDecimals(a: string, b: string): string {
+  return formatFixed(subFixed(parseSignedFixed(a, 'value'), parseSignedFixed(b, 'value')));
+}
+
+export function compareDecimals(a: string, b: string): -1 | 0 | 1 {
+  return compareFixed(parseSignedFixed(a, 'value'), parseSignedFixed(b, 'value'));
+}
+
+/**
+ * numerator / denominator as a decimal string with at most `maxDecimals` decimals, rounded half
+ * up (away from zero). Exact whenever the quotient terminates within `maxDecimals` digits.
+ */
+export function divideToDecimal(numerator: Fixed, denominator: Fixed, maxDecimals = 18): string {
+  if (denominator.units === 0n) throw new RangeError('division by zero');
+  // value = (n.units / 10^n.scale) / (d.units / 10^d.scale) = n.units·10^d.scale / (d.units·10^n.scale)
+  let num = numerator.units * pow10(denominator.scale);
+  let den = denominator.units * pow10(numerator.scale);
+  if (den < 0n) {
+    num = -num;
+    den = -den;
+  }
+  const neg = num < 0n;
+  const abs = neg ? -num : num;
+  const scaled = abs * pow10(maxDecimals);
+  let q = scaled / den;
+  const r = scaled % den;
+  if (r * 2n >= den) q += 1n;
+  return formatFixed({ units: neg ? -q : q, scale: maxDecimals });
 }
