@@ -80,6 +80,8 @@ export interface RestingOrderView {
   lots: bigint;
   remainingLots: bigint;
   selfTradePrevention: SelfTradePrevention;
+  /** A post-only order stays a maker for its whole life: an amend that would take is rejected. */
+  postOnly: boolean;
 }
 
 /** A serialisable snapshot: resting orders in priority order per side (best first, FIFO within a level). */
@@ -102,4 +104,30 @@ export interface OrderBook {
   stateHash(): string;
   /** Throws if an internal invariant is broken (crossed book, level totals, index consistency). */
   validateInternalState(): void;
+}
+
+/** Which implementation of `OrderBook` to build (see `createOrderBook`, `restoreBook`). */
+export type BookKind = 'reference' | 'fast';
+
+/** The place-rejection reasons and cancel reasons a book can emit, for exhaustive handling downstream. */
+export type BookRejectReason = Extract<BookEvent, { kind: 'rejected' }>['reason'];
+export type BookCancelReason = Extract<BookEvent, { kind: 'cancelled' }>['reason'];
+
+/**
+ * Thrown for a malformed command (non-positive or out-of-range price or quantity). Such a command
+ * cannot come from a validated event; business outcomes are always events, never exceptions.
+ */
+export class MalformedBookCommandError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'MalformedBookCommandError';
+  }
+}
+
+/** Thrown by `validateInternalState()` or when restoring a corrupt snapshot. */
+export class BookInvariantError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'BookInvariantError';
+  }
 }

@@ -1,0 +1,529 @@
+/**
+ * The fast order book. Same rules and same events as `ReferenceBook` (the rule list lives in
+ * reference-book.ts); only the data structures differ:
+ *
+ * - Each side keeps its price levels in an array sorted worst → best, so the best level is the
+ *   last element (O(1) best price, O(1) removal of an emptied best level), plus a Map from price
+ *   to level for O(1) lookup. A new or emptied level away from the top costs a binary search and
+ *   a short `splice`; trading activity sits near the top, i.e. near the end of the array.
+ * - A level is an intrusive doubly linked FIFO list of order nodes with its total and count.
+ * - `orders` maps order id → node, so cancel and amend are O(1) apart from level creation/removal.
+ * - Order nodes and levels are pooled: the hot path allocates only the returned events (and the
+ *   bigints they carry).
+ */
+import type { SelfTradePrevention, Side } from '../events.ts';
+import { MAX_STEPS } from '../numbers.ts';
+import { assertRestorableSnapshot, assertWellFormedAmend, assertWellFormedPlace, hashSnapshot } from './common.ts';
+import type {
+  BookAmend,
+  BookCancel,
+  BookCommand,
+  BookEvent,
+  BookPlace,
+  BookSnapshot,
+  Depth,
+  DepthLevel,
+  OrderBook,
+  RestingOrderView,
+} from './types.ts';
+import { BookInvariantError } from './types.ts';
+
+class OrderNode {
+  orderId = '';
+  userId = 0;
+  side: Side = 'buy';
+  /** Limit price (for a resting order: its level's price). */
+  priceTicks = 0n;
+  lots = 0n;
+  remaining = 0n;
+  stp: SelfTradePrevention = 'cancel_newest';
+  postOnly = false;
+  level: Level | null = null;
+  prev: OrderNode | null = null;
+  next: OrderNode | null = null;
+}
+
+class Level {
+  priceTicks = 0n;
+  /** `priceTicks` as a number (exact: prices are at most MAX_STEPS < 2^53), the key in `byPrice`. */
+  price = 0;
+  total = 0n;
+  count = 0;
+  head: OrderNode | null = null;
+  tail: OrderNode | null = null;
+}
+
+class BookSide {
+  /** Levels sorted worst → best: ascending prices for bids, descending for asks. Best is last. */
+  readonly levels: Level[] = [];
+  readonly byPrice = new Map<number, Level>();
+  constructor(readonly isBuy: boolean) {}
+
+  best(): Level | undefined {
+    return this.levels[this.levels.length - 1];
+  }
+
+  /** Index of the first level that is better than `price` (the insertion point for `price`). */
+  private indexAfter(price: number): number {
+    const levels = this.levels;
+    let lo = 0;
+    let hi = levels.length;
+    if (this.isBuy) {
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (levels[mid]!.price < price) lo = mid + 1;
+        else hi = mid;
+      }
+    } else {
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (levels[mid]!.price > price) lo = mid + 1;
+        else hi = mid;
+      }
+    }
+    return lo;
+  }
+
+  insertLevel(level: Level): void {
+    const levels = this.levels;
+    const n = levels.length;
+    const top = levels[n - 1];
+    if (top === undefined || (this.isBuy ? level.price > top.price : level.price < top.price)) levels.push(level);
+    else levels.splice(this.indexAfter(level.price), 0, level);
+    this.byPrice.set(level.price, level);
+  }
+
+  removeLevel(level: Level): void {
+    const levels = this.levels;
+    if (levels[levels.length - 1] === level) levels.pop();
+    else levels.splice(this.indexAfter(level.price), 1);
+    this.byPrice.delete(level.price);
+  }
+}
+
+function view(n: OrderNode): RestingOrderView {
+  return {
+    orderId: n.orderId,
+    userId: n.userId,
+    side: n.side,
+    priceTicks: n.priceTicks,
+    lots: n.lots,
+    remainingLots: n.remaining,
+    selfTradePrevention: n.stp,
+    postOnly: n.postOnly,
+  };
+}
+
+export class FastBook implements OrderBook {
+  private readonly bids = new BookSide(true);
+  private readonly asks = new BookSide(false);
+  private readonly orders = new Map<string, OrderNode>();
+  private readonly freeNodes: OrderNode[] = [];
+  private readonly freeLevels: Level[] = [];
+
+  static restore(snapshot: BookSnapshot): FastBook {
+    assertRestorableSnapshot(snapshot);
+    const book = new FastBook();
+    for (const o of [...snapshot.bids, ...snapshot.asks]) {
+      const n = book.acquireNode();
+      n.orderId = o.orderId;
+      n.userId = o.userId;
+      n.side = o.side;
+      n.priceTicks = o.priceTicks;
+      n.lots = o.lots;
+      n.remaining = o.remainingLots;
+      n.stp = o.selfTradePrevention;
+      n.postOnly = o.postOnly;
+      book.orders.set(n.orderId, n);
+      book.append(n);
+    }
+    book.validateInternalState();
+    return book;
+  }
+
+  execute(command: BookCommand): BookEvent[] {
+    switch (command.kind) {
+      case 'place':
+        return this.place(command);
+      case 'cancel':
+        return this.cancel(command);
+      case 'amend':
+        return this.amend(command);
+    }
+  }
+
+  // ---- pools and list surgery ----
+
+  private acquireNode(): OrderNode {
+    return this.freeNodes.pop() ?? new OrderNode();
+  }
+
+  private releaseNode(n: OrderNode): void {
+    n.orderId = '';
+    n.level = null;
+    n.prev = null;
+    n.next = null;
+    this.freeNodes.push(n);
+  }
+
+  /** Appends a node at the back of the level at its price, creating the level if needed. */
+  private append(n: OrderNode): void {
+    const side = n.side === 'buy' ? this.bids : this.asks;
+    const price = Number(n.priceTicks);
+    let level = side.byPrice.get(price);
+    if (level === undefined) {
+      level = this.freeLevels.pop() ?? new Level();
+      level.priceTicks = n.priceTicks;
+      level.price = price;
+      side.insertLevel(level);
+    }
+    const tail = level.tail;
+    n.prev = tail;
+    n.next = null;
+    if (tail === null) level.head = n;
+    else tail.next = n;
+    level.tail = n;
+    n.level = level;
+    level.total += n.remaining;
+    level.count++;
+  }
+
+  /** Unlinks a node from its level (removing the level when emptied); the node keeps its fields. */
+  private unlink(n: OrderNode): void {
+    const level = n.level!;
+    const prev = n.prev;
+    const next = n.next;
+    if (prev === null) level.head = next;
+    else prev.next = next;
+    if (next === null) level.tail = prev;
+    else next.prev = prev;
+    n.prev = null;
+    n.next = null;
+    n.level = null;
+    level.total -= n.remaining;
+    if (--level.count === 0) {
+      (n.side === 'buy' ? this.bids : this.asks).removeLevel(level);
+      level.head = null;
+      level.tail = null;
+      this.freeLevels.push(level);
+    }
+  }
+
+  /** Takes a resting order out of the book entirely and recycles its node. */
+  private drop(n: OrderNode): void {
+    this.unlink(n);
+    this.orders.delete(n.orderId);
+    this.releaseNode(n);
+  }
+
+  // ---- commands ----
+
+  private place(cmd: BookPlace): BookEvent[] {
+    const lots = cmd.lots;
+    const limit = cmd.priceTicks;
+    if (typeof lots !== 'bigint' || typeof limit !== 'bigint' || lots <= 0n || limit <= 0n || lots > MAX_STEPS || limit > MAX_STEPS)
+      assertWellFormedPlace(cmd);
+    if (this.orders.has(cmd.orderId))
+      return [{ kind: 'rejected', orderId: cmd.orderId, userId: cmd.userId, reason: 'duplicate_order', rejectedLots: lots }];
+    const isBuy = cmd.side === 'buy';
+    const best = (isBuy ? this.asks : this.bids).best();
+    const crossing = best !== undefined && (isBuy ? best.priceTicks <= limit : best.priceTicks >= limit);
+    if (crossing && cmd.postOnly)
+      return [{ kind: 'rejected', orderId: cmd.orderId, userId: cmd.userId, reason: 'post_only_would_take', rejectedLots: lots }];
+    const isMarket = cmd.type === 'market';
+    if (isMarket && !crossing)
+      return [{ kind: 'rejected', orderId: cmd.orderId, userId: cmd.userId, reason: 'no_liquidity', rejectedLots: lots }];
+    const tif = cmd.timeInForce;
+    if (tif === 'FOK' && !this.fokFillable(cmd))
+      return [{ kind: 'rejected', orderId: cmd.orderId, userId: cmd.userId, reason: 'fok_unfillable', rejectedLots: lots }];
+
+    const n = this.acquireNode();
+    n.orderId = cmd.orderId;
+    n.userId = cmd.userId;
+    n.side = cmd.side;
+    n.priceTicks = limit;
+    n.lots = lots;
+    n.remaining = lots;
+    n.stp = cmd.selfTradePrevention;
+    n.postOnly = cmd.postOnly;
+    const events: BookEvent[] = [];
+    if (crossing && !this.match(n, events)) {
+      this.releaseNode(n);
+      return events;
+    }
+    if (tif === 'GTC' && !isMarket) {
+      this.orders.set(n.orderId, n);
+      this.append(n);
+      events.push({ kind: 'rested', orderId: n.orderId, userId: n.userId, side: n.side, priceTicks: limit, remainingLots: n.remaining });
+      return events;
+    }
+    if (tif === 'FOK' && !isMarket) throw new BookInvariantError(`FOK order ${cmd.orderId} passed the fill check but was not filled`);
+    events.push({
+      kind: 'cancelled',
+      orderId: n.orderId,
+      userId: n.userId,
+      reason: isMarket ? 'market_remainder' : 'ioc_remainder',
+      cancelledLots: n.remaining,
+    });
+    this.releaseNode(n);
+    return events;
+  }
+
+  private fokFillable(cmd: BookPlace): boolean {
+    const isBuy = cmd.side === 'buy';
+    const levels = (isBuy ? this.asks : this.bids).levels;
+    const limit = cmd.priceTicks;
+    const skipSelf = cmd.selfTradePrevention === 'cancel_oldest';
+    let need = cmd.lots;
+    for (let i = levels.length - 1; i >= 0; i--) {
+      const level = levels[i]!;
+      if (isBuy ? level.priceTicks > limit : level.priceTicks < limit) return false;
+      for (let m = level.head; m !== null; m = m.next) {
+        if (m.userId === cmd.userId) {
+          if (skipSelf) continue;
+          return false;
+        }
+        need -= m.remaining;
+        if (need <= 0n) return true;
+      }
+    }
+    return false;
+  }
+
+  /**
+   * Matches a taker node (not resting, not in `orders`) against the opposite side. Returns true
+   * when it still has open quantity for the caller to dispose of, false when filled or ended by STP.
+   */
+  private match(taker: OrderNode, events: BookEvent[]): boolean {
+    const isBuy = taker.side === 'buy';
+    const opp = isBuy ? this.asks : this.bids;
+    const levels = opp.levels;
+    const limit = taker.priceTicks;
+    while (taker.remaining > 0n) {
+      const level = levels[levels.length - 1];
+      if (level === undefined || (isBuy ? level.priceTicks > limit : level.priceTicks < limit)) return true;
+      const m = level.head!;
+      if (m.userId === taker.userId) {
+        switch (taker.stp) {
+          case 'cancel_newest':
+            events.push({ kind: 'cancelled', orderId: taker.orderId, userId: taker.userId, reason: 'self_trade', cancelledLots: taker.remaining });
+            taker.remaining = 0n;
+            return false;
+          case 'cancel_oldest':
+            events.push({ kind: 'cancelled', orderId: m.orderId, userId: m.userId, reason: 'self_trade', cancelledLots: m.remaining });
+            this.drop(m);
+            continue;
+          case 'cancel_both':
+            events.push({ kind: 'cancelled', orderId: m.orderId, userId: m.userId, reason: 'self_trade', cancelledLots: m.remaining });
+            this.drop(m);
+            events.push({ kind: 'cancelled', orderId: taker.orderId, userId: taker.userId, reason: 'self_trade', cancelledLots: taker.remaining });
+            taker.remaining = 0n;
+            return false;
+          case 'decrement': {
+            const overlap = taker.remaining < m.remaining ? taker.remaining : m.remaining;
+            if (m.remaining === overlap) {
+              events.push({ kind: 'cancelled', orderId: m.orderId, userId: m.userId, reason: 'self_trade', cancelledLots: overlap });
+              this.drop(m);
+            } else {
+              m.lots -= overlap;
+              m.remaining -= overlap;
+              level.total -= overlap;
+              events.push({ kind: 'amended', orderId: m.orderId, userId: m.userId, priceTicks: m.priceTicks, lots: m.lots, remainingLots: m.remaining, priorityLost: false });
+            }
+            if (taker.remaining === overlap) {
+              events.push({ kind: 'cancelled', orderId: taker.orderId, userId: taker.userId, reason: 'self_trade', cancelledLots: overlap });
+              taker.remaining = 0n;
+              return false;
+            }
+            taker.lots -= overlap;
+            taker.remaining -= overlap;
+            events.push({ kind: 'amended', orderId: taker.orderId, userId: taker.userId, priceTicks: taker.priceTicks, lots: taker.lots, remainingLots: taker.remaining, priorityLost: false });
+            continue;
+          }
+        }
+      }
+      const qty = taker.remaining < m.remaining ? taker.remaining : m.remaining;
+      const takerRemaining = taker.remaining - qty;
+      const makerRemaining = m.remaining - qty;
+      taker.remaining = takerRemaining;
+      events.push({
+        kind: 'trade',
+        takerOrderId: taker.orderId,
+        takerUserId: taker.userId,
+        makerOrderId: m.orderId,
+        makerUserId: m.userId,
+        takerSide: taker.side,
+        priceTicks: level.priceTicks,
+        lots: qty,
+        takerRemainingLots: takerRemaining,
+        makerRemainingLots: makerRemaining,
+      });
+      if (makerRemaining === 0n) {
+        this.drop(m); // subtracts the maker's whole (pre-trade) remaining from the level total
+      } else {
+        m.remaining = makerRemaining;
+        level.total -= qty;
+      }
+    }
+    return false;
+  }
+
+  private cancel(cmd: BookCancel): BookEvent[] {
+    const n = this.orders.get(cmd.orderId);
+    if (n === undefined) return [{ kind: 'rejected', orderId: cmd.orderId, userId: 0, reason: 'unknown_order', rejectedLots: 0n }];
+    const ev: BookEvent = { kind: 'cancelled', orderId: n.orderId, userId: n.userId, reason: 'user', cancelledLots: n.remaining };
+    this.drop(n);
+    return [ev];
+  }
+
+  private amend(cmd: BookAmend): BookEvent[] {
+    const lots = cmd.lots;
+    const price = cmd.priceTicks;
+    if (typeof lots !== 'bigint' || typeof price !== 'bigint' || lots <= 0n || price <= 0n || lots > MAX_STEPS || price > MAX_STEPS)
+      assertWellFormedAmend(cmd);
+    const n = this.orders.get(cmd.orderId);
+    if (n === undefined) return [{ kind: 'rejected', orderId: cmd.orderId, userId: 0, reason: 'unknown_order', rejectedLots: 0n }];
+    const filled = n.lots - n.remaining;
+    if (lots <= filled) {
+      const ev: BookEvent = { kind: 'cancelled', orderId: n.orderId, userId: n.userId, reason: 'user', cancelledLots: n.remaining };
+      this.drop(n);
+      return [ev];
+    }
+    const remaining = lots - filled;
+    if (price === n.priceTicks) {
+      const level = n.level!;
+      level.total += remaining - n.remaining;
+      const priorityLost = lots > n.lots;
+      n.lots = lots;
+      n.remaining = remaining;
+      if (priorityLost && level.tail !== n) {
+        // Move to the back of the same level; the level keeps at least this node, so it stays.
+        const prev = n.prev;
+        const next = n.next!;
+        if (prev === null) level.head = next;
+        else prev.next = next;
+        next.prev = prev;
+        const tail = level.tail!;
+        tail.next = n;
+        n.prev = tail;
+        n.next = null;
+        level.tail = n;
+      }
+      return [{ kind: 'amended', orderId: n.orderId, userId: n.userId, priceTicks: price, lots, remainingLots: remaining, priorityLost }];
+    }
+    const isBuy = n.side === 'buy';
+    const best = (isBuy ? this.asks : this.bids).best();
+    const crossing = best !== undefined && (isBuy ? best.priceTicks <= price : best.priceTicks >= price);
+    if (crossing && n.postOnly)
+      return [{ kind: 'rejected', orderId: n.orderId, userId: n.userId, reason: 'post_only_would_take', rejectedLots: 0n }];
+    this.unlink(n);
+    n.priceTicks = price;
+    n.lots = lots;
+    n.remaining = remaining;
+    const amended: BookEvent = { kind: 'amended', orderId: n.orderId, userId: n.userId, priceTicks: price, lots, remainingLots: remaining, priorityLost: true };
+    if (!crossing) {
+      this.append(n);
+      return [amended];
+    }
+    const events: BookEvent[] = [amended];
+    this.orders.delete(n.orderId);
+    if (this.match(n, events)) {
+      this.orders.set(n.orderId, n);
+      this.append(n);
+    } else {
+      this.releaseNode(n);
+    }
+    return events;
+  }
+
+  // ---- queries ----
+
+  depth(levels: number): Depth {
+    const collect = (side: BookSide): DepthLevel[] => {
+      const out: DepthLevel[] = [];
+      for (let i = side.levels.length - 1; i >= 0 && out.length < levels; i--) {
+        const level = side.levels[i]!;
+        out.push({ priceTicks: level.priceTicks, lots: level.total, orders: level.count });
+      }
+      return out;
+    };
+    return { bids: collect(this.bids), asks: collect(this.asks) };
+  }
+
+  restingOrder(orderId: string): RestingOrderView | undefined {
+    const n = this.orders.get(orderId);
+    return n ? view(n) : undefined;
+  }
+
+  private sideViews(side: BookSide): RestingOrderView[] {
+    const out: RestingOrderView[] = [];
+    for (let i = side.levels.length - 1; i >= 0; i--) {
+      for (let n = side.levels[i]!.head; n !== null; n = n.next) out.push(view(n));
+    }
+    return out;
+  }
+
+  restingOrders(): RestingOrderView[] {
+    return [...this.sideViews(this.bids), ...this.sideViews(this.asks)];
+  }
+
+  bestBid(): bigint | null {
+    return this.bids.best()?.priceTicks ?? null;
+  }
+
+  bestAsk(): bigint | null {
+    return this.asks.best()?.priceTicks ?? null;
+  }
+
+  snapshot(): BookSnapshot {
+    return { version: 1, bids: this.sideViews(this.bids), asks: this.sideViews(this.asks) };
+  }
+
+  stateHash(): string {
+    return hashSnapshot(this.snapshot());
+  }
+
+  validateInternalState(): void {
+    const fail = (msg: string): never => {
+      throw new BookInvariantError(`FastBook: ${msg}`);
+    };
+    let nodes = 0;
+    for (const side of [this.bids, this.asks]) {
+      const sideName: Side = side.isBuy ? 'buy' : 'sell';
+      if (side.byPrice.size !== side.levels.length) fail(`${sideName} price index has ${side.byPrice.size} entries for ${side.levels.length} levels`);
+      let prevPrice: bigint | null = null;
+      for (const level of side.levels) {
+        if (level.price !== Number(level.priceTicks)) fail(`level ${level.priceTicks} has key ${level.price}`);
+        if (side.byPrice.get(level.price) !== level) fail(`${sideName} level ${level.priceTicks} missing from the price index`);
+        if (prevPrice !== null && (side.isBuy ? level.priceTicks <= prevPrice : level.priceTicks >= prevPrice))
+          fail(`${sideName} levels not strictly sorted at ${level.priceTicks}`);
+        prevPrice = level.priceTicks;
+        if (level.head === null || level.count === 0) fail(`empty ${sideName} level at ${level.priceTicks}`);
+        if (level.head!.prev !== null) fail(`level ${level.priceTicks} head has a prev`);
+        let count = 0;
+        let total = 0n;
+        let last: OrderNode | null = null;
+        for (let n = level.head; n !== null; n = n.next) {
+          if (n.prev !== last) fail(`broken prev link at ${n.orderId}`);
+          if (n.level !== level) fail(`order ${n.orderId} points at another level`);
+          if (n.side !== sideName) fail(`order ${n.orderId} on the wrong side`);
+          if (n.priceTicks !== level.priceTicks) fail(`order ${n.orderId} price ${n.priceTicks} at level ${level.priceTicks}`);
+          if (n.remaining <= 0n || n.remaining > n.lots) fail(`order ${n.orderId} has remaining ${n.remaining} of ${n.lots}`);
+          if (this.orders.get(n.orderId) !== n) fail(`order ${n.orderId} missing from the id index`);
+          count++;
+          total += n.remaining;
+          last = n;
+          if (count > this.orders.size) fail(`cycle in level ${level.priceTicks}`);
+        }
+        if (level.tail !== last) fail(`level ${level.priceTicks} tail is not its last node`);
+        if (count !== level.count) fail(`level ${level.priceTicks} count ${level.count} but ${count} nodes`);
+        if (total !== level.total) fail(`level ${level.priceTicks} total ${level.total} but nodes sum to ${total}`);
+        nodes += count;
+      }
+    }
+    if (nodes !== this.orders.size) fail(`id index has ${this.orders.size} entries for ${nodes} resting nodes`);
+    const bid = this.bestBid();
+    const ask = this.bestAsk();
+    if (bid !== null && ask !== null && bid >= ask) fail(`crossed at rest: bid ${bid} >= ask ${ask}`);
+  }
+}
