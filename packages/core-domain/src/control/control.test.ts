@@ -1,0 +1,132 @@
+import { describe, expect, it } from 'vitest';
+import type { EventData } from '../events.ts';
+import { catalogueEvent } from '../order/decider.ts';
+import { spec } from '../order/given-when-then.testkit.ts';
+import { ControlCommandError, controlDecider, evolveControl, initialControlState, isBlocked, killSwitchCovers, marketSpec, type ControlState } from './control.ts';
+
+const listed: EventData<'MarketListed'> = {
+  marketId: 1,
+  symbol: 'BTC-USD',
+  baseAsset: 'BTC',
+  quoteAsset: 'USD',
+  tickSize: '0.01',
+  lotSize: '0.001',
+  referencePrice: '100',
+  makerFeeBps: 10,
+  takerFeeBps: 20,
+  maxOrderQuantity: '100',
+  maxOrderNotional: '100000',
+  priceBandBps: 1000,
+  listedBy: 1,
+};
+const MarketListed = catalogueEvent('MarketListed', listed);
+const MarketListed2 = catalogueEvent('MarketListed', { ...listed, marketId: 2, symbol: 'ETH-USD', baseAsset: 'ETH' });
+const ks = (scope: 'global' | 'market' | 'user', marketId: number | null, userId: number | null) => ({
+  scope,
+  marketId,
+  userId,
+  reason: 'ops',
+  changedBy: 1,
+});
+
+function fold(events: Parameters<typeof evolveControl>[1][]): ControlState {
+  return events.reduce(evolveControl, initialControlState());
+}
+
+describe('control view', () => {
+  it('lists markets from the markets stream', () => {
+    const c = fold([MarketListed]);
+    expect(marketSpec(c, 1)?.symbol).toBe('BTC-USD');
+    expect(marketSpec(c, 9)).toBeNull();
+    expect(marketSpec(c, 1)).not.toHaveProperty('listedBy');
+  });
+
+  it('blocks nothing by default', () => {
+    expect(isBlocked(fold([MarketListed]), 7, 1)).toBeNull();
+  });
+
+  it('blocks a halted market until it resumes', () => {
+    const halted = fold([MarketListed, catalogueEvent('MarketHalted', { marketId: 1, reason: 'auction', haltedBy: 1 })]);
+    expect(isBlocked(halted, 7, 1)).toEqual({ reason: 'market_halted', rule: 'market_halted', detail: 'auction' });
+    expect(isBlocked(halted, 7, 2)).toBeNull();
+    const resumed = evolveControl(halted, catalogueEvent('MarketResumed', { marketId: 1, reason: 'ok', resumedBy: 1 }));
+    expect(isBlocked(resumed, 7, 1)).toBeNull();
+  });
+
+  it('applies kill switches by scope, global first', () => {
+    const user = fold([catalogueEvent('KillSwitchEngaged', ks('user', null, 7))]);
+    expect(isBlocked(user, 7, 1)?.rule).toBe('kill_switch.user');
+    expect(isBlocked(user, 8, 1)).toBeNull();
+    const userInMarket = fold([catalogueEvent('KillSwitchEngaged', ks('user', 2, 7))]);
+    expect(isBlocked(userInMarket, 7, 1)).toBeNull();
+    expect(isBlocked(userInMarket, 7, 2)?.reason).toBe('kill_switch');
+    const market = fold([catalogueEvent('KillSwitchEngaged', ks('market', 1, null))]);
+    expect(isBlocked(market, 8, 1)?.rule).toBe('kill_switch.market');
+    expect(isBlocked(market, 8, 2)).toBeNull();
+    const all = evolveControl(market, catalogueEvent('KillSwitchEngaged', ks('global', null, null)));
+    expect(isBlocked(all, 8, 2)?.rule).toBe('kill_switch.global');
+    expect(isBlocked(all, 8, 1)?.rule).toBe('kill_switch.global');
+    const released = evolveControl(all, catalogueEvent('KillSwitchReleased', ks('global', null, null)));
+    expect(isBlocked(released, 8, 2)).toBeNull();
+    expect(isBlocked(released, 8, 1)?.rule).toBe('kill_switch.market');
+  });
+
+  it('prefers a kill switch over a halt', () => {
+    const c = fold([
+      MarketListed,
+      catalogueEvent('MarketHalted', { marketId: 1, reason: 'x', haltedBy: 1 }),
+      catalogueEvent('KillSwitchEngaged', ks('user', null, 7)),
+    ]);
+    expect(isBlocked(c, 7, 1)?.reason).toBe('kill_switch');
+    expect(isBlocked(c, 8, 1)?.reason).toBe('market_halted');
+  });
+
+  it('tells which orders a switch covers', () => {
+    expect(killSwitchCovers({ scope: 'global', marketId: null, userId: null }, 1, 1)).toBe(true);
+    expect(killSwitchCovers({ scope: 'market', marketId: 2, userId: null }, 1, 1)).toBe(false);
+    expect(killSwitchCovers({ scope: 'user', marketId: null, userId: 1 }, 1, 5)).toBe(true);
+  });
+});
+
+describe('control decider', () => {
+  const given = spec(controlDecider).given;
+
+  it('engages a kill switch once', () => {
+    given([])
+      .when({ kind: 'EngageKillSwitch', scope: 'global', marketId: null, userId: null, reason: 'ops', by: 1 })
+      .then([catalogueEvent('KillSwitchEngaged', ks('global', null, null))]);
+    given([catalogueEvent('KillSwitchEngaged', ks('global', null, null))])
+      .when({ kind: 'EngageKillSwitch', scope: 'global', marketId: null, userId: null, reason: 'again', by: 1 })
+      .thenNothing();
+  });
+
+  it('releases only an engaged switch', () => {
+    given([])
+      .when({ kind: 'ReleaseKillSwitch', scope: 'user', marketId: null, userId: 3, reason: 'ops', by: 1 })
+      .thenNothing();
+    given([catalogueEvent('KillSwitchEngaged', ks('user', null, 3))])
+      .when({ kind: 'ReleaseKillSwitch', scope: 'user', marketId: null, userId: 3, reason: 'ops', by: 1 })
+      .then([catalogueEvent('KillSwitchReleased', ks('user', null, 3))]);
+  });
+
+  it('refuses ill-formed scopes and unknown markets', () => {
+    given([]).when({ kind: 'EngageKillSwitch', scope: 'market', marketId: null, userId: null, reason: '', by: 1 }).thenThrows(ControlCommandError);
+    given([]).when({ kind: 'EngageKillSwitch', scope: 'global', marketId: 1, userId: null, reason: '', by: 1 }).thenThrows(ControlCommandError);
+    given([]).when({ kind: 'EngageKillSwitch', scope: 'user', marketId: null, userId: null, reason: '', by: 1 }).thenThrows(ControlCommandError);
+    given([]).when({ kind: 'EngageKillSwitch', scope: 'market', marketId: 1, userId: null, reason: '', by: 1 }).thenThrows(ControlCommandError);
+    given([]).when({ kind: 'HaltMarket', marketId: 1, reason: '', by: 1 }).thenThrows(ControlCommandError);
+  });
+
+  it('halts and resumes a listed market, idempotently', () => {
+    given([MarketListed, MarketListed2])
+      .when({ kind: 'HaltMarket', marketId: 2, reason: 'news', by: 1 })
+      .then([catalogueEvent('MarketHalted', { marketId: 2, reason: 'news', haltedBy: 1 })]);
+    given([MarketListed, catalogueEvent('MarketHalted', { marketId: 1, reason: 'news', haltedBy: 1 })])
+      .when({ kind: 'HaltMarket', marketId: 1, reason: 'news', by: 1 })
+      .thenNothing();
+    given([MarketListed]).when({ kind: 'ResumeMarket', marketId: 1, reason: 'ok', by: 1 }).thenNothing();
+    given([MarketListed, catalogueEvent('MarketHalted', { marketId: 1, reason: 'news', haltedBy: 1 })])
+      .when({ kind: 'ResumeMarket', marketId: 1, reason: 'ok', by: 2 })
+      .then([catalogueEvent('MarketResumed', { marketId: 1, reason: 'ok', resumedBy: 2 })]);
+  });
+});

@@ -1,0 +1,175 @@
+/**
+ * Kill switches (control stream) and market halts and listings (markets stream), folded into one
+ * read-only view that the risk and execution handlers consult: `isBlocked(control, userId, marketId)`.
+ * A small decider validates the admin commands that command-api turns into those events.
+ */
+import type { EventData, KillSwitchScope, TradecoreEvent } from '../events.ts';
+import { catalogueEvent, type CatalogueEvent } from '../order/decider.ts';
+import { marketSpecOf, type MarketSpec } from '../market/spec.ts';
+
+export interface KillSwitch {
+  scope: KillSwitchScope;
+  /** For scope `market`: the market. For scope `user`: null (all markets) or one market. */
+  marketId: number | null;
+  /** For scope `user`: the user. */
+  userId: number | null;
+  reason: string;
+}
+
+export interface ControlState {
+  /** Engaged kill switches, in the order they were engaged. */
+  killSwitches: readonly KillSwitch[];
+  /** Halted markets and the recorded reason. */
+  halted: ReadonlyMap<number, string>;
+  /** Listed markets by id. */
+  markets: ReadonlyMap<number, MarketSpec>;
+}
+
+export interface Block {
+  reason: 'kill_switch' | 'market_halted';
+  /** The rule that blocked, e.g. `kill_switch.global`, `kill_switch.user`, `market_halted`. */
+  rule: string;
+  /** The recorded reason given by the admin. */
+  detail: string;
+}
+
+export function initialControlState(): ControlState {
+  return { killSwitches: [], halted: new Map(), markets: new Map() };
+}
+
+function sameSwitch(a: Pick<KillSwitch, 'scope' | 'marketId' | 'userId'>, b: Pick<KillSwitch, 'scope' | 'marketId' | 'userId'>): boolean {
+  return a.scope === b.scope && a.marketId === b.marketId && a.userId === b.userId;
+}
+
+/** Fold an event of the control or markets stream; any other event leaves the state as it is. */
+export function evolveControl(state: ControlState, event: TradecoreEvent): ControlState {
+  switch (event.type) {
+    case 'MarketListed': {
+      const markets = new Map(state.markets);
+      markets.set(event.data.marketId, marketSpecOf(event.data));
+      return { ...state, markets };
+    }
+    case 'MarketHalted': {
+      const halted = new Map(state.halted);
+      halted.set(event.data.marketId, event.data.reason);
+      return { ...state, halted };
+    }
+    case 'MarketResumed': {
+      if (!state.halted.has(event.data.marketId)) return state;
+      const halted = new Map(state.halted);
+      halted.delete(event.data.marketId);
+      return { ...state, halted };
+    }
+    case 'KillSwitchEngaged': {
+      const { scope, marketId, userId, reason } = event.data;
+      const ks: KillSwitch = { scope, marketId, userId, reason };
+      if (state.killSwitches.some((k) => sameSwitch(k, ks))) return state;
+      return { ...state, killSwitches: [...state.killSwitches, ks] };
+    }
+    case 'KillSwitchReleased': {
+      const killSwitches = state.killSwitches.filter((k) => !sameSwitch(k, event.data));
+      return killSwitches.length === state.killSwitches.length ? state : { ...state, killSwitches };
+    }
+    default:
+      return state;
+  }
+}
+
+/** True when kill switch `ks` covers orders of `userId` in `marketId`. */
+export function killSwitchCovers(ks: Pick<KillSwitch, 'scope' | 'marketId' | 'userId'>, userId: number, marketId: number): boolean {
+  switch (ks.scope) {
+    case 'global':
+      return true;
+    case 'market':
+      return ks.marketId === marketId;
+    case 'user':
+      return ks.userId === userId && (ks.marketId === null || ks.marketId === marketId);
+  }
+}
+
+/**
+ * Why new orders of `userId` in `marketId` may not trade, or null. Kill switches are checked
+ * before halts (global first, then market, then user).
+ */
+export function isBlocked(control: ControlState, userId: number, marketId: number): Block | null {
+  const order: KillSwitchScope[] = ['global', 'market', 'user'];
+  for (const scope of order) {
+    const ks = control.killSwitches.find((k) => k.scope === scope && killSwitchCovers(k, userId, marketId));
+    if (ks) return { reason: 'kill_switch', rule: `kill_switch.${scope}`, detail: ks.reason };
+  }
+  const halt = control.halted.get(marketId);
+  if (halt !== undefined) return { reason: 'market_halted', rule: 'market_halted', detail: halt };
+  return null;
+}
+
+export function marketSpec(control: ControlState, marketId: number): MarketSpec | null {
+  return control.markets.get(marketId) ?? null;
+}
+
+// ---- admin commands (command-api) ----
+
+export type ControlCommand =
+  | { kind: 'EngageKillSwitch'; scope: KillSwitchScope; marketId: number | null; userId: number | null; reason: string; by: number }
+  | { kind: 'ReleaseKillSwitch'; scope: KillSwitchScope; marketId: number | null; userId: number | null; reason: string; by: number }
+  | { kind: 'HaltMarket'; marketId: number; reason: string; by: number }
+  | { kind: 'ResumeMarket'; marketId: number; reason: string; by: number };
+
+export type ControlEvent = CatalogueEvent<'KillSwitchEngaged' | 'KillSwitchReleased' | 'MarketHalted' | 'MarketResumed'>;
+
+export class ControlCommandError extends Error {
+  constructor(
+    readonly code: 'unknown_market' | 'invalid_scope',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ControlCommandError';
+  }
+}
+
+function validateScope(c: { scope: KillSwitchScope; marketId: number | null; userId: number | null }, control: ControlState): void {
+  if (c.scope === 'global' && (c.marketId !== null || c.userId !== null))
+    throw new ControlCommandError('invalid_scope', 'a global kill switch names no market and no user');
+  if (c.scope === 'market' && (c.marketId === null || c.userId !== null))
+    throw new ControlCommandError('invalid_scope', 'a market kill switch names a market and no user');
+  if (c.scope === 'user' && c.userId === null) throw new ControlCommandError('invalid_scope', 'a user kill switch names a user');
+  if (c.marketId !== null && !control.markets.has(c.marketId))
+    throw new ControlCommandError('unknown_market', `market ${c.marketId} is not listed`);
+}
+
+/**
+ * Decide an admin command. Idempotent: engaging an engaged switch, releasing a released one,
+ * halting a halted market or resuming a running one decides nothing. Throws `ControlCommandError`
+ * for an unknown market or an ill-formed scope.
+ */
+export function decideControl(command: ControlCommand, state: ControlState): ControlEvent[] {
+  switch (command.kind) {
+    case 'EngageKillSwitch':
+    case 'ReleaseKillSwitch': {
+      validateScope(command, state);
+      const engaged = state.killSwitches.some((k) => sameSwitch(k, command));
+      const data: EventData<'KillSwitchEngaged'> = {
+        scope: command.scope,
+        marketId: command.marketId,
+        userId: command.userId,
+        reason: command.reason,
+        changedBy: command.by,
+      };
+      if (command.kind === 'EngageKillSwitch') return engaged ? [] : [catalogueEvent('KillSwitchEngaged', data)];
+      return engaged ? [catalogueEvent('KillSwitchReleased', data)] : [];
+    }
+    case 'HaltMarket':
+      if (!state.markets.has(command.marketId)) throw new ControlCommandError('unknown_market', `market ${command.marketId} is not listed`);
+      if (state.halted.has(command.marketId)) return [];
+      return [catalogueEvent('MarketHalted', { marketId: command.marketId, reason: command.reason, haltedBy: command.by })];
+    case 'ResumeMarket':
+      if (!state.markets.has(command.marketId)) throw new ControlCommandError('unknown_market', `market ${command.marketId} is not listed`);
+      if (!state.halted.has(command.marketId)) return [];
+      return [catalogueEvent('MarketResumed', { marketId: command.marketId, reason: command.reason, resumedBy: command.by })];
+  }
+}
+
+export const controlDecider = {
+  decide: decideControl,
+  evolve: evolveControl,
+  initialState: initialControlState,
+};
