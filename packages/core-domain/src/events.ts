@@ -44,6 +44,10 @@ export const RejectReason = z.enum([
   'unknown_market',
   'unknown_order',
   'order_not_open',
+  /** Price not a positive multiple of the market's tick (command-api validates; defensive). */
+  'invalid_price',
+  /** Quantity not a positive multiple of the market's lot (command-api validates; defensive). */
+  'invalid_quantity',
 ]);
 export type RejectReason = z.infer<typeof RejectReason>;
 
@@ -233,9 +237,33 @@ export const ReservationReleased = event('ReservationReleased', {
   asset: z.string(),
   amount: DecimalString,
   cause: z.enum(['cancelled', 'expired', 'rejected', 'filled', 'amended']),
+  /**
+   * Cause `amended` only: the order's terms after the market changed it (an `OrderAmended`, from a
+   * trader's amend or a self-trade decrement), so the account stream alone rebuilds the order.
+   */
+  price: PositiveDecimalString.optional(),
+  quantity: PositiveDecimalString.optional(),
+  remainingQuantity: DecimalString.optional(),
 });
 
 // ---- market-{marketId} streams: written by the execution handler only ----
+/**
+ * The accepted order as the matching engine took it in, first event of every order decision:
+ * the exact book command, so that the market stream alone rebuilds the book by replay.
+ */
+export const OrderEntered = event('OrderEntered', {
+  orderId: Uuidish,
+  userId: UserId,
+  marketId: MarketId,
+  side: Side,
+  type: OrderType,
+  timeInForce: TimeInForce,
+  price: PositiveDecimalString.nullable(),
+  protectionPrice: PositiveDecimalString.nullable(),
+  quantity: PositiveDecimalString,
+  postOnly: z.boolean(),
+  selfTradePrevention: SelfTradePrevention,
+});
 export const OrderRested = event('OrderRested', {
   orderId: Uuidish,
   userId: UserId,
@@ -310,6 +338,7 @@ export const TradecoreEvent = z.discriminatedUnion('type', [
   OrderCancelRejected,
   FillSettled,
   ReservationReleased,
+  OrderEntered,
   OrderRested,
   TradeExecuted,
   OrderCancelled,
