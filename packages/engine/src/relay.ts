@@ -1,0 +1,158 @@
+/**
+ * The relay: reads the event store in global order from its checkpoint and publishes every event
+ * to Kafka (routeEvent: the events topic plus the inboxes) with an idempotent producer, one
+ * producer batch per read batch, and saves its checkpoint only after the broker acknowledged the
+ * batch (acks = all). A crash between ack and checkpoint republishes the batch: duplicates are
+ * allowed (handlers are idempotent), losses are not.
+ *
+ * On an error (store unavailable, broker gone) the relay stops reading, waits with a bounded
+ * backoff and resumes from its saved checkpoint: it never skips.
+ */
+import type { EventStore, RecordedEvent, Subscription } from '@tradecore/event-store';
+import type { Kafka, Message, Producer, TopicMessages } from 'kafkajs';
+import { backoffDelay, sleep } from './backoff.ts';
+import type { CheckpointStore } from './checkpoints.ts';
+import { encodeRecordedEvent, eventHeaders } from './codec.ts';
+import { defaultLogger, engineMetrics, type EngineMetrics, type Logger } from './observability.ts';
+import { routeEvent, topicName, type LogicalTopic } from './routing.ts';
+import { ensureTopics } from './topics.ts';
+
+export interface RelayOptions {
+  store: EventStore;
+  kafka: Kafka;
+  checkpoints: CheckpointStore;
+  /** Deployment topic prefix (tests: testkit's per-test prefix). Default ''. */
+  topicPrefix?: string;
+  /** Checkpoint name. Default 'relay'. */
+  name?: string;
+  /** Events per read batch (= per producer batch). Default 1000. */
+  batchSize?: number;
+  /** Create the topics (explicit partitions and configs) before relaying. Default true. */
+  createTopics?: boolean;
+  replicationFactor?: number;
+  logger?: Logger;
+  metrics?: EngineMetrics;
+  /** Backoff between restarts after an error. */
+  restartBackoff?: { initialMs?: number; maxMs?: number };
+  /** Called after each acknowledged and checkpointed batch (tests, benchmarks). */
+  onBatch?: (info: { count: number; lastPosition: bigint }) => void;
+}
+
+export interface Relay {
+  start(): Promise<void>;
+  /** Finishes the in-flight batch (publish + checkpoint), then disconnects. */
+  stop(): Promise<void>;
+  /** Resolves after stop(). */
+  readonly done: Promise<void>;
+  /** Last position acknowledged by the broker and saved. */
+  checkpoint(): bigint;
+}
+
+export function buildTopicMessages(events: readonly RecordedEvent[], topicPrefix: string): TopicMessages[] {
+  const byTopic = new Map<LogicalTopic, Message[]>();
+  for (const e of events) {
+    const value = encodeRecordedEvent(e);
+    const headers = eventHeaders(e);
+    for (const route of routeEvent(e)) {
+      let list = byTopic.get(route.topic);
+      if (!list) byTopic.set(route.topic, (list = []));
+      list.push({
+        key: route.key,
+        value,
+        partition: route.partition,
+        headers: route.topic === 'dead-letter' ? { ...headers, error: 'unroutable: key fields missing', source: 'relay' } : headers,
+      });
+    }
+  }
+  return [...byTopic].map(([t, messages]) => ({ topic: topicName(topicPrefix, t), messages }));
+}
+
+export function createRelay(options: RelayOptions): Relay {
+  const name = options.name ?? 'relay';
+  const prefix = options.topicPrefix ?? '';
+  const batchSize = options.batchSize ?? 1000;
+  const logger = (options.logger ?? defaultLogger()).child({ component: 'relay', relay: name });
+  const metrics = options.metrics ?? engineMetrics();
+  const abort = new AbortController();
+  let producer: Producer | undefined;
+  let subscription: Subscription | undefined;
+  let position = 0n;
+  let started = false;
+  let resolveDone!: () => void;
+  let rejectDone!: (e: unknown) => void;
+  const done = new Promise<void>((res, rej) => {
+    resolveDone = res;
+    rejectDone = rej;
+  });
+  let loop: Promise<void> | undefined;
+
+  async function publish(events: readonly RecordedEvent[]): Promise<void> {
+    if (events.length === 0 || !producer) return;
+    const end = metrics.relayBatchSeconds.startTimer();
+    const topicMessages = buildTopicMessages(events, prefix);
+    await producer.sendBatch({ topicMessages, acks: -1 });
+    const last = events[events.length - 1]!.globalPosition;
+    await options.checkpoints.save(name, last);
+    position = last;
+    for (const tm of topicMessages) metrics.relayed.inc({ topic: tm.topic }, tm.messages.length);
+    end();
+    options.onBatch?.({ count: events.length, lastPosition: last });
+  }
+
+  async function runOnce(): Promise<void> {
+    position = await options.checkpoints.load(name);
+    logger.info({ from: position.toString() }, 'relay subscribing from checkpoint');
+    subscription = options.store.subscribeToAll(publish, { fromPosition: position, batchSize });
+    try {
+      await subscription.done;
+    } finally {
+      subscription = undefined;
+    }
+  }
+
+  async function supervise(): Promise<void> {
+    let attempt = 0;
+    while (!abort.signal.aborted) {
+      try {
+        await runOnce();
+        if (abort.signal.aborted) break;
+        attempt = 0;
+      } catch (e) {
+        if (abort.signal.aborted) break;
+        attempt += 1;
+        const delay = backoffDelay(attempt, { initialMs: 100, maxMs: 5_000, ...options.restartBackoff });
+        logger.error({ err: e, attempt, delayMs: delay, checkpoint: position.toString() }, 'relay stopped on an error; resuming from its checkpoint after a backoff');
+        await sleep(delay, abort.signal);
+      }
+    }
+  }
+
+  return {
+    async start() {
+      if (started) return;
+      started = true;
+      if (options.createTopics ?? true)
+        await ensureTopics({ kafka: options.kafka, topicPrefix: prefix, replicationFactor: options.replicationFactor });
+      producer = options.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+      await producer.connect();
+      loop = supervise().then(resolveDone, rejectDone);
+    },
+    async stop() {
+      abort.abort();
+      // close() resolves once the in-flight handler call (publish + checkpoint) has finished.
+      await subscription?.close().catch((e: unknown) => logger.warn({ err: e }, 'closing the subscription failed'));
+      await loop;
+      await producer?.disconnect();
+      if (!loop) resolveDone();
+    },
+    done,
+    checkpoint: () => position,
+  };
+}
+
+/** Creates and starts a relay. */
+export async function startRelay(options: RelayOptions): Promise<Relay> {
+  const relay = createRelay(options);
+  await relay.start();
+  return relay;
+}

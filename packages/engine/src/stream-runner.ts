@@ -1,0 +1,272 @@
+/**
+ * Exactly-once effects for a single-writer stream (docs/architecture.md):
+ * - load the stream's state from a cache and catch up from the cached revision;
+ * - for each input in order: skip it when the state's last input position is at or past it,
+ *   otherwise decide, evolve the working state with the decision;
+ * - append every decision of the group at once with the expected revision that was loaded,
+ *   event ids derived from each source event id (UUIDv5) and metadata {correlationId, userId
+ *   from the source, causationId = source eventId, inputPosition, inputAt, occurredAt};
+ * - on WrongExpectedRevisionError (a concurrent writer, e.g. a deposit, or a second owner) or an
+ *   idempotency conflict: drop the cache, reload and re-decide; already applied inputs are skipped.
+ *
+ * Faults: a decision that throws (schema failure, decider error) is retried with backoff a bounded
+ * number of times, then dead-lettered and skipped; a store error is retried with backoff a bounded
+ * number of times, then the handler stops (HandlerStoppedError): ordered handlers never skip an
+ * input because the store was unavailable.
+ */
+import { EventSchemaError, type TradecoreEvent } from '@tradecore/core-domain';
+import {
+  IdempotencyConflictError,
+  WrongExpectedRevisionError,
+  type EventMetadata,
+  type EventStore,
+  type NewEvent,
+  type RecordedEvent,
+} from '@tradecore/event-store';
+import { backoffDelay, sleep } from './backoff.ts';
+import { deadLetter, type DeadLetterSink } from './dead-letter.ts';
+import { derivedEventId, type Clock } from './ids.ts';
+import type { InboxInput } from './inbox.ts';
+import type { EngineMetrics, Logger } from './observability.ts';
+
+export interface DecisionMetaIn {
+  inputPosition?: bigint | number | string | null;
+  inputAt?: string | null;
+}
+
+/** One stream's decider, as the runner needs it. */
+export interface StreamModel<S> {
+  initialState(): S;
+  evolve(state: S, event: TradecoreEvent, meta: DecisionMetaIn): S;
+  /** Highest input position the state has applied (null: none). */
+  lastInputPosition(state: S): bigint | null;
+  /** Turns a recorded event of the stream into a catalogue event (throws on schema failure). */
+  parse(recorded: RecordedEvent): TradecoreEvent;
+}
+
+/** Decides one input against the working state; throws for a poison input. */
+export type DecideFn<S> = (state: S, input: RecordedEvent) => TradecoreEvent[];
+
+export class HandlerStoppedError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'HandlerStoppedError';
+  }
+}
+
+export interface RunnerOptions {
+  handler: string;
+  store: EventStore;
+  clock: Clock;
+  deadLetters: DeadLetterSink;
+  metrics: EngineMetrics;
+  logger: Logger;
+  /** Attempts for a decision that throws before it is dead-lettered. Default 3. */
+  poisonAttempts?: number;
+  /** Attempts for a store operation before the handler stops. Default 6. */
+  storeAttempts?: number;
+  /** Reload-and-redecide rounds on concurrency conflicts before the handler stops. Default 25. */
+  conflictAttempts?: number;
+  backoff?: { initialMs?: number; maxMs?: number };
+  /** Cached stream states (LRU). Default 100_000. */
+  cacheSize?: number;
+  signal?: AbortSignal;
+}
+
+interface Cached<S> {
+  state: S;
+  /** Revision of the last event folded; -1n for an empty stream. */
+  revision: bigint;
+}
+
+function isConflict(e: unknown): boolean {
+  return e instanceof WrongExpectedRevisionError || e instanceof IdempotencyConflictError;
+}
+
+function poisonReason(e: unknown): 'schema' | 'decider' {
+  return e instanceof EventSchemaError || (e as Error | null)?.name === 'ZodError' ? 'schema' : 'decider';
+}
+
+export function decisionMetadata(source: RecordedEvent, clock: Clock): EventMetadata {
+  return {
+    correlationId: source.metadata.correlationId ?? source.eventId,
+    causationId: source.eventId,
+    userId: source.metadata.userId ?? null,
+    occurredAt: clock.now().toISOString(),
+    schemaVersion: 1,
+    inputPosition: source.globalPosition.toString(),
+    inputAt: typeof source.metadata.occurredAt === 'string' ? source.metadata.occurredAt : null,
+  };
+}
+
+/** An input a decision runs on: the recorded event (its position is the input position). */
+export interface StreamInput {
+  input: InboxInput;
+  event: RecordedEvent;
+}
+
+export class StreamRunner<S> {
+  private readonly cache = new Map<string, Cached<S>>();
+  private readonly o: Required<Omit<RunnerOptions, 'signal' | 'backoff'>> & Pick<RunnerOptions, 'signal' | 'backoff'>;
+
+  constructor(
+    private readonly model: StreamModel<S>,
+    options: RunnerOptions,
+  ) {
+    this.o = {
+      poisonAttempts: 3,
+      storeAttempts: 6,
+      conflictAttempts: 25,
+      cacheSize: 100_000,
+      ...options,
+    };
+  }
+
+  /** Forget every cached state (ownership lost). */
+  clear(): void {
+    this.cache.clear();
+  }
+
+  forget(stream: string): void {
+    this.cache.delete(stream);
+  }
+
+  /** Current state of a stream (cache + catch-up), for handlers that need to look (e.g. rebuilds). */
+  async state(stream: string): Promise<Cached<S>> {
+    return this.withStore(`load ${stream}`, () => this.load(stream));
+  }
+
+  private async load(stream: string): Promise<Cached<S>> {
+    const cached = this.cache.get(stream);
+    let state = cached?.state ?? this.model.initialState();
+    let revision = cached?.revision ?? -1n;
+    const events = await this.o.store.readStream(stream, { fromRevision: revision + 1n });
+    for (const r of events) {
+      state = this.model.evolve(state, this.model.parse(r), r.metadata);
+      revision = r.streamRevision;
+    }
+    const entry = { state, revision };
+    this.remember(stream, entry);
+    return entry;
+  }
+
+  private remember(stream: string, entry: Cached<S>): void {
+    this.cache.delete(stream);
+    this.cache.set(stream, entry);
+    if (this.cache.size > this.o.cacheSize) {
+      const oldest = this.cache.keys().next().value;
+      if (oldest !== undefined) this.cache.delete(oldest);
+    }
+  }
+
+  /** Seed the cache (e.g. from a snapshot) so the next load only reads the tail. */
+  seed(stream: string, state: S, revision: bigint): void {
+    this.remember(stream, { state, revision });
+  }
+
+  private async withStore<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await fn();
+      } catch (e) {
+        if (isConflict(e)) throw e;
+        if (attempt >= this.o.storeAttempts)
+          throw new HandlerStoppedError(`${this.o.handler}: ${what} failed ${attempt} times; stopping rather than skipping`, { cause: e });
+        this.o.metrics.retries.inc({ handler: this.o.handler, kind: 'store' });
+        const delay = backoffDelay(attempt, { initialMs: 100, maxMs: 3_000, ...this.o.backoff });
+        this.o.logger.warn({ err: e, attempt, delayMs: delay, what }, 'store operation failed; retrying');
+        await sleep(delay, this.o.signal);
+      }
+    }
+  }
+
+  private async decideWithRetries(state: S, si: StreamInput, decide: DecideFn<S>): Promise<TradecoreEvent[] | Error> {
+    let last: unknown;
+    for (let attempt = 1; attempt <= this.o.poisonAttempts; attempt++) {
+      try {
+        return decide(state, si.event);
+      } catch (e) {
+        last = e;
+        if (attempt < this.o.poisonAttempts) {
+          this.o.metrics.retries.inc({ handler: this.o.handler, kind: 'poison' });
+          await sleep(backoffDelay(attempt, { initialMs: 20, maxMs: 500 }), this.o.signal);
+        }
+      }
+    }
+    return last instanceof Error ? last : new Error(String(last));
+  }
+
+  /**
+   * Decides the inputs of one stream, in order, and appends the decisions. Returns the number of
+   * events appended (0 when everything was already applied, ignored or dead-lettered).
+   */
+  async run(stream: string, inputs: readonly StreamInput[], decide: DecideFn<S>): Promise<number> {
+    const deadLettered = new Set<string>();
+    for (let round = 1; ; round++) {
+      const loaded = await this.withStore(`load ${stream}`, () => this.load(stream));
+      let working = loaded.state;
+      const pending: NewEvent[] = [];
+      let decided = 0;
+      let skipped = 0;
+      let ignored = 0;
+      for (const si of inputs) {
+        if (deadLettered.has(si.event.eventId)) continue;
+        const last = this.model.lastInputPosition(working);
+        if (last !== null && si.event.globalPosition <= last) {
+          skipped++;
+          continue;
+        }
+        const result = await this.decideWithRetries(working, si, decide);
+        if (result instanceof Error) {
+          deadLettered.add(si.event.eventId);
+          await deadLetter(
+            this.o.deadLetters,
+            { handler: this.o.handler, input: si.input, reason: poisonReason(result), error: result, attempts: this.o.poisonAttempts },
+            this.o.metrics,
+            this.o.logger,
+          );
+          continue;
+        }
+        if (result.length === 0) {
+          ignored++;
+          continue;
+        }
+        decided++;
+        const metadata = decisionMetadata(si.event, this.o.clock);
+        result.forEach((ev, i) => {
+          pending.push({ eventId: derivedEventId(si.event.eventId, stream, i), type: ev.type, data: ev.data, metadata });
+          working = this.model.evolve(working, ev, metadata);
+        });
+      }
+      if (pending.length === 0) {
+        this.count(decided, skipped, ignored);
+        return 0;
+      }
+      try {
+        const result = await this.withStore(`append ${stream}`, () =>
+          this.o.store.appendToStream(stream, pending, {
+            expectedRevision: loaded.revision < 0n ? 'no_stream' : loaded.revision,
+          }),
+        );
+        this.remember(stream, { state: working, revision: result.nextExpectedRevision });
+        this.count(decided, skipped, ignored);
+        return pending.length;
+      } catch (e) {
+        if (!isConflict(e)) throw e;
+        this.cache.delete(stream);
+        this.o.metrics.retries.inc({ handler: this.o.handler, kind: 'conflict' });
+        if (round >= this.o.conflictAttempts)
+          throw new HandlerStoppedError(`${this.o.handler}: ${stream} kept conflicting (${round} rounds)`, { cause: e });
+        this.o.logger.debug({ stream, round, err: e }, 'concurrent write: reloading and deciding again');
+        if (round > 2) await sleep(backoffDelay(round - 2, { initialMs: 5, maxMs: 200 }), this.o.signal);
+      }
+    }
+  }
+
+  private count(decided: number, skipped: number, ignored: number): void {
+    const h = this.o.handler;
+    if (decided) this.o.metrics.inputs.inc({ handler: h, outcome: 'decided' }, decided);
+    if (skipped) this.o.metrics.inputs.inc({ handler: h, outcome: 'skipped' }, skipped);
+    if (ignored) this.o.metrics.inputs.inc({ handler: h, outcome: 'ignored' }, ignored);
+  }
+}

@@ -1,0 +1,55 @@
+/**
+ * Topics are created by the project with explicit partitions and settings; the broker's
+ * auto-creation stays off. An existing topic with another partition count is an error (keys would
+ * move between partitions and break per-account / per-market order).
+ */
+import type { Admin, Kafka } from 'kafkajs';
+import { TOPIC_SPECS, topicName, type LogicalTopic } from './routing.ts';
+
+export interface EnsureTopicsOptions {
+  kafka: Kafka;
+  topicPrefix?: string;
+  /** 1 for the single local broker; 3 in a real cluster. */
+  replicationFactor?: number;
+  /** Which topics; default all four. */
+  topics?: readonly LogicalTopic[];
+}
+
+export class TopicMismatchError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'TopicMismatchError';
+  }
+}
+
+export async function ensureTopics(options: EnsureTopicsOptions): Promise<void> {
+  const prefix = options.topicPrefix ?? '';
+  const wanted = options.topics ?? (Object.keys(TOPIC_SPECS) as LogicalTopic[]);
+  const admin: Admin = options.kafka.admin();
+  await admin.connect();
+  try {
+    const existing = new Set(await admin.listTopics());
+    const missing = wanted.filter((t) => !existing.has(topicName(prefix, t)));
+    if (missing.length > 0) {
+      await admin.createTopics({
+        waitForLeaders: true,
+        topics: missing.map((t) => ({
+          topic: topicName(prefix, t),
+          numPartitions: TOPIC_SPECS[t].partitions,
+          replicationFactor: options.replicationFactor ?? 1,
+          configEntries: Object.entries(TOPIC_SPECS[t].configs).map(([name, value]) => ({ name, value })),
+        })),
+      });
+    }
+    const metadata = await admin.fetchTopicMetadata({ topics: wanted.map((t) => topicName(prefix, t)) });
+    for (const t of wanted) {
+      const name = topicName(prefix, t);
+      const found = metadata.topics.find((m) => m.name === name);
+      const count = found?.partitions.length ?? 0;
+      if (count !== TOPIC_SPECS[t].partitions)
+        throw new TopicMismatchError(`topic ${name} has ${count} partitions, expected ${TOPIC_SPECS[t].partitions}`);
+    }
+  } finally {
+    await admin.disconnect();
+  }
+}
