@@ -1,0 +1,177 @@
+/**
+ * Versioned migrations of the PostgreSQL event store. Never edit a released migration: add one.
+ * Each runs once per schema, in a transaction holding an advisory lock (see migrate.ts).
+ */
+
+/** Global positions are `transaction id × POSITIONS_PER_TRANSACTION + index within the transaction`. */
+export const POSITIONS_PER_TRANSACTION = 1_000_000n;
+
+export interface Migration {
+  version: number;
+  name: string;
+  sql(schema: string): string;
+}
+
+export function quoteIdent(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
+export function assertSchemaName(schema: string): void {
+  if (!/^[a-z_][a-z0-9_]{0,40}$/.test(schema)) {
+    throw new TypeError(`invalid schema name ${JSON.stringify(schema)}: use [a-z_][a-z0-9_]*`);
+  }
+}
+
+export function notifyChannel(schema: string): string {
+  return `tradecore_events_${schema}`;
+}
+
+export const migrations: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'events, stream heads, seals, append function',
+    sql: (schema) => {
+      const s = quoteIdent(schema);
+      return `
+create table ${s}.events (
+  -- transaction id × ${POSITIONS_PER_TRANSACTION} + index: increasing in transaction-id order, so a
+  -- reader bounded by pg_snapshot_xmin never skips a position that is still uncommitted.
+  position        bigint primary key,
+  transaction_id  xid8 not null default pg_current_xact_id(),
+  stream          text not null,
+  revision        bigint not null,
+  event_id        uuid not null,
+  type            text not null,
+  data            jsonb not null,
+  metadata        jsonb not null,
+  -- SHA-256(previous event's hash in this stream ‖ RFC 8785 JSON of the event)
+  hash            bytea not null,
+  recorded_at     timestamptz not null default now(),
+  constraint events_stream_revision_key unique (stream, revision),
+  constraint events_event_id_key unique (event_id),
+  constraint events_revision_check check (revision >= 0)
+);
+
+-- One row per stream: the head that appends compare-and-set (optimistic concurrency) and the
+-- tip of its hash chain.
+create table ${s}.streams (
+  stream          text primary key,
+  revision        bigint not null,
+  last_position   bigint not null,
+  last_hash       bytea not null
+) with (fillfactor = 70);
+
+-- Seals over global position ranges (from_position, to_position]: see docs/event-store.md.
+create table ${s}.seals (
+  seal_id         bigint primary key,
+  from_position   bigint not null,
+  to_position     bigint not null,
+  event_count     integer not null,
+  -- ordered (be64 position ‖ 32-byte event hash) of every event in the range
+  manifest        bytea not null,
+  previous_hash   bytea not null,
+  hash            bytea not null,
+  sealed_at       timestamptz not null default now()
+);
+
+-- Appends events to one stream in one statement: expected-revision check on the stream head
+-- (row lock), per-stream hash chain, one multi-row insert.
+-- p_mode: 0 = exact revision p_expected, 1 = no_stream, 2 = any, 3 = stream_exists.
+-- status 0 = appended (revision = new last revision, last_position = its position);
+-- status 1 = wrong expected revision (revision = actual, -1 for no stream).
+create function ${s}.append_events(
+  p_stream text, p_mode smallint, p_expected bigint, p_stream_json text,
+  p_ids uuid[], p_types text[], p_type_json text[], p_data text[], p_metadata text[])
+returns table (status smallint, revision bigint, last_position bigint)
+language plpgsql as $fn$
+declare
+  n integer := coalesce(cardinality(p_ids), 0);
+  v_rev bigint;
+  v_prev bytea;
+  v_last_pos bigint;
+  v_existing boolean;
+  v_hashes bytea[];
+  v_h bytea;
+  v_offset bigint;
+  v_base bigint;
+  i integer;
+  v_attempts integer := 0;
+begin
+  if cardinality(p_types) is distinct from cardinality(p_ids) or cardinality(p_type_json) is distinct from cardinality(p_ids)
+     or cardinality(p_data) is distinct from cardinality(p_ids) or cardinality(p_metadata) is distinct from cardinality(p_ids) then
+    raise exception 'append_events: argument arrays differ in length' using errcode = '22023';
+  end if;
+  loop
+    v_attempts := v_attempts + 1;
+    if v_attempts > 3 then
+      -- only reachable under REPEATABLE READ / SERIALIZABLE, where the new head stays invisible
+      raise exception 'append_events: stream % was created concurrently', p_stream using errcode = '40001';
+    end if;
+    select h.revision, h.last_hash, h.last_position into v_rev, v_prev, v_last_pos
+      from ${s}.streams h where h.stream = p_stream for update;
+    v_existing := found;
+    if v_existing then
+      if p_mode = 1 or (p_mode = 0 and v_rev <> p_expected) then
+        return query select 1::smallint, v_rev, v_last_pos;
+        return;
+      end if;
+    else
+      if p_mode = 0 or p_mode = 3 then
+        return query select 1::smallint, -1::bigint, null::bigint;
+        return;
+      end if;
+      v_rev := -1;
+      v_prev := '\\x0000000000000000000000000000000000000000000000000000000000000000'::bytea;
+    end if;
+    if n = 0 then
+      return query select 0::smallint, v_rev, coalesce(v_last_pos, 0);
+      return;
+    end if;
+
+    v_offset := coalesce(nullif(current_setting('tradecore.event_store_offset', true), ''), '0')::bigint;
+    if v_offset + n > ${POSITIONS_PER_TRANSACTION} then
+      raise exception 'append_events: more than ${POSITIONS_PER_TRANSACTION} events in one transaction' using errcode = '54000';
+    end if;
+    v_base := pg_current_xact_id()::text::bigint * ${POSITIONS_PER_TRANSACTION} + v_offset;
+
+    v_hashes := '{}';
+    v_h := v_prev;
+    for i in 1 .. n loop
+      v_h := sha256(v_h || convert_to(
+        '{"data":' || p_data[i] || ',"eventId":"' || p_ids[i]::text || '","metadata":' || p_metadata[i] ||
+        ',"stream":' || p_stream_json || ',"streamRevision":' || (v_rev + i)::text ||
+        ',"type":' || p_type_json[i] || '}', 'UTF8'));
+      v_hashes[i] := v_h;
+    end loop;
+
+    if v_existing then
+      update ${s}.streams h set revision = v_rev + n, last_position = v_base + n - 1, last_hash = v_h
+        where h.stream = p_stream;
+    else
+      insert into ${s}.streams (stream, revision, last_position, last_hash)
+        values (p_stream, v_rev + n, v_base + n - 1, v_h)
+        on conflict do nothing;
+      if not found then
+        -- a concurrent writer created the stream first (we waited for it to commit)
+        if p_mode = 1 then
+          select h.revision, h.last_position into v_rev, v_last_pos from ${s}.streams h where h.stream = p_stream;
+          return query select 1::smallint, coalesce(v_rev, -1), v_last_pos;
+          return;
+        end if;
+        continue; -- 'any': lock the new head and chain onto it
+      end if;
+    end if;
+    exit;
+  end loop;
+
+  perform set_config('tradecore.event_store_offset', (v_offset + n)::text, true);
+  insert into ${s}.events (position, stream, revision, event_id, type, data, metadata, hash)
+    select v_base + u.i - 1, p_stream, v_rev + u.i, u.id, u.t, u.d::jsonb, u.m::jsonb, u.h
+      from unnest(p_ids, p_types, p_data, p_metadata, v_hashes) with ordinality as u(id, t, d, m, h, i);
+  return query select 0::smallint, v_rev + n, v_base + n - 1;
+end
+$fn$;
+`;
+    },
+  },
+];

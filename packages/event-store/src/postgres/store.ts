@@ -1,0 +1,597 @@
+/**
+ * PostgreSQL adapter of the EventStore port (the single-node default). See docs/event-store.md.
+ *
+ * - One statement per append: `append_events(...)` checks the expected revision against the
+ *   stream head (row lock), extends the stream's hash chain and inserts all events at once.
+ * - Global position = transaction id × 1,000,000 + index in the transaction. Readers only read
+ *   positions below `pg_snapshot_xmin(pg_current_snapshot()) × 1,000,000`: every transaction
+ *   below that has finished, so no lower position can ever appear later (no skipped events).
+ * - Subscribers wake on LISTEN/NOTIFY (and in-process signals), with a polling fallback.
+ */
+import pg from 'pg';
+import { canonicalize } from '../canonical-json.ts';
+import {
+  EventStoreUnavailableError,
+  IdempotencyConflictError,
+  WrongExpectedRevisionError,
+  type AppendResult,
+  type EventMetadata,
+  type EventStore,
+  type ExpectedRevision,
+  type NewEvent,
+  type ReadAllOptions,
+  type ReadStreamOptions,
+  type RecordedEvent,
+  type SubscribeOptions,
+  type Subscription,
+  type SubscriptionHandler,
+} from '../port.ts';
+import {
+  assertCount,
+  assertStreamName,
+  judgeIdempotency,
+  normalizeEvents,
+  normalizeExpected,
+  type ExistingEvent,
+} from '../validate.ts';
+import { isUniqueViolation, mapPgError } from './errors.ts';
+import { migrateEventStore } from './migrate.ts';
+import { assertSchemaName, notifyChannel, POSITIONS_PER_TRANSACTION, quoteIdent } from './schema.ts';
+
+export interface PostgresEventStoreOptions {
+  /** Either a connection string (the store owns its pool) or a pool (the caller owns it). */
+  connectionString?: string;
+  pool?: pg.Pool;
+  /** PostgreSQL schema of the event tables. Default `event_store`. */
+  schema?: string;
+  /** Size of the store's own pool (with connectionString). Default 10. */
+  poolSize?: number;
+  /** Run migrations on start. Default true. */
+  migrate?: boolean;
+  /** Subscriptions poll at least this often even without notifications. Default 1000 ms. */
+  pollIntervalMs?: number;
+  /** Send NOTIFY after appends so subscribers in other processes wake up. Default true. */
+  notify?: boolean;
+}
+
+export interface ReadAllStreamOptions {
+  /** Exclusive. Default 0n. */
+  fromPosition?: bigint;
+  /** Inclusive upper bound. Default: the visible head when the stream gets there. */
+  toPosition?: bigint;
+  /** Rows fetched per query (memory bound). Default 1000. */
+  batchSize?: number;
+}
+
+export interface PostgresEventStore extends EventStore {
+  readonly schema: string;
+  readonly pool: pg.Pool;
+  /** Resolves once migrations have run (every method waits for it anyway). */
+  ready(): Promise<void>;
+  /** Streaming, bounded-memory read of the global log in position order (auditors, exports). */
+  readAllStream(options?: ReadAllStreamOptions): AsyncGenerator<RecordedEvent, void, undefined>;
+  /**
+   * Appends inside the caller's transaction (the caller commits). Subscribers in this process are
+   * not signalled on commit: they pick the events up by polling or with the next notification,
+   * or call `wakeSubscribers()` after committing.
+   */
+  appendToStreamInTransaction(
+    client: pg.ClientBase,
+    stream: string,
+    events: readonly NewEvent[],
+    options?: { expectedRevision?: ExpectedRevision },
+  ): Promise<AppendResult>;
+  /** Wakes this store's subscriptions and (with notify) the other processes' ones. */
+  wakeSubscribers(position?: bigint): void;
+}
+
+interface EventRow {
+  position: string;
+  stream: string;
+  revision: string;
+  event_id: string;
+  type: string;
+  data: unknown;
+  metadata: EventMetadata;
+  recorded_at: Date;
+}
+
+const EVENT_COLUMNS = `position::text as position, stream, revision::text as revision, event_id::text as event_id,
+  type, data, metadata, recorded_at`;
+
+function toRecorded(r: EventRow): RecordedEvent {
+  return {
+    eventId: r.event_id,
+    stream: r.stream,
+    type: r.type,
+    data: r.data,
+    metadata: r.metadata,
+    streamRevision: BigInt(r.revision),
+    globalPosition: BigInt(r.position),
+    recordedAt: r.recorded_at.toISOString(),
+  };
+}
+
+function modeOf(expected: ExpectedRevision): { mode: number; expected: string | null } {
+  if (typeof expected === 'bigint') return { mode: 0, expected: expected.toString() };
+  switch (expected) {
+    case 'no_stream':
+      return { mode: 1, expected: null };
+    case 'any':
+      return { mode: 2, expected: null };
+    case 'stream_exists':
+      return { mode: 3, expected: null };
+  }
+}
+
+/** Wake-ups for subscriptions: a version counter (no lost wake-ups) plus the highest position heard of. */
+class Signal {
+  version = 0;
+  hint = 0n;
+  private waiters = new Set<() => void>();
+
+  fire(position?: bigint): void {
+    this.version++;
+    if (position !== undefined && position > this.hint) this.hint = position;
+    const ws = [...this.waiters];
+    this.waiters.clear();
+    for (const w of ws) w();
+  }
+
+  /** Resolves after `ms`, or as soon as the signal fires after `since`. */
+  wait(since: number, ms: number): Promise<void> {
+    if (this.version !== since) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.waiters.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.waiters.add(done);
+    });
+  }
+}
+
+export function createPostgresEventStore(options: PostgresEventStoreOptions): PostgresEventStore {
+  const schema = options.schema ?? 'event_store';
+  assertSchemaName(schema);
+  if (!options.pool && !options.connectionString) {
+    throw new TypeError('createPostgresEventStore: give a connectionString or a pool');
+  }
+  const ownsPool = !options.pool;
+  const pool =
+    options.pool ??
+    new pg.Pool({ connectionString: options.connectionString, max: options.poolSize ?? 10, idleTimeoutMillis: 30_000 });
+  if (ownsPool) pool.on('error', () => undefined); // idle-client errors: the next query reports them
+  const s = quoteIdent(schema);
+  const channel = notifyChannel(schema);
+  const pollIntervalMs = options.pollIntervalMs ?? 1000;
+  const sendNotify = options.notify ?? true;
+  const bound = `(pg_snapshot_xmin(pg_current_snapshot())::text::bigint * ${POSITIONS_PER_TRANSACTION})`;
+
+  const sql = {
+    append: `select status, revision::text as revision, last_position::text as last_position
+               from ${s}.append_events($1::text, $2::smallint, $3::bigint, $4::text, $5::uuid[], $6::text[], $7::text[], $8::text[], $9::text[])`,
+    existing: `select event_id::text as event_id, stream, revision::text as revision, position::text as position
+                 from ${s}.events where event_id = any($1::uuid[])`,
+    readAll: `select ${EVENT_COLUMNS} from ${s}.events
+                where position > $1::bigint and position < ${bound}
+                order by position limit $2::bigint`,
+    readRange: `select ${EVENT_COLUMNS} from ${s}.events
+                  where position > $1::bigint and position <= $2::bigint and position < ${bound}
+                  order by position limit $3::bigint`,
+    subscribe: `select b.bound::text as bound, e.* from (select ${bound} as bound) b
+                  left join lateral (
+                    select ${EVENT_COLUMNS} from ${s}.events
+                     where position > $1::bigint and position < b.bound
+                       and ($3::text[] is null or type = any($3::text[]))
+                     order by position limit $2::bigint) e on true
+                  order by e.position`,
+    head: `select coalesce(max(position), 0)::text as head from ${s}.events where position < ${bound}`,
+    streamForwards: `select ${EVENT_COLUMNS} from ${s}.events where stream = $1 and revision >= $2::bigint
+                       order by revision limit $3::bigint`,
+    streamBackwards: `select ${EVENT_COLUMNS} from ${s}.events where stream = $1 and revision <= $2::bigint
+                        order by revision desc limit $3::bigint`,
+  };
+  const stmt = (name: string): string => `tc_es_${schema}_${name}`;
+
+  let closed = false;
+  let readyPromise: Promise<void> | undefined;
+  const ready = (): Promise<void> => {
+    if (closed) return Promise.reject(new Error('event store is closed'));
+    if (options.migrate === false) return Promise.resolve();
+    readyPromise ??= migrateEventStore(pool, schema).then(
+      () => undefined,
+      (err: unknown) => {
+        readyPromise = undefined; // retry on the next call
+        throw mapPgError(err);
+      },
+    );
+    return readyPromise;
+  };
+  // migrations run on start; failures surface on the first call
+  ready().catch(() => undefined);
+
+  const signal = new Signal();
+
+  // ---- NOTIFY (coalesced: at most one in flight, carrying the highest position) ----
+  let pendingNotify: bigint | undefined;
+  let notifying: Promise<void> | undefined;
+  const flushNotify = async (): Promise<void> => {
+    while (pendingNotify !== undefined && !closed) {
+      const p = pendingNotify;
+      pendingNotify = undefined;
+      try {
+        await pool.query('select pg_notify($1, $2)', [channel, p.toString()]);
+      } catch {
+        // subscribers still poll
+      }
+    }
+  };
+  const wakeSubscribers = (position?: bigint): void => {
+    signal.fire(position);
+    if (!sendNotify || closed) return;
+    if (position !== undefined && (pendingNotify === undefined || position > pendingNotify)) pendingNotify = position;
+    pendingNotify ??= 0n;
+    notifying ??= flushNotify().finally(() => {
+      notifying = undefined;
+    });
+  };
+
+  // ---- LISTEN (one connection per store, while subscriptions are active) ----
+  let listener: pg.PoolClient | undefined;
+  let listening: Promise<void> | undefined;
+  let activeSubscriptions = 0;
+  let relistenTimer: NodeJS.Timeout | undefined;
+  const onNotification = (msg: pg.Notification): void => {
+    if (msg.channel !== channel) return;
+    let pos: bigint | undefined;
+    try {
+      pos = msg.payload ? BigInt(msg.payload) : undefined;
+    } catch {
+      pos = undefined;
+    }
+    signal.fire(pos);
+  };
+  const stopListening = (): void => {
+    if (relistenTimer) clearTimeout(relistenTimer);
+    relistenTimer = undefined;
+    const l = listener;
+    listener = undefined;
+    if (l) {
+      l.removeListener('notification', onNotification);
+      l.query(`unlisten ${quoteIdent(channel)}`).then(
+        () => l.release(),
+        (err: Error) => l.release(err),
+      );
+    }
+  };
+  const startListening = (): void => {
+    if (listener || listening || closed || activeSubscriptions === 0) return;
+    listening = (async () => {
+      let client: pg.PoolClient | undefined;
+      try {
+        client = await pool.connect();
+        const c = client;
+        c.on('notification', onNotification);
+        c.on('error', (err: Error) => {
+          if (listener === c) listener = undefined;
+          c.removeListener('notification', onNotification);
+          c.release(err);
+          relistenTimer ??= setTimeout(() => {
+            relistenTimer = undefined;
+            startListening();
+          }, 1000);
+          signal.fire();
+        });
+        await c.query(`listen ${quoteIdent(channel)}`);
+        if (closed || activeSubscriptions === 0) {
+          c.removeListener('notification', onNotification);
+          await c.query(`unlisten ${quoteIdent(channel)}`);
+          c.release();
+          return;
+        }
+        listener = c;
+      } catch (err) {
+        client?.release(err instanceof Error ? err : undefined);
+        relistenTimer ??= setTimeout(() => {
+          relistenTimer = undefined;
+          startListening();
+        }, 1000);
+      } finally {
+        listening = undefined;
+      }
+    })();
+  };
+
+  // ---- appends ----
+  interface Prepared {
+    ids: string[];
+    types: string[];
+    typeJson: string[];
+    data: string[];
+    metadata: string[];
+  }
+  const prepare = (events: readonly NewEvent[]): Prepared => {
+    const p: Prepared = { ids: [], types: [], typeJson: [], data: [], metadata: [] };
+    for (const e of events) {
+      p.ids.push(e.eventId);
+      p.types.push(e.type);
+      p.typeJson.push(JSON.stringify(e.type));
+      p.data.push(canonicalize(e.data));
+      p.metadata.push(canonicalize(e.metadata));
+    }
+    return p;
+  };
+
+  const findExisting = async (q: pg.Pool | pg.ClientBase, ids: readonly string[]): Promise<ExistingEvent[]> => {
+    const r = await q.query<{ event_id: string; stream: string; revision: string; position: string }>({
+      name: stmt('existing'),
+      text: sql.existing,
+      values: [ids],
+    });
+    return r.rows.map((row) => ({
+      eventId: row.event_id,
+      stream: row.stream,
+      streamRevision: BigInt(row.revision),
+      globalPosition: BigInt(row.position),
+    }));
+  };
+
+  const resolveConflict = async (
+    q: pg.Pool | pg.ClientBase,
+    stream: string,
+    expected: ExpectedRevision,
+    ids: readonly string[],
+    actual: bigint | undefined,
+  ): Promise<AppendResult | undefined> => {
+    const verdict = judgeIdempotency(stream, expected, ids, await findExisting(q, ids));
+    switch (verdict.kind) {
+      case 'retry':
+        return { nextExpectedRevision: verdict.nextExpectedRevision, position: verdict.position };
+      case 'conflict':
+        throw new IdempotencyConflictError(stream, verdict.eventId);
+      case 'none':
+        if (actual !== undefined) {
+          throw new WrongExpectedRevisionError(stream, expected, actual < 0n ? 'no_stream' : actual);
+        }
+        return undefined;
+    }
+  };
+
+  const callAppend = async (
+    q: pg.Pool | pg.ClientBase,
+    stream: string,
+    expected: ExpectedRevision,
+    p: Prepared,
+  ): Promise<{ ok: true; result: AppendResult } | { ok: false; actual: bigint }> => {
+    const { mode, expected: exp } = modeOf(expected);
+    const r = await q.query<{ status: number; revision: string; last_position: string | null }>({
+      name: stmt('append'),
+      text: sql.append,
+      values: [stream, mode, exp, JSON.stringify(stream), p.ids, p.types, p.typeJson, p.data, p.metadata],
+    });
+    const row = r.rows[0];
+    if (!row) throw new Error('append_events returned no row');
+    if (row.status === 0) {
+      return {
+        ok: true,
+        result: { nextExpectedRevision: BigInt(row.revision), position: BigInt(row.last_position ?? '0') },
+      };
+    }
+    return { ok: false, actual: BigInt(row.revision) };
+  };
+
+  const appendToStream = async (
+    stream: string,
+    events: readonly NewEvent[],
+    opts?: { expectedRevision?: ExpectedRevision },
+  ): Promise<AppendResult> => {
+    assertStreamName(stream);
+    const normalized = normalizeEvents(stream, events);
+    const expected = normalizeExpected(opts?.expectedRevision);
+    const p = prepare(normalized);
+    await ready();
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const r = await callAppend(pool, stream, expected, p);
+        if (r.ok) {
+          if (normalized.length > 0) wakeSubscribers(r.result.position);
+          return r.result;
+        }
+        if (p.ids.length === 0) {
+          throw new WrongExpectedRevisionError(stream, expected, r.actual < 0n ? 'no_stream' : r.actual);
+        }
+        const resolved = await resolveConflict(pool, stream, expected, p.ids, r.actual);
+        if (resolved) return resolved;
+      } catch (err) {
+        if (isUniqueViolation(err, 'events_event_id_key') && attempt < 3) {
+          const resolved = await resolveConflict(pool, stream, expected, p.ids, undefined);
+          if (resolved) return resolved;
+          continue; // the clashing event vanished (its transaction rolled back): try again
+        }
+        throw mapPgError(err);
+      }
+    }
+  };
+
+  const appendToStreamInTransaction = async (
+    client: pg.ClientBase,
+    stream: string,
+    events: readonly NewEvent[],
+    opts?: { expectedRevision?: ExpectedRevision },
+  ): Promise<AppendResult> => {
+    assertStreamName(stream);
+    const normalized = normalizeEvents(stream, events);
+    const expected = normalizeExpected(opts?.expectedRevision);
+    const p = prepare(normalized);
+    await ready();
+    try {
+      // Check ids first: a unique violation would abort the caller's transaction.
+      if (p.ids.length > 0) {
+        const resolved = await resolveConflict(client, stream, expected, p.ids, undefined);
+        if (resolved) return resolved;
+      }
+      const r = await callAppend(client, stream, expected, p);
+      if (r.ok) return r.result;
+      throw new WrongExpectedRevisionError(stream, expected, r.actual < 0n ? 'no_stream' : r.actual);
+    } catch (err) {
+      throw mapPgError(err);
+    }
+  };
+
+  // ---- reads ----
+  const query = async <R extends pg.QueryResultRow>(name: string, text: string, values: unknown[]): Promise<R[]> => {
+    await ready();
+    try {
+      const r = await pool.query<R>({ name: stmt(name), text, values });
+      return r.rows;
+    } catch (err) {
+      throw mapPgError(err);
+    }
+  };
+
+  const readStream = async (stream: string, opts?: ReadStreamOptions): Promise<RecordedEvent[]> => {
+    assertStreamName(stream);
+    assertCount('maxCount', opts?.maxCount);
+    const backwards = opts?.direction === 'backwards';
+    const from = opts?.fromRevision ?? (backwards ? 9223372036854775807n : 0n);
+    const limit = opts?.maxCount === undefined ? null : String(opts.maxCount);
+    const rows = await query<EventRow>(
+      backwards ? 'stream_bwd' : 'stream_fwd',
+      backwards ? sql.streamBackwards : sql.streamForwards,
+      [stream, from.toString(), limit],
+    );
+    return rows.map(toRecorded);
+  };
+
+  const readAll = async (opts?: ReadAllOptions): Promise<RecordedEvent[]> => {
+    assertCount('maxCount', opts?.maxCount);
+    const from = opts?.fromPosition ?? 0n;
+    const limit = opts?.maxCount === undefined ? null : String(opts.maxCount);
+    const rows = await query<EventRow>('read_all', sql.readAll, [from.toString(), limit]);
+    return rows.map(toRecorded);
+  };
+
+  async function* readAllStream(opts?: ReadAllStreamOptions): AsyncGenerator<RecordedEvent, void, undefined> {
+    const batchSize = opts?.batchSize ?? 1000;
+    assertCount('batchSize', batchSize);
+    if (batchSize < 1) throw new RangeError('batchSize must be at least 1');
+    const to = opts?.toPosition ?? 9223372036854775807n;
+    let cursor = opts?.fromPosition ?? 0n;
+    for (;;) {
+      const rows = await query<EventRow>('read_range', sql.readRange, [cursor.toString(), to.toString(), String(batchSize)]);
+      for (const row of rows) yield toRecorded(row);
+      const last = rows[rows.length - 1];
+      if (!last || rows.length < batchSize) return;
+      cursor = BigInt(last.position);
+    }
+  }
+
+  const headPosition = async (): Promise<bigint> => {
+    const rows = await query<{ head: string }>('head', sql.head, []);
+    return BigInt(rows[0]?.head ?? '0');
+  };
+
+  // ---- subscriptions ----
+  const subscriptions = new Set<{ close(): Promise<void> }>();
+
+  const subscribeToAll = (handler: SubscriptionHandler, opts?: SubscribeOptions): Subscription => {
+    const batchSize = opts?.batchSize ?? 500;
+    if (!Number.isSafeInteger(batchSize) || batchSize < 1) throw new RangeError('batchSize must be a positive integer');
+    const types = opts?.eventTypes ? [...opts.eventTypes] : null;
+    let cursor = opts?.fromPosition ?? 0n;
+    let stopped = false;
+
+    const run = async (): Promise<void> => {
+      let backoff = 0;
+      while (!stopped) {
+        const since = signal.version;
+        let rows: (EventRow & { bound: string })[];
+        try {
+          rows = await query<EventRow & { bound: string }>('subscribe', sql.subscribe, [
+            cursor.toString(),
+            String(batchSize),
+            types,
+          ]);
+        } catch (err) {
+          // The database is away: keep the position and try again; anything else stops us.
+          if (!(err instanceof EventStoreUnavailableError) || stopped || closed) throw err;
+          await signal.wait(since, pollIntervalMs);
+          continue;
+        }
+        if (stopped) return;
+        const boundary = BigInt(rows[0]?.bound ?? '0') - 1n;
+        const events = rows.filter((r) => r.position !== null).map(toRecorded);
+        if (events.length > 0) {
+          await handler(events);
+          const last = events[events.length - 1];
+          if (last) cursor = last.globalPosition;
+        }
+        if (events.length >= batchSize) continue;
+        // Everything below the boundary has been read: no lower position can appear any more.
+        if (boundary > cursor) cursor = boundary;
+        if (stopped) return;
+        if (signal.hint > cursor) {
+          // Committed events we cannot see yet: an older transaction is still open. Re-poll soon.
+          backoff = backoff === 0 ? 2 : Math.min(backoff * 2, pollIntervalMs);
+          await signal.wait(since, backoff);
+          continue;
+        }
+        backoff = 0;
+        await signal.wait(since, pollIntervalMs);
+      }
+    };
+
+    activeSubscriptions++;
+    startListening();
+    const done = (async () => {
+      try {
+        await run();
+      } finally {
+        activeSubscriptions--;
+        if (activeSubscriptions === 0) stopListening();
+      }
+    })();
+    done.catch((err: unknown) => {
+      if (!stopped) console.error('[event-store] subscription stopped:', err);
+    });
+    const sub = {
+      done,
+      close: async (): Promise<void> => {
+        stopped = true;
+        signal.fire();
+        subscriptions.delete(sub);
+        await done.catch(() => undefined);
+      },
+    };
+    subscriptions.add(sub);
+    return sub;
+  };
+
+  const close = async (): Promise<void> => {
+    if (closed) return;
+    await Promise.all([...subscriptions].map((sub) => sub.close()));
+    closed = true;
+    await notifying?.catch(() => undefined);
+    await listening?.catch(() => undefined);
+    stopListening();
+    if (ownsPool) await pool.end();
+  };
+
+  return {
+    schema,
+    pool,
+    ready,
+    appendToStream,
+    appendToStreamInTransaction,
+    readStream,
+    readAll,
+    readAllStream,
+    headPosition,
+    subscribeToAll,
+    wakeSubscribers,
+    close,
+  };
+}
