@@ -18,6 +18,11 @@ export default tseslint.config(
     },
   },
   {
+    // Tests read inject() bodies with `as` for readability.
+    files: ['**/*.test.ts', '**/test/**/*.ts'],
+    rules: { '@typescript-eslint/no-unnecessary-type-assertion': 'off' },
+  },
+  {
     // The domain decides; it never does I/O. Time and ids come in as arguments.
     files: ['packages/core-domain/src/**/*.ts'],
     ignores: ['packages/core-domain/src/**/*.test.ts'],

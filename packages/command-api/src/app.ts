@@ -12,7 +12,9 @@ import { orderRoutes } from './routes/orders.ts';
 import { adminRoutes } from './routes/admin.ts';
 import { metadataFor } from './context.ts';
 
-export const commandRoutes: FastifyPluginAsyncZod<CommandDeps> = async (app, deps) => {
+export const commandRoutes: FastifyPluginAsyncZod<CommandDeps> = async (app, options) => {
+  // Registration options carry fastify's own `prefix`; the route plugins get only the ports.
+  const { prefix: _prefix, ...deps } = options as CommandDeps & { prefix?: string };
   await app.register(authRoutes, deps);
   await app.register(orderRoutes, deps);
   await app.register(adminRoutes, deps);

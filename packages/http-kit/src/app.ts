@@ -43,7 +43,6 @@ export async function createHttpApp(options: HttpAppOptions = {}): Promise<Fasti
       const header = req.headers['x-request-id'];
       return typeof header === 'string' && REQUEST_ID.test(header) ? header : randomUUID();
     },
-    disableRequestLogging: false,
     ...(options.https ? { https: options.https } : {}),
   });
   app.setValidatorCompiler(validatorCompiler);

@@ -1,0 +1,155 @@
+/**
+ * Single-node mode: the whole of Tradecore in one process. Embedded PostgreSQL (or DATABASE_URL)
+ * holds the event store and the read models; in-process event-store subscriptions replace Kafka
+ * (or KAFKA_BROKERS switches to the real relay and Kafka consumers); command-api and query-api
+ * share one origin; the web UI is served at `/`.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { FastifyInstance } from 'fastify';
+import fastifyStatic from '@fastify/static';
+import pg from 'pg';
+import {
+  createHttpApp,
+  createMetricsRegistry,
+  createTokenService,
+  randomIds,
+  registerOps,
+  systemClock,
+  problemDocument,
+  sendProblem,
+  type Clock,
+  type IdGenerator,
+} from '@tradecore/http-kit';
+import { createPostgresEventStore, type EventStore } from '@tradecore/event-store';
+import {
+  MarketDirectory,
+  UserDirectory,
+  commandRoutes,
+  createScryptHasher,
+  ensureAdmin,
+  listMarket,
+  type CommandDeps,
+} from '@tradecore/command-api';
+import type { Config } from './config.ts';
+import { startEmbeddedPostgres, type EmbeddedDatabase } from './embedded-postgres.ts';
+import { DEMO_MARKETS } from './demo.ts';
+
+export interface RunningSystem {
+  url: string;
+  admin: { username: string; password: string | null; created: boolean };
+  app: FastifyInstance;
+  store: EventStore;
+  databaseUrl: string;
+  stop(): Promise<void>;
+}
+
+export interface SystemOptions {
+  clock?: Clock;
+  ids?: IdGenerator;
+  log?: (line: string) => void;
+}
+
+const here = dirname(fileURLToPath(import.meta.url));
+export const DEFAULT_UI_DIST = resolve(here, '../../../ui/dist');
+
+export async function startSystem(config: Config, options: SystemOptions = {}): Promise<RunningSystem> {
+  const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const clock = options.clock ?? systemClock;
+  const ids = options.ids ?? randomIds;
+  const stops: (() => Promise<void>)[] = [];
+  const stopAll = async () => {
+    for (const stop of stops.reverse()) {
+      try {
+        await stop();
+      } catch (err) {
+        log(`shutdown step failed: ${(err as Error).message}`);
+      }
+    }
+  };
+  try {
+    let databaseUrl = config.DATABASE_URL;
+    if (!databaseUrl) {
+      const embedded: EmbeddedDatabase = await startEmbeddedPostgres({ dataDir: join(config.DATA_DIR), port: config.EMBEDDED_PG_PORT });
+      stops.push(() => embedded.stop());
+      databaseUrl = embedded.url;
+    }
+    const pool = new pg.Pool({ connectionString: databaseUrl, max: 20 });
+    stops.push(() => pool.end());
+    const store = createPostgresEventStore({ pool });
+    stops.push(() => store.close());
+
+    // A random secret per start in single-node mode when none is configured; printed nowhere.
+    const secret = config.JWT_SECRET ? Buffer.from(config.JWT_SECRET, 'utf8') : randomBytes(48);
+    const tokens = createTokenService({ secret, clock, ttlSeconds: config.JWT_TTL_SECONDS });
+    const registry = createMetricsRegistry('tradecore');
+    const deps: CommandDeps = {
+      store,
+      tokens,
+      clock,
+      ids,
+      passwords: createScryptHasher(),
+      users: new UserDirectory(store),
+      markets: new MarketDirectory(store),
+      loginRateLimitPerMinute: config.LOGIN_RATE_LIMIT_PER_MINUTE,
+    };
+
+    const adminPassword = config.ADMIN_PASSWORD ?? randomBytes(12).toString('base64url');
+    const admin = await ensureAdmin(deps, config.ADMIN_USERNAME, adminPassword);
+    if (config.SEED_DEMO_MARKETS) {
+      await deps.markets.catchUp();
+      for (const market of DEMO_MARKETS) {
+        if (!deps.markets.findBySymbol(market.symbol)) {
+          await listMarket(deps, market, admin.userId, { correlationId: `seed-${market.symbol}`, causationId: null, userId: admin.userId, occurredAt: clock.now().toISOString(), schemaVersion: 1 });
+        }
+      }
+    }
+
+    const https = config.TLS_CERT_FILE && config.TLS_KEY_FILE ? { cert: readFileSync(config.TLS_CERT_FILE), key: readFileSync(config.TLS_KEY_FILE) } : undefined;
+    const app = await createHttpApp({
+      logger: config.LOG_LEVEL === 'silent' ? false : { level: config.LOG_LEVEL },
+      corsOrigins: config.CORS_ORIGINS,
+      rateLimitPerSecond: config.RATE_LIMIT_PER_SECOND,
+      ...(config.REDIS_URL ? { redisUrl: config.REDIS_URL } : {}),
+      tokens,
+      ...(https ? { https } : {}),
+      title: 'Tradecore',
+    });
+    registerOps(app, {
+      registry,
+      readiness: [{ name: 'postgres', check: async () => void (await pool.query('select 1')) }],
+    });
+    await app.register(commandRoutes, { ...deps, prefix: '/api/v1' });
+
+    const uiDist = config.UI_DIST ?? DEFAULT_UI_DIST;
+    if (existsSync(join(uiDist, 'index.html'))) {
+      await app.register(fastifyStatic, { root: uiDist, prefix: '/', wildcard: false, index: ['index.html'] });
+      // Client-side routes answer the app shell; unknown API paths stay problem documents.
+      app.setNotFoundHandler((request, reply) => {
+        const path = request.url.split('?')[0] ?? '/';
+        if (request.method === 'GET' && !path.startsWith('/api/') && !/\.[a-z0-9]+$/i.test(path)) {
+          return reply.type('text/html').sendFile('index.html');
+        }
+        return sendProblem(reply, problemDocument(404, 'not-found', `no route ${request.method} ${path}`, path));
+      });
+    } else {
+      log(`web UI not built (${uiDist} has no index.html); run: pnpm --filter @tradecore/ui build`);
+    }
+
+    stops.push(() => app.close());
+    const address = await app.listen({ port: config.PORT, host: config.HOST });
+    return {
+      url: address,
+      admin: { username: config.ADMIN_USERNAME, password: admin.created && !config.ADMIN_PASSWORD ? adminPassword : null, created: admin.created },
+      app,
+      store,
+      databaseUrl,
+      stop: stopAll,
+    };
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+}
