@@ -229,6 +229,8 @@ export const FillSettled = event('FillSettled', {
   fee: DecimalString,
   feeAsset: z.string(),
   reservationReleased: DecimalString,
+  /** The order's open quantity after this fill ("0": filled, any leftover reservation released). */
+  remainingQuantity: DecimalString.optional(),
 });
 export const ReservationReleased = event('ReservationReleased', {
   orderId: Uuidish,
