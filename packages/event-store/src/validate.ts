@@ -10,7 +10,8 @@ export function assertStreamName(stream: string): void {
 
 /** Lower-cases and checks event ids, checks types, refuses duplicate ids within one append. */
 export function normalizeEvents(stream: string, events: readonly NewEvent[]): NewEvent[] {
-  if (!Array.isArray(events as unknown)) throw new TypeError('events must be an array');
+  const list: unknown = events;
+  if (!Array.isArray(list)) throw new TypeError('events must be an array');
   const seen = new Set<string>();
   return events.map((e, i) => {
     const eventId = typeof e.eventId === 'string' ? e.eventId.toLowerCase() : '';

@@ -96,7 +96,7 @@ interface EventRow {
   recorded_at: Date;
 }
 
-const EVENT_COLUMNS = `position::text as position, stream, revision::text as revision, event_id::text as event_id,
+const EVENT_COLUMNS = `position, stream, revision, event_id,
   type, data, metadata, recorded_at`;
 
 function toRecorded(r: EventRow): RecordedEvent {
@@ -171,9 +171,9 @@ export function createPostgresEventStore(options: PostgresEventStoreOptions): Po
   const bound = `(pg_snapshot_xmin(pg_current_snapshot())::text::bigint * ${POSITIONS_PER_TRANSACTION})`;
 
   const sql = {
-    append: `select status, revision::text as revision, last_position::text as last_position
+    append: `select status, revision, last_position
                from ${s}.append_events($1::text, $2::smallint, $3::bigint, $4::text, $5::uuid[], $6::text[], $7::text[], $8::text[], $9::text[])`,
-    existing: `select event_id::text as event_id, stream, revision::text as revision, position::text as position
+    existing: `select event_id, stream, revision, position
                  from ${s}.events where event_id = any($1::uuid[])`,
     readAll: `select ${EVENT_COLUMNS} from ${s}.events
                 where position > $1::bigint and position < ${bound}
