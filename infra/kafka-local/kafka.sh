@@ -158,6 +158,7 @@ cmd_start() {
     return 0
   fi
   rm -f "$PID_FILE"
+  : >"$RUN/probe.log"
   resolve_classpath
   if port_open "$PORT"; then
     if probe 5000 >/dev/null; then
