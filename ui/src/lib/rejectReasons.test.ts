@@ -1,0 +1,33 @@
+import { describe, expect, it } from 'vitest';
+import { KNOWN_REJECT_REASONS, rejectReasonText } from './rejectReasons.ts';
+
+describe('reject reasons in words', () => {
+  it('has a sentence for every reason of the contract', () => {
+    for (const code of [
+      'insufficient_funds',
+      'insufficient_position',
+      'max_order_notional',
+      'price_band',
+      'kill_switch',
+      'market_halted',
+      'self_trade',
+      'fok_unfillable',
+    ]) {
+      expect(KNOWN_REJECT_REASONS).toContain(code);
+      const text = rejectReasonText(code);
+      expect(text).toMatch(/^[A-Z].*\.$/);
+      expect(text).not.toContain('_');
+    }
+  });
+
+  it('words specific reasons plainly', () => {
+    expect(rejectReasonText('insufficient_funds')).toBe('Not enough available funds to cover this order and its fee.');
+    expect(rejectReasonText('kill_switch')).toMatch(/kill switch/);
+    expect(rejectReasonText('max_order_notional')).toMatch(/largest order value/);
+  });
+
+  it('still reads an unknown code as words', () => {
+    expect(rejectReasonText('brand_new_rule')).toBe('The order was rejected (brand new rule).');
+    expect(rejectReasonText(null)).toBe('The order was rejected.');
+  });
+});
