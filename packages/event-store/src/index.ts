@@ -9,3 +9,18 @@ export {
 } from './postgres/store.ts';
 export { migrateEventStore, type MigrationReport } from './postgres/migrate.ts';
 export { migrations as postgresMigrations, POSITIONS_PER_TRANSACTION } from './postgres/schema.ts';
+export {
+  createSealer,
+  listSeals,
+  type PostgresLogSource,
+  type Seal,
+  type Sealer,
+  type SealerOptions,
+} from './postgres/sealer.ts';
+export {
+  verifyLog,
+  type LogProblem,
+  type LogProblemKind,
+  type VerifyLogOptions,
+  type VerifyReport,
+} from './postgres/verify.ts';

@@ -1,0 +1,244 @@
+import { createTestDatabase, type TestDatabase } from '@tradecore/testkit';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { newEvent } from '../contract.suite.ts';
+import { canonicalize } from '../canonical-json.ts';
+import { GENESIS_HASH, hashEvent } from '../hash.ts';
+import type { RecordedEvent } from '../port.ts';
+import { migrateEventStore } from './migrate.ts';
+import { migrations } from './schema.ts';
+import { createPostgresEventStore, type PostgresEventStore } from './store.ts';
+
+/** Other transactions on the same server (other test files) may hold the visible bound back a moment. */
+async function eventually<T>(read: () => Promise<T>, expected: T, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const got = await read();
+    try {
+      expect(got).toEqual(expected);
+      return;
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+}
+
+async function waitFor(check: () => boolean, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+describe('PostgreSQL event store', () => {
+  let db: TestDatabase;
+  let store: PostgresEventStore;
+
+  beforeAll(async () => {
+    db = await createTestDatabase('es_pg');
+    store = createPostgresEventStore({ connectionString: db.url });
+    await store.ready();
+  });
+  afterAll(async () => {
+    await store?.close();
+    await db?.drop();
+  });
+
+  it('never lets readers pass a lower position whose transaction is still open', async () => {
+    const start = await store.headPosition();
+    const delivered: RecordedEvent[] = [];
+    const sub = store.subscribeToAll(
+      (batch) => {
+        delivered.push(...batch);
+        return Promise.resolve();
+      },
+      { fromPosition: start },
+    );
+    const held = new pg.Client({ connectionString: db.url });
+    await held.connect();
+    try {
+      await held.query('begin');
+      const early = await store.appendToStreamInTransaction(held, 'held-open', [newEvent('Early')], {
+        expectedRevision: 'no_stream',
+      });
+      // a later transaction appends and commits while the earlier one is still open
+      const late = await store.appendToStream('committed-later', [newEvent('Late')], { expectedRevision: 'no_stream' });
+      expect(late.position > early.position).toBe(true);
+
+      // the committed event is invisible to global readers: showing it would let them skip `early`
+      expect((await store.readAll({ fromPosition: start })).map((e) => e.type)).toEqual([]);
+      expect(await store.headPosition()).toBe(start);
+      const streamed: RecordedEvent[] = [];
+      for await (const e of store.readAllStream({ fromPosition: start })) streamed.push(e);
+      expect(streamed).toEqual([]);
+      await new Promise((r) => setTimeout(r, 300));
+      expect(delivered).toEqual([]);
+      // ...while the stream itself reads its own committed write
+      expect((await store.readStream('committed-later')).map((e) => e.type)).toEqual(['Late']);
+
+      await held.query('commit');
+      store.wakeSubscribers();
+      await waitFor(() => delivered.length >= 2, 10_000);
+      expect(delivered.map((e) => e.type)).toEqual(['Early', 'Late']);
+      expect(delivered.map((e) => e.globalPosition)).toEqual([early.position, late.position]);
+      await eventually(async () => (await store.readAll({ fromPosition: start })).map((e) => e.type), ['Early', 'Late']);
+      await eventually(() => store.headPosition(), late.position);
+    } finally {
+      await held.query('rollback').catch(() => undefined);
+      await held.end();
+      await sub.close();
+    }
+  });
+
+  it('a rolled-back transaction leaves no event and blocks nobody afterwards', async () => {
+    const start = await store.headPosition();
+    const held = new pg.Client({ connectionString: db.url });
+    await held.connect();
+    await held.query('begin');
+    await store.appendToStreamInTransaction(held, 'rolled-back', [newEvent('Ghost')]);
+    const late = await store.appendToStream('after-ghost', [newEvent('Real')]);
+    await held.query('rollback');
+    await held.end();
+    await eventually(async () => (await store.readAll({ fromPosition: start })).map((e) => e.type), ['Real']);
+    await eventually(() => store.headPosition(), late.position);
+    expect(await store.readStream('rolled-back')).toEqual([]);
+  });
+
+  it('wakes a subscriber in another process through LISTEN/NOTIFY', async () => {
+    const other = createPostgresEventStore({ connectionString: db.url, pollIntervalMs: 60_000 });
+    const start = await store.headPosition();
+    const seen: RecordedEvent[] = [];
+    const sub = other.subscribeToAll(
+      (batch) => {
+        seen.push(...batch);
+        return Promise.resolve();
+      },
+      { fromPosition: start },
+    );
+    try {
+      await new Promise((r) => setTimeout(r, 300)); // caught up, waiting, listening
+      const t0 = Date.now();
+      await store.appendToStream('notify-me', [newEvent('Ping')]);
+      await waitFor(() => seen.length > 0, 5_000); // far below the 60 s poll interval
+      expect(Date.now() - t0).toBeLessThan(5_000);
+      expect(seen.map((e) => e.type)).toEqual(['Ping']);
+    } finally {
+      await sub.close();
+      await other.close();
+    }
+  });
+
+  it('reads the global log as a bounded stream between positions', async () => {
+    const start = await store.headPosition();
+    const r = await store.appendToStream(
+      'streamed',
+      Array.from({ length: 25 }, (_, i) => newEvent('S', { i })),
+    );
+    await eventually(() => store.headPosition(), r.position);
+    const all: RecordedEvent[] = [];
+    for await (const e of store.readAllStream({ fromPosition: start, batchSize: 4 })) all.push(e);
+    expect(all.map((e) => (e.data as { i: number }).i)).toEqual(Array.from({ length: 25 }, (_, i) => i));
+    const part: RecordedEvent[] = [];
+    const to = all[9]?.globalPosition ?? 0n;
+    for await (const e of store.readAllStream({ fromPosition: all[4]?.globalPosition, toPosition: to, batchSize: 2 })) {
+      part.push(e);
+    }
+    expect(part.map((e) => (e.data as { i: number }).i)).toEqual([5, 6, 7, 8, 9]);
+    expect(all[24]?.globalPosition).toBe(r.position);
+  });
+
+  it('stores the hash the reference implementation computes (SQL and JS agree)', async () => {
+    const data = { b: [1, 2.5, -0, 1e21, 'é\u2028"\\\n'], a: { z: null, y: true }, '€': 'x', '\u0001': 1 };
+    const e = newEvent('Hashed', data, { causationId: 'cause', inputPosition: '123' });
+    await store.appendToStream('hashed', [e], { expectedRevision: 'no_stream' });
+    const e2 = newEvent('Hashed2', { n: 1 });
+    await store.appendToStream('hashed', [e2], { expectedRevision: 0n });
+    const rows = await store.pool.query<{ hash: Buffer }>(
+      `select hash from event_store.events where stream = 'hashed' order by revision`,
+    );
+    const h0 = hashEvent(GENESIS_HASH, {
+      stream: 'hashed',
+      streamRevision: 0n,
+      eventId: e.eventId,
+      type: e.type,
+      data: e.data,
+      metadata: e.metadata,
+    });
+    const h1 = hashEvent(h0, {
+      stream: 'hashed',
+      streamRevision: 1n,
+      eventId: e2.eventId,
+      type: e2.type,
+      data: e2.data,
+      metadata: e2.metadata,
+    });
+    expect(rows.rows[0]?.hash.toString('hex')).toBe(h0.toString('hex'));
+    expect(rows.rows[1]?.hash.toString('hex')).toBe(h1.toString('hex'));
+    const head = await store.pool.query<{ last_hash: Buffer }>(
+      `select last_hash from event_store.streams where stream = 'hashed'`,
+    );
+    expect(head.rows[0]?.last_hash.toString('hex')).toBe(h1.toString('hex'));
+    // and what comes back canonicalises to what went in
+    const [back] = await store.readStream('hashed', { maxCount: 1 });
+    expect(canonicalize(back?.data)).toBe(canonicalize(data));
+  });
+
+  it('appends events whose ids were given in upper case (ids are normalised)', async () => {
+    const e = newEvent('Upper');
+    const upper = { ...e, eventId: e.eventId.toUpperCase() };
+    const r = await store.appendToStream('upper', [upper], { expectedRevision: 'no_stream' });
+    expect(await store.appendToStream('upper', [e], { expectedRevision: 'no_stream' })).toEqual(r);
+    expect((await store.readStream('upper'))[0]?.eventId).toBe(e.eventId.toLowerCase());
+  });
+
+  it('refuses events without a JSON form before touching the database', async () => {
+    await expect(store.appendToStream('bad', [newEvent('Bad', { n: 1n })])).rejects.toThrow(/bigint/);
+    await expect(store.appendToStream('bad', [newEvent('Bad', { n: Number.NaN })])).rejects.toThrow(/non-finite/);
+    await expect(store.appendToStream('$system', [newEvent('A')])).rejects.toThrow(/reserved/);
+    const dup = newEvent('Dup');
+    await expect(store.appendToStream('bad', [dup, dup])).rejects.toThrow(/twice/);
+    expect(await store.readStream('bad')).toEqual([]);
+  });
+
+  it('appends an empty batch as a pure expected-revision check', async () => {
+    await expect(store.appendToStream('empty', [], { expectedRevision: 'no_stream' })).resolves.toMatchObject({
+      nextExpectedRevision: -1n,
+    });
+    await store.appendToStream('empty', [newEvent('A')], { expectedRevision: 'no_stream' });
+    await expect(store.appendToStream('empty', [], { expectedRevision: 0n })).resolves.toMatchObject({
+      nextExpectedRevision: 0n,
+    });
+    await expect(store.appendToStream('empty', [], { expectedRevision: 5n })).rejects.toThrow(/expected revision 5/);
+  });
+});
+
+describe('PostgreSQL event store migrations', () => {
+  it('run once even when several processes start at the same time', async () => {
+    const db = await createTestDatabase('es_migrate');
+    const pools = Array.from({ length: 4 }, () => new pg.Pool({ connectionString: db.url, max: 2 }));
+    try {
+      const reports = await Promise.all(pools.map((p) => migrateEventStore(p, 'concurrent_es')));
+      const applied = reports.flatMap((r) => r.applied);
+      expect(applied.sort()).toEqual(migrations.map((m) => m.version).sort());
+      expect(reports.every((r) => r.current === migrations.length)).toBe(true);
+      const again = await migrateEventStore(pools[0] as pg.Pool, 'concurrent_es');
+      expect(again.applied).toEqual([]);
+      const rows = await (pools[0] as pg.Pool).query<{ version: number }>(
+        'select version from concurrent_es.schema_migrations order by version',
+      );
+      expect(rows.rows.map((r) => r.version)).toEqual(migrations.map((m) => m.version));
+      // and stores on that schema start at once too
+      const stores = Array.from({ length: 3 }, () =>
+        createPostgresEventStore({ connectionString: db.url, schema: 'fresh_es', poolSize: 2 }),
+      );
+      await Promise.all(stores.map((st) => st.ready()));
+      await Promise.all(stores.map((st, i) => st.appendToStream(`s-${i}`, [newEvent('A')])));
+      await Promise.all(stores.map((st) => st.close()));
+    } finally {
+      await Promise.all(pools.map((p) => p.end()));
+      await db.drop();
+    }
+  });
+});

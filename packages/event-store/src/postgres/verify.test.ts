@@ -1,0 +1,243 @@
+import { createTestDatabase, type TestDatabase } from '@tradecore/testkit';
+import { afterEach, describe, expect, it } from 'vitest';
+import { newEvent } from '../contract.suite.ts';
+import { hashEvent, GENESIS_HASH } from '../hash.ts';
+import type { RecordedEvent } from '../port.ts';
+import { createSealer, listSeals } from './sealer.ts';
+import { createPostgresEventStore, type PostgresEventStore } from './store.ts';
+import { verifyLog } from './verify.ts';
+
+interface World {
+  db: TestDatabase;
+  store: PostgresEventStore;
+  events: RecordedEvent[];
+}
+
+const worlds: World[] = [];
+
+/** 5 streams × 12 events in interleaved appends, sealed in chunks of 16, plus an unsealed tail. */
+async function world(): Promise<World> {
+  const db = await createTestDatabase('es_verify');
+  const store = createPostgresEventStore({ connectionString: db.url });
+  let last = 0n;
+  for (let round = 0; round < 4; round++) {
+    for (let s = 0; s < 5; s++) {
+      const r = await store.appendToStream(
+        `acct-${s}`,
+        Array.from({ length: 3 }, (_, i) => newEvent('Booked', { s, n: round * 3 + i, amount: String(100 + i) })),
+      );
+      last = r.position;
+    }
+    if (round === 2) {
+      await settle(store, last);
+      await createSealer(store, { maxEventsPerSeal: 16 }).sealNow();
+    }
+  }
+  await settle(store, last);
+  const events = await store.readAll();
+  const w = { db, store, events };
+  worlds.push(w);
+  return w;
+}
+
+/** Waits until global readers see `position` (other tests' open transactions can hold them back). */
+async function settle(store: PostgresEventStore, position: bigint): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while ((await store.headPosition()) < position) {
+    if (Date.now() > deadline) throw new Error('the visible head did not reach the last append');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+function at(w: World, stream: string, revision: number): RecordedEvent {
+  const e = w.events.find((x) => x.stream === stream && x.streamRevision === BigInt(revision));
+  if (!e) throw new Error(`no ${stream}@${revision}`);
+  return e;
+}
+
+afterEach(async () => {
+  for (const w of worlds.splice(0)) {
+    await w.store.close();
+    await w.db.drop();
+  }
+});
+
+describe('verifyLog', () => {
+  it('passes an untouched log and reports what it covered', async () => {
+    const w = await world();
+    const seals = await listSeals(w.store);
+    expect(seals.map((s) => s.eventCount)).toEqual([16, 16, 13]);
+    const report = await verifyLog(w.store, { anchors: [{ sealId: 2n, hash: seals[1]?.hash ?? '' }] });
+    expect(report.problems).toEqual([]);
+    expect(report.ok).toBe(true);
+    expect(report.eventsChecked).toBe(60);
+    expect(report.streamsChecked).toBe(5);
+    expect(report.sealsChecked).toBe(3);
+    expect(report.unsealedEvents).toBe(15);
+    expect(report.lastSeal?.hash).toBe(seals[2]?.hash);
+    // also with a bare pool
+    expect((await verifyLog(w.store.pool, { batchSize: 7 })).ok).toBe(true);
+  });
+
+  it('names an event whose data was changed in SQL', async () => {
+    const w = await world();
+    const victim = at(w, 'acct-2', 4);
+    await w.store.pool.query(
+      `update event_store.events set data = jsonb_set(data, '{amount}', '"1000000"') where position = $1`,
+      [victim.globalPosition.toString()],
+    );
+    const report = await verifyLog(w.store);
+    expect(report.ok).toBe(false);
+    expect(report.firstProblem).toMatchObject({
+      kind: 'modified',
+      stream: 'acct-2',
+      revision: 4n,
+      position: victim.globalPosition,
+    });
+  });
+
+  it('names the changed event even when the attacker also rewrote its hash', async () => {
+    const w = await world();
+    const victim = at(w, 'acct-1', 2); // sealed
+    const forged = hashEvent(await prevHash(w, 'acct-1', 2), {
+      stream: 'acct-1',
+      streamRevision: 2n,
+      eventId: victim.eventId,
+      type: victim.type,
+      data: { ...(victim.data as object), amount: '0' },
+      metadata: victim.metadata,
+    });
+    await w.store.pool.query(
+      `update event_store.events set data = jsonb_set(data, '{amount}', '"0"'), hash = $2 where position = $1`,
+      [victim.globalPosition.toString(), forged],
+    );
+    const report = await verifyLog(w.store);
+    expect(report.firstProblem).toMatchObject({
+      kind: 'modified',
+      stream: 'acct-1',
+      revision: 2n,
+      position: victim.globalPosition,
+    });
+  });
+
+  it('names a deleted event (sealed, mid-stream)', async () => {
+    const w = await world();
+    const victim = at(w, 'acct-3', 1);
+    await w.store.pool.query('delete from event_store.events where position = $1', [victim.globalPosition.toString()]);
+    const report = await verifyLog(w.store);
+    expect(report.firstProblem).toMatchObject({
+      kind: 'missing',
+      stream: 'acct-3',
+      revision: 1n,
+      position: victim.globalPosition,
+    });
+  });
+
+  it('names a deleted last event of a stream (unsealed tail)', async () => {
+    const w = await world();
+    const victim = at(w, 'acct-4', 11);
+    await w.store.pool.query('delete from event_store.events where position = $1', [victim.globalPosition.toString()]);
+    const report = await verifyLog(w.store);
+    expect(report.firstProblem).toMatchObject({
+      kind: 'missing',
+      stream: 'acct-4',
+      revision: 11n,
+      position: victim.globalPosition,
+    });
+  });
+
+  it('names two events of different streams whose positions were swapped', async () => {
+    const w = await world();
+    const a = at(w, 'acct-0', 1);
+    const b = at(w, 'acct-4', 0);
+    await swapPositions(w, a.globalPosition, b.globalPosition);
+    const report = await verifyLog(w.store);
+    expect(report.firstProblem).toMatchObject({ kind: 'reordered', position: a.globalPosition, stream: 'acct-4', revision: 0n });
+    expect(report.problems.some((p) => p.kind === 'reordered' && p.stream === 'acct-0' && p.revision === 1n)).toBe(true);
+  });
+
+  it('names events of one stream whose positions were swapped, transaction ids and all', async () => {
+    const w = await world();
+    const a = at(w, 'acct-2', 2);
+    const b = at(w, 'acct-2', 7);
+    await swapPositions(w, a.globalPosition, b.globalPosition, true);
+    const report = await verifyLog(w.store);
+    expect(report.firstProblem).toMatchObject({ kind: 'reordered', position: a.globalPosition });
+    expect(report.problems.some((p) => p.kind === 'reordered' && p.stream === 'acct-2' && p.revision === 3n)).toBe(true);
+  });
+
+  it('names a forged event inserted into a sealed range with a valid-looking chain', async () => {
+    const w = await world();
+    const neighbour = at(w, 'acct-0', 0);
+    const position = neighbour.globalPosition + 999n;
+    const forged = newEvent('Booked', { s: 9, n: 0, amount: '5000000' });
+    const hash = hashEvent(GENESIS_HASH, {
+      stream: 'forged',
+      streamRevision: 0n,
+      eventId: forged.eventId,
+      type: forged.type,
+      data: forged.data,
+      metadata: forged.metadata,
+    });
+    await w.store.pool.query(
+      `insert into event_store.events (position, transaction_id, stream, revision, event_id, type, data, metadata, hash)
+       values ($1, ($1::bigint / 1000000)::text::xid8, 'forged', 0, $2, $3, $4, $5, $6)`,
+      [position.toString(), forged.eventId, forged.type, JSON.stringify(forged.data), JSON.stringify(forged.metadata), hash],
+    );
+    await w.store.pool.query(
+      `insert into event_store.streams (stream, revision, last_position, last_hash) values ('forged', 0, $1, $2)`,
+      [position.toString(), hash],
+    );
+    const report = await verifyLog(w.store);
+    expect(report.firstProblem).toMatchObject({ kind: 'inserted', stream: 'forged', revision: 0n, position });
+  });
+
+  it('detects an altered seal and a seal that no longer matches its anchor', async () => {
+    const w = await world();
+    const [, second] = await listSeals(w.store);
+    await w.store.pool.query(`update event_store.seals set hash = sha256(hash) where seal_id = 2`);
+    const report = await verifyLog(w.store, { anchors: [{ sealId: 2n, hash: second?.hash ?? '' }] });
+    expect(report.firstProblem).toMatchObject({ kind: 'seal_broken', sealId: 2n });
+    expect(report.problems.filter((p) => p.kind === 'seal_broken').length).toBeGreaterThanOrEqual(2);
+  });
+
+  it('seals in the background and stops cleanly', async () => {
+    const w = await world();
+    const sealer = createSealer(w.store, { intervalMs: 20 });
+    sealer.start();
+    await settle(w.store, (await w.store.appendToStream('late', [newEvent('Late')])).position);
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const seals = await listSeals(w.store);
+      if (seals.reduce((n, s) => n + s.eventCount, 0) === 61) break;
+      if (Date.now() > deadline) throw new Error('background sealer did not seal everything');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await sealer.stop();
+    const report = await verifyLog(w.store);
+    expect(report.ok).toBe(true);
+    expect(report.unsealedEvents).toBe(0);
+  });
+});
+
+async function prevHash(w: World, stream: string, revision: number): Promise<Buffer> {
+  const r = await w.store.pool.query<{ hash: Buffer }>(
+    'select hash from event_store.events where stream = $1 and revision = $2',
+    [stream, revision - 1],
+  );
+  return r.rows[0]?.hash ?? GENESIS_HASH;
+}
+
+async function swapPositions(w: World, a: bigint, b: bigint, withTransactionIds = false): Promise<void> {
+  const client = await w.store.pool.connect();
+  try {
+    await client.query('begin');
+    const tx = withTransactionIds ? ', transaction_id = ($2::bigint / 1000000)::text::xid8' : '';
+    await client.query(`update event_store.events set position = -1 where position = $1`, [a.toString()]);
+    await client.query(`update event_store.events set position = $2${tx} where position = $1`, [b.toString(), a.toString()]);
+    await client.query(`update event_store.events set position = $2${tx} where position = $1::bigint`, ['-1', b.toString()]);
+    await client.query('commit');
+  } finally {
+    client.release();
+  }
+}
