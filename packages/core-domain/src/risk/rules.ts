@@ -30,7 +30,7 @@ import {
 } from '../numbers.ts';
 import { maxFeeBps } from '../portfolio/fees.ts';
 
-export interface RiskCheck {
+export interface RiskCheckRecord {
   rule: string;
   limit: string | null;
   observed: string | null;
@@ -118,12 +118,12 @@ export interface Rejection {
   limit: string | null;
   observed: string | null;
   /** Checks passed before the failing one. */
-  checks: RiskCheck[];
+  checks: RiskCheckRecord[];
 }
 
 export interface OrderAcceptance {
   outcome: 'accepted';
-  checks: RiskCheck[];
+  checks: RiskCheckRecord[];
   priceTicks: string;
   lots: string;
   /** For market orders: the protection price (decimal). */
@@ -165,7 +165,7 @@ interface CommonChecks {
 
 /** Checks shared by a new order and an amend: market, control, steps, size, band, notional. */
 function commonChecks(
-  checks: RiskCheck[],
+  checks: RiskCheckRecord[],
   input: { marketId: number; market: MarketSpec | null; block: Block | null; lastPrice: string | null; side: Side; type: 'limit' | 'market'; price: string | null; quantity: string },
 ): CommonChecks {
   const { market, block } = input;
@@ -212,14 +212,14 @@ function commonChecks(
   return { market, lots, priceTicks, protectionPrice, notional };
 }
 
-function fundsCheck(checks: RiskCheck[], side: Side, asset: string, required: bigint, available: string): void {
+function fundsCheck(checks: RiskCheckRecord[], side: Side, asset: string, required: bigint, available: string): void {
   const rule = `available.${asset}`;
   const requiredStr = formatAmount(required);
   if (required > parseAmount(available)) reject(side === 'buy' ? 'insufficient_funds' : 'insufficient_position', rule, available, requiredStr);
   checks.push({ rule, limit: available, observed: requiredStr });
 }
 
-function run<T>(checks: RiskCheck[], body: () => T): T | Rejection {
+function run<T>(checks: RiskCheckRecord[], body: () => T): T | Rejection {
   try {
     return body();
   } catch (e) {
@@ -230,7 +230,7 @@ function run<T>(checks: RiskCheck[], body: () => T): T | Rejection {
 
 /** Decide whether a new order may go to the market, and what it reserves. */
 export function evaluateOrder(inputs: OrderRiskInputs): OrderRiskDecision {
-  const checks: RiskCheck[] = [];
+  const checks: RiskCheckRecord[] = [];
   return run(checks, (): OrderAcceptance => {
     const { order, limits } = inputs;
     const c = commonChecks(checks, { ...order, market: inputs.market, block: inputs.block, lastPrice: inputs.lastPrice });
@@ -287,7 +287,7 @@ export interface AmendRiskInputs {
 
 export interface AmendAcceptance {
   outcome: 'accepted';
-  checks: RiskCheck[];
+  checks: RiskCheckRecord[];
   newPrice: string;
   newQuantity: string;
   reservedAsset: string;
@@ -306,7 +306,7 @@ export type AmendRiskDecision = AmendAcceptance | Rejection;
  * reserved now; any excess is released when the market confirms (`OrderAmended`).
  */
 export function evaluateAmend(inputs: AmendRiskInputs): AmendRiskDecision {
-  const checks: RiskCheck[] = [];
+  const checks: RiskCheckRecord[] = [];
   return run(checks, (): AmendAcceptance => {
     const { order, amend } = inputs;
     if (order.type !== 'limit') reject('order_not_open', 'amend.limit_only', null, order.type);
