@@ -20,7 +20,8 @@ type Gen =
 /** Most cancels and amends aim at a resting order; the rest at any id ever used (often closed). */
 const liveArb = fc.integer({ min: 0, max: 9 }).map((n) => n > 0);
 
-const genArb: fc.Arbitrary<Gen> = fc.oneof(
+/** Order intents over prices lo..hi: a narrow band trades a lot, a wide one builds many levels. */
+const intents = (lo: number, hi: number): fc.Arbitrary<Gen> => fc.oneof(
   {
     weight: 6,
     arbitrary: fc.record({
@@ -28,7 +29,7 @@ const genArb: fc.Arbitrary<Gen> = fc.oneof(
       side: fc.constantFrom<Side>('buy', 'sell'),
       market: fc.boolean().chain((b) => (b ? fc.boolean() : fc.constant(false))), // 1 in 4
       tif: fc.constantFrom<TimeInForce>('GTC', 'GTC', 'GTC', 'IOC', 'FOK'),
-      price: fc.integer({ min: 95, max: 105 }),
+      price: fc.integer({ min: lo, max: hi }),
       lots: fc.integer({ min: 1, max: 10 }),
       user: fc.integer({ min: 1, max: 4 }),
       postOnly: fc.integer({ min: 0, max: 5 }).map((n) => n === 0),
@@ -44,11 +45,13 @@ const genArb: fc.Arbitrary<Gen> = fc.oneof(
       target: fc.nat(),
       live: liveArb,
       keepPrice: fc.boolean(),
-      price: fc.integer({ min: 95, max: 105 }),
+      price: fc.integer({ min: lo, max: hi }),
       delta: fc.integer({ min: -6, max: 4 }),
     }),
   },
 );
+const genArb = intents(95, 105);
+const wideArb = intents(1, 400);
 
 /** Turns generated intents into concrete commands, looking at the book to aim amends and cancels. */
 class Driver {
@@ -274,6 +277,15 @@ describe('order books under random flows', () => {
         'amended priorityLost=false after place',
         'amended priorityLost=false after place (maker)',
       ]),
+    );
+  });
+
+  it('agree on wide books with many sparse levels (heap growth, lazy deletion, compaction)', () => {
+    fc.assert(
+      fc.property(fc.array(wideArb, { minLength: 100, maxLength: 400, size: 'max' }), (gens) => {
+        runFlow(gens);
+      }),
+      { numRuns: 40 },
     );
   });
 

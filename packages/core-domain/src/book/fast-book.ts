@@ -2,10 +2,11 @@
  * The fast order book. Same rules and same events as `ReferenceBook` (the rule list lives in
  * reference-book.ts); only the data structures differ:
  *
- * - Each side keeps its price levels in an array sorted worst → best, so the best level is the
- *   last element (O(1) best price, O(1) removal of an emptied best level), plus a Map from price
- *   to level for O(1) lookup. A new or emptied level away from the top costs a binary search and
- *   a short `splice`; trading activity sits near the top, i.e. near the end of the array.
+ * - Each side keeps a Map price → level (O(1) lookup) and a binary heap of levels with lazy
+ *   deletion (O(1) best price; a new level costs O(log L) at worst, an emptied level O(1) unless
+ *   it is the best, then O(log L)). No array window, so sparse prices (a stray bid at 1 tick)
+ *   cost nothing extra. Ordered walks (FOK check, depth, snapshot) visit only the heap entries
+ *   they need and sort them.
  * - A level is an intrusive doubly linked FIFO list of order nodes with its total and count.
  * - `orders` maps order id → node, so cancel and amend are O(1) apart from level creation/removal.
  * - Order nodes and levels are pooled: the hot path allocates only the returned events (and the
@@ -45,59 +46,141 @@ class OrderNode {
 
 class Level {
   priceTicks = 0n;
-  /** `priceTicks` as a number (exact: prices are at most MAX_STEPS < 2^53), the key in `byPrice`. */
+  /** `priceTicks` as a number (exact: prices are at most MAX_STEPS < 2^53): the heap and index key. */
   price = 0;
   total = 0n;
   count = 0;
   head: OrderNode | null = null;
   tail: OrderNode | null = null;
+  /** Emptied and out of the price index, but still waiting in the heap (lazy deletion). */
+  dead = false;
 }
 
+/**
+ * One side's price levels: a Map price → level for O(1) lookup, and a binary heap of levels
+ * (max-heap for bids, min-heap for asks) for O(1) best price. Emptied levels leave the heap
+ * lazily: they are marked dead and dropped when they reach the root, or when dead entries
+ * outnumber live ones (compaction). Invariant between operations: `heap[0]` is alive.
+ * A level object returns to the pool only once it is out of the heap.
+ */
 class BookSide {
-  /** Levels sorted worst → best: ascending prices for bids, descending for asks. Best is last. */
-  readonly levels: Level[] = [];
+  readonly heap: Level[] = [];
   readonly byPrice = new Map<number, Level>();
-  constructor(readonly isBuy: boolean) {}
+  constructor(
+    readonly isBuy: boolean,
+    private readonly freeLevels: Level[],
+  ) {}
 
   best(): Level | undefined {
-    return this.levels[this.levels.length - 1];
+    return this.heap[0];
   }
 
-  /** Index of the first level that is better than `price` (the insertion point for `price`). */
-  private indexAfter(price: number): number {
-    const levels = this.levels;
-    let lo = 0;
-    let hi = levels.length;
-    if (this.isBuy) {
-      while (lo < hi) {
-        const mid = (lo + hi) >>> 1;
-        if (levels[mid]!.price < price) lo = mid + 1;
-        else hi = mid;
-      }
-    } else {
-      while (lo < hi) {
-        const mid = (lo + hi) >>> 1;
-        if (levels[mid]!.price > price) lo = mid + 1;
-        else hi = mid;
-      }
-    }
-    return lo;
-  }
-
-  insertLevel(level: Level): void {
-    const levels = this.levels;
-    const n = levels.length;
-    const top = levels[n - 1];
-    if (top === undefined || (this.isBuy ? level.price > top.price : level.price < top.price)) levels.push(level);
-    else levels.splice(this.indexAfter(level.price), 0, level);
+  addLevel(level: Level): void {
+    level.dead = false;
     this.byPrice.set(level.price, level);
+    const heap = this.heap;
+    heap.push(level);
+    this.siftUp(heap.length - 1);
   }
 
   removeLevel(level: Level): void {
-    const levels = this.levels;
-    if (levels[levels.length - 1] === level) levels.pop();
-    else levels.splice(this.indexAfter(level.price), 1);
     this.byPrice.delete(level.price);
+    level.dead = true;
+    const heap = this.heap;
+    if (heap[0] === level) {
+      do this.recycle(this.popRoot());
+      while (heap.length > 0 && heap[0].dead);
+    } else if (heap.length > 2 * this.byPrice.size + 64) {
+      this.compact();
+    }
+  }
+
+  /** Live levels whose price satisfies `ok`, best first (prunes the heap below the first miss). */
+  levelsWhere(ok: (price: number) => boolean): Level[] {
+    const heap = this.heap;
+    const out: Level[] = [];
+    const stack = [0];
+    while (stack.length > 0) {
+      const i = stack.pop()!;
+      const level = heap[i];
+      if (level === undefined || !ok(level.price)) continue;
+      if (!level.dead) out.push(level);
+      stack.push(2 * i + 1, 2 * i + 2);
+    }
+    return out.sort(this.isBuy ? (a, b) => b.price - a.price : (a, b) => a.price - b.price);
+  }
+
+  /** Every live level, best first (for queries, not the hot path). */
+  sortedLevels(): Level[] {
+    return this.levelsWhere(() => true);
+  }
+
+  private recycle(level: Level): void {
+    level.head = null;
+    level.tail = null;
+    this.freeLevels.push(level);
+  }
+
+  private popRoot(): Level {
+    const heap = this.heap;
+    const top = heap[0]!;
+    const last = heap.pop()!;
+    if (last !== top) {
+      heap[0] = last;
+      this.siftDown(0);
+    }
+    return top;
+  }
+
+  private compact(): void {
+    const heap = this.heap;
+    let j = 0;
+    for (let i = 0; i < heap.length; i++) {
+      const level = heap[i]!;
+      if (level.dead) this.recycle(level);
+      else heap[j++] = level;
+    }
+    heap.length = j;
+    for (let i = (j >> 1) - 1; i >= 0; i--) this.siftDown(i);
+  }
+
+  private siftUp(i: number): void {
+    const heap = this.heap;
+    const item = heap[i]!;
+    const p = item.price;
+    const isBuy = this.isBuy;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      const pl = heap[parent]!;
+      if (isBuy ? pl.price >= p : pl.price <= p) break;
+      heap[i] = pl;
+      i = parent;
+    }
+    heap[i] = item;
+  }
+
+  private siftDown(i: number): void {
+    const heap = this.heap;
+    const n = heap.length;
+    const item = heap[i]!;
+    const p = item.price;
+    const isBuy = this.isBuy;
+    for (;;) {
+      let c = 2 * i + 1;
+      if (c >= n) break;
+      let child = heap[c]!;
+      if (c + 1 < n) {
+        const right = heap[c + 1]!;
+        if (isBuy ? right.price > child.price : right.price < child.price) {
+          c++;
+          child = right;
+        }
+      }
+      if (isBuy ? child.price <= p : child.price >= p) break;
+      heap[i] = child;
+      i = c;
+    }
+    heap[i] = item;
   }
 }
 
@@ -115,11 +198,11 @@ function view(n: OrderNode): RestingOrderView {
 }
 
 export class FastBook implements OrderBook {
-  private readonly bids = new BookSide(true);
-  private readonly asks = new BookSide(false);
-  private readonly orders = new Map<string, OrderNode>();
   private readonly freeNodes: OrderNode[] = [];
   private readonly freeLevels: Level[] = [];
+  private readonly bids = new BookSide(true, this.freeLevels);
+  private readonly asks = new BookSide(false, this.freeLevels);
+  private readonly orders = new Map<string, OrderNode>();
 
   static restore(snapshot: BookSnapshot): FastBook {
     assertRestorableSnapshot(snapshot);
@@ -175,7 +258,7 @@ export class FastBook implements OrderBook {
       level = this.freeLevels.pop() ?? new Level();
       level.priceTicks = n.priceTicks;
       level.price = price;
-      side.insertLevel(level);
+      side.addLevel(level);
     }
     const tail = level.tail;
     n.prev = tail;
@@ -201,12 +284,7 @@ export class FastBook implements OrderBook {
     n.next = null;
     n.level = null;
     level.total -= n.remaining;
-    if (--level.count === 0) {
-      (n.side === 'buy' ? this.bids : this.asks).removeLevel(level);
-      level.head = null;
-      level.tail = null;
-      this.freeLevels.push(level);
-    }
+    if (--level.count === 0) (n.side === 'buy' ? this.bids : this.asks).removeLevel(level);
   }
 
   /** Takes a resting order out of the book entirely and recycles its node. */
@@ -271,13 +349,11 @@ export class FastBook implements OrderBook {
 
   private fokFillable(cmd: BookPlace): boolean {
     const isBuy = cmd.side === 'buy';
-    const levels = (isBuy ? this.asks : this.bids).levels;
-    const limit = cmd.priceTicks;
+    const limit = Number(cmd.priceTicks);
+    const levels = isBuy ? this.asks.levelsWhere((p) => p <= limit) : this.bids.levelsWhere((p) => p >= limit);
     const skipSelf = cmd.selfTradePrevention === 'cancel_oldest';
     let need = cmd.lots;
-    for (let i = levels.length - 1; i >= 0; i--) {
-      const level = levels[i]!;
-      if (isBuy ? level.priceTicks > limit : level.priceTicks < limit) return false;
+    for (const level of levels) {
       for (let m = level.head; m !== null; m = m.next) {
         if (m.userId === cmd.userId) {
           if (skipSelf) continue;
@@ -296,11 +372,10 @@ export class FastBook implements OrderBook {
    */
   private match(taker: OrderNode, events: BookEvent[]): boolean {
     const isBuy = taker.side === 'buy';
-    const opp = isBuy ? this.asks : this.bids;
-    const levels = opp.levels;
+    const heap = (isBuy ? this.asks : this.bids).heap;
     const limit = taker.priceTicks;
     while (taker.remaining > 0n) {
-      const level = levels[levels.length - 1];
+      const level = heap[0];
       if (level === undefined || (isBuy ? level.priceTicks > limit : level.priceTicks < limit)) return true;
       const m = level.head!;
       if (m.userId === taker.userId) {
@@ -383,16 +458,19 @@ export class FastBook implements OrderBook {
       assertWellFormedAmend(cmd);
     const n = this.orders.get(cmd.orderId);
     if (n === undefined) return [{ kind: 'rejected', orderId: cmd.orderId, userId: 0, reason: 'unknown_order', rejectedLots: 0n }];
-    const filled = n.lots - n.remaining;
-    if (lots <= filled) {
-      const ev: BookEvent = { kind: 'cancelled', orderId: n.orderId, userId: n.userId, reason: 'user', cancelledLots: n.remaining };
-      this.drop(n);
-      return [ev];
+    let remaining = n.remaining;
+    if (lots !== n.lots) {
+      const filled = n.lots - remaining;
+      if (lots <= filled) {
+        const ev: BookEvent = { kind: 'cancelled', orderId: n.orderId, userId: n.userId, reason: 'user', cancelledLots: remaining };
+        this.drop(n);
+        return [ev];
+      }
+      remaining = lots - filled;
     }
-    const remaining = lots - filled;
     if (price === n.priceTicks) {
       const level = n.level!;
-      level.total += remaining - n.remaining;
+      if (remaining !== n.remaining) level.total += remaining - n.remaining;
       const priorityLost = lots > n.lots;
       n.lots = lots;
       n.remaining = remaining;
@@ -441,8 +519,8 @@ export class FastBook implements OrderBook {
   depth(levels: number): Depth {
     const collect = (side: BookSide): DepthLevel[] => {
       const out: DepthLevel[] = [];
-      for (let i = side.levels.length - 1; i >= 0 && out.length < levels; i--) {
-        const level = side.levels[i]!;
+      for (const level of side.sortedLevels()) {
+        if (out.length >= levels) break;
         out.push({ priceTicks: level.priceTicks, lots: level.total, orders: level.count });
       }
       return out;
@@ -457,8 +535,8 @@ export class FastBook implements OrderBook {
 
   private sideViews(side: BookSide): RestingOrderView[] {
     const out: RestingOrderView[] = [];
-    for (let i = side.levels.length - 1; i >= 0; i--) {
-      for (let n = side.levels[i]!.head; n !== null; n = n.next) out.push(view(n));
+    for (const level of side.sortedLevels()) {
+      for (let n = level.head; n !== null; n = n.next) out.push(view(n));
     }
     return out;
   }
@@ -488,16 +566,34 @@ export class FastBook implements OrderBook {
       throw new BookInvariantError(`FastBook: ${msg}`);
     };
     let nodes = 0;
+    const pooled = new Set(this.freeLevels);
     for (const side of [this.bids, this.asks]) {
       const sideName: Side = side.isBuy ? 'buy' : 'sell';
-      if (side.byPrice.size !== side.levels.length) fail(`${sideName} price index has ${side.byPrice.size} entries for ${side.levels.length} levels`);
-      let prevPrice: bigint | null = null;
-      for (const level of side.levels) {
-        if (level.price !== Number(level.priceTicks)) fail(`level ${level.priceTicks} has key ${level.price}`);
-        if (side.byPrice.get(level.price) !== level) fail(`${sideName} level ${level.priceTicks} missing from the price index`);
-        if (prevPrice !== null && (side.isBuy ? level.priceTicks <= prevPrice : level.priceTicks >= prevPrice))
-          fail(`${sideName} levels not strictly sorted at ${level.priceTicks}`);
-        prevPrice = level.priceTicks;
+      const heap = side.heap;
+      if (heap.length > 0 && heap[0]!.dead) fail(`${sideName} heap root is a dead level`);
+      const inHeap = new Set<Level>();
+      for (let i = 0; i < heap.length; i++) {
+        const level = heap[i]!;
+        if (inHeap.has(level)) fail(`${sideName} level ${level.priceTicks} is in the heap twice`);
+        inHeap.add(level);
+        if (pooled.has(level)) fail(`${sideName} level ${level.priceTicks} is both pooled and in the heap`);
+        const parent = heap[(i - 1) >> 1];
+        if (i > 0 && parent && (side.isBuy ? parent.price < level.price : parent.price > level.price))
+          fail(`${sideName} heap order broken at ${level.priceTicks}`);
+        if (level.dead && side.byPrice.get(level.price) === level) fail(`dead ${sideName} level ${level.priceTicks} still indexed`);
+      }
+      let live = 0;
+      for (const [price, level] of side.byPrice) {
+        if (level.price !== price || level.price !== Number(level.priceTicks)) fail(`level ${level.priceTicks} indexed under ${price}`);
+        if (level.dead || !inHeap.has(level)) fail(`${sideName} level ${level.priceTicks} indexed but not live in the heap`);
+        live++;
+      }
+      for (const level of heap) if (!level.dead && side.byPrice.get(level.price) !== level) fail(`live ${sideName} level ${level.priceTicks} missing from the price index`);
+      const best = side.best();
+      for (const level of side.byPrice.values())
+        if (best && (side.isBuy ? level.price > best.price : level.price < best.price)) fail(`${sideName} best is not the best level`);
+      if (live !== side.sortedLevels().length) fail(`${sideName} level count mismatch`);
+      for (const level of side.sortedLevels()) {
         if (level.head === null || level.count === 0) fail(`empty ${sideName} level at ${level.priceTicks}`);
         if (level.head!.prev !== null) fail(`level ${level.priceTicks} head has a prev`);
         let count = 0;
