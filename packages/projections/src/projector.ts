@@ -1,0 +1,658 @@
+/**
+ * The projector: `apply(batch)` folds recorded events into the read models of one schema and moves
+ * the checkpoint in the same transaction. It is the single entry point for every event source
+ * (the in-process subscription of single-node mode, the Kafka consumer, the rebuild).
+ *
+ * Guarantees:
+ * - idempotent: events at or below the checkpoint are skipped, a batch is sorted and de-duplicated,
+ *   so duplicates and redelivery count nothing twice;
+ * - atomic: read models and checkpoint commit together or not at all (a crash in between leaves
+ *   both as they were, and the batch is applied again on redelivery);
+ * - never wedged by a recorded event: an event that fails its schema (`kind = 'schema'`), carries an
+ *   amount the read models cannot hold exactly (`'value'`) is recorded in `projection_errors` and
+ *   skipped; one that refers to an order or market the read models do not know (`'reference'`) is
+ *   recorded there too, and its other effects (balances, tape, candles) are still applied.
+ *   Only infrastructure failures (the database) make apply() throw; the batch can then be retried.
+ * - serialised per schema by an advisory lock, which the rebuild's swap also takes.
+ */
+import type pg from 'pg';
+import type { RecordedEvent } from '@tradecore/event-store';
+import { Gauge, type Registry } from 'prom-client';
+import { BatchFold, loadKeys, orderAverageFillPrice, parseRecorded, positionAveragePrice, positionId, type MarketRow, type OrderRow, type OrderStatus, type ParsedEvent, type PositionRow } from './fold.ts';
+import { CHECKPOINT_NAME, migrateSchema } from './migrations.ts';
+import { fmt, fmtOrNull, signedUnits, units } from './money.ts';
+import { bulkInsert, ident, lockKeySql, type Queryable } from './sql.ts';
+
+export const NOTIFY_CHANNEL = 'tradecore_readmodel';
+/** PostgreSQL rejects NOTIFY payloads of 8000 bytes or more. */
+const MAX_PAYLOAD = 7900;
+
+/**
+ * Payload of `pg_notify('tradecore_readmodel', ...)` after each committed batch. `position` is a
+ * decimal string (a bigint). When the id lists would not fit a NOTIFY payload they are empty and
+ * `overflow` is true: listeners must then treat every market and user as changed.
+ */
+export interface ReadModelNotification {
+  schema: string;
+  position: string;
+  markets: number[];
+  users: number[];
+  overflow?: true;
+}
+
+export interface ProjectorOptions {
+  pool: pg.Pool;
+  /** Read-model schema; default `readmodel`. */
+  schema?: string;
+  /** Send a NOTIFY after each committed batch (default true). The rebuild's shadow schema sets false. */
+  notify?: boolean;
+  channel?: string;
+  /** Registers `projection_position{schema}`. */
+  registry?: Registry;
+}
+
+export interface ApplyResult {
+  /** The checkpoint after the batch. */
+  position: bigint;
+  /** Events folded (including those recorded as errors). */
+  applied: number;
+  /** Events at or below the checkpoint, or repeated within the batch. */
+  skipped: number;
+  /** Rows written to projection_errors. */
+  errors: number;
+  markets: number[];
+  users: number[];
+}
+
+export interface Projector {
+  readonly schema: string;
+  /** Creates the schema and applies pending migrations (idempotent). */
+  migrate(): Promise<void>;
+  /** Applies a batch in its own transaction; see the module comment for the guarantees. */
+  apply(events: readonly RecordedEvent[]): Promise<ApplyResult>;
+  /** The same, inside a transaction the caller owns (the rebuild's swap uses it). */
+  applyInTransaction(client: Queryable, events: readonly RecordedEvent[]): Promise<ApplyResult>;
+  /** The checkpoint: the last global position applied. */
+  position(): Promise<bigint>;
+}
+
+export function positionGauge(registry: Registry): Gauge<'schema'> {
+  const existing = registry.getSingleMetric('projection_position');
+  if (existing) return existing as Gauge<'schema'>;
+  return new Gauge({ name: 'projection_position', help: 'Last global event position applied to the read models', labelNames: ['schema'], registers: [registry] });
+}
+
+export function createProjector(options: ProjectorOptions): Projector {
+  const schema = options.schema ?? 'readmodel';
+  const s = ident(schema);
+  const notify = options.notify ?? true;
+  const channel = options.channel ?? NOTIFY_CHANNEL;
+  const gauge = options.registry ? positionGauge(options.registry) : undefined;
+  const pool = options.pool;
+
+  async function applyInTransaction(db: Queryable, events: readonly RecordedEvent[]): Promise<ApplyResult> {
+    const cp = await db.query<{ position: string }>(
+      `select pg_advisory_xact_lock(${lockKeySql(schema)}), (select position::text from ${s}.projection_checkpoint where name = $1 for update) as position`,
+      [CHECKPOINT_NAME],
+    );
+    const start = cp.rows[0]?.position;
+    if (start === undefined || start === null) throw new Error(`schema ${schema} has no projection checkpoint: run migrate() first`);
+    let checkpoint = BigInt(start);
+    const sorted = [...events].sort((a, b) => (a.globalPosition < b.globalPosition ? -1 : a.globalPosition > b.globalPosition ? 1 : 0));
+    const fresh: RecordedEvent[] = [];
+    for (const e of sorted) {
+      if (e.globalPosition > checkpoint) {
+        fresh.push(e);
+        checkpoint = e.globalPosition;
+      }
+    }
+    const skipped = events.length - fresh.length;
+    if (fresh.length === 0) return { position: checkpoint, applied: 0, skipped, errors: 0, markets: [], users: [] };
+
+    const parsed: ParsedEvent[] = [];
+    const outcomes = fresh.map(parseRecorded);
+    for (const o of outcomes) if (o.ok) parsed.push(o.parsed);
+    const keys = loadKeys(parsed);
+    // One connection, one query at a time.
+    const markets = await loadMarkets(db, s, [...keys.marketIds]);
+    const orders = await loadOrders(db, s, [...keys.orderIds]);
+    const positions = await loadPositions(db, s, [...keys.positionKeys.values()]);
+    const fold = new BatchFold(markets, orders, positions);
+    for (const o of outcomes) {
+      if (o.ok) fold.apply(o.parsed);
+      else fold.recordError(o.error);
+    }
+    await write(db, s, fold);
+    await db.query(`update ${s}.projection_checkpoint set position = $2, updated_at = now() where name = $1`, [CHECKPOINT_NAME, checkpoint.toString()]);
+    const result: ApplyResult = {
+      position: checkpoint,
+      applied: fresh.length,
+      skipped,
+      errors: fold.errors.length,
+      markets: [...fold.touchedMarkets].sort((a, b) => a - b),
+      users: [...fold.touchedUsers].sort((a, b) => a - b),
+    };
+    if (notify) await db.query('select pg_notify($1, $2)', [channel, notificationPayload(schema, result)]);
+    return result;
+  }
+
+  return {
+    schema,
+    async migrate() {
+      await migrateSchema(pool, schema);
+    },
+    applyInTransaction,
+    async apply(events) {
+      const client = await pool.connect();
+      try {
+        await client.query('begin');
+        const result = await applyInTransaction(client, events);
+        await client.query('commit');
+        gauge?.set({ schema }, Number(result.position));
+        return result;
+      } catch (err) {
+        await client.query('rollback').catch(() => undefined);
+        throw err;
+      } finally {
+        client.release();
+      }
+    },
+    async position() {
+      const r = await pool.query<{ position: string }>(`select position::text as position from ${s}.projection_checkpoint where name = $1`, [CHECKPOINT_NAME]);
+      return BigInt(r.rows[0]?.position ?? '0');
+    },
+  };
+}
+
+export function notificationPayload(schema: string, r: { position: bigint; markets: number[]; users: number[] }): string {
+  const full: ReadModelNotification = { schema, position: r.position.toString(), markets: r.markets, users: r.users };
+  const text = JSON.stringify(full);
+  if (Buffer.byteLength(text) <= MAX_PAYLOAD) return text;
+  return JSON.stringify({ schema, position: r.position.toString(), markets: [], users: [], overflow: true } satisfies ReadModelNotification);
+}
+
+// ---- loading ----
+
+interface MarketDbRow {
+  market_id: number;
+  market_name: string;
+  symbol: string;
+  base_asset: string;
+  quote_asset: string;
+  tick_size: string;
+  lot_size: string;
+  reference_price: string | null;
+  maker_fee_bps: number;
+  taker_fee_bps: number;
+  status: 'open' | 'halted';
+  current_price: string | null;
+  last_trade_time: string | null;
+  listed_at: string;
+  updated_at: string;
+  last_position: string;
+}
+
+const ISO_SQL = (col: string) => `to_char(${col} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
+
+async function loadMarkets(db: Queryable, s: string, ids: number[]): Promise<Map<number, MarketRow>> {
+  const map = new Map<number, MarketRow>();
+  if (ids.length === 0) return map;
+  const r = await db.query<MarketDbRow>(
+    `select market_id, market_name, symbol, base_asset, quote_asset, tick_size::text, lot_size::text, reference_price::text, maker_fee_bps, taker_fee_bps,
+            status, current_price::text, ${ISO_SQL('last_trade_time')} as last_trade_time, ${ISO_SQL('listed_at')} as listed_at,
+            ${ISO_SQL('updated_at')} as updated_at, last_position::text
+       from ${s}.markets where market_id = any($1::int[])`,
+    [ids],
+  );
+  for (const m of r.rows) {
+    map.set(m.market_id, {
+      marketId: m.market_id,
+      marketName: m.market_name,
+      symbol: m.symbol,
+      baseAsset: m.base_asset,
+      quoteAsset: m.quote_asset,
+      tickSize: m.tick_size,
+      lotSize: m.lot_size,
+      referencePrice: m.reference_price === null ? null : units(m.reference_price, 'reference_price'),
+      makerFeeBps: m.maker_fee_bps,
+      takerFeeBps: m.taker_fee_bps,
+      status: m.status,
+      currentPrice: m.current_price === null ? null : units(m.current_price, 'current_price'),
+      lastTradeTime: m.last_trade_time,
+      listedAt: m.listed_at,
+      updatedAt: m.updated_at,
+      lastPosition: BigInt(m.last_position),
+    });
+  }
+  return map;
+}
+
+interface OrderDbRow {
+  order_id: string;
+  user_id: number;
+  market_id: number;
+  client_order_id: string | null;
+  side: 'buy' | 'sell';
+  type: 'limit' | 'market';
+  time_in_force: string;
+  post_only: boolean;
+  price: string | null;
+  quantity: string;
+  filled_quantity: string;
+  filled_notional: string;
+  status: OrderStatus;
+  reject_reason: string | null;
+  cancel_reason: string | null;
+  reserved_asset: string | null;
+  book_price: string | null;
+  book_quantity: string;
+  created_at: string;
+  updated_at: string;
+  created_position: string;
+  last_position: string;
+}
+
+async function loadOrders(db: Queryable, s: string, ids: string[]): Promise<Map<string, OrderRow>> {
+  const map = new Map<string, OrderRow>();
+  if (ids.length === 0) return map;
+  const r = await db.query<OrderDbRow>(
+    `select order_id, user_id, market_id, client_order_id, side, type, time_in_force, post_only, price::text, quantity::text,
+            filled_quantity::text, filled_notional::text, status, reject_reason, cancel_reason, reserved_asset, book_price::text,
+            book_quantity::text, ${ISO_SQL('created_at')} as created_at, ${ISO_SQL('updated_at')} as updated_at,
+            created_position::text, last_position::text
+       from ${s}.orders where order_id = any($1::text[])`,
+    [ids],
+  );
+  for (const o of r.rows) {
+    map.set(o.order_id, {
+      orderId: o.order_id,
+      userId: o.user_id,
+      marketId: o.market_id,
+      clientOrderId: o.client_order_id,
+      side: o.side,
+      type: o.type,
+      timeInForce: o.time_in_force,
+      postOnly: o.post_only,
+      price: o.price === null ? null : units(o.price, 'price'),
+      quantity: units(o.quantity, 'quantity'),
+      filledQuantity: units(o.filled_quantity, 'filled_quantity'),
+      filledNotional: units(o.filled_notional, 'filled_notional'),
+      status: o.status,
+      rejectReason: o.reject_reason,
+      cancelReason: o.cancel_reason,
+      reservedAsset: o.reserved_asset,
+      bookPrice: o.book_price === null ? null : units(o.book_price, 'book_price'),
+      bookQuantity: units(o.book_quantity, 'book_quantity'),
+      createdAt: o.created_at,
+      updatedAt: o.updated_at,
+      createdPosition: BigInt(o.created_position),
+      lastPosition: BigInt(o.last_position),
+    });
+  }
+  return map;
+}
+
+async function loadPositions(db: Queryable, s: string, keys: { userId: number; marketId: number }[]): Promise<Map<string, PositionRow>> {
+  const map = new Map<string, PositionRow>();
+  if (keys.length === 0) return map;
+  const r = await db.query<{ user_id: number; market_id: number; quantity: string; cost_basis: string; realized_pnl: string; updated_at: string; last_position: string }>(
+    `select user_id, market_id, quantity::text, cost_basis::text, realized_pnl::text, ${ISO_SQL('updated_at')} as updated_at, last_position::text
+       from ${s}.positions where position_id = any($1::text[])`,
+    [keys.map((k) => positionId(k.userId, k.marketId))],
+  );
+  for (const p of r.rows) {
+    map.set(positionId(p.user_id, p.market_id), {
+      userId: p.user_id,
+      marketId: p.market_id,
+      quantity: signedUnits(p.quantity, 'quantity'),
+      costBasis: signedUnits(p.cost_basis, 'cost_basis'),
+      realizedPnl: signedUnits(p.realized_pnl, 'realized_pnl'),
+      updatedAt: p.updated_at,
+      lastPosition: BigInt(p.last_position),
+    });
+  }
+  return map;
+}
+
+// ---- writing ----
+
+function upsertSet(columns: readonly string[]): string {
+  return columns.map((c) => `${c} = excluded.${c}`).join(', ');
+}
+
+async function write(db: Queryable, s: string, f: BatchFold): Promise<void> {
+  if (f.users.size > 0) {
+    const rows = [...f.users.values()];
+    await db.query(
+      `insert into ${s}.users (user_id, username, roles, registered_at, last_position)
+       select u, n, string_to_array(r, ','), t, p from unnest($1::int[], $2::text[], $3::text[], $4::timestamptz[], $5::bigint[]) as x(u, n, r, t, p)
+       on conflict (user_id) do update set ${upsertSet(['username', 'roles', 'registered_at', 'last_position'])}`,
+      [rows.map((u) => u.userId), rows.map((u) => u.username), rows.map((u) => u.roles.join(',')), rows.map((u) => u.registeredAt), rows.map((u) => u.lastPosition.toString())],
+    );
+  }
+
+  const marketCols = [
+    { name: 'market_id', type: 'int' },
+    { name: 'market_name', type: 'text' },
+    { name: 'symbol', type: 'text' },
+    { name: 'base_asset', type: 'text' },
+    { name: 'quote_asset', type: 'text' },
+    { name: 'tick_size', type: 'numeric' },
+    { name: 'lot_size', type: 'numeric' },
+    { name: 'reference_price', type: 'numeric' },
+    { name: 'maker_fee_bps', type: 'int' },
+    { name: 'taker_fee_bps', type: 'int' },
+    { name: 'status', type: 'text' },
+    { name: 'current_price', type: 'numeric' },
+    { name: 'last_trade_time', type: 'timestamptz' },
+    { name: 'listed_at', type: 'timestamptz' },
+    { name: 'updated_at', type: 'timestamptz' },
+    { name: 'last_position', type: 'bigint' },
+  ];
+  const markets = [...f.dirtyMarkets].map((id) => f.markets.get(id)).filter((m): m is MarketRow => m !== undefined);
+  await bulkInsert(
+    db,
+    `${s}.markets`,
+    marketCols,
+    markets.map((m) => [
+      m.marketId,
+      m.marketName,
+      m.symbol,
+      m.baseAsset,
+      m.quoteAsset,
+      m.tickSize,
+      m.lotSize,
+      fmtOrNull(m.referencePrice),
+      m.makerFeeBps,
+      m.takerFeeBps,
+      m.status,
+      fmtOrNull(m.currentPrice),
+      m.lastTradeTime,
+      m.listedAt,
+      m.updatedAt,
+      m.lastPosition.toString(),
+    ]),
+    `on conflict (market_id) do update set ${upsertSet(marketCols.slice(1).map((c) => c.name))}`,
+  );
+
+  const orderCols = [
+    { name: 'order_id', type: 'text' },
+    { name: 'user_id', type: 'int' },
+    { name: 'market_id', type: 'int' },
+    { name: 'client_order_id', type: 'text' },
+    { name: 'side', type: 'text' },
+    { name: 'type', type: 'text' },
+    { name: 'time_in_force', type: 'text' },
+    { name: 'post_only', type: 'boolean' },
+    { name: 'price', type: 'numeric' },
+    { name: 'quantity', type: 'numeric' },
+    { name: 'filled_quantity', type: 'numeric' },
+    { name: 'filled_notional', type: 'numeric' },
+    { name: 'average_fill_price', type: 'numeric' },
+    { name: 'status', type: 'text' },
+    { name: 'reject_reason', type: 'text' },
+    { name: 'cancel_reason', type: 'text' },
+    { name: 'reserved_asset', type: 'text' },
+    { name: 'book_price', type: 'numeric' },
+    { name: 'book_quantity', type: 'numeric' },
+    { name: 'created_at', type: 'timestamptz' },
+    { name: 'updated_at', type: 'timestamptz' },
+    { name: 'created_position', type: 'bigint' },
+    { name: 'last_position', type: 'bigint' },
+  ];
+  const orders = [...f.dirtyOrders].map((id) => f.orders.get(id)).filter((o): o is OrderRow => o !== undefined);
+  await bulkInsert(
+    db,
+    `${s}.orders`,
+    orderCols,
+    orders.map((o) => [
+      o.orderId,
+      o.userId,
+      o.marketId,
+      o.clientOrderId,
+      o.side,
+      o.type,
+      o.timeInForce,
+      o.postOnly,
+      fmtOrNull(o.price),
+      fmt(o.quantity),
+      fmt(o.filledQuantity),
+      fmt(o.filledNotional),
+      fmtOrNull(orderAverageFillPrice(o)),
+      o.status,
+      o.rejectReason,
+      o.cancelReason,
+      o.reservedAsset,
+      fmtOrNull(o.bookPrice),
+      fmt(o.bookQuantity),
+      o.createdAt,
+      o.updatedAt,
+      o.createdPosition.toString(),
+      o.lastPosition.toString(),
+    ]),
+    `on conflict (order_id) do update set ${upsertSet(orderCols.slice(1).map((c) => c.name))}`,
+  );
+
+  const balances = [...f.balances.values()];
+  await bulkInsert(
+    db,
+    `${s}.balances`,
+    [
+      { name: 'user_id', type: 'int' },
+      { name: 'asset', type: 'text' },
+      { name: 'available', type: 'numeric' },
+      { name: 'reserved', type: 'numeric' },
+      { name: 'updated_at', type: 'timestamptz' },
+      { name: 'last_position', type: 'bigint' },
+    ],
+    balances.map((b) => [b.userId, b.asset, fmt(b.available), fmt(b.reserved), b.updatedAt, b.lastPosition.toString()]),
+    `on conflict (user_id, asset) do update set available = t.available + excluded.available, reserved = t.reserved + excluded.reserved,
+       updated_at = excluded.updated_at, last_position = excluded.last_position`,
+    't',
+  );
+
+  const positions = [...f.dirtyPositions].map((k) => f.positions.get(k)).filter((p): p is PositionRow => p !== undefined);
+  const positionCols = [
+    { name: 'position_id', type: 'text' },
+    { name: 'user_id', type: 'int' },
+    { name: 'market_id', type: 'int' },
+    { name: 'quantity', type: 'numeric' },
+    { name: 'cost_basis', type: 'numeric' },
+    { name: 'average_price', type: 'numeric' },
+    { name: 'realized_pnl', type: 'numeric' },
+    { name: 'updated_at', type: 'timestamptz' },
+    { name: 'last_position', type: 'bigint' },
+  ];
+  await bulkInsert(
+    db,
+    `${s}.positions`,
+    positionCols,
+    positions.map((p) => [
+      positionId(p.userId, p.marketId),
+      p.userId,
+      p.marketId,
+      fmt(p.quantity),
+      fmt(p.costBasis),
+      fmt(positionAveragePrice(p)),
+      fmt(p.realizedPnl),
+      p.updatedAt,
+      p.lastPosition.toString(),
+    ]),
+    `on conflict (position_id) do update set ${upsertSet(positionCols.slice(1).map((c) => c.name))}`,
+  );
+
+  const trades = [...f.trades.values()];
+  await bulkInsert(
+    db,
+    `${s}.trades`,
+    [
+      { name: 'trade_id', type: 'text' },
+      { name: 'liquidity', type: 'text' },
+      { name: 'user_id', type: 'int' },
+      { name: 'order_id', type: 'text' },
+      { name: 'market_id', type: 'int' },
+      { name: 'side', type: 'text' },
+      { name: 'trade_price', type: 'numeric' },
+      { name: 'quantity', type: 'numeric' },
+      { name: 'notional', type: 'numeric' },
+      { name: 'fee', type: 'numeric' },
+      { name: 'fee_asset', type: 'text' },
+      { name: 'executed', type: 'boolean' },
+      { name: 'settled', type: 'boolean' },
+      { name: 'trade_time', type: 'timestamptz' },
+      { name: 'position', type: 'bigint' },
+    ],
+    trades.map((t) => [
+      t.tradeId,
+      t.liquidity,
+      t.userId,
+      t.orderId,
+      t.marketId,
+      t.side,
+      fmt(t.price),
+      fmt(t.quantity),
+      fmt(t.notional),
+      fmt(t.fee),
+      t.feeAsset,
+      t.executed,
+      t.settled,
+      t.tradeTime,
+      t.position.toString(),
+    ]),
+    // The same rules as mergeTrade() in fold.ts: time/position from TradeExecuted, money from FillSettled.
+    `on conflict (trade_id, liquidity) do update set
+       user_id = case when excluded.executed then excluded.user_id else t.user_id end,
+       order_id = case when excluded.executed then excluded.order_id else t.order_id end,
+       market_id = case when excluded.executed then excluded.market_id else t.market_id end,
+       side = case when excluded.executed then excluded.side else t.side end,
+       trade_price = case when excluded.executed then excluded.trade_price else t.trade_price end,
+       quantity = case when excluded.executed then excluded.quantity else t.quantity end,
+       trade_time = case when excluded.executed then excluded.trade_time else t.trade_time end,
+       position = case when excluded.executed then excluded.position when t.executed then t.position else least(t.position, excluded.position) end,
+       notional = case when excluded.settled then excluded.notional else t.notional end,
+       fee = case when excluded.settled then excluded.fee else t.fee end,
+       fee_asset = case when excluded.settled then excluded.fee_asset else t.fee_asset end,
+       executed = t.executed or excluded.executed,
+       settled = t.settled or excluded.settled`,
+    't',
+  );
+
+  await bulkInsert(
+    db,
+    `${s}.public_trades`,
+    [
+      { name: 'trade_id', type: 'text' },
+      { name: 'market_id', type: 'int' },
+      { name: 'price', type: 'numeric' },
+      { name: 'quantity', type: 'numeric' },
+      { name: 'taker_side', type: 'text' },
+      { name: 'trade_time', type: 'timestamptz' },
+      { name: 'position', type: 'bigint' },
+    ],
+    f.tape.map((t) => [t.tradeId, t.marketId, fmt(t.price), fmt(t.quantity), t.takerSide, t.tradeTime, t.position.toString()]),
+    'on conflict (trade_id) do nothing',
+  );
+
+  const candles = [...f.candles.values()];
+  await bulkInsert(
+    db,
+    `${s}.candles`,
+    [
+      { name: 'market_id', type: 'int' },
+      { name: 'interval', type: 'text' },
+      { name: 'bucket_start', type: 'timestamptz' },
+      { name: 'open', type: 'numeric' },
+      { name: 'high', type: 'numeric' },
+      { name: 'low', type: 'numeric' },
+      { name: 'close', type: 'numeric' },
+      { name: 'volume', type: 'numeric' },
+      { name: 'quote_volume', type: 'numeric' },
+      { name: 'trade_count', type: 'int' },
+    ],
+    candles.map((c) => [c.marketId, c.interval, new Date(c.bucketStart).toISOString(), fmt(c.open), fmt(c.high), fmt(c.low), fmt(c.close), fmt(c.volume), fmt(c.quoteVolume), c.tradeCount]),
+    `on conflict (market_id, interval, bucket_start) do update set
+       high = greatest(c.high, excluded.high), low = least(c.low, excluded.low), close = excluded.close,
+       volume = c.volume + excluded.volume, quote_volume = c.quote_volume + excluded.quote_volume, trade_count = c.trade_count + excluded.trade_count`,
+    'c',
+  );
+
+  const levels = [...f.levels.values()].filter((l) => l.quantity !== 0n || l.orderCount !== 0);
+  await bulkInsert(
+    db,
+    `${s}.book_levels`,
+    [
+      { name: 'market_id', type: 'int' },
+      { name: 'side', type: 'text' },
+      { name: 'price', type: 'numeric' },
+      { name: 'quantity', type: 'numeric' },
+      { name: 'order_count', type: 'int' },
+    ],
+    levels.map((l) => [l.marketId, l.side, fmt(l.price), fmt(l.quantity), l.orderCount]),
+    `on conflict (market_id, side, price) do update set quantity = b.quantity + excluded.quantity, order_count = b.order_count + excluded.order_count`,
+    'b',
+  );
+  if (levels.length > 0) {
+    await db.query(
+      `delete from ${s}.book_levels b using unnest($1::int[], $2::text[], $3::numeric[]) as k(m, sd, p)
+        where b.market_id = k.m and b.side = k.sd and b.price = k.p and b.quantity = 0 and b.order_count = 0`,
+      [levels.map((l) => l.marketId), levels.map((l) => l.side), levels.map((l) => fmt(l.price))],
+    );
+  }
+
+  const switches = [...f.killSwitches.values()];
+  const switchCols = [
+    { name: 'switch_key', type: 'text' },
+    { name: 'scope', type: 'text' },
+    { name: 'market_id', type: 'int' },
+    { name: 'user_id', type: 'int' },
+    { name: 'engaged', type: 'boolean' },
+    { name: 'reason', type: 'text' },
+    { name: 'changed_by', type: 'int' },
+    { name: 'changed_at', type: 'timestamptz' },
+    { name: 'last_position', type: 'bigint' },
+  ];
+  await bulkInsert(
+    db,
+    `${s}.kill_switches`,
+    switchCols,
+    switches.map((k) => [k.key, k.scope, k.marketId, k.userId, k.engaged, k.reason, k.changedBy, k.changedAt, k.lastPosition.toString()]),
+    `on conflict (switch_key) do update set ${upsertSet(switchCols.slice(1).map((c) => c.name))}`,
+  );
+
+  await bulkInsert(
+    db,
+    `${s}.projection_errors`,
+    [
+      { name: 'position', type: 'bigint' },
+      { name: 'event_id', type: 'text' },
+      { name: 'stream', type: 'text' },
+      { name: 'event_type', type: 'text' },
+      { name: 'schema_version', type: 'int' },
+      { name: 'kind', type: 'text' },
+      { name: 'error', type: 'text' },
+    ],
+    f.errors.map((e) => [e.position.toString(), e.eventId, e.stream, e.eventType, e.schemaVersion, e.kind, e.error]),
+    'on conflict (position) do nothing',
+  );
+
+  if (f.tradedMarkets.size > 0) {
+    // Trailing 24 h statistics as of each market's last trade: the 1440 one-minute buckets ending
+    // with the bucket of the last trade (volume in base units, open of the earliest bucket).
+    await db.query(
+      `update ${s}.markets m set volume_24h = coalesce(w.volume, 0), open_24h = w.open
+         from (select mk.market_id,
+                      (select sum(c.volume) from ${s}.candles c
+                        where c.market_id = mk.market_id and c.interval = '1m'
+                          and c.bucket_start > date_trunc('minute', mk.last_trade_time) - interval '1 day'
+                          and c.bucket_start <= date_trunc('minute', mk.last_trade_time)) as volume,
+                      (select c.open from ${s}.candles c
+                        where c.market_id = mk.market_id and c.interval = '1m'
+                          and c.bucket_start > date_trunc('minute', mk.last_trade_time) - interval '1 day'
+                          and c.bucket_start <= date_trunc('minute', mk.last_trade_time)
+                        order by c.bucket_start asc limit 1) as open
+                 from ${s}.markets mk where mk.market_id = any($1::int[]) and mk.last_trade_time is not null) w
+        where m.market_id = w.market_id`,
+      [[...f.tradedMarkets]],
+    );
+  }
+}
