@@ -24,3 +24,8 @@ export {
   type VerifyLogOptions,
   type VerifyReport,
 } from './postgres/verify.ts';
+export {
+  createEventStoreDbEventStore,
+  type EventStoreDbEventStore,
+  type EventStoreDbEventStoreOptions,
+} from './eventstoredb/store.ts';
