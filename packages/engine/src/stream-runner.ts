@@ -105,6 +105,36 @@ export interface StreamInput {
   event: RecordedEvent;
 }
 
+export interface StoreRetryOptions {
+  handler: string;
+  metrics: EngineMetrics;
+  logger: Logger;
+  attempts?: number;
+  backoff?: { initialMs?: number; maxMs?: number };
+  signal?: AbortSignal;
+}
+
+/**
+ * Runs a store operation with bounded retries and backoff; concurrency conflicts pass through.
+ * When the attempts are used up the handler stops (HandlerStoppedError) instead of skipping.
+ */
+export async function retryStore<T>(what: string, fn: () => Promise<T>, o: StoreRetryOptions): Promise<T> {
+  const attempts = o.attempts ?? 6;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (e) {
+      if (isConflict(e)) throw e;
+      if (attempt >= attempts || o.signal?.aborted)
+        throw new HandlerStoppedError(`${o.handler}: ${what} failed ${attempt} times; stopping rather than skipping`, { cause: e });
+      o.metrics.retries.inc({ handler: o.handler, kind: 'store' });
+      const delay = backoffDelay(attempt, { initialMs: 100, maxMs: 3_000, ...o.backoff });
+      o.logger.warn({ err: e, attempt, delayMs: delay, what }, 'store operation failed; retrying');
+      await sleep(delay, o.signal);
+    }
+  }
+}
+
 export class StreamRunner<S> {
   private readonly cache = new Map<string, Cached<S>>();
   private readonly o: Required<Omit<RunnerOptions, 'signal' | 'backoff'>> & Pick<RunnerOptions, 'signal' | 'backoff'>;
@@ -140,10 +170,15 @@ export class StreamRunner<S> {
     const cached = this.cache.get(stream);
     let state = cached?.state ?? this.model.initialState();
     let revision = cached?.revision ?? -1n;
-    const events = await this.o.store.readStream(stream, { fromRevision: revision + 1n });
-    for (const r of events) {
-      state = this.model.evolve(state, this.model.parse(r), r.metadata);
-      revision = r.streamRevision;
+    try {
+      const events = await this.o.store.readStream(stream, { fromRevision: revision + 1n });
+      for (const r of events) {
+        state = this.model.evolve(state, this.model.parse(r), r.metadata);
+        revision = r.streamRevision;
+      }
+    } catch (e) {
+      this.cache.delete(stream);
+      throw e;
     }
     const entry = { state, revision };
     this.remember(stream, entry);
@@ -164,51 +199,30 @@ export class StreamRunner<S> {
     this.remember(stream, { state, revision });
   }
 
-  private async withStore<T>(what: string, fn: () => Promise<T>): Promise<T> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await fn();
-      } catch (e) {
-        if (isConflict(e)) throw e;
-        if (attempt >= this.o.storeAttempts)
-          throw new HandlerStoppedError(`${this.o.handler}: ${what} failed ${attempt} times; stopping rather than skipping`, { cause: e });
-        this.o.metrics.retries.inc({ handler: this.o.handler, kind: 'store' });
-        const delay = backoffDelay(attempt, { initialMs: 100, maxMs: 3_000, ...this.o.backoff });
-        this.o.logger.warn({ err: e, attempt, delayMs: delay, what }, 'store operation failed; retrying');
-        await sleep(delay, this.o.signal);
-      }
-    }
-  }
-
-  private async decideWithRetries(state: S, si: StreamInput, decide: DecideFn<S>): Promise<TradecoreEvent[] | Error> {
-    let last: unknown;
-    for (let attempt = 1; attempt <= this.o.poisonAttempts; attempt++) {
-      try {
-        return decide(state, si.event);
-      } catch (e) {
-        last = e;
-        if (attempt < this.o.poisonAttempts) {
-          this.o.metrics.retries.inc({ handler: this.o.handler, kind: 'poison' });
-          await sleep(backoffDelay(attempt, { initialMs: 20, maxMs: 500 }), this.o.signal);
-        }
-      }
-    }
-    return last instanceof Error ? last : new Error(String(last));
+  private withStore<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    return retryStore(what, fn, { ...this.o, attempts: this.o.storeAttempts });
   }
 
   /**
    * Decides the inputs of one stream, in order, and appends the decisions. Returns the number of
    * events appended (0 when everything was already applied, ignored or dead-lettered).
+   *
+   * A decider may mutate the state it is given (an order book), so the working state of a round
+   * that does not end in a successful append (conflict, poison input, store error) is dropped and
+   * the next round reloads it from the store.
    */
   async run(stream: string, inputs: readonly StreamInput[], decide: DecideFn<S>): Promise<number> {
     const deadLettered = new Set<string>();
-    for (let round = 1; ; round++) {
+    const failures = new Map<string, number>();
+    let conflicts = 0;
+    for (;;) {
       const loaded = await this.withStore(`load ${stream}`, () => this.load(stream));
       let working = loaded.state;
       const pending: NewEvent[] = [];
       let decided = 0;
       let skipped = 0;
       let ignored = 0;
+      let poisoned: { si: StreamInput; error: Error } | undefined;
       for (const si of inputs) {
         if (deadLettered.has(si.event.eventId)) continue;
         const last = this.model.lastInputPosition(working);
@@ -216,16 +230,12 @@ export class StreamRunner<S> {
           skipped++;
           continue;
         }
-        const result = await this.decideWithRetries(working, si, decide);
-        if (result instanceof Error) {
-          deadLettered.add(si.event.eventId);
-          await deadLetter(
-            this.o.deadLetters,
-            { handler: this.o.handler, input: si.input, reason: poisonReason(result), error: result, attempts: this.o.poisonAttempts },
-            this.o.metrics,
-            this.o.logger,
-          );
-          continue;
+        let result: TradecoreEvent[];
+        try {
+          result = decide(working, si.event);
+        } catch (e) {
+          poisoned = { si, error: e instanceof Error ? e : new Error(String(e)) };
+          break;
         }
         if (result.length === 0) {
           ignored++;
@@ -237,6 +247,27 @@ export class StreamRunner<S> {
           pending.push({ eventId: derivedEventId(si.event.eventId, stream, i), type: ev.type, data: ev.data, metadata });
           working = this.model.evolve(working, ev, metadata);
         });
+      }
+      if (poisoned) {
+        // The working state may be half-changed: forget it, retry or dead-letter, then redo the round.
+        this.cache.delete(stream);
+        const id = poisoned.si.event.eventId;
+        const attempts = (failures.get(id) ?? 0) + 1;
+        failures.set(id, attempts);
+        if (attempts < this.o.poisonAttempts) {
+          this.o.metrics.retries.inc({ handler: this.o.handler, kind: 'poison' });
+          this.o.logger.warn({ stream, eventId: id, attempts, err: poisoned.error }, 'decision failed; retrying');
+          await sleep(backoffDelay(attempts, { initialMs: 20, maxMs: 500 }), this.o.signal);
+        } else {
+          deadLettered.add(id);
+          await deadLetter(
+            this.o.deadLetters,
+            { handler: this.o.handler, input: poisoned.si.input, reason: poisonReason(poisoned.error), error: poisoned.error, attempts },
+            this.o.metrics,
+            this.o.logger,
+          );
+        }
+        continue;
       }
       if (pending.length === 0) {
         this.count(decided, skipped, ignored);
@@ -252,13 +283,14 @@ export class StreamRunner<S> {
         this.count(decided, skipped, ignored);
         return pending.length;
       } catch (e) {
-        if (!isConflict(e)) throw e;
         this.cache.delete(stream);
+        if (!isConflict(e)) throw e;
+        conflicts++;
         this.o.metrics.retries.inc({ handler: this.o.handler, kind: 'conflict' });
-        if (round >= this.o.conflictAttempts)
-          throw new HandlerStoppedError(`${this.o.handler}: ${stream} kept conflicting (${round} rounds)`, { cause: e });
-        this.o.logger.debug({ stream, round, err: e }, 'concurrent write: reloading and deciding again');
-        if (round > 2) await sleep(backoffDelay(round - 2, { initialMs: 5, maxMs: 200 }), this.o.signal);
+        if (conflicts >= this.o.conflictAttempts)
+          throw new HandlerStoppedError(`${this.o.handler}: ${stream} kept conflicting (${conflicts} rounds)`, { cause: e });
+        this.o.logger.debug({ stream, conflicts, err: e }, 'concurrent write: reloading and deciding again');
+        if (conflicts > 2) await sleep(backoffDelay(conflicts - 2, { initialMs: 5, maxMs: 200 }), this.o.signal);
       }
     }
   }

@@ -49,13 +49,13 @@ export function meta(userId: number | null, at = '2025-01-01T00:00:00.000Z'): Ev
   return { correlationId: uuidv5(`corr-${seq}-${Date.now()}`, TEST_NAMESPACE), causationId: null, userId, occurredAt: at, schemaVersion: 1 };
 }
 
-export function newEvent(type: string, data: unknown, userId: number | null, idSeed?: string): NewEvent {
+export function newEvent(type: string, data: unknown, userId: number | null, at?: string): NewEvent {
   seq += 1;
   return {
-    eventId: uuidv5(idSeed ?? `${type}-${seq}-${process.hrtime.bigint()}`, TEST_NAMESPACE),
+    eventId: uuidv5(`${type}-${seq}-${process.hrtime.bigint()}`, TEST_NAMESPACE),
     type,
     data,
-    metadata: meta(userId),
+    metadata: meta(userId, at),
   };
 }
 
@@ -98,7 +98,14 @@ export interface OrderSpec {
   timeInForce?: 'GTC' | 'IOC' | 'FOK';
 }
 
-export function orderPlaced(o: OrderSpec, at = '2025-01-01T00:00:00.000Z'): { stream: string; event: NewEvent; orderId: string } {
+/** Order times spread 100 ms apart by default, so the order-rate rule does not reject a test's flow. */
+let orderClock = Date.parse('2025-01-01T00:00:00.000Z');
+export function nextOrderTime(): string {
+  orderClock += 100;
+  return new Date(orderClock).toISOString();
+}
+
+export function orderPlaced(o: OrderSpec, at = nextOrderTime()): { stream: string; event: NewEvent; orderId: string } {
   const orderId = o.orderId ?? uuidv5(`order-${seq++}-${process.hrtime.bigint()}`, TEST_NAMESPACE);
   const event = newEvent(
     'OrderPlaced',
@@ -118,6 +125,7 @@ export function orderPlaced(o: OrderSpec, at = '2025-01-01T00:00:00.000Z'): { st
       placedAt: at,
     },
     o.userId,
+    at,
   );
   return { stream: `order-${orderId}`, event, orderId };
 }
@@ -173,5 +181,77 @@ export async function waitFor<T>(what: string, probe: () => Promise<T | undefine
     if (v) return v;
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+/** Every event of the store, in global order (paged). */
+export async function allEvents(store: PostgresEventStore): Promise<RecordedEvent[]> {
+  const out: RecordedEvent[] = [];
+  let from = 0n;
+  for (;;) {
+    const page = await store.readAll({ fromPosition: from, maxCount: 5_000 });
+    out.push(...page);
+    if (page.length < 5_000) return out;
+    from = page[page.length - 1]!.globalPosition;
+  }
+}
+
+export function countTypes(events: readonly RecordedEvent[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const e of events) counts[e.type] = (counts[e.type] ?? 0) + 1;
+  return counts;
+}
+
+export async function appendOrder(store: PostgresEventStore, o: OrderSpec): Promise<string> {
+  const placed = orderPlaced(o);
+  await store.appendToStream(placed.stream, [placed.event], { expectedRevision: 'no_stream' });
+  return placed.orderId;
+}
+
+/** Waits until the store holds at least `n` events of `type`; returns all events then. */
+export async function waitForCount(store: PostgresEventStore, type: string, n: number, timeoutMs = 60_000): Promise<RecordedEvent[]> {
+  let events: RecordedEvent[] = [];
+  await waitFor(
+    `${n} ${type} events`,
+    async () => {
+      events = await allEvents(store);
+      return events.filter((e) => e.type === type).length >= n;
+    },
+    timeoutMs,
+    200,
+  );
+  return events;
+}
+
+/**
+ * Waits until the store stops growing for `quietMs` (the pipeline has nothing left to decide);
+ * returns the events.
+ */
+export async function waitForQuiet(store: PostgresEventStore, quietMs = 2_000, timeoutMs = 90_000): Promise<RecordedEvent[]> {
+  const deadline = Date.now() + timeoutMs;
+  let head = await store.headPosition();
+  let since = Date.now();
+  while (Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 200));
+    const h = await store.headPosition();
+    if (h !== head) {
+      head = h;
+      since = Date.now();
+    } else if (Date.now() - since >= quietMs) return allEvents(store);
+  }
+  throw new Error('the store did not become quiet');
+}
+
+/** The walking skeleton's opening: market 1, deposits for users A (base) and B (quote). */
+export const USER_A = 11;
+export const USER_B = 12;
+export async function seedMarketAndDeposits(store: PostgresEventStore, marketIds: readonly number[] = [1], users: readonly number[] = [USER_A, USER_B]): Promise<void> {
+  await store.appendToStream('markets', marketIds.map((m) => marketListed(m)), { expectedRevision: 'any' });
+  for (const u of users) {
+    await store.appendToStream(
+      `account-${u}`,
+      [deposit(u, 'USD', '1000000'), ...marketIds.map((m) => deposit(u, `M${m}`, '10000'))],
+      { expectedRevision: 'any' },
+    );
   }
 }

@@ -1,0 +1,30 @@
+import type { AccountLimits } from '@tradecore/core-domain';
+import type { EventStore } from '@tradecore/event-store';
+import type { DeadLetterSink } from './dead-letter.ts';
+import type { Clock } from './ids.ts';
+import type { EngineMetrics, Logger } from './observability.ts';
+
+export type HandlerName = 'risk';
+
+export interface HandlerTuning {
+  /** Streams (accounts, markets) decided concurrently within one partition batch. Default 32. */
+  streamConcurrency?: number;
+  /** Account limits for the risk rules. Default core-domain's DEFAULT_ACCOUNT_LIMITS. */
+  limits?: AccountLimits;
+  /** Attempts before a poison input is dead-lettered. Default 3. */
+  poisonAttempts?: number;
+  /** Attempts of a store operation before the handler stops. Default 6. */
+  storeAttempts?: number;
+  /** Retry backoff for store operations. */
+  storeBackoff?: { initialMs?: number; maxMs?: number };
+}
+
+export interface HandlerDeps {
+  store: EventStore;
+  clock: Clock;
+  logger: Logger;
+  metrics: EngineMetrics;
+  deadLetters: DeadLetterSink;
+  signal: AbortSignal;
+  tuning?: HandlerTuning;
+}

@@ -1,0 +1,180 @@
+/**
+ * Kafka mode: each handler is a consumer group on its inbox (risk: account-inbox, execution:
+ * market-inbox). Partition assignment is ownership: the execution handler owns the markets of its
+ * partitions and rebuilds their state when the assignment changes; a rebalance drops every cached
+ * state first. Offsets are resolved after the handler finished a batch and committed after each
+ * batch (and on graceful stop); a crash redelivers, which the handlers skip.
+ *
+ * A handler that must stop (the store stayed unavailable) crashes its consumer without committing
+ * past the batch: `done` rejects, nothing is skipped.
+ */
+import type { EventStore } from '@tradecore/event-store';
+import { Kafka, logLevel, type Consumer, type Producer } from 'kafkajs';
+import { kafkaDeadLetterSink, type DeadLetterSink } from './dead-letter.ts';
+import { systemClock, type Clock } from './ids.ts';
+import { inputFromMessage, type InboxHandler } from './inbox.ts';
+import { defaultLogger, engineMetrics, type EngineMetrics, type Logger } from './observability.ts';
+import { topicName } from './routing.ts';
+import { ensureTopics } from './topics.ts';
+import { createHandlers, type HandlerName, type HandlerTuning } from './handlers.ts';
+import type { RunningEngine } from './in-process.ts';
+
+export interface KafkaEngineOptions {
+  store: EventStore;
+  /** Broker addresses, e.g. ['127.0.0.1:9092']; or pass a configured `kafka`. */
+  brokers?: readonly string[];
+  kafka?: Kafka;
+  topicPrefix?: string;
+  clock?: Clock;
+  logger?: Logger;
+  metrics?: EngineMetrics;
+  /** Which handlers to run in this process. Default both. */
+  handlers?: readonly HandlerName[];
+  /** Consumer group id prefix; the group of a handler is `${groupPrefix}tradecore-${name}`. Default topicPrefix. */
+  groupPrefix?: string;
+  /** Create the topics if missing (explicit partitions and configs). Default true. */
+  createTopics?: boolean;
+  replicationFactor?: number;
+  /** Partitions a consumer processes concurrently. Default 8. */
+  partitionsConsumedConcurrently?: number;
+  sessionTimeoutMs?: number;
+  heartbeatIntervalMs?: number;
+  deadLetters?: DeadLetterSink;
+  tuning?: HandlerTuning;
+  /** Ownership changes (tests: prove one owner per market). */
+  onAssignment?: (handler: HandlerName, partitions: readonly number[]) => void;
+  onRevocation?: (handler: HandlerName) => void;
+  /** After each processed batch (tests: prove that no two instances process a partition at once). */
+  onBatch?: (info: { handler: HandlerName; partition: number; startedAt: number; endedAt: number; count: number }) => void;
+  clientId?: string;
+}
+
+export interface KafkaEngine extends RunningEngine {
+  /** Currently assigned partitions per handler. */
+  assignment(handler: HandlerName): readonly number[];
+}
+
+export function kafkaClient(brokers: readonly string[], clientId = 'tradecore-engine'): Kafka {
+  return new Kafka({
+    clientId,
+    brokers: [...brokers],
+    logLevel: logLevel.WARN,
+    retry: { initialRetryTime: 100, retries: 8 },
+  });
+}
+
+export async function startKafkaEngine(options: KafkaEngineOptions): Promise<KafkaEngine> {
+  if (!options.kafka && !options.brokers) throw new Error('startKafkaEngine needs brokers or a kafka client');
+  const kafka = options.kafka ?? kafkaClient(options.brokers!, options.clientId);
+  const prefix = options.topicPrefix ?? '';
+  const groupPrefix = options.groupPrefix ?? prefix;
+  const clock = options.clock ?? systemClock;
+  const logger = (options.logger ?? defaultLogger()).child({ component: 'engine', mode: 'kafka' });
+  const metrics = options.metrics ?? engineMetrics();
+  const abort = new AbortController();
+  if (options.createTopics ?? true) await ensureTopics({ kafka, topicPrefix: prefix, replicationFactor: options.replicationFactor });
+
+  let dlqProducer: Producer | undefined;
+  let deadLetters = options.deadLetters;
+  if (!deadLetters) {
+    dlqProducer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+    await dlqProducer.connect();
+    deadLetters = kafkaDeadLetterSink(dlqProducer, topicName(prefix, 'dead-letter'));
+  }
+  const names = options.handlers ?? ['risk'];
+  const handlers = createHandlers(names, { store: options.store, clock, logger, metrics, deadLetters, signal: abort.signal, tuning: options.tuning });
+
+  let resolveDone!: () => void;
+  let rejectDone!: (e: unknown) => void;
+  const done = new Promise<void>((res, rej) => {
+    resolveDone = res;
+    rejectDone = rej;
+  });
+  done.catch(() => undefined);
+
+  const consumers: Consumer[] = [];
+  const assignments = new Map<string, readonly number[]>();
+  let stopping = false;
+
+  async function startConsumer(handler: InboxHandler): Promise<Consumer> {
+    const topic = topicName(prefix, handler.inbox);
+    const consumer = kafka.consumer({
+      groupId: `${groupPrefix}tradecore-${handler.name}`,
+      allowAutoTopicCreation: false,
+      sessionTimeout: options.sessionTimeoutMs ?? 10_000,
+      heartbeatInterval: options.heartbeatIntervalMs ?? 1_000,
+      rebalanceTimeout: 30_000,
+      maxWaitTimeInMs: 100,
+      retry: { retries: 5, initialRetryTime: 200, restartOnFailure: async () => false },
+    });
+    // Ownership: the rebuild for a new assignment runs before the first batch is processed.
+    let ready: Promise<void> = Promise.resolve();
+    consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+      const partitions = [...(payload.memberAssignment[topic] ?? [])].sort((a, b) => a - b);
+      assignments.set(handler.name, partitions);
+      logger.info({ handler: handler.name, partitions, generation: payload.groupId }, 'partitions assigned');
+      options.onAssignment?.(handler.name as HandlerName, partitions);
+      ready = handler.assigned(partitions);
+      ready.catch(() => undefined);
+    });
+    consumer.on(consumer.events.REBALANCING, () => {
+      assignments.set(handler.name, []);
+      handler.revoked();
+      options.onRevocation?.(handler.name as HandlerName);
+    });
+    consumer.on(consumer.events.CRASH, ({ payload }) => {
+      if (stopping) return;
+      logger.error({ handler: handler.name, err: payload.error, restart: payload.restart }, 'consumer crashed');
+      if (!payload.restart) {
+        handler.revoked();
+        rejectDone(payload.error);
+      }
+    });
+    await consumer.connect();
+    await consumer.subscribe({ topic, fromBeginning: true });
+    await consumer.run({
+      partitionsConsumedConcurrently: options.partitionsConsumedConcurrently ?? 8,
+      eachBatchAutoResolve: false,
+      autoCommit: true,
+      eachBatch: async (payload) => {
+        const { batch } = payload;
+        await ready;
+        if (!payload.isRunning() || payload.isStale() || batch.messages.length === 0) return;
+        const inputs = batch.messages.map((m) => inputFromMessage(topic, batch.partition, m));
+        const startedAt = Date.now();
+        await handler.handle(batch.partition, inputs);
+        options.onBatch?.({ handler: handler.name as HandlerName, partition: batch.partition, startedAt, endedAt: Date.now(), count: inputs.length });
+        payload.resolveOffset(batch.lastOffset());
+        await payload.heartbeat();
+      },
+    });
+    return consumer;
+  }
+
+  try {
+    for (const h of handlers) consumers.push(await startConsumer(h));
+  } catch (e) {
+    abort.abort();
+    await Promise.all(consumers.map((c) => c.disconnect().catch(() => undefined)));
+    await dlqProducer?.disconnect().catch(() => undefined);
+    throw e;
+  }
+
+  let stopped: Promise<void> | undefined;
+  return {
+    stop() {
+      stopped ??= (async () => {
+        stopping = true;
+        // disconnect(): the in-flight batch finishes, resolved offsets are committed, the member leaves.
+        await Promise.all(consumers.map((c) => c.disconnect()));
+        abort.abort();
+        for (const h of handlers) h.revoked();
+        await dlqProducer?.disconnect();
+        resolveDone();
+      })();
+      return stopped;
+    },
+    done,
+    assignment: (name) => assignments.get(name) ?? [],
+  };
+}

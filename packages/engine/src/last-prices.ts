@@ -1,0 +1,120 @@
+/**
+ * Last traded price of a market as of a global position, for the risk handler's price band: the
+ * price of the last TradeExecuted in `market-{id}` recorded before the input, so a redelivered or
+ * replayed input sees the same price.
+ *
+ * Per market it keeps the recent trades (bounded) and the revisions it has scanned: the first use
+ * reads backwards until it finds a trade (or the stream's start), each refresh reads forwards only
+ * the new events, and a lookup older than what is kept pages further back.
+ */
+import { streams } from '@tradecore/core-domain';
+import type { EventStore, RecordedEvent } from '@tradecore/event-store';
+
+interface Trade {
+  position: bigint;
+  revision: bigint;
+  price: string;
+}
+
+interface MarketTrades {
+  /** Ascending by position. */
+  trades: Trade[];
+  /** Newest revision scanned (-1: empty stream). */
+  tailRevision: bigint;
+  /** Oldest revision scanned; 0 means the scan reached the start. */
+  floorRevision: bigint;
+}
+
+const PAGE = 256;
+const KEEP = 4_096;
+
+function tradeOf(e: RecordedEvent): Trade | null {
+  if (e.type !== 'TradeExecuted') return null;
+  const price = (e.data as { price?: unknown } | null)?.price;
+  return typeof price === 'string' ? { position: e.globalPosition, revision: e.streamRevision, price } : null;
+}
+
+export class LastPrices {
+  private readonly markets = new Map<number, MarketTrades>();
+
+  constructor(private readonly store: EventStore) {}
+
+  clear(): void {
+    this.markets.clear();
+  }
+
+  /** Reads backwards from `fromRevision` (or the end) until a trade older than `before` or the start. */
+  private async scanBack(stream: string, m: MarketTrades, fromRevision: bigint | null, before: bigint | null): Promise<void> {
+    let from = fromRevision;
+    for (;;) {
+      if (from !== null && from < 0n) return;
+      const page = await this.store.readStream(stream, { direction: 'backwards', maxCount: PAGE, ...(from !== null ? { fromRevision: from } : {}) });
+      if (page.length === 0) {
+        m.floorRevision = 0n;
+        return;
+      }
+      if (from === null) m.tailRevision = page[0]!.streamRevision;
+      const older: Trade[] = [];
+      for (const e of page) {
+        const t = tradeOf(e);
+        if (t) older.push(t);
+      }
+      older.reverse();
+      m.trades = [...older, ...m.trades];
+      const oldest = page[page.length - 1]!;
+      m.floorRevision = oldest.streamRevision;
+      const found = older.some((t) => before === null || t.position < before);
+      if (found || oldest.streamRevision === 0n) return;
+      from = oldest.streamRevision - 1n;
+    }
+  }
+
+  /** Catch up the markets an upcoming batch needs (call after the batch arrived). */
+  async refresh(marketIds: Iterable<number>): Promise<void> {
+    for (const id of marketIds) {
+      const stream = streams.market(id);
+      let m = this.markets.get(id);
+      if (!m) {
+        m = { trades: [], tailRevision: -1n, floorRevision: 0n };
+        this.markets.set(id, m);
+        await this.scanBack(stream, m, null, null);
+        continue;
+      }
+      for (;;) {
+        const page = await this.store.readStream(stream, { fromRevision: m.tailRevision + 1n, maxCount: 4 * PAGE });
+        for (const e of page) {
+          const t = tradeOf(e);
+          if (t) m.trades.push(t);
+          m.tailRevision = e.streamRevision;
+        }
+        if (page.length < 4 * PAGE) break;
+      }
+      if (m.trades.length > KEEP) {
+        m.trades = m.trades.slice(m.trades.length - KEEP);
+        m.floorRevision = m.trades[0]!.revision;
+      }
+    }
+  }
+
+  /** Price of the last trade recorded before `position`, or null (none). Call refresh() first. */
+  async before(marketId: number, position: bigint): Promise<string | null> {
+    const m = this.markets.get(marketId);
+    if (!m) {
+      await this.refresh([marketId]);
+      return this.before(marketId, position);
+    }
+    for (;;) {
+      // Last trade with position < `position` (binary search).
+      let lo = 0;
+      let hi = m.trades.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (m.trades[mid]!.position < position) lo = mid + 1;
+        else hi = mid;
+      }
+      if (lo > 0) return m.trades[lo - 1]!.price;
+      if (m.floorRevision <= 0n) return null;
+      await this.scanBack(streams.market(marketId), m, m.floorRevision - 1n, position);
+    }
+  }
+}

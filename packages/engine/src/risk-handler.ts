@@ -1,0 +1,159 @@
+/**
+ * The risk handler: consumes the account inbox and is the single writer of decisions on
+ * `account-{userId}` (core-domain's account decider). Per batch it catches up the reference view
+ * (markets + control streams) and the last prices it needs, then decides the inputs of each
+ * account in order (accounts concurrently), appending each account's decisions with the expected
+ * revision it loaded (StreamRunner: exactly-once effects, poison and store-failure handling).
+ */
+import {
+  DEFAULT_ACCOUNT_LIMITS,
+  accountDecider,
+  parseEvent,
+  streams,
+  type AccountCommand,
+  type AccountState,
+  type TradecoreEvent,
+} from '@tradecore/core-domain';
+import type { RecordedEvent } from '@tradecore/event-store';
+import { forEachLimit, groupBy } from './concurrency.ts';
+import { deadLetter } from './dead-letter.ts';
+import type { HandlerDeps } from './handler-deps.ts';
+import type { InboxHandler, InboxInput } from './inbox.ts';
+import { LastPrices } from './last-prices.ts';
+import { ReferenceData } from './reference-data.ts';
+import { StreamRunner, retryStore, type StreamInput, type StreamModel } from './stream-runner.ts';
+
+export function parseRecorded(r: RecordedEvent): TradecoreEvent {
+  const v = r.metadata?.schemaVersion;
+  return parseEvent(r.type, typeof v === 'number' ? v : 1, r.data);
+}
+
+export const accountModel: StreamModel<AccountState> = {
+  initialState: accountDecider.initialState,
+  evolve: (state, event, meta) => accountDecider.evolve(state, event, meta),
+  lastInputPosition: (s) => (s.lastInputPosition < 0n ? null : s.lastInputPosition),
+  parse: parseRecorded,
+};
+
+const PRICED = new Set(['OrderPlaced', 'OrderAmendRequested']);
+
+class PoisonInputError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'PoisonInputError';
+  }
+}
+
+export function createRiskHandler(deps: HandlerDeps): InboxHandler {
+  const name = 'risk';
+  const logger = deps.logger.child({ handler: name });
+  const limits = deps.tuning?.limits ?? DEFAULT_ACCOUNT_LIMITS;
+  const runner = new StreamRunner<AccountState>(accountModel, {
+    handler: name,
+    store: deps.store,
+    clock: deps.clock,
+    deadLetters: deps.deadLetters,
+    metrics: deps.metrics,
+    logger,
+    signal: deps.signal,
+    poisonAttempts: deps.tuning?.poisonAttempts,
+    storeAttempts: deps.tuning?.storeAttempts,
+    backoff: deps.tuning?.storeBackoff,
+  });
+  const reference = new ReferenceData(deps.store);
+  const prices = new LastPrices(deps.store);
+  const retry = { handler: name, metrics: deps.metrics, logger, signal: deps.signal, attempts: deps.tuning?.storeAttempts, backoff: deps.tuning?.storeBackoff };
+
+  /** Builds the account command for an input; null: nothing to decide (e.g. a deposit). */
+  function commandFor(userId: number, r: RecordedEvent, lastPrice: string | null): AccountCommand | null {
+    const ev = parseRecorded(r);
+    const base = { inputPosition: r.globalPosition, inputAt: typeof r.metadata.occurredAt === 'string' ? r.metadata.occurredAt : r.recordedAt };
+    const control = () => reference.at(r.globalPosition);
+    const mine = (uid: number) => {
+      if (uid !== userId) throw new PoisonInputError(`input ${r.eventId} for user ${uid} arrived keyed by user ${userId}`);
+    };
+    switch (ev.type) {
+      case 'OrderPlaced':
+        mine(ev.data.userId);
+        return { ...base, kind: 'PlaceOrder', order: ev.data, control: control(), lastPrice, limits };
+      case 'OrderAmendRequested':
+        mine(ev.data.userId);
+        return { ...base, kind: 'AmendOrder', request: ev.data, control: control(), lastPrice };
+      case 'OrderCancelRequested':
+        mine(ev.data.userId);
+        return { ...base, kind: 'CancelOrder', request: ev.data };
+      case 'TradeExecuted':
+        if (ev.data.takerUserId !== userId && ev.data.makerUserId !== userId)
+          throw new PoisonInputError(`trade ${ev.data.tradeId} arrived keyed by user ${userId}, not a party`);
+        return { ...base, kind: 'SettleTrade', userId, trade: ev.data, control: control() };
+      case 'OrderCancelled':
+      case 'OrderExpired':
+      case 'OrderRejectedByEngine':
+        mine(ev.data.userId);
+        return { ...base, kind: 'ReleaseOrder', event: ev };
+      case 'OrderAmended':
+        mine(ev.data.userId);
+        return { ...base, kind: 'ApplyAmend', amended: ev.data, control: control() };
+      case 'FundsDeposited':
+        // Written to the account stream by command-api; the state already folds it.
+        return null;
+      default:
+        throw new PoisonInputError(`${ev.type} is not an account-inbox input`);
+    }
+  }
+
+  return {
+    name,
+    inbox: 'account-inbox',
+    async handle(_partition: number, inputs: readonly InboxInput[]): Promise<void> {
+      const valid: StreamInput[] = [];
+      for (const input of inputs) {
+        if (input.event) valid.push({ input, event: input.event });
+        else
+          await deadLetter(
+            deps.deadLetters,
+            { handler: name, input, reason: 'decode', error: input.decodeError ?? new Error('undecodable'), attempts: 1 },
+            deps.metrics,
+            logger,
+          );
+      }
+      if (valid.length === 0) return;
+      await retryStore('refresh markets/control', () => reference.refresh(), retry);
+      // Last prices as of each priced input, read before deciding (decisions are synchronous).
+      const lastPrice = new Map<string, string | null>();
+      const pricedMarkets = new Set<number>();
+      for (const v of valid) {
+        const marketId = (v.event.data as { marketId?: unknown } | null)?.marketId;
+        if (PRICED.has(v.event.type) && typeof marketId === 'number' && Number.isSafeInteger(marketId) && marketId > 0) pricedMarkets.add(marketId);
+      }
+      if (pricedMarkets.size > 0) {
+        await retryStore('refresh last prices', () => prices.refresh(pricedMarkets), retry);
+        for (const v of valid) {
+          const marketId = (v.event.data as { marketId?: unknown } | null)?.marketId;
+          if (PRICED.has(v.event.type) && typeof marketId === 'number' && pricedMarkets.has(marketId))
+            lastPrice.set(v.event.eventId, await retryStore('last price', () => prices.before(marketId, v.event.globalPosition), retry));
+        }
+      }
+      const groups = [...groupBy(valid, (v) => v.input.key)];
+      await forEachLimit(groups, deps.tuning?.streamConcurrency ?? 32, async ([key, items]) => {
+        const userId = Number(key);
+        if (!Number.isSafeInteger(userId) || userId <= 0) {
+          for (const it of items)
+            await deadLetter(deps.deadLetters, { handler: name, input: it.input, reason: 'schema', error: new Error(`account-inbox key ${JSON.stringify(key)} is not a user id`), attempts: 1 }, deps.metrics, logger);
+          return;
+        }
+        await runner.run(streams.account(userId), items, (state, r) => {
+          const command = commandFor(userId, r, lastPrice.get(r.eventId) ?? null);
+          return command ? accountDecider.decide(command, state) : [];
+        });
+      });
+    },
+    async assigned() {
+      // Accounts are loaded lazily (cache + catch-up per input group): nothing to rebuild eagerly.
+    },
+    revoked() {
+      runner.clear();
+      prices.clear();
+    },
+  };
+}
