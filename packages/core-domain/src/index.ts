@@ -13,3 +13,4 @@ export * from './portfolio/settlement.ts';
 export * from './portfolio/position.ts';
 export * from './risk/rules.ts';
 export * from './account/account.ts';
+export * from './order/order.ts';
