@@ -1,0 +1,188 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import pg from 'pg';
+import { Registry } from 'prom-client';
+import { parseAmount } from '@tradecore/core-domain';
+import { createPostgresEventStore, type RecordedEvent } from '@tradecore/event-store';
+import { createTestDatabase, type TestDatabase } from '@tradecore/testkit';
+import { createProjector, diffReadModels, installAnalytics, rebuildReadModels, replayReadModels, runProjection, snapshotReadModels, NOTIFY_CHANNEL, type ReadModelNotification } from './index.ts';
+import { generateHistory, InMemoryEventStore } from './testing/index.ts';
+import { referenceFold } from '../test/reference-fold.ts';
+
+let db: TestDatabase;
+let pool: pg.Pool;
+const history = generateHistory({ events: 3_000, seed: 7, users: 8, markets: 3 });
+
+beforeAll(async () => {
+  db = await createTestDatabase('proj');
+  pool = new pg.Pool({ connectionString: db.url, max: 8 });
+});
+afterAll(async () => {
+  await pool.end();
+  await db.drop();
+});
+
+async function count(schema: string, table: string): Promise<number> {
+  const r = await pool.query<{ n: string }>(`select count(*)::text as n from ${schema}.${table}`);
+  return Number(r.rows[0]?.n);
+}
+
+describe('createProjector', () => {
+  it('a crash between the read-model writes and the checkpoint counts nothing twice', async () => {
+    const projector = createProjector({ pool, schema: 'crash', notify: false });
+    await projector.migrate();
+    const events = history.events.slice(0, 1_500);
+    await projector.apply(events.slice(0, 600));
+    const before = await snapshotReadModels(pool, 'crash');
+    // The checkpoint update is the last write of a batch: make it fail, as a crash there would.
+    await pool.query(`create function crash.fail() returns trigger language plpgsql as $$ begin raise exception 'simulated crash before checkpoint'; end $$`);
+    await pool.query(`create trigger fail before update on crash.projection_checkpoint for each row execute function crash.fail()`);
+    await expect(projector.apply(events.slice(600, 1_200))).rejects.toThrow(/simulated crash/);
+    expect(await snapshotReadModels(pool, 'crash')).toEqual(before);
+    await pool.query('drop trigger fail on crash.projection_checkpoint');
+    // redelivery overlapping what was half-applied, then the rest
+    await projector.apply(events.slice(500, 1_200));
+    await projector.apply(events.slice(1_000));
+    const snap = await snapshotReadModels(pool, 'crash');
+    const ref = referenceFold(events).tables;
+    for (const table of ['balances', 'orders', 'positions', 'trades', 'public_trades', 'candles', 'book_levels', 'markets']) {
+      expect((snap[table] ?? []).length, table).toBe((ref[table] ?? []).length);
+    }
+    expect(snap.balances).toEqual(expect.arrayContaining(ref.balances ?? []));
+    expect(snap.orders).toEqual(expect.arrayContaining(ref.orders ?? []));
+    expect(snap.positions).toEqual(expect.arrayContaining(ref.positions ?? []));
+    expect(await projector.position()).toBe(events[events.length - 1]?.globalPosition);
+  });
+
+  it('records events that fail their schema or carry inexact amounts, and goes on', async () => {
+    const projector = createProjector({ pool, schema: 'poison', notify: false });
+    await projector.migrate();
+    const good = history.events.slice(0, 50);
+    const at = good[good.length - 1]?.globalPosition ?? 0n;
+    const meta = { correlationId: 'x', causationId: null, userId: null, occurredAt: '2026-01-05T10:00:00.000Z', schemaVersion: 1 };
+    const bad = (n: bigint, type: string, data: unknown): RecordedEvent => ({ eventId: `bad-${n}`, stream: 'account-1', type, data, metadata: meta, streamRevision: 0n, globalPosition: at + n, recordedAt: meta.occurredAt });
+    const deposit = { depositId: 'd', userId: 1, asset: 'USD', depositedBy: 1 };
+    const result = await projector.apply([
+      ...good,
+      bad(1n, 'NoSuchEvent', {}),
+      bad(2n, 'FundsDeposited', { ...deposit, amount: '-3' }),
+      bad(3n, 'FundsDeposited', { ...deposit, amount: '0.0000000000001' }),
+      bad(4n, 'OrderRested', { orderId: 'never-placed', userId: 1, marketId: 1, side: 'buy', price: '1', remainingQuantity: '1' }),
+      bad(5n, 'FundsDeposited', { ...deposit, amount: '7' }),
+    ]);
+    expect(result.errors).toBe(4);
+    expect(result.position).toBe(at + 5n);
+    const errors = await pool.query<{ position: string; kind: string; event_type: string }>('select position::text, kind, event_type from poison.projection_errors order by position');
+    expect(errors.rows).toEqual([
+      { position: String(at + 1n), kind: 'schema', event_type: 'NoSuchEvent' },
+      { position: String(at + 2n), kind: 'schema', event_type: 'FundsDeposited' },
+      { position: String(at + 3n), kind: 'value', event_type: 'FundsDeposited' },
+      { position: String(at + 4n), kind: 'reference', event_type: 'OrderRested' },
+    ]);
+    // the good deposit after the bad ones landed exactly once
+    const ref = referenceFold(good).tables.balances?.find((b) => b.user_id === '1' && b.asset === 'USD');
+    const usd = await pool.query<{ available: string }>(`select trim_scale(available)::text as available from poison.balances where user_id = 1 and asset = 'USD'`);
+    expect(parseAmount(usd.rows[0]?.available ?? 'x') - parseAmount(ref?.available ?? 'x')).toBe(parseAmount('7'));
+  });
+
+  it('notifies listeners after commit with the position and the touched ids; nothing for a redelivery or a rolled-back batch', async () => {
+    const projector = createProjector({ pool, schema: 'notified' });
+    await projector.migrate();
+    const listener = new pg.Client({ connectionString: db.url });
+    await listener.connect();
+    const received: ReadModelNotification[] = [];
+    listener.on('notification', (n) => received.push(JSON.parse(n.payload ?? '{}') as ReadModelNotification));
+    await listener.query(`listen ${NOTIFY_CHANNEL}`);
+    const batch = history.events.slice(0, 400);
+    const r = await projector.apply(batch);
+    expect((await projector.apply(batch)).applied).toBe(0); // a pure redelivery: nothing new, nothing sent
+    await pool.query(`create function notified.fail() returns trigger language plpgsql as $$ begin raise exception 'boom'; end $$`);
+    await pool.query(`create trigger fail before update on notified.projection_checkpoint for each row execute function notified.fail()`);
+    await expect(projector.apply(history.events.slice(400, 500))).rejects.toThrow(/boom/);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    await listener.end();
+    expect(received[0]).toMatchObject({ schema: 'notified', position: r.position.toString() });
+    expect(received[0]?.markets.length).toBeGreaterThan(0);
+    expect(received[0]?.users.length).toBeGreaterThan(0);
+    expect(received).toHaveLength(1);
+  });
+});
+
+describe('runProjection', () => {
+  it('follows the PostgreSQL event store from the checkpoint and exposes position and lag', async () => {
+    const store = createPostgresEventStore({ pool, schema: 'event_store' });
+    await store.ready();
+    const events = history.events.slice(0, 400);
+    let last = 0n;
+    const append = async (list: readonly RecordedEvent[]) => {
+      for (const e of list) last = (await store.appendToStream(e.stream, [{ eventId: e.eventId, type: e.type, data: e.data, metadata: e.metadata }])).position;
+    };
+    await append(events.slice(0, 200));
+    const registry = new Registry();
+    const projector = createProjector({ pool, schema: 'followed', registry });
+    await projector.migrate();
+    const run = runProjection(store, projector, { registry, batchSize: 50, headPollMs: 50 });
+    await run.started;
+    await append(events.slice(200));
+    // (headPosition may trail the last append while other transactions of the cluster are open)
+    const head = last;
+    const deadline = Date.now() + 20_000;
+    while ((await projector.position()) < head && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(await projector.position()).toBe(head);
+    await new Promise((r) => setTimeout(r, 120));
+    const metrics = await registry.getMetricsAsJSON();
+    const lag = metrics.find((m) => m.name === 'projection_lag_events');
+    const pos = metrics.find((m) => m.name === 'projection_position');
+    expect(lag?.values[0]?.value).toBe(0);
+    expect(pos?.values[0]?.value).toBe(Number(head));
+    await run.close();
+    await run.done;
+    // The same log replayed from the store's positions gives the same read models.
+    expect(await count('followed', 'orders')).toBeGreaterThan(0);
+    await replayReadModels({ store, pool, schema: 'followed_replay', batchSize: 64 });
+    expect(await diffReadModels(pool, 'followed', 'followed_replay')).toEqual([]);
+    await store.close();
+  });
+});
+
+describe('rebuildReadModels', () => {
+  it('swaps a rebuilt schema in atomically, including events appended meanwhile, and re-points analytics', async () => {
+    const store = InMemoryEventStore.of(history.events.slice(0, 1_000));
+    const live = createProjector({ pool, schema: 'rm_live', notify: false });
+    await live.migrate();
+    await live.apply(history.events.slice(0, 1_000));
+    await installAnalytics(pool, { readModelSchema: 'rm_live', analyticsSchema: 'rm_analytics' });
+    // corrupt the live model: the rebuild must repair it
+    await pool.query(`update rm_live.balances set available = available + 1 where user_id = 1`);
+    const damaged = await replayReadModels({ store, pool, schema: 'rm_expected' });
+    expect((await diffReadModels(pool, 'rm_live', 'rm_expected')).length).toBeGreaterThan(0);
+
+    let appended = false;
+    const result = await rebuildReadModels({
+      store,
+      pool,
+      liveSchema: 'rm_live',
+      analyticsSchema: 'rm_analytics',
+      batchSize: 128,
+      onProgress: (position) => {
+        // append while the rebuild runs: the swap must catch up
+        if (!appended && position > 0n) {
+          appended = true;
+          store.load(history.events.slice(1_000, 1_200));
+        }
+      },
+    });
+    expect(result.caughtUpInSwap + result.events).toBeGreaterThanOrEqual(1_200);
+    expect(result.position).toBe(history.events[1_199]?.globalPosition);
+    await replayReadModels({ store, pool, schema: 'rm_expected' });
+    expect(damaged.events).toBe(1_000);
+    expect(await diffReadModels(pool, 'rm_live', 'rm_expected')).toEqual([]);
+    const schemas = await pool.query<{ nspname: string }>(`select nspname from pg_namespace where nspname like 'rm_live%' order by 1`);
+    expect(schemas.rows.map((r) => r.nspname)).toEqual(['rm_live']);
+    // the analytics views read the new tables
+    const viaView = await pool.query<{ n: string }>('select count(*)::text as n from rm_analytics.orders');
+    expect(Number(viaView.rows[0]?.n)).toBe(await count('rm_live', 'orders'));
+    // the live projector carries on in the swapped schema
+    const more = await live.apply(history.events.slice(1_100, 1_400));
+    expect(more.applied).toBe(200);
+  });
+});
