@@ -242,3 +242,23 @@ describe('PostgreSQL event store migrations', () => {
     }
   });
 });
+
+describe('PostgreSQL event store start-up guard', () => {
+  it('refuses to start when stored positions are ahead of the transaction counter (restored elsewhere)', async () => {
+    const db = await createTestDatabase('es_guard');
+    try {
+      const first = createPostgresEventStore({ connectionString: db.url });
+      await first.appendToStream('s', [newEvent('A')]);
+      // simulate a log restored from a cluster whose transaction ids were far ahead
+      await first.pool.query(
+        `update event_store.events set position = (pg_snapshot_xmax(pg_current_snapshot())::text::bigint + 1000000) * 1000000`,
+      );
+      await first.close();
+      const second = createPostgresEventStore({ connectionString: db.url });
+      await expect(second.ready()).rejects.toThrow(/restored into a new cluster/);
+      await second.close();
+    } finally {
+      await db.drop();
+    }
+  });
+});

@@ -153,6 +153,28 @@ class Signal {
   }
 }
 
+/**
+ * Positions come from transaction ids, so they only grow while the cluster's transaction counter
+ * does. A logical restore (pg_dump → a new cluster) restarts that counter below the positions
+ * already stored; appending then would put new events *before* old ones. Refuse to start instead.
+ */
+async function assertTransactionIdsAhead(pool: pg.Pool, s: string): Promise<void> {
+  const r = await pool.query<{ max_position: string | null; next_xid: string }>(
+    `select (select max(position) from ${s}.events) as max_position,
+            pg_snapshot_xmax(pg_current_snapshot())::text as next_xid`,
+  );
+  const row = r.rows[0];
+  if (!row?.max_position) return;
+  const highest = BigInt(row.max_position) / POSITIONS_PER_TRANSACTION;
+  if (highest >= BigInt(row.next_xid)) {
+    throw new Error(
+      `event store ${s}: stored positions come from transaction id ${highest}, but this server's next ` +
+        `transaction id is ${row.next_xid} (restored into a new cluster?). Advance the transaction id ` +
+        `counter past ${highest} (pg_resetwal -x) before appending, or new events would sort before old ones.`,
+    );
+  }
+}
+
 export function createPostgresEventStore(options: PostgresEventStoreOptions): PostgresEventStore {
   const schema = options.schema ?? 'event_store';
   assertSchemaName(schema);
@@ -200,8 +222,10 @@ export function createPostgresEventStore(options: PostgresEventStoreOptions): Po
   let readyPromise: Promise<void> | undefined;
   const ready = (): Promise<void> => {
     if (closed) return Promise.reject(new Error('event store is closed'));
-    if (options.migrate === false) return Promise.resolve();
-    readyPromise ??= migrateEventStore(pool, schema).then(
+    readyPromise ??= (async () => {
+      if (options.migrate !== false) await migrateEventStore(pool, schema);
+      await assertTransactionIdsAhead(pool, s);
+    })().then(
       () => undefined,
       (err: unknown) => {
         readyPromise = undefined; // retry on the next call
