@@ -33,7 +33,10 @@ import {
   listMarket,
   type CommandDeps,
 } from '@tradecore/command-api';
+import { createPostgresCheckpointStore, kafkaClient, startInProcessEngine, startKafkaEngine, startRelay } from '@tradecore/engine';
+import { createProjector, runProjection } from '@tradecore/projections';
 import type { Config } from './config.ts';
+import { startKafkaProjections } from './kafka-projections.ts';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from './embedded-postgres.ts';
 import { DEMO_MARKETS } from './demo.ts';
 
@@ -105,6 +108,26 @@ export async function startSystem(config: Config, options: SystemOptions = {}): 
           await listMarket(deps, market, admin.userId, { correlationId: `seed-${market.symbol}`, causationId: null, userId: admin.userId, occurredAt: clock.now().toISOString(), schemaVersion: 1 });
         }
       }
+    }
+
+    // The read side first, so the first reads after start find the read models migrated.
+    const projector = createProjector({ pool, schema: 'readmodel', registry });
+    await projector.migrate();
+    if (config.KAFKA_BROKERS) {
+      const brokers = config.KAFKA_BROKERS.split(',');
+      const kafka = kafkaClient(brokers, 'tradecore-single-node');
+      const relay = await startRelay({ store, kafka, checkpoints: await createPostgresCheckpointStore(pool), topicPrefix: config.KAFKA_TOPIC_PREFIX });
+      stops.push(() => relay.stop());
+      const engine = await startKafkaEngine({ store, kafka, topicPrefix: config.KAFKA_TOPIC_PREFIX, clock });
+      stops.push(() => engine.stop());
+      const projections = await startKafkaProjections({ kafka, topicPrefix: config.KAFKA_TOPIC_PREFIX, projector });
+      stops.push(() => projections.stop());
+    } else {
+      const engine = await startInProcessEngine({ store, pool, clock });
+      stops.push(() => engine.stop());
+      const projections = runProjection(store, projector, { registry, onError: (err) => log(`projection retry: ${(err as Error).message}`) });
+      await projections.started;
+      stops.push(() => projections.close());
     }
 
     const https = config.TLS_CERT_FILE && config.TLS_KEY_FILE ? { cert: readFileSync(config.TLS_CERT_FILE), key: readFileSync(config.TLS_KEY_FILE) } : undefined;
