@@ -7,7 +7,9 @@
  *   it is the best, then O(log L)). No array window, so sparse prices (a stray bid at 1 tick)
  *   cost nothing extra. Ordered walks (FOK check, depth, snapshot) visit only the heap entries
  *   they need and sort them.
- * - A level is an intrusive doubly linked FIFO list of order nodes with its total and count.
+ * - A level is an intrusive doubly linked FIFO list of order nodes with its order count. Its
+ *   total open quantity is a cache summed on demand (`levelTotal`, for depth queries): matching
+ *   never needs it, and keeping it eagerly cost ~15% of throughput in bigint additions.
  * - `orders` maps order id → node, so cancel and amend are O(1) apart from level creation/removal.
  * - Order nodes and levels are pooled: the hot path allocates only the returned events (and the
  *   bigints they carry).
@@ -48,7 +50,9 @@ class Level {
   priceTicks = 0n;
   /** `priceTicks` as a number (exact: prices are at most MAX_STEPS < 2^53): the heap and index key. */
   price = 0;
+  /** Sum of the nodes' open quantity, cached: valid only while `stale` is false (see `levelTotal`). */
   total = 0n;
+  stale = false;
   count = 0;
   head: OrderNode | null = null;
   tail: OrderNode | null = null;
@@ -184,6 +188,17 @@ class BookSide {
   }
 }
 
+/** A level's open quantity: the matching path never needs it, so it is summed on demand and cached. */
+function levelTotal(level: Level): bigint {
+  if (level.stale) {
+    let total = 0n;
+    for (let n = level.head; n !== null; n = n.next) total += n.remaining;
+    level.total = total;
+    level.stale = false;
+  }
+  return level.total;
+}
+
 function view(n: OrderNode): RestingOrderView {
   return {
     orderId: n.orderId,
@@ -267,7 +282,7 @@ export class FastBook implements OrderBook {
     else tail.next = n;
     level.tail = n;
     n.level = level;
-    level.total += n.remaining;
+    level.stale = true;
     level.count++;
   }
 
@@ -283,7 +298,7 @@ export class FastBook implements OrderBook {
     n.prev = null;
     n.next = null;
     n.level = null;
-    level.total -= n.remaining;
+    level.stale = true;
     if (--level.count === 0) (n.side === 'buy' ? this.bids : this.asks).removeLevel(level);
   }
 
@@ -402,7 +417,7 @@ export class FastBook implements OrderBook {
             } else {
               m.lots -= overlap;
               m.remaining -= overlap;
-              level.total -= overlap;
+              level.stale = true;
               events.push({ kind: 'amended', orderId: m.orderId, userId: m.userId, priceTicks: m.priceTicks, lots: m.lots, remainingLots: m.remaining, priorityLost: false });
             }
             if (taker.remaining === overlap) {
@@ -434,10 +449,10 @@ export class FastBook implements OrderBook {
         makerRemainingLots: makerRemaining,
       });
       if (makerRemaining === 0n) {
-        this.drop(m); // subtracts the maker's whole (pre-trade) remaining from the level total
+        this.drop(m);
       } else {
         m.remaining = makerRemaining;
-        level.total -= qty;
+        level.stale = true;
       }
     }
     return false;
@@ -470,7 +485,7 @@ export class FastBook implements OrderBook {
     }
     if (price === n.priceTicks) {
       const level = n.level!;
-      if (remaining !== n.remaining) level.total += remaining - n.remaining;
+      level.stale = true;
       const priorityLost = lots > n.lots;
       n.lots = lots;
       n.remaining = remaining;
@@ -521,7 +536,7 @@ export class FastBook implements OrderBook {
       const out: DepthLevel[] = [];
       for (const level of side.sortedLevels()) {
         if (out.length >= levels) break;
-        out.push({ priceTicks: level.priceTicks, lots: level.total, orders: level.count });
+        out.push({ priceTicks: level.priceTicks, lots: levelTotal(level), orders: level.count });
       }
       return out;
     };
@@ -613,7 +628,7 @@ export class FastBook implements OrderBook {
         }
         if (level.tail !== last) fail(`level ${level.priceTicks} tail is not its last node`);
         if (count !== level.count) fail(`level ${level.priceTicks} count ${level.count} but ${count} nodes`);
-        if (total !== level.total) fail(`level ${level.priceTicks} total ${level.total} but nodes sum to ${total}`);
+        if (!level.stale && total !== level.total) fail(`level ${level.priceTicks} total ${level.total} but nodes sum to ${total}`);
         nodes += count;
       }
     }
