@@ -1,0 +1,81 @@
+/**
+ * command-api as its own service (scaled deployments). Configuration from the environment:
+ *   DATABASE_URL (required), EVENT_STORE_SCHEMA, JWT_SECRET (required, ≥ 32 bytes), PORT (8081),
+ *   HOST, REDIS_URL, CORS_ORIGINS, RATE_LIMIT_PER_SECOND, ADMIN_USERNAME / ADMIN_PASSWORD,
+ *   READMODEL_SCHEMA (for the early 409 on final orders), TLS_CERT_FILE / TLS_KEY_FILE, LOG_LEVEL.
+ * A bad value stops the process with a message naming it; SIGTERM drains in-flight requests.
+ */
+import { readFileSync } from 'node:fs';
+import pg from 'pg';
+import { z } from 'zod';
+import { createPostgresEventStore } from '@tradecore/event-store';
+import { createTokenService, randomIds, systemClock } from '@tradecore/http-kit';
+import { buildCommandApp, ensureAdmin } from './app.ts';
+import { MarketDirectory, UserDirectory } from './directories.ts';
+import { createScryptHasher } from './passwords.ts';
+
+const Env = z.object({
+  DATABASE_URL: z.string().url(),
+  EVENT_STORE_SCHEMA: z.string().regex(/^[a-z_][a-z0-9_]*$/).default('event_store'),
+  READMODEL_SCHEMA: z.string().regex(/^[a-z_][a-z0-9_]*$/).default('readmodel'),
+  JWT_SECRET: z.string().min(32, 'JWT_SECRET must be at least 32 bytes'),
+  PORT: z.coerce.number().int().min(0).max(65535).default(8081),
+  HOST: z.string().default('0.0.0.0'),
+  REDIS_URL: z.string().url().optional(),
+  CORS_ORIGINS: z.string().default(''),
+  RATE_LIMIT_PER_SECOND: z.coerce.number().int().positive().default(100),
+  ADMIN_USERNAME: z.string().optional(),
+  ADMIN_PASSWORD: z.string().min(8).optional(),
+  TLS_CERT_FILE: z.string().optional(),
+  TLS_KEY_FILE: z.string().optional(),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
+});
+
+async function main(): Promise<void> {
+  const parsed = Env.safeParse(process.env);
+  if (!parsed.success) {
+    process.stderr.write(`invalid configuration:\n${parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`).join('\n')}\n`);
+    process.exit(78);
+  }
+  const env = parsed.data;
+  const pool = new pg.Pool({ connectionString: env.DATABASE_URL, max: 20 });
+  const store = createPostgresEventStore({ pool, schema: env.EVENT_STORE_SCHEMA });
+  const clock = systemClock;
+  const tokens = createTokenService({ secret: env.JWT_SECRET, clock });
+  const deps = {
+    store,
+    tokens,
+    clock,
+    ids: randomIds,
+    passwords: createScryptHasher(),
+    users: new UserDirectory(store),
+    markets: new MarketDirectory(store),
+    orderStatus: async (orderId: string) => {
+      const r = await pool.query<{ status: string }>(`select status from "${env.READMODEL_SCHEMA}".orders where order_id = $1`, [orderId]).catch(() => ({ rows: [] as { status: string }[] }));
+      return r.rows[0]?.status ?? null;
+    },
+  };
+  if (env.ADMIN_USERNAME && env.ADMIN_PASSWORD) await ensureAdmin(deps, env.ADMIN_USERNAME, env.ADMIN_PASSWORD);
+  const app = await buildCommandApp(deps, {
+    logger: { level: env.LOG_LEVEL },
+    corsOrigins: env.CORS_ORIGINS.split(',').filter(Boolean),
+    rateLimitPerSecond: env.RATE_LIMIT_PER_SECOND,
+    ...(env.REDIS_URL ? { redisUrl: env.REDIS_URL } : {}),
+    ...(env.TLS_CERT_FILE && env.TLS_KEY_FILE ? { https: { cert: readFileSync(env.TLS_CERT_FILE), key: readFileSync(env.TLS_KEY_FILE) } } : {}),
+    readiness: [{ name: 'postgres', check: async () => void (await pool.query('select 1')) }],
+  });
+  await app.listen({ port: env.PORT, host: env.HOST });
+  const stop = async () => {
+    await app.close();
+    await store.close();
+    await pool.end();
+    process.exit(0);
+  };
+  process.once('SIGTERM', () => void stop());
+  process.once('SIGINT', () => void stop());
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`command-api failed to start: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});
