@@ -1,0 +1,219 @@
+/**
+ * `tradectl recheck <orderId>`: re-runs the recorded risk decision of an order with core-domain's
+ * rules and says whether it agrees with what was recorded.
+ *
+ * The inputs are the decision's recorded inputs: `metadata.riskInputs` of the decision event when
+ * the risk handler stored them there; otherwise they are rebuilt from the log exactly as the
+ * account decider builds them (`placeRiskInputs`):
+ *  - the order: the `OrderPlaced` of stream order-{id} (its position and time are the input's);
+ *  - the account: stream account-{userId} folded with `evolveAccount` up to the decision event
+ *    (each event with its recorded inputPosition / inputAt);
+ *  - the control view: streams `markets` and `control` folded with `evolveControl` up to the input;
+ *  - the last price: the last `TradeExecuted` of market-{marketId} before the input;
+ *  - the limits: those the recorded checks name (max_open_orders, order_rate.<window>ms), else
+ *    core-domain's defaults.
+ */
+import {
+  DEFAULT_ACCOUNT_LIMITS,
+  evolveAccount,
+  evolveControl,
+  initialAccountState,
+  initialControlState,
+  parseEvent,
+  placeRiskInputs,
+  recheck,
+  type AccountLimits,
+  type AccountState,
+  type ControlState,
+  type EventData,
+  type OrderRiskInputs,
+  type RecheckResult,
+  type RecordedOrderOutcome,
+} from '@tradecore/core-domain';
+import type { RecordedEvent } from '@tradecore/event-store';
+import type { Connection } from '../connect.ts';
+import { badData, notFound } from '../errors.ts';
+import { textTable } from '../format.ts';
+import type { Output } from '../io.ts';
+import { readStreamPaged, scan, VISIBLE_BOUND_SQL } from '../log.ts';
+
+function rec(x: unknown): Record<string, unknown> {
+  return typeof x === 'object' && x !== null && !Array.isArray(x) ? (x as Record<string, unknown>) : {};
+}
+
+function parse(e: RecordedEvent) {
+  const m = rec(e.metadata);
+  const version = typeof m.schemaVersion === 'number' ? m.schemaVersion : 1;
+  try {
+    return parseEvent(e.type, version, e.data);
+  } catch (err) {
+    throw badData(`event ${e.stream}@${e.streamRevision} (position ${e.globalPosition}) cannot be read: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
+/** Limits as the recorded checks name them; core-domain's defaults for the rest. */
+export function limitsFromChecks(checks: readonly { rule: string; limit: string | null }[]): { limits: AccountLimits; source: string } {
+  let maxOpenOrders = DEFAULT_ACCOUNT_LIMITS.maxOpenOrders;
+  let rate = { ...DEFAULT_ACCOUNT_LIMITS.orderRate };
+  const from: string[] = [];
+  for (const c of checks) {
+    if (c.rule === 'max_open_orders' && c.limit !== null && /^\d+$/.test(c.limit)) {
+      maxOpenOrders = Number(c.limit);
+      from.push('max_open_orders');
+    }
+    const m = /^order_rate\.(\d+)ms$/.exec(c.rule);
+    if (m?.[1] && c.limit !== null && /^\d+$/.test(c.limit)) {
+      rate = { maxOrders: Number(c.limit), windowMs: Number(m[1]) };
+      from.push('order_rate');
+    }
+  }
+  return {
+    limits: { maxOpenOrders, orderRate: rate },
+    source: from.length === 2 ? 'the recorded checks' : from.length === 0 ? "core-domain's defaults" : `the recorded checks (${from.join(', ')}) and core-domain's defaults`,
+  };
+}
+
+async function lastTradePrice(conn: Connection, marketId: number, before: bigint): Promise<string | null> {
+  if (conn.kind === 'postgres') {
+    const r = await conn.pool.query<{ price: string | null }>(
+      `select e.data->>'price' as price from "${conn.schema}".events e
+        where e.stream = $1 and e.type = 'TradeExecuted' and e.position < $2::bigint and e.position < ${VISIBLE_BOUND_SQL}
+        order by e.revision desc limit 1`,
+      [`market-${marketId}`, before.toString()],
+    );
+    return r.rows[0]?.price ?? null;
+  }
+  let price: string | null = null;
+  for await (const e of scan(conn, { streams: [`market-${marketId}`], types: ['TradeExecuted'], toPosition: before - 1n })) {
+    const p = rec(e.data).price;
+    if (typeof p === 'string') price = p;
+  }
+  return price;
+}
+
+async function controlAt(conn: Connection, before: bigint): Promise<ControlState> {
+  let control = initialControlState();
+  for await (const e of scan(conn, { streams: ['markets', 'control'], toPosition: before - 1n })) control = evolveControl(control, parse(e));
+  return control;
+}
+
+export interface RecheckOutcome {
+  orderId: string;
+  decision: RecordedEvent;
+  inputsSource: string;
+  limitsSource: string;
+  inputs: OrderRiskInputs;
+  result: RecheckResult;
+}
+
+export async function recheckOrder(conn: Connection, orderId: string): Promise<RecheckOutcome> {
+  const placedRec = (await conn.store.readStream(`order-${orderId}`, { maxCount: 1 }))[0];
+  if (!placedRec) throw notFound(`order ${orderId} not found: stream order-${orderId} is empty`);
+  const placedEvent = parse(placedRec);
+  if (placedEvent.type !== 'OrderPlaced') throw badData(`order-${orderId} does not start with OrderPlaced (found ${placedRec.type})`);
+  const placed: EventData<'OrderPlaced'> = placedEvent.data;
+
+  // The account stream up to the decision: state before it, and the decision itself.
+  let state: AccountState = initialAccountState();
+  let decision: RecordedEvent | undefined;
+  for await (const e of readStreamPaged(conn, `account-${placed.userId}`)) {
+    const d = rec(e.data);
+    if ((e.type === 'OrderAccepted' || e.type === 'OrderRejected') && d.orderId === orderId) {
+      decision = e;
+      break;
+    }
+    const m = rec(e.metadata);
+    state = evolveAccount(state, parse(e), {
+      inputPosition: typeof m.inputPosition === 'string' || typeof m.inputPosition === 'number' ? m.inputPosition : null,
+      inputAt: typeof m.inputAt === 'string' ? m.inputAt : null,
+    });
+  }
+  if (!decision) throw notFound(`order ${orderId} has no recorded risk decision (no OrderAccepted or OrderRejected in account-${placed.userId})`);
+  const decided = parse(decision);
+  let recorded: RecordedOrderOutcome;
+  let checks: { rule: string; limit: string | null }[];
+  if (decided.type === 'OrderAccepted') {
+    recorded = { type: 'OrderAccepted', data: decided.data };
+    checks = decided.data.checks;
+  } else if (decided.type === 'OrderRejected') {
+    recorded = { type: 'OrderRejected', data: decided.data };
+    checks = [{ rule: decided.data.rule, limit: decided.data.limit }];
+  } else throw badData(`unexpected decision type ${decision.type}`);
+
+  const meta = rec(decision.metadata);
+  const { limits, source: limitsSource } = limitsFromChecks(checks);
+  let inputs: OrderRiskInputs;
+  let inputsSource: string;
+  if (typeof meta.riskInputs === 'object' && meta.riskInputs !== null) {
+    inputs = meta.riskInputs as OrderRiskInputs;
+    inputsSource = 'recorded with the decision (metadata.riskInputs)';
+  } else {
+    const inputPosition = placedRec.globalPosition;
+    const control = await controlAt(conn, inputPosition);
+    const lastPrice = await lastTradePrice(conn, placed.marketId, inputPosition);
+    inputs = placeRiskInputs(
+      { kind: 'PlaceOrder', inputPosition, inputAt: placedRec.recordedAt, order: placed, control, lastPrice, limits },
+      state,
+    );
+    inputsSource = `rebuilt from the log as of the input at position ${inputPosition}`;
+  }
+  return { orderId, decision, inputsSource, limitsSource, inputs, result: recheck(inputs, recorded) };
+}
+
+export async function recheckCommand(conn: Connection, out: Output, orderId: string, format: 'text' | 'json'): Promise<boolean> {
+  const r = await recheckOrder(conn, orderId);
+  const now = r.result.decision;
+  if (format === 'json') {
+    out.line(
+      JSON.stringify({
+        orderId,
+        agrees: r.result.matches,
+        recorded: { type: r.decision.type, position: r.decision.globalPosition.toString(), data: r.decision.data },
+        rerun: now,
+        differences: r.result.differences,
+        inputs: r.inputs,
+        inputsSource: r.inputsSource,
+        limitsSource: r.limitsSource,
+      }),
+    );
+    return r.result.matches;
+  }
+  const d = rec(r.decision.data);
+  out.line(`Order ${orderId}: recorded ${r.decision.type} at position ${r.decision.globalPosition} (${r.decision.stream}@${r.decision.streamRevision})`);
+  out.line(`Inputs ${r.inputsSource}; limits from ${r.limitsSource}:`);
+  const i = r.inputs;
+  out.write(
+    textTable(
+      ['INPUT', 'VALUE'],
+      [
+        ['order', `${i.order.side} ${i.order.type} ${i.order.quantity}${i.order.price ? ` @ ${i.order.price}` : ''} (user ${i.order.userId}, market ${i.order.marketId})`],
+        ['market', i.market ? `${i.market.symbol} tick ${i.market.tickSize} lot ${i.market.lotSize} band ${i.market.priceBandBps} bps` : 'not listed'],
+        ['block', i.block ? `${i.block.rule}: ${i.block.detail}` : 'none'],
+        ['last price', i.lastPrice ?? 'none'],
+        ['available base', i.available.base],
+        ['available quote', i.available.quote],
+        ['open orders', String(i.openOrders)],
+        ['orders in window', String(i.ordersInWindow)],
+        ['limits', `max open ${i.limits.maxOpenOrders}, rate ${i.limits.orderRate.maxOrders}/${i.limits.orderRate.windowMs}ms`],
+      ],
+      '  ',
+    ),
+  );
+  if (r.decision.type === 'OrderRejected') out.line(`Recorded: rejected ${String(d.reason)} by ${String(d.rule)} (limit ${String(d.limit)}, observed ${String(d.observed)})`);
+  else out.line(`Recorded: accepted, reserved ${String(d.reservedAmount)} ${String(d.reservedAsset)}`);
+  if (now.outcome === 'rejected') out.line(`Re-run:   rejected ${now.reason} by ${now.rule} (limit ${now.limit ?? 'null'}, observed ${now.observed ?? 'null'})`);
+  else out.line(`Re-run:   accepted, reserved ${now.reservedAmount} ${now.reservedAsset}`);
+  out.write(
+    textTable(
+      ['RULE', 'LIMIT', 'OBSERVED'],
+      [...now.checks.map((c) => [c.rule, c.limit ?? '-', c.observed ?? '-']), ...(now.outcome === 'rejected' ? [[`${now.rule} (FAIL)`, now.limit ?? '-', now.observed ?? '-']] : [])],
+      '  ',
+    ),
+  );
+  if (r.result.matches) out.line('AGREES: the rules give the recorded decision.');
+  else {
+    out.line('DISAGREES with the recorded decision:');
+    for (const x of r.result.differences) out.line(`  - ${x}`);
+  }
+  return r.result.matches;
+}

@@ -1,0 +1,87 @@
+/** `tradectl verify`: hash chains and seals, online (the event store's verifyLog) or of an export file. */
+import { verifyLog } from '@tradecore/event-store';
+import type { PostgresConnection } from '../connect.ts';
+import { usage } from '../errors.ts';
+import type { Output } from '../io.ts';
+import type { Problem } from './export.ts';
+
+export interface AnyVerifyReport {
+  ok: boolean;
+  firstProblem?: Problem;
+  problems: Problem[];
+  truncated: boolean;
+  eventsChecked: number;
+  streamsChecked: number;
+  sealsChecked: number;
+  unsealedEvents?: number;
+  lastSeal?: { sealId: bigint; toPosition: bigint; hash: string };
+  digest?: string;
+}
+
+export function parseAnchor(value: string): { sealId: bigint; hash: string } {
+  const m = /^(\d+):([0-9a-fA-F]{64})$/.exec(value.trim());
+  if (!m?.[1] || !m[2]) throw usage(`--anchor: ${JSON.stringify(value)} is not <sealId>:<64 hex digits>`);
+  return { sealId: BigInt(m[1]), hash: m[2].toLowerCase() };
+}
+
+export async function verifyOnline(
+  conn: PostgresConnection,
+  options: { anchors: { sealId: bigint; hash: string }[]; maxProblems: number; batchSize?: number },
+): Promise<AnyVerifyReport> {
+  return verifyLog(conn.store, { anchors: options.anchors, maxProblems: options.maxProblems, batchSize: options.batchSize ?? 5000 });
+}
+
+function problemJson(p: Problem): Record<string, unknown> {
+  return {
+    kind: p.kind,
+    stream: p.stream ?? null,
+    revision: p.revision?.toString() ?? null,
+    position: p.position?.toString() ?? null,
+    sealId: p.sealId?.toString() ?? null,
+    ...(p.line !== undefined ? { line: p.line } : {}),
+    message: p.message,
+  };
+}
+
+export function reportJson(r: AnyVerifyReport, source: string, seconds: number): Record<string, unknown> {
+  return {
+    ok: r.ok,
+    source,
+    eventsChecked: r.eventsChecked,
+    streamsChecked: r.streamsChecked,
+    sealsChecked: r.sealsChecked,
+    unsealedEvents: r.unsealedEvents ?? null,
+    lastSeal: r.lastSeal ? { sealId: r.lastSeal.sealId.toString(), toPosition: r.lastSeal.toPosition.toString(), hash: r.lastSeal.hash } : null,
+    digest: r.digest ?? null,
+    firstProblem: r.firstProblem ? problemJson(r.firstProblem) : null,
+    problems: r.problems.map(problemJson),
+    truncated: r.truncated,
+    seconds,
+    eventsPerSecond: Math.round(r.eventsChecked / Math.max(seconds, 1e-9)),
+  };
+}
+
+export function writeReportText(out: Output, r: AnyVerifyReport, source: string, seconds: number): void {
+  const rate = Math.round(r.eventsChecked / Math.max(seconds, 1e-9)).toLocaleString('en-US');
+  if (r.ok) {
+    out.line(`OK: ${source} verifies.`);
+  } else {
+    const p = r.firstProblem;
+    out.line(`FAILED: ${source} does not verify.`);
+    if (p) {
+      const where = [p.stream ? `stream ${p.stream}` : '', p.revision !== undefined ? `revision ${p.revision}` : '', p.position !== undefined ? `position ${p.position}` : '', p.sealId !== undefined ? `seal ${p.sealId}` : '', p.line !== undefined ? `line ${p.line}` : '']
+        .filter(Boolean)
+        .join(', ');
+      out.line(`First problem: ${p.kind.toUpperCase()} event${where ? ` (${where})` : ''}`);
+      out.line(`  ${p.message}`);
+    }
+    if (r.problems.length > 1) {
+      out.line(`All problems (${r.problems.length}${r.truncated ? '+, truncated' : ''}), by position:`);
+      for (const q of r.problems) out.line(`  - ${q.kind}: ${q.message}`);
+    }
+  }
+  out.line(`Checked ${r.eventsChecked.toLocaleString('en-US')} events in ${r.streamsChecked.toLocaleString('en-US')} streams and ${r.sealsChecked} seals in ${seconds.toFixed(2)}s (${rate} events/s).`);
+  if (r.unsealedEvents !== undefined) out.line(`Events after the last seal (covered by their stream chains only): ${r.unsealedEvents.toLocaleString('en-US')}.`);
+  if (r.lastSeal) out.line(`Last seal: ${r.lastSeal.sealId} up to position ${r.lastSeal.toPosition}, hash ${r.lastSeal.hash} (keep it: pass it later as --anchor ${r.lastSeal.sealId}:${r.lastSeal.hash})`);
+  if (r.digest) out.line(`File digest: ${r.digest}`);
+}
