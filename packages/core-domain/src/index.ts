@@ -14,3 +14,4 @@ export * from './portfolio/position.ts';
 export * from './risk/rules.ts';
 export * from './account/account.ts';
 export * from './order/order.ts';
+export * from './market/market.ts';

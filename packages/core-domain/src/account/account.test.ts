@@ -10,7 +10,7 @@ import {
   accountDecider,
   balancesView,
   decideAccount,
-  decisionMeta,
+  accountDecisionMeta,
   evolveAccount,
   initialAccountState,
   reservedByOrders,
@@ -110,7 +110,7 @@ const applied = (price: string, quantity: string, remainingQuantity: string, pri
 /** Decide, then evolve what was decided (the live path of the risk handler). */
 function run(state: AccountState, command: AccountCommand): [AccountState, AccountEvent[]] {
   const events = decideAccount(command, state);
-  const meta = decisionMeta(command);
+  const meta = accountDecisionMeta(command);
   return [events.reduce((s, e) => evolveAccount(s, e, meta), state), events];
 }
 
@@ -120,7 +120,7 @@ function runAll(commands: AccountCommand[], start: AccountState = initialAccount
   for (const c of commands) {
     const [next, events] = run(state, c);
     state = next;
-    for (const e of events) log.push({ event: e, meta: decisionMeta(c) });
+    for (const e of events) log.push({ event: e, meta: accountDecisionMeta(c) });
   }
   return { state, log };
 }
@@ -403,7 +403,7 @@ describe('account decider: rebuild and invariants', () => {
           if (!command) continue;
           const [next, events] = run(state, command);
           for (const e of events) {
-            log.push({ event: e, meta: decisionMeta(command) });
+            log.push({ event: e, meta: accountDecisionMeta(command) });
             const key = e.type === 'ReservationReleased' ? `${e.type}:${e.data.cause}` : e.type;
             seen.set(key, (seen.get(key) ?? 0) + 1);
           }

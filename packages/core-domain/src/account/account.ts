@@ -5,7 +5,7 @@
  * order-rate window and `lastInputPosition`. Inputs are commands built from routed events
  * (architecture.md, account inbox); an input at or below `lastInputPosition` was already applied
  * and decides nothing. Every event it decides must be appended with metadata
- * `decisionMeta(command)` (`inputPosition`, `inputAt`), and `evolve` must be given that metadata
+ * `accountDecisionMeta(command)` (`inputPosition`, `inputAt`), and `evolve` must be given that metadata
  * back on replay (it restores `lastInputPosition` and the order-rate window).
  *
  * Reservation model (see risk/rules.ts): an open order holds `reserved` units of its reserved
@@ -109,7 +109,7 @@ export type AccountEvent = CatalogueEvent<
 >;
 
 /** Metadata to append with the events decided for `command`. */
-export function decisionMeta(command: AccountCommand): DecisionMetaOut {
+export function accountDecisionMeta(command: AccountCommand): DecisionMetaOut {
   return { inputPosition: command.inputPosition.toString(), inputAt: command.inputAt };
 }
 

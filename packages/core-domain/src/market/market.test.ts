@@ -1,0 +1,319 @@
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import type { EventData, TradecoreEvent } from '../events.ts';
+import { createOrderBook } from '../book/factory.ts';
+import type { BookKind } from '../book/types.ts';
+import { evolveControl, initialControlState } from '../control/control.ts';
+import { catalogueEvent, type DecisionMeta } from '../order/decider.ts';
+import { spec, type Given } from '../order/given-when-then.testkit.ts';
+import {
+  MarketReplayError,
+  createMarketDecider,
+  marketDecisionMeta,
+  marketSnapshot,
+  restoreMarketState,
+  toMarketCommand,
+  type MarketCommand,
+  type MarketEvent,
+  type MarketState,
+} from './market.ts';
+import { restoreBook } from '../book/factory.ts';
+
+const NOW = '2030-01-01T00:00:00.000Z';
+const listed: EventData<'MarketListed'> = {
+  marketId: 1,
+  symbol: 'BTC-USD',
+  baseAsset: 'BTC',
+  quoteAsset: 'USD',
+  tickSize: '0.01',
+  lotSize: '0.001',
+  referencePrice: '100',
+  makerFeeBps: 10,
+  takerFeeBps: 20,
+  maxOrderQuantity: '100',
+  maxOrderNotional: '1000000',
+  priceBandBps: 1000,
+  listedBy: 1,
+};
+const Listed = catalogueEvent('MarketListed', listed);
+
+let position = 1000n;
+const base = () => ({ inputPosition: ++position, now: NOW, ids: (n: number) => Array.from({ length: n }, (_, i) => `t-${position}-${i}`) });
+
+function accepted(orderId: string, userId: number, side: 'buy' | 'sell', price: string | null, quantity: string, over: Partial<EventData<'OrderAccepted'>> = {}): EventData<'OrderAccepted'> {
+  return {
+    orderId,
+    userId,
+    marketId: 1,
+    side,
+    type: price === null ? 'market' : 'limit',
+    timeInForce: 'GTC',
+    price,
+    protectionPrice: price === null ? (side === 'buy' ? '110' : '90') : null,
+    quantity,
+    postOnly: false,
+    selfTradePrevention: 'cancel_newest',
+    reservedAsset: side === 'buy' ? 'USD' : 'BTC',
+    reservedAmount: '0',
+    checks: [],
+    ...over,
+  };
+}
+const place = (o: EventData<'OrderAccepted'>, extra: Partial<MarketCommand> = {}): MarketCommand => ({ ...base(), kind: 'AcceptedOrder', order: o, ...extra }) as MarketCommand;
+const entered = (o: EventData<'OrderAccepted'>) =>
+  catalogueEvent('OrderEntered', {
+    orderId: o.orderId,
+    userId: o.userId,
+    marketId: 1,
+    side: o.side,
+    type: o.type,
+    timeInForce: o.timeInForce,
+    price: o.price,
+    protectionPrice: o.protectionPrice,
+    quantity: o.quantity,
+    postOnly: o.postOnly,
+    selfTradePrevention: o.selfTradePrevention,
+  });
+const rested = (orderId: string, userId: number, side: 'buy' | 'sell', price: string, remainingQuantity: string) =>
+  catalogueEvent('OrderRested', { orderId, userId, marketId: 1, side, price, remainingQuantity });
+
+const decider = createMarketDecider({ createBook: () => createOrderBook('reference') });
+const given = (events: (TradecoreEvent | Given<TradecoreEvent, DecisionMeta>)[]) => spec(decider).given([Listed, ...events]);
+
+const ask1 = accepted('a1', 2, 'sell', '100', '1');
+const bookWithAsk = [entered(ask1), rested('a1', 2, 'sell', '100', '1')];
+
+describe('market decider: orders', () => {
+  it('enters and rests an order that does not cross', () => {
+    given([]).when(place(ask1)).then([entered(ask1), rested('a1', 2, 'sell', '100', '1')]);
+  });
+
+  it('trades at the maker price with maker and taker fees, ids and time injected', () => {
+    const buy = accepted('b1', 1, 'buy', '101', '1.5');
+    const cmd = place(buy);
+    const [, trade, rest] = given(bookWithAsk).when(cmd).then([
+      entered(buy),
+      catalogueEvent('TradeExecuted', {
+        tradeId: `t-${cmd.inputPosition}-0`,
+        marketId: 1,
+        price: '100',
+        quantity: '1',
+        takerSide: 'buy',
+        takerOrderId: 'b1',
+        takerUserId: 1,
+        makerOrderId: 'a1',
+        makerUserId: 2,
+        takerFee: '0.2',
+        makerFee: '0.1',
+        takerRemainingQuantity: '0.5',
+        makerRemainingQuantity: '0',
+        executedAt: NOW,
+      }),
+      rested('b1', 1, 'buy', '101', '0.5'),
+    ]);
+    expect(trade?.type).toBe('TradeExecuted');
+    expect(rest?.type).toBe('OrderRested');
+  });
+
+  it('cancels an IOC remainder and rejects a market order without liquidity', () => {
+    const ioc = accepted('b1', 1, 'buy', '100', '2', { timeInForce: 'IOC' });
+    given(bookWithAsk).when(place(ioc)).thenMatch([
+      { type: 'OrderEntered' },
+      { type: 'TradeExecuted', data: { quantity: '1' } },
+      { type: 'OrderCancelled', data: { orderId: 'b1', reason: 'ioc_remainder', cancelledQuantity: '1' } },
+    ]);
+    const mkt = accepted('m1', 1, 'buy', null, '1', { timeInForce: 'IOC' });
+    given([]).when(place(mkt)).thenMatch([{ type: 'OrderEntered', data: { type: 'market', protectionPrice: '110' } }, { type: 'OrderRejectedByEngine', data: { reason: 'no_liquidity', rejectedQuantity: '1' } }]);
+  });
+
+  it('rejects a post-only order that would take', () => {
+    const po = accepted('b1', 1, 'buy', '100', '1', { postOnly: true });
+    given(bookWithAsk).when(place(po)).thenMatch([{ type: 'OrderEntered' }, { type: 'OrderRejectedByEngine', data: { reason: 'post_only_would_take' } }]);
+  });
+
+  it('prevents self trades by the taker STP mode', () => {
+    const own = accepted('b1', 2, 'buy', '100', '1', { selfTradePrevention: 'cancel_oldest' });
+    given(bookWithAsk).when(place(own)).thenMatch([
+      { type: 'OrderEntered' },
+      { type: 'OrderCancelled', data: { orderId: 'a1', reason: 'self_trade' } },
+      { type: 'OrderRested', data: { orderId: 'b1' } },
+    ]);
+  });
+
+  it('refuses an order of a blocked user or market before it reaches the book', () => {
+    const control = evolveControl(
+      evolveControl(initialControlState(), Listed),
+      catalogueEvent('KillSwitchEngaged', { scope: 'user', marketId: null, userId: 1, reason: 'x', changedBy: 9 }),
+    );
+    given(bookWithAsk).when(place(accepted('b1', 1, 'buy', '100', '1'), { control })).then([
+      catalogueEvent('OrderRejectedByEngine', { orderId: 'b1', userId: 1, marketId: 1, reason: 'kill_switch', rejectedQuantity: '1' }),
+    ]);
+  });
+
+  it('decides nothing for an input at or below lastInputPosition', () => {
+    const cmd = place(accepted('b1', 1, 'buy', '90', '1'));
+    const g = given([...bookWithAsk, { event: catalogueEvent('OrderCancelled', { orderId: 'a1', userId: 2, marketId: 1, reason: 'user', cancelledQuantity: '1' }), meta: { inputPosition: cmd.inputPosition } }]);
+    g.when(cmd).thenNothing();
+  });
+});
+
+describe('market decider: cancels, amends, expiry, kill switch, halt', () => {
+  const bids = [
+    entered(accepted('b1', 1, 'buy', '99', '1')),
+    rested('b1', 1, 'buy', '99', '1'),
+    entered(accepted('b2', 3, 'buy', '98', '2')),
+    rested('b2', 3, 'buy', '98', '2'),
+  ];
+  const cancelReq = (orderId: string, userId: number): MarketCommand => ({ ...base(), kind: 'CancelRequest', request: { orderId, userId, marketId: 1, requestId: 'r', requestedAt: NOW } });
+
+  it("cancels a resting order of its owner, and nobody else's", () => {
+    given(bids).when(cancelReq('b1', 1)).then([catalogueEvent('OrderCancelled', { orderId: 'b1', userId: 1, marketId: 1, reason: 'user', cancelledQuantity: '1' })]);
+    given(bids).when(cancelReq('b1', 3)).thenNothing();
+    given(bids).when(cancelReq('zz', 1)).thenNothing();
+  });
+
+  it('applies an accepted amend, and cancels the rest when the new total is already filled', () => {
+    const amend = (orderId: string, newPrice: string, newQuantity: string): MarketCommand => ({
+      ...base(),
+      kind: 'AmendAccepted',
+      amend: { orderId, userId: 1, marketId: 1, requestId: 'r', newPrice, newQuantity, reservationDelta: '0', reservedAsset: 'USD' },
+    });
+    given(bids).when(amend('b1', '99.5', '1')).then([
+      catalogueEvent('OrderAmended', { orderId: 'b1', userId: 1, marketId: 1, price: '99.5', quantity: '1', remainingQuantity: '1', priorityLost: true }),
+    ]);
+    const partly = [...bids, entered(accepted('s1', 4, 'sell', '99', '0.4', { timeInForce: 'IOC' })), catalogueEvent('TradeExecuted', {
+      tradeId: 'tx',
+      marketId: 1,
+      price: '99',
+      quantity: '0.4',
+      takerSide: 'sell',
+      takerOrderId: 's1',
+      takerUserId: 4,
+      makerOrderId: 'b1',
+      makerUserId: 1,
+      takerFee: '0.0792',
+      makerFee: '0.0396',
+      takerRemainingQuantity: '0',
+      makerRemainingQuantity: '0.6',
+      executedAt: NOW,
+    })];
+    given(partly).when(amend('b1', '99', '0.4')).then([catalogueEvent('OrderCancelled', { orderId: 'b1', userId: 1, marketId: 1, reason: 'user', cancelledQuantity: '0.6' })]);
+  });
+
+  it('expires a resting order', () => {
+    given(bids).when({ ...base(), kind: 'ExpireOrder', orderId: 'b2' }).then([catalogueEvent('OrderExpired', { orderId: 'b2', userId: 3, marketId: 1, expiredQuantity: '2' })]);
+  });
+
+  it('cancels the orders a kill switch covers, with reason kill_switch', () => {
+    const ks = (scope: 'global' | 'market' | 'user', marketId: number | null, userId: number | null): MarketCommand => ({
+      ...base(),
+      kind: 'KillSwitch',
+      engaged: { scope, marketId, userId, reason: 'x', changedBy: 9 },
+    });
+    given(bids).when(ks('user', null, 3)).then([catalogueEvent('OrderCancelled', { orderId: 'b2', userId: 3, marketId: 1, reason: 'kill_switch', cancelledQuantity: '2' })]);
+    given(bids).when(ks('market', 2, null)).thenNothing();
+    given(bids).when(ks('global', null, null)).thenMatch([{ data: { orderId: 'b1', reason: 'kill_switch' } }, { data: { orderId: 'b2', reason: 'kill_switch' } }]);
+  });
+
+  it('cancels every resting order when its market halts', () => {
+    const halt = (marketId: number): MarketCommand => ({ ...base(), kind: 'Halt', halted: { marketId, reason: 'x', haltedBy: 9 } });
+    given(bids).when(halt(1)).thenMatch([{ data: { orderId: 'b1', reason: 'market_halted' } }, { data: { orderId: 'b2', reason: 'market_halted' } }]);
+    given(bids).when(halt(2)).thenNothing();
+  });
+});
+
+describe('market decider: rebuild from the market stream', () => {
+  it('refuses to decide again before the previous decision is evolved', () => {
+    const state = given([]).state;
+    decider.decide(place(ask1), state);
+    expect(() => decider.decide(place(accepted('x', 1, 'buy', '90', '1')), state)).toThrow(/not evolved/);
+  });
+
+  it('detects a market stream whose consequences do not follow from its commands', () => {
+    const lying = [entered(ask1), rested('a1', 2, 'sell', '100', '0.5')];
+    expect(() => given(lying)).toThrow(MarketReplayError);
+    expect(() => given([rested('a1', 2, 'sell', '100', '1')])).toThrow(MarketReplayError);
+  });
+
+  it('snapshots and restores', () => {
+    const state = given(bookWithAsk).state;
+    const restored = restoreMarketState(marketSnapshot(state), (s) => restoreBook(s, 'reference'));
+    expect(restored.book.stateHash()).toBe(state.book.stateHash());
+  });
+
+  it('routes market-inbox events to commands', () => {
+    const ids = () => [];
+    expect(toMarketCommand({ event: catalogueEvent('OrderAccepted', ask1), globalPosition: 5n, recordedAt: NOW, ids })).toMatchObject({ kind: 'AcceptedOrder', inputPosition: 5n, now: NOW });
+    expect(toMarketCommand({ event: Listed, globalPosition: 5n, recordedAt: NOW, ids })).toBeNull();
+  });
+
+  const userArb = fc.integer({ min: 1, max: 4 });
+  const cmdArb = fc.oneof(
+    { weight: 6, arbitrary: fc.record({ k: fc.constant('place' as const), user: userArb, side: fc.constantFrom('buy' as const, 'sell' as const), price: fc.integer({ min: 98, max: 102 }), qty: fc.integer({ min: 1, max: 5 }), tif: fc.constantFrom('GTC' as const, 'GTC' as const, 'GTC' as const, 'IOC' as const, 'FOK' as const), market: fc.integer({ min: 0, max: 5 }).map((x) => x === 0), postOnly: fc.boolean(), stp: fc.constantFrom('cancel_newest' as const, 'cancel_oldest' as const, 'cancel_both' as const, 'decrement' as const) }) },
+    { weight: 2, arbitrary: fc.record({ k: fc.constant('cancel' as const), pick: fc.nat() }) },
+    { weight: 2, arbitrary: fc.record({ k: fc.constant('amend' as const), pick: fc.nat(), price: fc.integer({ min: 95, max: 105 }), qty: fc.integer({ min: 1, max: 6 }) }) },
+    { weight: 1, arbitrary: fc.record({ k: fc.constant('expire' as const), pick: fc.nat() }) },
+    { weight: 1, arbitrary: fc.record({ k: fc.constant('kill' as const), user: userArb }) },
+    { weight: 1, arbitrary: fc.record({ k: fc.constant('halt' as const) }) },
+  );
+
+  for (const kind of ['reference', 'fast'] as BookKind[]) {
+    it(`rebuilds by evolve to the same book as live decisions (${kind} book, property)`, () => {
+      const d = createMarketDecider({ createBook: () => createOrderBook(kind) });
+      const seen = new Map<string, number>();
+      fc.assert(
+        fc.property(fc.array(cmdArb, { minLength: 10, maxLength: 80 }), (cmds) => {
+          let live: MarketState = d.evolve(d.initialState(), Listed);
+          const log: { event: MarketEvent; meta: DecisionMeta }[] = [];
+          let n = 0;
+          for (const c of cmds) {
+            const resting = live.book.restingOrders();
+            const pick = (i: number) => resting[i % Math.max(1, resting.length)];
+            let command: MarketCommand | null = null;
+            if (c.k === 'place') {
+              const o = accepted(`o${++n}`, c.user, c.side, c.market ? null : `${c.price}`, `0.00${c.qty}`, {
+                timeInForce: c.market ? 'IOC' : c.tif,
+                postOnly: !c.market && c.tif === 'GTC' && c.postOnly,
+                selfTradePrevention: c.stp,
+                protectionPrice: c.market ? `${c.price}` : null,
+              });
+              command = place(o);
+            } else if (c.k === 'cancel' && resting.length) {
+              const r = pick(c.pick)!;
+              command = { ...base(), kind: 'CancelRequest', request: { orderId: r.orderId, userId: r.userId, marketId: 1, requestId: 'r', requestedAt: NOW } };
+            } else if (c.k === 'amend' && resting.length) {
+              const r = pick(c.pick)!;
+              command = { ...base(), kind: 'AmendAccepted', amend: { orderId: r.orderId, userId: r.userId, marketId: 1, requestId: 'r', newPrice: `${c.price}`, newQuantity: `0.00${c.qty}`, reservationDelta: '0', reservedAsset: 'USD' } };
+            } else if (c.k === 'expire' && resting.length) {
+              command = { ...base(), kind: 'ExpireOrder', orderId: pick(c.pick)!.orderId };
+            } else if (c.k === 'kill') {
+              command = { ...base(), kind: 'KillSwitch', engaged: { scope: 'user', marketId: null, userId: c.user, reason: 'x', changedBy: 9 } };
+            } else if (c.k === 'halt') {
+              command = { ...base(), kind: 'Halt', halted: { marketId: 1, reason: 'x', haltedBy: 9 } };
+            }
+            if (!command) continue;
+            const events = d.decide(command, live);
+            const meta = marketDecisionMeta(command);
+            // the handler appends, then evolves what it appended (here: a JSON round trip of the store)
+            for (const e of events) {
+              const stored = JSON.parse(JSON.stringify(e)) as MarketEvent;
+              log.push({ event: stored, meta });
+              const key = stored.type === 'OrderCancelled' || stored.type === 'OrderRejectedByEngine' ? `${stored.type}:${stored.data.reason}` : stored.type;
+              seen.set(key, (seen.get(key) ?? 0) + 1);
+              live = d.evolve(live, stored, meta);
+            }
+            live.book.validateInternalState();
+          }
+          const rebuilt = log.reduce((s, { event, meta }) => d.evolve(s, event, meta), d.evolve(d.initialState(), Listed));
+          expect(rebuilt.book.stateHash()).toBe(live.book.stateHash());
+          expect(rebuilt.lastTradePrice).toBe(live.lastTradePrice);
+          expect(rebuilt.lastInputPosition).toBe(live.lastInputPosition);
+          expect(rebuilt.pending).toEqual([]);
+        }),
+        { numRuns: 200 },
+      );
+      for (const k of ['TradeExecuted', 'OrderRested', 'OrderAmended', 'OrderExpired', 'OrderCancelled:user', 'OrderCancelled:self_trade', 'OrderCancelled:ioc_remainder', 'OrderCancelled:kill_switch', 'OrderCancelled:market_halted', 'OrderRejectedByEngine:post_only_would_take', 'OrderRejectedByEngine:fok_unfillable'])
+        expect(seen.get(k) ?? 0, `${k} ${JSON.stringify([...seen])}`).toBeGreaterThan(0);
+    });
+  }
+});

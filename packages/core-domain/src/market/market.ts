@@ -1,0 +1,444 @@
+/**
+ * THE MARKET DECIDER: used by the execution handler, the single writer of `market-{marketId}`.
+ *
+ * State: the market's spec (from `MarketListed`), its `OrderBook` (built by an injected
+ * `createBook`), the last trade price and `lastInputPosition`.
+ *
+ * decide(command, state) turns decimal strings into ticks and lots, runs the book, and turns the
+ * book's events into catalogue events: an order decision starts with `OrderEntered` (the exact
+ * book command), then `TradeExecuted` (fees from portfolio, ids from the command's `ids(n)`,
+ * time from its `now`), `OrderRested`, `OrderCancelled`, `OrderAmended`, `OrderRejectedByEngine`.
+ *
+ * Rebuild: the market stream is a log of book commands and their consequences. `evolve` replays
+ * the commands (`OrderEntered` → place; `OrderCancelled` / `OrderExpired` → cancel;
+ * `OrderAmended` → amend) into the book, and checks that the recorded consequences that follow
+ * are exactly what the book produces again; a mismatch throws `MarketReplayError`. So the
+ * execution handler rebuilds its state from the market stream alone (plus `MarketListed`).
+ *
+ * The book is mutable. `decide` applies its decision to the book at once and remembers what it
+ * decided; `evolve` of those same events then only updates the rest of the state. Use a state
+ * linearly: after `decide`, either evolve every returned event (once appended) or throw the state
+ * away and rebuild it (for example after an expected-revision conflict). `decide` refuses to run
+ * while a previous decision has not been evolved.
+ */
+import type { CancelReason, EventData, TradecoreEvent } from '../events.ts';
+import type { BookCommand, BookEvent, BookSnapshot, OrderBook } from '../book/types.ts';
+import { isBlocked, killSwitchCovers, type ControlState } from '../control/control.ts';
+import { DecimalValidationError, formatAmount, lotsToQuantity, priceToTicks, quantityToLots, ticksToPrice } from '../numbers.ts';
+import { catalogueEvent, positionOf, type CatalogueEvent, type DecisionMeta, type DecisionMetaOut } from '../order/decider.ts';
+import { tradeAmounts } from '../portfolio/fees.ts';
+import { marketSpecOf, type MarketSpec } from './spec.ts';
+
+export interface MarketState {
+  spec: MarketSpec | null;
+  book: OrderBook;
+  lastTradePrice: string | null;
+  /** Highest input position applied; -1 before any. */
+  lastInputPosition: bigint;
+  /** Signatures of events decided (and applied to the book) but not evolved yet. Mutable. */
+  pending: string[];
+}
+
+interface MarketInput {
+  /** Global position of the routed input event. */
+  inputPosition: bigint;
+  /** Time for `executedAt` (ISO 8601): derive it from the input event so a re-decision is identical. */
+  now: string;
+  /** `n` fresh ids for trades; called at most once per decision. Derive them from the input event id. */
+  ids: (n: number) => string[];
+}
+
+export type MarketCommand =
+  | (MarketInput & { kind: 'AcceptedOrder'; order: EventData<'OrderAccepted'>; control?: ControlState })
+  | (MarketInput & { kind: 'CancelRequest'; request: EventData<'OrderCancelRequested'> })
+  | (MarketInput & { kind: 'AmendAccepted'; amend: EventData<'OrderAmendAccepted'> })
+  | (MarketInput & { kind: 'KillSwitch'; engaged: EventData<'KillSwitchEngaged'> })
+  | (MarketInput & { kind: 'Halt'; halted: EventData<'MarketHalted'> })
+  | (MarketInput & { kind: 'ExpireOrder'; orderId: string });
+
+export type MarketEvent = CatalogueEvent<
+  'OrderEntered' | 'OrderRested' | 'TradeExecuted' | 'OrderCancelled' | 'OrderExpired' | 'OrderAmended' | 'OrderRejectedByEngine'
+>;
+
+export class MarketReplayError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'MarketReplayError';
+  }
+}
+
+export interface MarketDeciderOptions {
+  /** An empty book, e.g. `() => createOrderBook('fast')`. */
+  createBook: () => OrderBook;
+}
+
+export function marketDecisionMeta(command: MarketCommand): DecisionMetaOut {
+  return { inputPosition: command.inputPosition.toString(), inputAt: command.now };
+}
+
+// ---- translation: book events → catalogue events ----
+
+interface TranslateContext {
+  spec: MarketSpec;
+  /** Reason recorded for a `cancelled` event of reason `user` (a cancel command's own reason). */
+  cancelReason: CancelReason;
+  tradeIds: readonly string[];
+  now: string;
+  /** Whether `rejected` events are an order's rejection (place) or a refused command (cancel/amend). */
+  rejectionsAreOrders: boolean;
+}
+
+/** The event types of a `market-{marketId}` stream; `evolve` ignores any other. */
+export const MARKET_STREAM_TYPES: ReadonlySet<string> = new Set([
+  'OrderEntered',
+  'OrderRested',
+  'TradeExecuted',
+  'OrderCancelled',
+  'OrderExpired',
+  'OrderAmended',
+  'OrderRejectedByEngine',
+]);
+
+const ENGINE_REJECTIONS = new Set(['post_only_would_take', 'fok_unfillable', 'no_liquidity']);
+
+function translate(events: readonly BookEvent[], ctx: TranslateContext): MarketEvent[] {
+  const { spec } = ctx;
+  const price = (t: bigint) => ticksToPrice(t, spec.tickSize);
+  const qty = (l: bigint) => lotsToQuantity(l, spec.lotSize);
+  const out: MarketEvent[] = [];
+  let trade = 0;
+  for (const e of events) {
+    switch (e.kind) {
+      case 'rested':
+        out.push(catalogueEvent('OrderRested', { orderId: e.orderId, userId: e.userId, marketId: spec.marketId, side: e.side, price: price(e.priceTicks), remainingQuantity: qty(e.remainingLots) }));
+        break;
+      case 'trade': {
+        const amounts = tradeAmounts(spec, e.priceTicks, e.lots);
+        out.push(
+          catalogueEvent('TradeExecuted', {
+            tradeId: ctx.tradeIds[trade++] ?? '',
+            marketId: spec.marketId,
+            price: price(e.priceTicks),
+            quantity: qty(e.lots),
+            takerSide: e.takerSide,
+            takerOrderId: e.takerOrderId,
+            takerUserId: e.takerUserId,
+            makerOrderId: e.makerOrderId,
+            makerUserId: e.makerUserId,
+            takerFee: formatAmount(amounts.takerFee),
+            makerFee: formatAmount(amounts.makerFee),
+            takerRemainingQuantity: e.takerRemainingLots === 0n ? '0' : qty(e.takerRemainingLots),
+            makerRemainingQuantity: e.makerRemainingLots === 0n ? '0' : qty(e.makerRemainingLots),
+            executedAt: ctx.now,
+          }),
+        );
+        break;
+      }
+      case 'cancelled':
+        out.push(
+          catalogueEvent('OrderCancelled', {
+            orderId: e.orderId,
+            userId: e.userId,
+            marketId: spec.marketId,
+            reason: e.reason === 'user' ? ctx.cancelReason : e.reason,
+            cancelledQuantity: e.cancelledLots === 0n ? '0' : qty(e.cancelledLots),
+          }),
+        );
+        break;
+      case 'rejected':
+        // A refused cancel/amend (unknown order, post-only amend that would take) changes nothing
+        // and is not an order rejection; a place can only be refused for the engine reasons.
+        if (ctx.rejectionsAreOrders && ENGINE_REJECTIONS.has(e.reason))
+          out.push(
+            catalogueEvent('OrderRejectedByEngine', {
+              orderId: e.orderId,
+              userId: e.userId,
+              marketId: spec.marketId,
+              reason: e.reason as 'post_only_would_take' | 'fok_unfillable' | 'no_liquidity',
+              rejectedQuantity: e.rejectedLots === 0n ? '0' : qty(e.rejectedLots),
+            }),
+          );
+        break;
+      case 'amended':
+        out.push(
+          catalogueEvent('OrderAmended', {
+            orderId: e.orderId,
+            userId: e.userId,
+            marketId: spec.marketId,
+            price: price(e.priceTicks),
+            quantity: qty(e.lots),
+            remainingQuantity: qty(e.remainingLots),
+            priorityLost: e.priorityLost,
+          }),
+        );
+        break;
+    }
+  }
+  return out;
+}
+
+function tradeCount(events: readonly BookEvent[]): number {
+  return events.reduce((n, e) => (e.kind === 'trade' ? n + 1 : n), 0);
+}
+
+/** A canonical signature of a decided event, ignoring the injected trade id and time. */
+export function eventSignature(event: TradecoreEvent): string {
+  const data = event.data as Record<string, unknown>;
+  const keys = Object.keys(data)
+    .filter((k) => !(event.type === 'TradeExecuted' && (k === 'tradeId' || k === 'executedAt')))
+    .sort();
+  return `${event.type}:${JSON.stringify(keys.map((k) => [k, data[k]]))}`;
+}
+
+// ---- the book command of an order ----
+
+function placeCommand(spec: MarketSpec, o: Pick<EventData<'OrderEntered'>, 'orderId' | 'userId' | 'side' | 'type' | 'timeInForce' | 'price' | 'protectionPrice' | 'quantity' | 'postOnly' | 'selfTradePrevention'>): BookCommand {
+  const price = o.type === 'limit' ? o.price : o.protectionPrice;
+  if (price === null) throw new DecimalValidationError(o.type === 'limit' ? 'price' : 'protectionPrice', 'format', 'is required');
+  return {
+    kind: 'place',
+    orderId: o.orderId,
+    userId: o.userId,
+    side: o.side,
+    type: o.type,
+    timeInForce: o.timeInForce,
+    priceTicks: priceToTicks(price, spec.tickSize, o.type === 'limit' ? 'price' : 'protectionPrice'),
+    lots: quantityToLots(o.quantity, spec.lotSize),
+    postOnly: o.postOnly,
+    selfTradePrevention: o.selfTradePrevention,
+  };
+}
+
+// ---- the decider ----
+
+export function createMarketDecider(options: MarketDeciderOptions) {
+  function initialState(spec: MarketSpec | null = null): MarketState {
+    return { spec, book: options.createBook(), lastTradePrice: null, lastInputPosition: -1n, pending: [] };
+  }
+
+  function requireSpec(state: MarketState): MarketSpec {
+    if (!state.spec) throw new Error('market state has no spec: evolve MarketListed first or pass it to initialState');
+    return state.spec;
+  }
+
+  function cancelAll(state: MarketState, spec: MarketSpec, covers: (userId: number) => boolean, reason: CancelReason, now: string): MarketEvent[] {
+    const out: MarketEvent[] = [];
+    for (const o of state.book.restingOrders()) {
+      if (!covers(o.userId)) continue;
+      out.push(...translate(state.book.execute({ kind: 'cancel', orderId: o.orderId }), { spec, cancelReason: reason, tradeIds: [], now, rejectionsAreOrders: false }));
+    }
+    return out;
+  }
+
+  function decideInner(command: MarketCommand, state: MarketState): MarketEvent[] {
+    const spec = requireSpec(state);
+    const ctx = (bookEvents: BookEvent[], cancelReason: CancelReason, rejectionsAreOrders: boolean): TranslateContext => {
+      const n = tradeCount(bookEvents);
+      const tradeIds = n > 0 ? command.ids(n) : [];
+      if (tradeIds.length < n) throw new Error(`ids(${n}) returned ${tradeIds.length} ids`);
+      return { spec, cancelReason, tradeIds, now: command.now, rejectionsAreOrders };
+    };
+    switch (command.kind) {
+      case 'AcceptedOrder': {
+        const o = command.order;
+        if (o.marketId !== spec.marketId) return [];
+        const block = command.control ? isBlocked(command.control, o.userId, o.marketId) : null;
+        const reject = (reason: 'kill_switch' | 'market_halted' | 'invalid_price' | 'invalid_quantity') => [
+          catalogueEvent('OrderRejectedByEngine', { orderId: o.orderId, userId: o.userId, marketId: o.marketId, reason, rejectedQuantity: o.quantity }),
+        ];
+        if (block) return reject(block.reason);
+        let place: BookCommand;
+        try {
+          place = placeCommand(spec, o);
+        } catch (e) {
+          if (e instanceof DecimalValidationError) return reject(e.field === 'quantity' ? 'invalid_quantity' : 'invalid_price');
+          throw e;
+        }
+        const entered = catalogueEvent('OrderEntered', {
+          orderId: o.orderId,
+          userId: o.userId,
+          marketId: o.marketId,
+          side: o.side,
+          type: o.type,
+          timeInForce: o.timeInForce,
+          price: o.type === 'limit' ? o.price : null,
+          protectionPrice: o.type === 'market' ? o.protectionPrice : null,
+          quantity: o.quantity,
+          postOnly: o.postOnly,
+          selfTradePrevention: o.selfTradePrevention,
+        });
+        const bookEvents = state.book.execute(place);
+        return [entered, ...translate(bookEvents, ctx(bookEvents, 'user', true))];
+      }
+      case 'CancelRequest': {
+        const r = command.request;
+        const resting = state.book.restingOrder(r.orderId);
+        if (!resting || resting.userId !== r.userId) return [];
+        const bookEvents = state.book.execute({ kind: 'cancel', orderId: r.orderId });
+        return translate(bookEvents, ctx(bookEvents, 'user', false));
+      }
+      case 'AmendAccepted': {
+        const a = command.amend;
+        const resting = state.book.restingOrder(a.orderId);
+        if (!resting || resting.userId !== a.userId) return [];
+        let amend: BookCommand;
+        try {
+          amend = { kind: 'amend', orderId: a.orderId, priceTicks: priceToTicks(a.newPrice, spec.tickSize), lots: quantityToLots(a.newQuantity, spec.lotSize) };
+        } catch (e) {
+          if (e instanceof DecimalValidationError) return [];
+          throw e;
+        }
+        const bookEvents = state.book.execute(amend);
+        return translate(bookEvents, ctx(bookEvents, 'user', false));
+      }
+      case 'ExpireOrder': {
+        const resting = state.book.restingOrder(command.orderId);
+        if (!resting) return [];
+        const bookEvents = state.book.execute({ kind: 'cancel', orderId: command.orderId });
+        return bookEvents.flatMap((e): MarketEvent[] =>
+          e.kind === 'cancelled'
+            ? [catalogueEvent('OrderExpired', { orderId: e.orderId, userId: e.userId, marketId: spec.marketId, expiredQuantity: lotsToQuantity(e.cancelledLots, spec.lotSize) })]
+            : [],
+        );
+      }
+      case 'KillSwitch': {
+        const ks = command.engaged;
+        return cancelAll(state, spec, (userId) => killSwitchCovers(ks, userId, spec.marketId), 'kill_switch', command.now);
+      }
+      case 'Halt':
+        if (command.halted.marketId !== spec.marketId) return [];
+        return cancelAll(state, spec, () => true, 'market_halted', command.now);
+    }
+  }
+
+  /** Decide, and apply the decision to the book (see the module comment). */
+  function decide(command: MarketCommand, state: MarketState): MarketEvent[] {
+    if (state.pending.length > 0) throw new Error('a previous decision was not evolved: evolve its events or rebuild the state');
+    if (command.inputPosition <= state.lastInputPosition) return [];
+    const events = decideInner(command, state);
+    state.pending.push(...events.map(eventSignature));
+    return events;
+  }
+
+  /** Re-execute a recorded book command; its consequences become pending and must follow. */
+  function replay(state: MarketState, spec: MarketSpec, event: TradecoreEvent): void {
+    let command: BookCommand | null = null;
+    let cancelReason: CancelReason = 'user';
+    let self = true; // the recorded event is itself the first consequence
+    switch (event.type) {
+      case 'OrderEntered':
+        command = placeCommand(spec, event.data);
+        self = false;
+        break;
+      case 'OrderCancelled':
+        command = { kind: 'cancel', orderId: event.data.orderId };
+        cancelReason = event.data.reason;
+        break;
+      case 'OrderExpired':
+        command = { kind: 'cancel', orderId: event.data.orderId };
+        break;
+      case 'OrderAmended':
+        command = { kind: 'amend', orderId: event.data.orderId, priceTicks: priceToTicks(event.data.price, spec.tickSize), lots: quantityToLots(event.data.quantity, spec.lotSize) };
+        break;
+      case 'OrderRejectedByEngine':
+        return; // an order refused before it reached the book (kill switch, halt, bad steps)
+      case 'OrderRested':
+      case 'TradeExecuted':
+        throw new MarketReplayError(`${event.type} without the command that caused it`);
+      default:
+        return;
+    }
+    const bookEvents = state.book.execute(command);
+    let produced = translate(bookEvents, { spec, cancelReason, tradeIds: [], now: '', rejectionsAreOrders: event.type === 'OrderEntered' });
+    if (event.type === 'OrderExpired')
+      produced = produced.map((e) =>
+        e.type === 'OrderCancelled' ? catalogueEvent('OrderExpired', { orderId: e.data.orderId, userId: e.data.userId, marketId: e.data.marketId, expiredQuantity: e.data.cancelledQuantity }) : e,
+      );
+    const signatures = produced.map(eventSignature);
+    if (self) {
+      const first = signatures.shift();
+      if (first !== eventSignature(event)) throw new MarketReplayError(`replaying ${event.type} of ${orderIdOf(event)} gave ${first ?? 'nothing'}`);
+    }
+    state.pending.push(...signatures);
+  }
+
+  function evolve(state: MarketState, event: TradecoreEvent, meta?: DecisionMeta): MarketState {
+    if (event.type === 'MarketListed') {
+      if (state.spec && state.spec.marketId !== event.data.marketId) return state;
+      return { ...state, spec: marketSpecOf(event.data) };
+    }
+    const spec = state.spec;
+    if (!spec || !MARKET_STREAM_TYPES.has(event.type) || !('marketId' in event.data) || event.data.marketId !== spec.marketId) return state;
+    if (state.pending.length > 0) {
+      const expected = state.pending[0];
+      const actual = eventSignature(event);
+      if (actual !== expected) throw new MarketReplayError(`expected ${expected}, got ${actual}`);
+      state.pending.shift();
+    } else {
+      replay(state, spec, event);
+    }
+    const pos = positionOf(meta);
+    return {
+      ...state,
+      lastTradePrice: event.type === 'TradeExecuted' ? event.data.price : state.lastTradePrice,
+      lastInputPosition: pos !== null && pos > state.lastInputPosition ? pos : state.lastInputPosition,
+    };
+  }
+
+  return { initialState, decide, evolve };
+}
+
+function orderIdOf(event: TradecoreEvent): string {
+  return 'orderId' in event.data ? event.data.orderId : '?';
+}
+
+export type MarketDecider = ReturnType<typeof createMarketDecider>;
+
+// ---- snapshots (optional: speed up a rebuild) ----
+
+export interface MarketSnapshot {
+  spec: MarketSpec;
+  book: BookSnapshot;
+  lastTradePrice: string | null;
+  lastInputPosition: bigint;
+}
+
+export function marketSnapshot(state: MarketState): MarketSnapshot {
+  if (!state.spec) throw new Error('no spec');
+  if (state.pending.length > 0) throw new Error('a decision is not evolved yet');
+  return { spec: state.spec, book: state.book.snapshot(), lastTradePrice: state.lastTradePrice, lastInputPosition: state.lastInputPosition };
+}
+
+/** A state from a snapshot; continue with `evolve` on the market stream's events after it. */
+export function restoreMarketState(snapshot: MarketSnapshot, restoreBook: (s: BookSnapshot) => OrderBook): MarketState {
+  return { spec: snapshot.spec, book: restoreBook(snapshot.book), lastTradePrice: snapshot.lastTradePrice, lastInputPosition: snapshot.lastInputPosition, pending: [] };
+}
+
+// ---- routing: market-inbox events to commands ----
+
+export interface MarketRoutedInput {
+  event: TradecoreEvent;
+  globalPosition: bigint;
+  /** Input event time (ISO 8601), used as `now`. */
+  recordedAt: string;
+  ids: (n: number) => string[];
+}
+
+export function toMarketCommand(input: MarketRoutedInput, control?: ControlState): MarketCommand | null {
+  const base = { inputPosition: input.globalPosition, now: input.recordedAt, ids: input.ids };
+  const e = input.event;
+  switch (e.type) {
+    case 'OrderAccepted':
+      return control ? { ...base, kind: 'AcceptedOrder', order: e.data, control } : { ...base, kind: 'AcceptedOrder', order: e.data };
+    case 'OrderCancelRequested':
+      return { ...base, kind: 'CancelRequest', request: e.data };
+    case 'OrderAmendAccepted':
+      return { ...base, kind: 'AmendAccepted', amend: e.data };
+    case 'KillSwitchEngaged':
+      return { ...base, kind: 'KillSwitch', engaged: e.data };
+    case 'MarketHalted':
+      return { ...base, kind: 'Halt', halted: e.data };
+    default:
+      return null;
+  }
+}
