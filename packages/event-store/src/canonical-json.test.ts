@@ -41,7 +41,7 @@ describe('canonicalize (RFC 8785)', () => {
     expect(canonicalize({ b: undefined, a: d, c: [undefined, () => 1], d: null })).toBe(
       '{"a":"2025-01-02T03:04:05.000Z","c":[null,null],"d":null}',
     );
-    expect(() => canonicalize({ n: 1n })).toThrow(/bigint at \$\.n/);
+    expect(() => canonicalize({ n: 1n })).toThrow(/bigint .* at \$\.n$/);
     expect(() => canonicalize([Infinity])).toThrow(/non-finite/);
     expect(() => canonicalize(undefined)).toThrow();
   });

@@ -13,27 +13,40 @@
  * JSON form, and a hash over a lossy conversion would not survive a round trip through the store.
  */
 export function canonicalize(value: unknown): string {
-  const out = serialize(value, '$');
+  let out: string | undefined;
+  try {
+    out = serialize(value);
+  } catch (err) {
+    if (err instanceof NotJson) throw new TypeError(`canonicalize: ${err.message} at ${locate(value, '$') ?? '$'}`);
+    throw err;
+  }
   if (out === undefined) throw new TypeError('canonicalize: value has no JSON representation');
   return out;
 }
 
-function serialize(input: unknown, path: string): string | undefined {
-  let value = input;
-  if (value !== null && typeof value === 'object' && typeof (value as { toJSON?: unknown }).toJSON === 'function') {
-    value = (value as { toJSON: (key: string) => unknown }).toJSON('');
+class NotJson extends Error {}
+
+function prepare(input: unknown): unknown {
+  if (input !== null && typeof input === 'object' && typeof (input as { toJSON?: unknown }).toJSON === 'function') {
+    return (input as { toJSON: (key: string) => unknown }).toJSON('');
   }
+  if (input instanceof Number || input instanceof String || input instanceof Boolean) return input.valueOf();
+  return input;
+}
+
+function serialize(input: unknown): string | undefined {
+  const value = prepare(input);
   switch (typeof value) {
     case 'string':
       return JSON.stringify(value);
     case 'number':
-      if (!Number.isFinite(value)) throw new TypeError(`canonicalize: non-finite number at ${path}`);
+      if (!Number.isFinite(value)) throw new NotJson('non-finite number');
       // ECMAScript Number#toString, which is RFC 8785's number format (and -0 becomes "0").
       return JSON.stringify(value);
     case 'boolean':
       return value ? 'true' : 'false';
     case 'bigint':
-      throw new TypeError(`canonicalize: bigint at ${path} has no JSON form (encode it as a string)`);
+      throw new NotJson('bigint has no JSON form (encode it as a string)');
     case 'undefined':
     case 'function':
     case 'symbol':
@@ -41,23 +54,46 @@ function serialize(input: unknown, path: string): string | undefined {
     case 'object': {
       if (value === null) return 'null';
       if (Array.isArray(value)) {
-        const parts: string[] = [];
+        let out = '[';
         for (let i = 0; i < value.length; i++) {
-          parts.push(serialize(value[i] as unknown, `${path}[${i}]`) ?? 'null');
+          if (i > 0) out += ',';
+          out += serialize(value[i] as unknown) ?? 'null';
         }
-        return `[${parts.join(',')}]`;
-      }
-      if (value instanceof Number || value instanceof String || value instanceof Boolean) {
-        return serialize(value.valueOf(), path);
+        return `${out}]`;
       }
       const record = value as Record<string, unknown>;
       const keys = Object.keys(record).sort();
-      const parts: string[] = [];
+      let out = '{';
+      let first = true;
       for (const key of keys) {
-        const member = serialize(record[key], `${path}.${key}`);
-        if (member !== undefined) parts.push(`${JSON.stringify(key)}:${member}`);
+        const member = serialize(record[key]);
+        if (member === undefined) continue;
+        if (!first) out += ',';
+        first = false;
+        out += JSON.stringify(key);
+        out += ':';
+        out += member;
       }
-      return `{${parts.join(',')}}`;
+      return `${out}}`;
     }
   }
+}
+
+/** Where the first value without a JSON form sits (only computed for the error message). */
+function locate(input: unknown, path: string): string | undefined {
+  const value = prepare(input);
+  if (typeof value === 'bigint' || (typeof value === 'number' && !Number.isFinite(value))) return path;
+  if (value === null || typeof value !== 'object') return undefined;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const found = locate(value[i] as unknown, `${path}[${i}]`);
+      if (found) return found;
+    }
+    return undefined;
+  }
+  for (const key of Object.keys(value).sort()) {
+    const found = locate((value as Record<string, unknown>)[key], `${path}.${key}`);
+    if (found) return found;
+  }
+  return undefined;
 }

@@ -37,7 +37,11 @@ export interface RecordedEvent {
   metadata: EventMetadata;
   /** 0-based revision of this event within its stream. */
   streamRevision: bigint;
-  /** Position in the global log; strictly increasing in commit-visible order. */
+  /**
+   * Position in the global log; strictly increasing in the order readAll / subscribeToAll deliver.
+   * Sparse in both adapters (PostgreSQL: transaction id × 1,000,000 + index; EventStoreDB: commit
+   * position, a byte offset): compare positions, never count with them.
+   */
   globalPosition: bigint;
   recordedAt: string;
 }
@@ -55,6 +59,7 @@ export interface ReadStreamOptions {
   maxCount?: number;
 }
 
+/** readAll returns at most maxCount events (default: all of them; page with fromPosition). */
 export interface ReadAllOptions {
   /** Exclusive: events with globalPosition > fromPosition. Default 0n (from the start). */
   fromPosition?: bigint;
@@ -79,11 +84,18 @@ export interface Subscription {
 export type SubscriptionHandler = (events: readonly RecordedEvent[]) => Promise<void>;
 
 export interface EventStore {
+  /**
+   * Appends atomically, all or nothing. expectedRevision defaults to 'any'; -1n is accepted as
+   * 'no_stream'. Re-appending the same event ids at the same expected revision is a no-op that
+   * returns the original result; an append whose ids only partly match stored ones is an
+   * IdempotencyConflictError. Stream names and event types must not start with `$`.
+   */
   appendToStream(
     stream: string,
     events: readonly NewEvent[],
     options?: { expectedRevision?: ExpectedRevision },
   ): Promise<AppendResult>;
+  /** A stream's events (read-your-writes: includes everything committed). Unknown stream: []. */
   readStream(stream: string, options?: ReadStreamOptions): Promise<RecordedEvent[]>;
   readAll(options?: ReadAllOptions): Promise<RecordedEvent[]>;
   /** The highest global position readers can currently see. */
