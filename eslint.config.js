@@ -2,7 +2,7 @@ import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
   {
-    ignores: ['**/node_modules/**', '**/dist/**', 'ui/dist/**', 'infra/**', '**/.data/**', '*.config.js', '**/vite.config.ts', '**/vitest.config.ts'],
+    ignores: ['**/node_modules/**', '**/dist/**', 'ui/dist/**', 'infra/kafka-local/**', '**/.data/**', '*.config.js', '**/vite.config.ts', '**/vitest.config.ts'],
   },
   ...tseslint.configs.recommendedTypeChecked,
   {
