@@ -53,7 +53,7 @@ export function reportJson(r: AnyVerifyReport, source: string, seconds: number):
     unsealedEvents: r.unsealedEvents ?? null,
     lastSeal: r.lastSeal ? { sealId: r.lastSeal.sealId.toString(), toPosition: r.lastSeal.toPosition.toString(), hash: r.lastSeal.hash } : null,
     digest: r.digest ?? null,
-    firstProblem: r.firstProblem ? problemJson(r.firstProblem) : null,
+    firstProblem: firstProblem(r) ? problemJson(firstProblem(r) as Problem) : null,
     problems: r.problems.map(problemJson),
     truncated: r.truncated,
     seconds,
@@ -61,12 +61,25 @@ export function reportJson(r: AnyVerifyReport, source: string, seconds: number):
   };
 }
 
+const SPECIFICITY: readonly Problem['kind'][] = ['reordered', 'missing', 'inserted', 'modified', 'truncated', 'head_mismatch', 'seal_broken'];
+
+/**
+ * The problem to name first: the lowest position, and at that position the most telling kind
+ * (a moved row also breaks its stream head and its hash: "reordered" explains the others).
+ */
+export function firstProblem(r: AnyVerifyReport): Problem | undefined {
+  const first = r.problems[0] ?? r.firstProblem;
+  if (!first || first.position === undefined) return first;
+  const same = r.problems.filter((p) => p.position === first.position || (p.stream !== undefined && p.stream === first.stream && p.revision === first.revision));
+  return same.sort((a, b) => SPECIFICITY.indexOf(a.kind) - SPECIFICITY.indexOf(b.kind))[0] ?? first;
+}
+
 export function writeReportText(out: Output, r: AnyVerifyReport, source: string, seconds: number): void {
   const rate = Math.round(r.eventsChecked / Math.max(seconds, 1e-9)).toLocaleString('en-US');
   if (r.ok) {
     out.line(`OK: ${source} verifies.`);
   } else {
-    const p = r.firstProblem;
+    const p = firstProblem(r);
     out.line(`FAILED: ${source} does not verify.`);
     if (p) {
       const where = [p.stream ? `stream ${p.stream}` : '', p.revision !== undefined ? `revision ${p.revision}` : '', p.position !== undefined ? `position ${p.position}` : '', p.sealId !== undefined ? `seal ${p.sealId}` : '', p.line !== undefined ? `line ${p.line}` : '']

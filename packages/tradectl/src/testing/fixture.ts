@@ -92,6 +92,7 @@ export async function seed(prefix = 'tradectl'): Promise<Seeded> {
   await sim.placeOrder({ userId: carol, marketId: eth, side: 'buy', price: '49.00', quantity: '1' });
 
   const pool = new pg.Pool({ connectionString: db.url, max: 3 });
+  pool.on('error', () => undefined);
   await waitVisible(store, pool);
   return {
     db,

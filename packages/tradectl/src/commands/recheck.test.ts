@@ -1,0 +1,69 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { seed, tradectl, type Seeded } from '../testing/fixture.ts';
+
+let f: Seeded;
+let env: Record<string, string>;
+beforeEach(async () => {
+  f = await seed('tctl_recheck');
+  env = { DATABASE_URL: f.url };
+});
+afterEach(async () => {
+  await f.close();
+});
+
+interface RecheckJson {
+  agrees: boolean;
+  differences: string[];
+  inputs: { available: { base: string; quote: string }; lastPrice: string | null; block: { rule: string } | null; openOrders: number };
+  rerun: { outcome: string; reason?: string };
+}
+
+describe('tradectl recheck', () => {
+  it('agrees with every recorded decision of the scenario (accepts and rejects of each kind)', async () => {
+    const orders = [f.s.aliceBuy, f.s.bobAsk, f.s.daveRejected, f.s.aliceBandRejected, f.s.daveKilled, f.s.aliceCancelled];
+    for (const o of orders) {
+      const r = await tradectl(['recheck', o.orderId], env);
+      expect(r.code, `${o.orderId}: ${r.out}${r.err}`).toBe(0);
+      expect(r.out).toContain('AGREES');
+    }
+    const all = [...f.sim.orders.keys()];
+    for (const id of all) expect((await tradectl(['recheck', id], env)).code, id).toBe(0);
+
+    const j = JSON.parse((await tradectl(['recheck', f.s.daveKilled.orderId, '--format', 'json'], env)).out) as RecheckJson;
+    expect(j.agrees).toBe(true);
+    expect(j.inputs.block?.rule).toBe('kill_switch.user');
+    expect(j.rerun).toMatchObject({ outcome: 'rejected', reason: 'kill_switch' });
+    const band = JSON.parse((await tradectl(['recheck', f.s.aliceBandRejected.orderId, '--format', 'json'], env)).out) as RecheckJson;
+    expect(band.inputs.lastPrice).toBe('101');
+  });
+
+  it('disagrees (exit 1) when a recorded input was changed behind the store: a deposit made larger', async () => {
+    await f.pool.query(
+      `update event_store.events set data = jsonb_set(data, '{amount}', '"1000"') where stream = $1 and type = 'FundsDeposited'`,
+      [`account-${f.s.dave}`],
+    );
+    const r = await tradectl(['recheck', f.s.daveRejected.orderId], env);
+    expect(r.code).toBe(1);
+    expect(r.out).toContain('DISAGREES');
+    expect(r.out).toContain('outcome: recorded rejected (insufficient_funds), now accepted');
+    expect(r.out).toMatch(/available quote\s+1000/);
+  });
+
+  it('disagrees when the recorded decision itself was changed', async () => {
+    await f.pool.query(
+      `update event_store.events set data = jsonb_set(data, '{reservedAmount}', '"1.00"') where stream = $1 and type = 'OrderAccepted' and data->>'orderId' = $2`,
+      [`account-${f.s.alice}`, f.s.aliceBuy.orderId],
+    );
+    const r = await tradectl(['recheck', f.s.aliceBuy.orderId, '--format', 'json'], env);
+    expect(r.code).toBe(1);
+    const j = JSON.parse(r.out) as RecheckJson;
+    expect(j.agrees).toBe(false);
+    expect(j.differences).toEqual(['reservedAmount: 1.00 → 152.5545']);
+  });
+
+  it('exits 66 for an unknown order', async () => {
+    const r = await tradectl(['recheck', '00000000-0000-4000-8000-000000000000'], env);
+    expect(r.code).toBe(66);
+    expect(r.err).toContain('not found');
+  });
+});

@@ -1,0 +1,120 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { seed, tradectl, type Seeded } from '../testing/fixture.ts';
+
+let f: Seeded;
+let env: Record<string, string>;
+beforeAll(async () => {
+  f = await seed('tctl_story');
+  env = { DATABASE_URL: f.url };
+});
+afterAll(async () => {
+  await f.close();
+});
+
+interface StoryLine {
+  n: number;
+  type: string;
+  stream: string;
+  position: string;
+  causedBy: { userId: number | null; correlationId: string | null; causationId: string | null; causationEvent: { n: number; type: string } | null };
+  riskDecision?: { outcome: string; reason?: string; checks: { rule: string; limit: string | null; observed: string | null; passed: boolean }[] };
+}
+
+const parse = (out: string): StoryLine[] =>
+  out
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as StoryLine);
+
+describe('tradectl order', () => {
+  it('tells the whole story of a filled order: every event, its cause, and the risk checks', async () => {
+    const id = f.s.aliceBuy.orderId;
+    const r = await tradectl(['order', id], env);
+    expect(r.code).toBe(0);
+    expect(r.out).toContain(`Order ${id} of user ${f.s.alice} in market ${f.s.btc}`);
+    expect(r.out).toMatch(/#1 .* OrderPlaced\n\s+placed buy limit 1\.5 @ 101\.50 GTC/);
+    expect(r.out).toMatch(/#2 .* account-2@\d+ +OrderAccepted/);
+    expect(r.out).toContain('causation #1 OrderPlaced');
+    expect(r.out).toMatch(/available\.USD\s+100000\s+152\.5545\s+pass/);
+    expect(r.out).toMatch(/price_band\.high\s+110\s+101\.50\s+pass/);
+    expect(r.out).toContain('trade ');
+    expect(r.out).toContain('5 events. Status: filled; quantity 1.5; filled 1.5 in 1 trade(s)');
+
+    const lines = parse((await tradectl(['order', id, '--format', 'jsonl'], env)).out);
+    expect(lines.map((l) => l.type)).toEqual(['OrderPlaced', 'OrderAccepted', 'OrderEntered', 'TradeExecuted', 'FillSettled']);
+    const placed = lines[0];
+    const accepted = lines[1];
+    expect(placed?.causedBy.userId).toBe(f.s.alice);
+    expect(accepted?.causedBy.correlationId).toBe(placed?.causedBy.correlationId);
+    expect(accepted?.causedBy.causationEvent).toEqual({ n: 1, type: 'OrderPlaced', position: placed?.position });
+    expect(accepted?.riskDecision?.outcome).toBe('accepted');
+    expect(accepted?.riskDecision?.checks.map((c) => c.rule)).toEqual([
+      'market.listed',
+      'control',
+      'quantity.lot_size',
+      'max_order_quantity',
+      'price.tick_size',
+      'price_band.high',
+      'price_band.low',
+      'max_order_notional',
+      'max_open_orders',
+      'order_rate.1000ms',
+      'available.USD',
+    ]);
+    expect(lines[3]?.causedBy.causationEvent?.type).toBe('OrderAccepted');
+    expect(lines[4]?.causedBy.causationEvent?.type).toBe('TradeExecuted');
+  });
+
+  it('shows a rejection with the failing rule, its limit and the observed value', async () => {
+    const r = await tradectl(['order', f.s.daveRejected.orderId], env);
+    expect(r.code).toBe(0);
+    expect(r.out).toContain('risk rejected: insufficient_funds (rule available.USD: limit 10, observed 101.202)');
+    expect(r.out).toMatch(/available\.USD\s+10\s+101\.202\s+FAIL/);
+    expect(r.out).toContain('Status: rejected');
+    const band = parse((await tradectl(['order', f.s.aliceBandRejected.orderId, '--format', 'jsonl'], env)).out);
+    const dec = band.find((l) => l.type === 'OrderRejected')?.riskDecision;
+    expect(dec).toEqual({ outcome: 'rejected', reason: 'price_band', checks: [{ rule: 'price_band.high', limit: '111.1', observed: '150.00', passed: false }] });
+  });
+
+  it("follows a maker order through other users' trades, and a cancel", async () => {
+    const maker = parse((await tradectl(['order', f.s.bobAsk.orderId, '--format', 'jsonl'], env)).out);
+    expect(maker.map((l) => l.type)).toEqual(['OrderPlaced', 'OrderAccepted', 'OrderEntered', 'OrderRested', 'TradeExecuted', 'FillSettled']);
+    const cancelled = await tradectl(['order', f.s.aliceCancelled.orderId], env);
+    expect(cancelled.out).toContain('cancel requested');
+    expect(cancelled.out).toContain('cancelled (user): 1');
+    expect(cancelled.out).toContain('reservation released:');
+    expect(cancelled.out).toContain('Status: cancelled');
+  });
+
+  it('exits 66 for an unknown order, 64 for a malformed id', async () => {
+    const r = await tradectl(['order', '00000000-0000-4000-8000-000000000000'], env);
+    expect(r.code).toBe(66);
+    expect(r.err).toContain('order 00000000-0000-4000-8000-000000000000 not found');
+    const m = await tradectl(['order', 'drop table;'], env);
+    expect(m.code).toBe(64);
+  });
+});
+
+describe('tradectl account', () => {
+  it("tells a user's story in global order: registration, deposits, orders, decisions, fills", async () => {
+    const lines = parse((await tradectl(['account', String(f.s.dave), '--format', 'jsonl'], env)).out);
+    expect(lines.map((l) => l.type)).toEqual(['UserRegistered', 'FundsDeposited', 'OrderPlaced', 'OrderRejected', 'KillSwitchEngaged', 'OrderPlaced', 'OrderRejected', 'KillSwitchReleased']);
+    const positions = lines.map((l) => BigInt(l.position));
+    expect([...positions].sort((a, b) => (a < b ? -1 : 1))).toEqual(positions);
+    expect(lines[6]?.riskDecision).toMatchObject({ outcome: 'rejected', reason: 'kill_switch', checks: [{ rule: 'kill_switch.user', observed: 'compliance review', passed: false }] });
+
+    const text = await tradectl(['account', String(f.s.alice)], env);
+    expect(text.code).toBe(0);
+    expect(text.out).toContain(`Account of user ${f.s.alice}`);
+    expect(text.out).toContain('deposit of 100000 USD');
+    expect(text.out).toContain('fill settled (taker): buy 1.5 @ 101');
+    expect(text.out).toContain('risk rejected: price_band');
+  });
+
+  it('exits 66 for a user the log does not know', async () => {
+    const r = await tradectl(['account', '999'], env);
+    expect(r.code).toBe(66);
+    expect(r.err).toContain('user 999 not found');
+    expect(r.out).toBe('');
+  });
+});
