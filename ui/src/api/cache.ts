@@ -37,6 +37,14 @@ function marketIdOf(v: Obj): number | null {
   return null;
 }
 
+/**
+ * A fetch already under way may answer with data older than the message just applied; refetch
+ * it after the push so the stale answer is replaced rather than kept.
+ */
+function supersedeInFlight(qc: QueryClient, key: QueryKey, invalidate: Invalidate): void {
+  if (qc.isFetching({ queryKey: key }) > 0) invalidate(key);
+}
+
 // ---- book ----
 export function applyBook(qc: QueryClient, raw: unknown, invalidate: Invalidate): void {
   const v = unwrap(raw, ['bids', 'asks']);
@@ -49,6 +57,7 @@ export function applyBook(qc: QueryClient, raw: unknown, invalidate: Invalidate)
       bids: v.bids as OrderBook['bids'],
       asks: v.asks as OrderBook['asks'],
     });
+    supersedeInFlight(qc, queryKeys.book(marketId), invalidate);
   } else invalidate(queryKeys.book(marketId));
 }
 
@@ -148,6 +157,9 @@ export function applyTrade(qc: QueryClient, raw: unknown, invalidate: Invalidate
     qc.setQueryData<Candle[]>(key, updateCandles(data, INTERVAL_MS[interval as keyof typeof INTERVAL_MS], tradeMs, trade.price, qty));
   }
 
+  supersedeInFlight(qc, queryKeys.marketTrades(marketId), invalidate);
+  supersedeInFlight(qc, queryKeys.markets(), invalidate);
+
   // mark-to-market of an open position
   qc.setQueryData<Portfolio>(queryKeys.portfolio(), (old) => {
     if (!old || !old.positions.some((p) => p.marketId === marketId)) return old;
@@ -224,6 +236,7 @@ export function applyOrder(qc: QueryClient, raw: unknown, invalidate: Invalidate
     return;
   }
   upsertOrder(qc, order);
+  supersedeInFlight(qc, queryKeys.ordersAll(), invalidate);
   const filledBefore = parseDecimal(previous?.filledQuantity ?? '0') ?? dec('0');
   const filledNow = parseDecimal(order.filledQuantity) ?? dec('0');
   if (cmp(filledNow, filledBefore) !== 0) invalidate(queryKeys.fillsAll());
@@ -241,6 +254,7 @@ export function applyPortfolio(qc: QueryClient, raw: unknown, invalidate: Invali
       balances: v.balances as Portfolio['balances'],
       positions: v.positions as Portfolio['positions'],
     });
+    supersedeInFlight(qc, queryKeys.portfolio(), invalidate);
     return;
   }
   if (!old) return invalidate(queryKeys.portfolio());

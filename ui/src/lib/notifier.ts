@@ -12,6 +12,22 @@ interface Seen {
   filled: Dec;
 }
 
+/** pending → open/partially filled → final: a snapshot that goes backwards is stale. */
+function rank(status: Order['status']): number {
+  switch (status) {
+    case 'pending':
+      return 0;
+    case 'open':
+    case 'partially_filled':
+      return 1;
+    case 'filled':
+    case 'cancelled':
+    case 'rejected':
+    case 'expired':
+      return 2;
+  }
+}
+
 const FRESH_MS = 5_000;
 
 export class OrderNotifier {
@@ -30,6 +46,8 @@ export class OrderNotifier {
     for (const order of orders) {
       const filled = parseDecimal(order.filledQuantity) ?? dec('0');
       const prev = this.seen.get(order.orderId);
+      // A response that left the server before a newer pushed update: ignore it, never re-announce.
+      if (prev && (rank(order.status) < rank(prev.status) || cmp(filled, prev.filled) < 0)) continue;
       this.seen.set(order.orderId, { status: order.status, filled });
       const fresh = Date.parse(order.createdAt) >= this.since - FRESH_MS;
       const before: Seen | null = prev ?? (fresh ? { status: 'pending', filled: dec('0') } : null);
