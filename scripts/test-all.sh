@@ -143,13 +143,21 @@ try {
   process.exit(2);
 }
 const skipped = (r.numPendingTests ?? 0) + (r.numTodoTests ?? 0);
-const brokenFiles = (r.testResults ?? []).filter((f) => f.status === 'failed' && (f.assertionResults ?? []).length === 0);
-if (brokenFiles.length > 0) {
-  console.error(`test files that failed before running any test: ${brokenFiles.length}`);
-  for (const f of brokenFiles) console.error(`  ${f.name}: ${(f.message ?? '').split('\n')[0]}`);
+// A file can fail with no failing test: an import error, or a beforeAll/describe-level error (its
+// tests then show as skipped). Each such file counts as one failure, so "0 failed" means it.
+const failedOutsideTests = (r.testResults ?? []).filter(
+  (f) => f.status === 'failed' && !(f.assertionResults ?? []).some((a) => a.status === 'failed'),
+);
+if (failedOutsideTests.length > 0) {
+  console.error(`test files that failed outside any test (counted once each in "failed"): ${failedOutsideTests.length}`);
+  for (const f of failedOutsideTests) {
+    const why = (f.message ?? '').split('\n')[0] || 'suite-level error (hook or describe); see the vitest output above';
+    console.error(`  ${f.name}: ${why}`);
+  }
 }
-console.log(`${r.numPassedTests ?? 0} passed, ${(r.numFailedTests ?? 0) + brokenFiles.length} failed, ${skipped} skipped`);
-process.exit((r.numFailedTests ?? 0) + brokenFiles.length > 0 ? 1 : 0);
+const failed = (r.numFailedTests ?? 0) + failedOutsideTests.length;
+console.log(`${r.numPassedTests ?? 0} passed, ${failed} failed, ${skipped} skipped`);
+process.exit(failed > 0 || r.success === false ? 1 : 0);
 EOF
 )"
 summary_status=$?
