@@ -21,6 +21,7 @@ import {
   NO_STREAM,
   START,
   STREAM_EXISTS,
+  convertToCommandError,
   eventTypeFilter,
   isCommandError,
   jsonEvent,
@@ -64,6 +65,9 @@ export interface EventStoreDbEventStoreOptions {
 }
 
 type AnyResolved = AllStreamResolvedEvent | ResolvedEvent;
+
+/** Pause before resubscribing after the server became unavailable. */
+const RESUBSCRIBE_MS = 1000;
 
 function isTradecoreEvent(r: AnyResolved): boolean {
   const e = r.event;
@@ -114,7 +118,10 @@ function toAppendExpected(expected: ExpectedRevision): AppendExpectedRevision {
 }
 
 function errorType(err: unknown): ErrorType | undefined {
-  return err instanceof Error && isCommandError(err) ? err.type : undefined;
+  if (!(err instanceof Error)) return undefined;
+  // some calls reject with the raw gRPC error: convert it the way the client does
+  const converted = isCommandError(err) ? err : convertToCommandError(err);
+  return converted instanceof Error && isCommandError(converted) ? converted.type : undefined;
 }
 
 function mapError(err: unknown): unknown {
@@ -319,31 +326,47 @@ export function createEventStoreDbEventStore(options: EventStoreDbEventStoreOpti
       w?.();
     };
 
-    const run = async (): Promise<void> => {
-      sub = client.subscribeToAll({
-        fromPosition: toReadPosition(from),
-        filter: eventTypeFilter({ regex }),
-      });
-      sub.on('data', (r: AllStreamResolvedEvent) => {
+    const open = (): AllStreamSubscription => {
+      failure = undefined;
+      ended = false;
+      const s = client.subscribeToAll({ fromPosition: toReadPosition(cursor), filter: eventTypeFilter({ regex }) });
+      s.on('data', (r: AllStreamResolvedEvent) => {
         if (!isTradecoreEvent(r)) return;
         const e = toRecorded(r);
         if (e.globalPosition <= cursor) return; // exclusive start; never repeat
         cursor = e.globalPosition;
         queue.push(e);
-        if (queue.length >= batchSize * 4) sub?.pause();
+        if (queue.length >= batchSize * 4) s.pause();
         poke();
       });
-      sub.on('error', (err: Error) => {
+      s.on('error', (err: Error) => {
         failure = mapError(err);
         poke();
       });
-      sub.on('end', () => {
+      s.on('end', () => {
         ended = true;
         poke();
       });
+      return s;
+    };
+
+    const run = async (): Promise<void> => {
+      sub = open();
       while (!stopped) {
         if (queue.length === 0) {
-          if (failure !== undefined) throw failure as Error;
+          if (failure !== undefined) {
+            // The server went away: keep the position, resubscribe after it (like the PostgreSQL
+            // adapter's polling). Anything else stops the subscription.
+            if (!(failure instanceof EventStoreUnavailableError)) throw failure as Error;
+            await sub.unsubscribe().catch(() => undefined);
+            await new Promise<void>((resolve) => {
+              wake = resolve;
+              setTimeout(resolve, RESUBSCRIBE_MS);
+            });
+            if (stopped) return;
+            sub = open();
+            continue;
+          }
           if (ended) return;
           await new Promise<void>((resolve) => {
             wake = resolve;
