@@ -2,9 +2,10 @@ import type { AccountLimits } from '@tradecore/core-domain';
 import type { EventStore } from '@tradecore/event-store';
 import type { DeadLetterSink } from './dead-letter.ts';
 import type { Clock } from './ids.ts';
+import type { SnapshotStore } from './snapshots.ts';
 import type { EngineMetrics, Logger } from './observability.ts';
 
-export type HandlerName = 'risk';
+export type HandlerName = 'risk' | 'execution';
 
 export interface HandlerTuning {
   /** Streams (accounts, markets) decided concurrently within one partition batch. Default 32. */
@@ -17,6 +18,8 @@ export interface HandlerTuning {
   storeAttempts?: number;
   /** Retry backoff for store operations. */
   storeBackoff?: { initialMs?: number; maxMs?: number };
+  /** Events between order-book snapshots (with a snapshot store). Default 1000. */
+  snapshotEvery?: number;
 }
 
 export interface HandlerDeps {
@@ -27,4 +30,6 @@ export interface HandlerDeps {
   deadLetters: DeadLetterSink;
   signal: AbortSignal;
   tuning?: HandlerTuning;
+  /** Execution handler: order-book snapshots (snapshot + tail rebuilds). */
+  snapshots?: SnapshotStore;
 }

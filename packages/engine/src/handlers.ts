@@ -1,5 +1,6 @@
 import type { HandlerDeps, HandlerName } from './handler-deps.ts';
 import type { InboxHandler } from './inbox.ts';
+import { createExecutionHandler } from './execution-handler.ts';
 import { createRiskHandler } from './risk-handler.ts';
 
 export type { HandlerDeps, HandlerName, HandlerTuning } from './handler-deps.ts';
@@ -8,6 +9,8 @@ export function createHandler(name: HandlerName, deps: HandlerDeps): InboxHandle
   switch (name) {
     case 'risk':
       return createRiskHandler(deps);
+    case 'execution':
+      return createExecutionHandler(deps, { snapshots: deps.snapshots, snapshotEvery: deps.tuning?.snapshotEvery });
   }
 }
 

@@ -12,6 +12,7 @@ import { createPostgresCheckpointStore, type CheckpointStore } from './checkpoin
 import { forEachLimit } from './concurrency.ts';
 import { postgresDeadLetterSink, type DeadLetterSink } from './dead-letter.ts';
 import { systemClock, type Clock } from './ids.ts';
+import { createPostgresSnapshotStore, type SnapshotStore } from './snapshots.ts';
 import { inputFromEvent, type InboxHandler, type InboxInput } from './inbox.ts';
 import { defaultLogger, engineMetrics, type EngineMetrics, type Logger } from './observability.ts';
 import { MARKET_INBOX_PARTITIONS, ACCOUNT_INBOX_PARTITIONS, routeEvent } from './routing.ts';
@@ -32,6 +33,8 @@ export interface InProcessEngineOptions {
   batchSize?: number;
   checkpoints?: CheckpointStore;
   deadLetters?: DeadLetterSink;
+  /** Order-book snapshots. Default: the engine_snapshots table in `pool`. */
+  snapshots?: SnapshotStore;
   tuning?: HandlerTuning;
   /** Called after each batch was handled and checkpointed (tests). */
   onBatch?: (info: { count: number; lastPosition: bigint }) => void;
@@ -51,8 +54,10 @@ export async function startInProcessEngine(options: InProcessEngineOptions): Pro
   const name = options.checkpointName ?? 'engine-in-process';
   const checkpoints = options.checkpoints ?? (await createPostgresCheckpointStore(options.pool, { now: () => clock.now() }));
   const deadLetters = options.deadLetters ?? (await postgresDeadLetterSink(options.pool, () => clock.now()));
+  const snapshots = options.snapshots ?? (await createPostgresSnapshotStore(options.pool, () => clock.now()));
   const abort = new AbortController();
-  const handlers = createHandlers(options.handlers ?? ['risk'], {
+  const handlers = createHandlers(options.handlers ?? ['risk', 'execution'], {
+    snapshots,
     store: options.store,
     clock,
     logger,

@@ -12,5 +12,7 @@ export * from './reference-data.ts';
 export * from './last-prices.ts';
 export * from './handlers.ts';
 export { createRiskHandler, accountModel } from './risk-handler.ts';
+export { createExecutionHandler, type ExecutionHandlerOptions } from './execution-handler.ts';
+export * from './snapshots.ts';
 export { startInProcessEngine, type InProcessEngineOptions, type RunningEngine } from './in-process.ts';
 export { startKafkaEngine, kafkaClient, type KafkaEngineOptions, type KafkaEngine } from './kafka-engine.ts';

@@ -12,6 +12,7 @@ import type { EventStore } from '@tradecore/event-store';
 import { Kafka, logLevel, type Consumer, type Producer } from 'kafkajs';
 import { kafkaDeadLetterSink, type DeadLetterSink } from './dead-letter.ts';
 import { systemClock, type Clock } from './ids.ts';
+import type { SnapshotStore } from './snapshots.ts';
 import { inputFromMessage, type InboxHandler } from './inbox.ts';
 import { defaultLogger, engineMetrics, type EngineMetrics, type Logger } from './observability.ts';
 import { topicName } from './routing.ts';
@@ -40,6 +41,8 @@ export interface KafkaEngineOptions {
   sessionTimeoutMs?: number;
   heartbeatIntervalMs?: number;
   deadLetters?: DeadLetterSink;
+  /** Order-book snapshots for the execution handler (createPostgresSnapshotStore). Default none. */
+  snapshots?: SnapshotStore;
   tuning?: HandlerTuning;
   /** Ownership changes (tests: prove one owner per market). */
   onAssignment?: (handler: HandlerName, partitions: readonly number[]) => void;
@@ -81,8 +84,8 @@ export async function startKafkaEngine(options: KafkaEngineOptions): Promise<Kaf
     await dlqProducer.connect();
     deadLetters = kafkaDeadLetterSink(dlqProducer, topicName(prefix, 'dead-letter'));
   }
-  const names = options.handlers ?? ['risk'];
-  const handlers = createHandlers(names, { store: options.store, clock, logger, metrics, deadLetters, signal: abort.signal, tuning: options.tuning });
+  const names = options.handlers ?? ['risk', 'execution'];
+  const handlers = createHandlers(names, { store: options.store, clock, logger, metrics, deadLetters, signal: abort.signal, tuning: options.tuning, snapshots: options.snapshots });
 
   let resolveDone!: () => void;
   let rejectDone!: (e: unknown) => void;

@@ -6,12 +6,14 @@
  *   TOPIC_PREFIX          deployment topic prefix (default '')
  *   EVENT_STORE_SCHEMA    default event_store
  *   LOG_LEVEL             pino level
+ *   SESSION_TIMEOUT_MS    Kafka consumer session timeout (default 10000; the broker's minimum is 6000)
  * SIGTERM/SIGINT stop gracefully (finish the in-flight batch, commit, disconnect).
  */
 import { createPostgresEventStore } from '@tradecore/event-store';
 import pg from 'pg';
 import { createPostgresCheckpointStore } from './checkpoints.ts';
 import { systemClock } from './ids.ts';
+import { createPostgresSnapshotStore } from './snapshots.ts';
 import { kafkaClient, startKafkaEngine } from './kafka-engine.ts';
 import { defaultLogger } from './observability.ts';
 import { startRelay } from './relay.ts';
@@ -20,8 +22,8 @@ import type { HandlerName } from './handler-deps.ts';
 async function main(): Promise<void> {
   const roles = process.argv.slice(2);
   const logger = defaultLogger();
-  if (roles.length === 0 || roles.some((r) => !['relay', 'risk'].includes(r))) {
-    logger.error({ roles }, 'usage: main.ts relay|risk ...');
+  if (roles.length === 0 || roles.some((r) => !['relay', 'risk', 'execution'].includes(r))) {
+    logger.error({ roles }, 'usage: main.ts relay|risk|execution ...');
     process.exit(2);
   }
   const url = process.env.DATABASE_URL;
@@ -40,9 +42,11 @@ async function main(): Promise<void> {
     stops.push(() => relay.stop());
     dones.push(relay.done);
   }
-  const handlers = roles.filter((r): r is HandlerName => r === 'risk');
+  const handlers = roles.filter((r): r is HandlerName => r === 'risk' || r === 'execution');
   if (handlers.length > 0) {
-    const engine = await startKafkaEngine({ store, kafka, topicPrefix, handlers, clock: systemClock, logger });
+    const snapshots = handlers.includes('execution') ? await createPostgresSnapshotStore(pool) : undefined;
+    const sessionTimeoutMs = process.env.SESSION_TIMEOUT_MS ? Number(process.env.SESSION_TIMEOUT_MS) : undefined;
+    const engine = await startKafkaEngine({ store, kafka, topicPrefix, handlers, clock: systemClock, logger, snapshots, sessionTimeoutMs });
     stops.push(() => engine.stop());
     dones.push(engine.done);
   }

@@ -29,7 +29,7 @@ export function parseRecorded(r: RecordedEvent): TradecoreEvent {
 }
 
 export const accountModel: StreamModel<AccountState> = {
-  initialState: accountDecider.initialState,
+  initialState: () => accountDecider.initialState(),
   evolve: (state, event, meta) => accountDecider.evolve(state, event, meta),
   lastInputPosition: (s) => (s.lastInputPosition < 0n ? null : s.lastInputPosition),
   parse: parseRecorded,

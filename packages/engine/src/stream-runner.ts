@@ -27,6 +27,7 @@ import { backoffDelay, sleep } from './backoff.ts';
 import { deadLetter, type DeadLetterSink } from './dead-letter.ts';
 import { derivedEventId, type Clock } from './ids.ts';
 import type { InboxInput } from './inbox.ts';
+import type { SnapshotStore } from './snapshots.ts';
 import type { EngineMetrics, Logger } from './observability.ts';
 
 export interface DecisionMetaIn {
@@ -36,7 +37,8 @@ export interface DecisionMetaIn {
 
 /** One stream's decider, as the runner needs it. */
 export interface StreamModel<S> {
-  initialState(): S;
+  /** The state of a stream with no events (the stream name tells which account or market). */
+  initialState(stream: string): S;
   evolve(state: S, event: TradecoreEvent, meta: DecisionMetaIn): S;
   /** Highest input position the state has applied (null: none). */
   lastInputPosition(state: S): bigint | null;
@@ -71,12 +73,26 @@ export interface RunnerOptions {
   /** Cached stream states (LRU). Default 100_000. */
   cacheSize?: number;
   signal?: AbortSignal;
+  /** Snapshots: a cold load starts from the latest snapshot and reads only the tail. */
+  snapshots?: SnapshotPolicy<unknown>;
+}
+
+export interface SnapshotPolicy<S> {
+  store: SnapshotStore;
+  /** A serialisable copy of a state, taken right after a successful append. */
+  take(state: S): unknown;
+  /** The state from a stored snapshot (throws if it cannot: the stream is then read from the start). */
+  restore(stream: string, snapshot: unknown): S;
+  /** Take one every this many events. Default 1000. */
+  every?: number;
 }
 
 interface Cached<S> {
   state: S;
   /** Revision of the last event folded; -1n for an empty stream. */
   revision: bigint;
+  /** Revision of the latest snapshot saved or loaded (-1n: none). */
+  snapshotRevision?: bigint;
 }
 
 function isConflict(e: unknown): boolean {
@@ -137,18 +153,18 @@ export async function retryStore<T>(what: string, fn: () => Promise<T>, o: Store
 
 export class StreamRunner<S> {
   private readonly cache = new Map<string, Cached<S>>();
-  private readonly o: Required<Omit<RunnerOptions, 'signal' | 'backoff'>> & Pick<RunnerOptions, 'signal' | 'backoff'>;
+  private readonly o: Required<Omit<RunnerOptions, 'signal' | 'backoff' | 'snapshots'>> & Pick<RunnerOptions, 'signal' | 'backoff' | 'snapshots'>;
 
   constructor(
     private readonly model: StreamModel<S>,
     options: RunnerOptions,
   ) {
     this.o = {
-      poisonAttempts: 3,
-      storeAttempts: 6,
-      conflictAttempts: 25,
-      cacheSize: 100_000,
       ...options,
+      poisonAttempts: options.poisonAttempts ?? 3,
+      storeAttempts: options.storeAttempts ?? 6,
+      conflictAttempts: options.conflictAttempts ?? 25,
+      cacheSize: options.cacheSize ?? 100_000,
     };
   }
 
@@ -166,10 +182,24 @@ export class StreamRunner<S> {
     return this.withStore(`load ${stream}`, () => this.load(stream));
   }
 
+  private async fromSnapshot(stream: string): Promise<Cached<S> | undefined> {
+    const policy = this.o.snapshots as SnapshotPolicy<S> | undefined;
+    if (!policy) return undefined;
+    const stored = await policy.store.load(stream);
+    if (!stored) return undefined;
+    try {
+      return { state: policy.restore(stream, stored.state), revision: stored.revision, snapshotRevision: stored.revision };
+    } catch (e) {
+      this.o.logger.warn({ stream, err: e }, 'snapshot unusable; reading the stream from its start');
+      return undefined;
+    }
+  }
+
   private async load(stream: string): Promise<Cached<S>> {
-    const cached = this.cache.get(stream);
-    let state = cached?.state ?? this.model.initialState();
+    const cached = this.cache.get(stream) ?? (await this.fromSnapshot(stream));
+    let state = cached?.state ?? this.model.initialState(stream);
     let revision = cached?.revision ?? -1n;
+    const snapshotRevision = cached?.snapshotRevision ?? -1n;
     try {
       const events = await this.o.store.readStream(stream, { fromRevision: revision + 1n });
       for (const r of events) {
@@ -180,7 +210,7 @@ export class StreamRunner<S> {
       this.cache.delete(stream);
       throw e;
     }
-    const entry = { state, revision };
+    const entry = { state, revision, snapshotRevision };
     this.remember(stream, entry);
     return entry;
   }
@@ -279,7 +309,9 @@ export class StreamRunner<S> {
             expectedRevision: loaded.revision < 0n ? 'no_stream' : loaded.revision,
           }),
         );
-        this.remember(stream, { state: working, revision: result.nextExpectedRevision });
+        const entry: Cached<S> = { state: working, revision: result.nextExpectedRevision, snapshotRevision: loaded.snapshotRevision ?? -1n };
+        this.remember(stream, entry);
+        this.maybeSnapshot(stream, entry);
         this.count(decided, skipped, ignored);
         return pending.length;
       } catch (e) {
@@ -293,6 +325,22 @@ export class StreamRunner<S> {
         if (conflicts > 2) await sleep(backoffDelay(conflicts - 2, { initialMs: 5, maxMs: 200 }), this.o.signal);
       }
     }
+  }
+
+  private maybeSnapshot(stream: string, entry: Cached<S>): void {
+    const policy = this.o.snapshots as SnapshotPolicy<S> | undefined;
+    if (!policy || entry.revision - (entry.snapshotRevision ?? -1n) < BigInt(policy.every ?? 1000)) return;
+    let taken: unknown;
+    try {
+      taken = policy.take(entry.state);
+    } catch (e) {
+      this.o.logger.warn({ stream, err: e }, 'could not take a snapshot');
+      return;
+    }
+    entry.snapshotRevision = entry.revision;
+    const revision = entry.revision;
+    // A snapshot is a cache: saving it never holds up or fails a decision.
+    policy.store.save(stream, revision, taken).catch((e: unknown) => this.o.logger.warn({ stream, err: e }, 'saving a snapshot failed'));
   }
 
   private count(decided: number, skipped: number, ignored: number): void {

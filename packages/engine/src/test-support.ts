@@ -7,6 +7,8 @@ import { createPostgresEventStore, type EventMetadata, type NewEvent, type Postg
 import { createTestDatabase, type TestDatabase } from '@tradecore/testkit';
 import { Kafka, logLevel, type KafkaMessage } from 'kafkajs';
 import pg from 'pg';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { v5 as uuidv5 } from 'uuid';
 import { decodeRecordedEvent } from './codec.ts';
@@ -254,4 +256,57 @@ export async function seedMarketAndDeposits(store: PostgresEventStore, marketIds
       { expectedRevision: 'any' },
     );
   }
+}
+
+export interface EngineProcess {
+  child: ChildProcess;
+  roles: readonly string[];
+  /** Everything the process printed (for failure messages). */
+  output(): string;
+  /** SIGKILL: no graceful stop, no offset commit, no checkpoint. */
+  kill9(): Promise<void>;
+  /** SIGTERM: graceful stop. */
+  stop(): Promise<void>;
+}
+
+const MAIN = fileURLToPath(new URL('./main.ts', import.meta.url));
+const REPO_ROOT = fileURLToPath(new URL('../../..', import.meta.url));
+
+/** Starts `main.ts <roles>` in a child process and waits until it reports ready. */
+export async function spawnEngine(roles: readonly string[], env: { DATABASE_URL: string; KAFKA_BROKERS: string; TOPIC_PREFIX: string }): Promise<EngineProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...roles], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, SESSION_TIMEOUT_MS: '6000', ...env, LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn' },
+    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+  });
+  let out = '';
+  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`engine ${roles.join(',')} did not start within 60 s:\n${out}`)), 60_000);
+    child.on('message', (m: unknown) => {
+      if ((m as { ready?: boolean } | null)?.ready) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`engine ${roles.join(',')} exited with ${code} before it was ready:\n${out}`));
+    });
+  });
+  return {
+    child,
+    roles,
+    output: () => out,
+    async kill9() {
+      child.kill('SIGKILL');
+      await exited;
+    },
+    async stop() {
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
 }
