@@ -40,7 +40,12 @@ if [[ "$(pnpm -v 2>/dev/null || true)" != "$PNPM_VERSION" ]]; then
   npm install -g "pnpm@$PNPM_VERSION" || fail "npm install -g pnpm@$PNPM_VERSION"
 fi
 if [[ -f pnpm-lock.yaml ]]; then
-  pnpm install --frozen-lockfile || fail "pnpm install --frozen-lockfile"
+  if ! pnpm install --frozen-lockfile; then
+    fail "pnpm install --frozen-lockfile (pnpm-lock.yaml does not match the package.json files)"
+    # Still install, so the checks below report on the code; the run stays failed.
+    echo "installing without --frozen-lockfile so the remaining steps can run"
+    pnpm install --no-frozen-lockfile || fail "pnpm install"
+  fi
 else
   pnpm install || fail "pnpm install"
 fi
