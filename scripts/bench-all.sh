@@ -60,7 +60,7 @@ mapfile -t benches < <(node -e '
   for (const name of Object.keys(s)) if (name.startsWith("bench:") && (!only || only.test(name))) console.log(name);
 ')
 if ((${#benches[@]} == 0)); then
-  echo "no bench:* scripts in package.json"
+  echo "no bench:* scripts in package.json${BENCH_FILTER:+ match BENCH_FILTER=$BENCH_FILTER}"
   exit 0
 fi
 
