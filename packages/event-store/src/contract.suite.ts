@@ -49,6 +49,23 @@ function isStrictlyIncreasing(xs: readonly bigint[]): boolean {
   return true;
 }
 
+/**
+ * Global readers may lag an append a moment (PostgreSQL: an older transaction anywhere on the
+ * server is still open), so assertions on readAll / headPosition retry until they hold.
+ */
+async function eventually(assertion: () => Promise<void>, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      await assertion();
+      return;
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+}
+
 async function waitFor(check: () => boolean, timeoutMs: number, what: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!check()) {
@@ -177,7 +194,7 @@ export function eventStoreContract(
       const ra = await store.appendToStream(a, [newEvent('A', { n: 1 }), newEvent('A', { n: 2 })]);
       const rb = await store.appendToStream(b, [newEvent('B', { n: 3 })]);
       expect(rb.position > ra.position).toBe(true);
-      expect((await store.headPosition()) >= rb.position).toBe(true);
+      await eventually(async () => expect((await store.headPosition()) >= rb.position).toBe(true));
       const ours = (await store.readAll({ fromPosition: start })).filter((e) => e.stream === a || e.stream === b);
       expect(ours.map((e) => (e.data as { n: number }).n)).toEqual([1, 2, 3]);
       expect(isStrictlyIncreasing(ours.map((e) => e.globalPosition))).toBe(true);
