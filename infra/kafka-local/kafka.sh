@@ -14,8 +14,11 @@
 #   KAFKA_LOCAL_STOP_TIMEOUT     seconds to wait after SIGTERM before SIGKILL (default 30)
 set -euo pipefail
 
-HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# Physical path (-P): the pid check matches the broker's command line, which holds this path.
+HERE="$(cd -P "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)"
 RUN="${KAFKA_LOCAL_RUN_DIR:-$HERE/.run}"
+mkdir -p "$RUN"
+RUN="$(cd -P "$RUN" && pwd -P)"
 HOST=127.0.0.1
 PORT="${KAFKA_LOCAL_PORT:-9092}"
 CONTROLLER_PORT="${KAFKA_LOCAL_CONTROLLER_PORT:-9093}"
@@ -78,6 +81,12 @@ is_our_broker() { # pid -> is it the broker started from our server.properties?
   local pid="$1"
   [[ -n "$pid" && -r "/proc/$pid/cmdline" ]] || return 1
   tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "kafka.Kafka $PROPS"
+}
+
+stale_pid_file() { # the pid file names no live Kafka process at all
+  local pid
+  pid="$(cat "$PID_FILE" 2>/dev/null || true)"
+  [[ -z "$pid" || ! -r "/proc/$pid/cmdline" ]] || ! tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q 'kafka\.Kafka '
 }
 
 running_pid() {
@@ -157,6 +166,9 @@ cmd_start() {
     log "already running (pid $pid, Kafka $(cat "$RUN/kafka.version" 2>/dev/null || echo '?')) on $HOST:$PORT"
     return 0
   fi
+  if [[ -f "$PID_FILE" ]] && ! stale_pid_file; then
+    die "$PID_FILE names pid $(cat "$PID_FILE"), a Kafka broker started with another server.properties; not touching it"
+  fi
   rm -f "$PID_FILE"
   : >"$RUN/probe.log"
   resolve_classpath
@@ -220,6 +232,9 @@ cmd_stop() {
   with_lock
   local pid
   if ! pid="$(running_pid)"; then
+    if [[ -f "$PID_FILE" ]] && ! stale_pid_file; then
+      die "$PID_FILE names pid $(cat "$PID_FILE"), a Kafka broker started with another server.properties; not stopping it"
+    fi
     rm -f "$PID_FILE"
     log "not running"
     return 0
