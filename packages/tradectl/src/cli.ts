@@ -27,7 +27,9 @@ interface CommonOptions {
 
 const URL_HELP = `The event store is named by --url, else $TRADECORE_EVENTSTORE_URL, else $DATABASE_URL:
   postgres://user@host:5432/db   the PostgreSQL event store (schema --store-schema, default event_store)
-  esdb://host:2113               EventStoreDB (when @tradecore/event-store exports its adapter)`;
+  esdb://host:2113?tls=false     EventStoreDB (events, order, account, recheck; replay and diff with
+                                 --target-url / --readmodel-url; verify and export need PostgreSQL,
+                                 which holds the hash chains and seals)`;
 
 function examples(lines: string[]): string {
   return `\nExamples:\n${lines.map((l) => `  $ ${l}`).join('\n')}\n\n${EXIT_CODES_HELP}\n`;

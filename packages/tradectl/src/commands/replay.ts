@@ -127,6 +127,7 @@ function rowsTable(rows: Rows, columns: string[], indent = '  '): string {
 
 export async function replayCommand(conn: Connection, out: Output, opts: ReplayCommandOptions): Promise<void> {
   checkSchemaName(opts.schema, '--schema');
+  if (conn.kind !== 'postgres' && opts.targetUrl === undefined) throw usage('the event store is EventStoreDB: name the PostgreSQL database for the read models with --target-url');
   const targetUrl = opts.targetUrl ?? conn.url;
   const pool = createPool(targetUrl, 4);
   try {
@@ -239,6 +240,7 @@ function keyText(key: CanonicalRow): string {
 /** Returns the number of differences. */
 export async function diffCommand(conn: Connection, out: Output, opts: DiffCommandOptions): Promise<number> {
   checkSchemaName(opts.liveSchema, '--live-schema');
+  if (conn.kind !== 'postgres' && opts.readModelUrl === undefined) throw usage('the event store is EventStoreDB: name the PostgreSQL database of the read models with --readmodel-url');
   const url = opts.readModelUrl ?? conn.url;
   const pool = createPool(url, 4);
   const schema = checkSchemaName(opts.schema ?? `tradectl_diff_${Date.now().toString(36)}_${Math.floor(Math.random() * 1e6).toString(36)}`, '--schema');
