@@ -319,6 +319,29 @@ export function tradingFlowTests(env: () => FlowEnv): void {
       await env().flow.shot(b, '10-rejected-order');
     });
 
+    it('a kill switch engaged on the Admin page rejects orders with a banner, and releases', async (ctx) => {
+      if (env().skip) return ctx.skip(env().skip!);
+      const flow = env().flow;
+      const admin = await flow.page('admin');
+      const ks = admin.getByRole('form', { name: 'Kill switch' });
+      await ks.getByLabel('Scope').selectOption('global');
+      await ks.getByLabel('Reason').fill('e2e drill');
+      await ks.getByRole('button', { name: 'Engage' }).click();
+      await admin.getByText('Kill switch engaged').first().waitFor();
+
+      const a = await flow.page('a');
+      await flow.gotoMarket(a);
+      await flow.placeOrder(a, { side: 'sell', quantity: '0.1', price: flow.price });
+      const toast = a.getByTestId('toast').filter({ hasText: 'Order rejected' }).first();
+      await toast.waitFor();
+      expect(await toast.innerText()).toContain(rejectReasonText('kill_switch'));
+      await a.getByTestId('kill-switch-banner').waitFor();
+      await flow.shot(a, '10b-kill-switch');
+
+      await ks.getByRole('button', { name: 'Release' }).click();
+      await admin.getByText('Kill switch released').first().waitFor();
+    });
+
     it('fits a phone screen and logged no console errors', async (ctx) => {
       if (env().skip) return ctx.skip(env().skip!);
       const a = await env().flow.page('a');
