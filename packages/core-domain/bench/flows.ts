@@ -19,9 +19,13 @@ export function prng(seed: number): () => number {
   };
 }
 
+/**
+ * One `nodejs-order-book` call with its argument object prebuilt (our commands are prebuilt too):
+ * k 0 = limit(order), 1 = modify(id, update), 2 = cancel(id).
+ */
 export type NobOp =
-  | { k: 0; id: string; side: 'buy' | 'sell'; size: number; price: number; tif: 'GTC' | 'IOC' }
-  | { k: 1; id: string; price: number; size: number }
+  | { k: 0; id: string; order: { id: string; side: 'buy' | 'sell'; size: number; price: number; timeInForce: 'GTC' | 'IOC' } }
+  | { k: 1; id: string; update: { price: number; size: number } }
   | { k: 2; id: string };
 
 export interface Flow {
@@ -136,7 +140,7 @@ function generate(spec: FlowSpec): Flow {
       kind: 'place', orderId, userId, side, type: 'limit', timeInForce: tif,
       priceTicks: BigInt(price), lots: BigInt(lots), postOnly: false, selfTradePrevention: 'cancel_newest',
     };
-    emit(tif === 'GTC' ? (aggressive ? 'gtc_aggressive' : 'gtc') : 'ioc', cmd, { k: 0, id: orderId, side, size: lots, price, tif }, into, nobInto);
+    emit(tif === 'GTC' ? (aggressive ? 'gtc_aggressive' : 'gtc') : 'ioc', cmd, { k: 0, id: orderId, order: { id: orderId, side, size: lots, price, timeInForce: tif } }, into, nobInto);
   };
 
   const amend = (move: boolean) => {
@@ -155,7 +159,7 @@ function generate(spec: FlowSpec): Flow {
     }
     const cmd: BookCommand = { kind: 'amend', orderId, priceTicks: price, lots };
     const openSize = Number(lots - filled);
-    const nob: NobOp = openSize > 0 ? { k: 1, id: orderId, price: Number(price), size: openSize } : { k: 2, id: orderId };
+    const nob: NobOp = openSize > 0 ? { k: 1, id: orderId, update: { price: Number(price), size: openSize } } : { k: 2, id: orderId };
     emit(move ? 'move' : 'reduce', cmd, nob, ops, nobOps);
   };
 

@@ -220,9 +220,9 @@ function situations(cmd: BookCommand, events: BookEvent[]): string[] {
   });
 }
 
-function runFlow(gens: Gen[], seen?: Set<string>): { ref: ReferenceBook; fast: FastBook } {
+function runFlow(gens: Gen[], seen?: Set<string>, windowSlots?: number): { ref: ReferenceBook; fast: FastBook } {
   const ref = new ReferenceBook();
-  const fast = new FastBook();
+  const fast = new FastBook({ windowSlots });
   const driver = new Driver();
   const auditor = new Auditor();
   for (const g of gens) {
@@ -290,6 +290,15 @@ describe('order books under random flows', () => {
         runFlow(gens);
       }),
       { numRuns: 40 },
+    );
+  });
+
+  it('agree with tiny price windows (overflow map, window re-centring)', () => {
+    fc.assert(
+      fc.property(fc.array(fc.oneof(wideArb, genArb), { minLength: 50, maxLength: 300, size: 'max' }), fc.integer({ min: 1, max: 16 }), (gens, slots) => {
+        runFlow(gens, undefined, slots);
+      }),
+      { numRuns: 60 },
     );
   });
 

@@ -2,11 +2,11 @@
  * The fast order book. Same rules and same events as `ReferenceBook` (the rule list lives in
  * reference-book.ts); only the data structures differ:
  *
- * - Each side keeps a Map price → level (O(1) lookup) and a binary heap of levels with lazy
- *   deletion (O(1) best price; a new level costs O(log L) at worst, an emptied level O(1) unless
- *   it is the best, then O(log L)). No array window, so sparse prices (a stray bid at 1 tick)
- *   cost nothing extra. Ordered walks (FOK check, depth, snapshot) visit only the heap entries
- *   they need and sort them.
+ * - Each side indexes its levels by tick offset in an array window around the best price, with a
+ *   Map for levels outside it (so sparse prices, a stray bid at 1 tick, cost nothing extra), and
+ *   keeps a binary heap of levels with lazy deletion for the best price: O(1) best price; a new
+ *   level costs O(log L) at worst, an emptied level O(1) unless it is the best, then O(log L).
+ *   Ordered walks (FOK check, depth, snapshot) visit only the heap entries they need and sort.
  * - A level is an intrusive doubly linked FIFO list of order nodes with its order count. Its
  *   total open quantity is a cache summed on demand (`levelTotal`, for depth queries): matching
  *   never needs it, and keeping it eagerly cost ~15% of throughput in bigint additions.
@@ -60,42 +60,109 @@ class Level {
   dead = false;
 }
 
+/** Default width of the price window (slots of one tick each) that indexes levels near the top. */
+export const DEFAULT_WINDOW_SLOTS = 4096;
+
 /**
- * One side's price levels: a Map price → level for O(1) lookup, and a binary heap of levels
- * (max-heap for bids, min-heap for asks) for O(1) best price. Emptied levels leave the heap
- * lazily: they are marked dead and dropped when they reach the root, or when dead entries
- * outnumber live ones (compaction). Invariant between operations: `heap[0]` is alive.
+ * One side's price levels.
+ *
+ * Lookup by price: a window array of `windowSlots` slots, slot i holding the live level at price
+ * `base + i`, plus a Map for live levels outside the window (sparse or far prices cost nothing
+ * extra). The window is re-centred on the best price when more levels live outside it than
+ * inside, at most once per (levels + slots) / 8 level creations, so its cost is amortised O(1).
+ *
+ * Best price: a binary heap of levels (max-heap for bids, min-heap for asks). Emptied levels
+ * leave the heap lazily: they are marked dead and dropped when they reach the root, or when dead
+ * entries outnumber live ones (compaction). Invariant between operations: `heap[0]` is alive.
  * A level object returns to the pool only once it is out of the heap.
  */
 class BookSide {
   readonly heap: Level[] = [];
-  readonly byPrice = new Map<number, Level>();
+  readonly window: (Level | null)[];
+  /** Price of window slot 0. */
+  base = 0;
+  inWindow = 0;
+  readonly outside = new Map<number, Level>();
+  private createdSinceRecentre = 0;
   constructor(
     readonly isBuy: boolean,
     private readonly freeLevels: Level[],
-  ) {}
+    windowSlots: number,
+  ) {
+    this.window = new Array<Level | null>(windowSlots).fill(null);
+  }
 
   best(): Level | undefined {
     return this.heap[0];
   }
 
+  get liveLevels(): number {
+    return this.inWindow + this.outside.size;
+  }
+
+  levelAt(price: number): Level | undefined {
+    const off = price - this.base;
+    if (off >= 0 && off < this.window.length) return this.window[off] ?? undefined;
+    return this.outside.get(price);
+  }
+
   addLevel(level: Level): void {
     level.dead = false;
-    this.byPrice.set(level.price, level);
+    if (this.liveLevels === 0) this.base = this.centredBase(level.price);
     const heap = this.heap;
     heap.push(level);
     this.siftUp(heap.length - 1);
+    const off = level.price - this.base;
+    if (off >= 0 && off < this.window.length) {
+      this.window[off] = level;
+      this.inWindow++;
+    } else {
+      this.outside.set(level.price, level);
+    }
+    if (++this.createdSinceRecentre * 8 >= this.liveLevels + this.window.length && this.outside.size > this.inWindow) this.recentre();
   }
 
   removeLevel(level: Level): void {
-    this.byPrice.delete(level.price);
+    const off = level.price - this.base;
+    if (off >= 0 && off < this.window.length) {
+      this.window[off] = null;
+      this.inWindow--;
+    } else {
+      this.outside.delete(level.price);
+    }
     level.dead = true;
     const heap = this.heap;
     if (heap[0] === level) {
       do this.recycle(this.popRoot());
       while (heap.length > 0 && heap[0].dead);
-    } else if (heap.length > 2 * this.byPrice.size + 64) {
+    } else if (heap.length > 2 * this.liveLevels + 64) {
       this.compact();
+    }
+  }
+
+  /** Window start that puts `best` near the inner edge: bids mostly below it, asks mostly above. */
+  private centredBase(best: number): number {
+    const slots = this.window.length;
+    return this.isBuy ? best - slots + (slots >> 2) : best - (slots >> 2);
+  }
+
+  /** Moves the window to the best price and re-files every live level (O(levels + slots)). */
+  private recentre(): void {
+    this.createdSinceRecentre = 0;
+    const window = this.window;
+    window.fill(null);
+    this.outside.clear();
+    this.inWindow = 0;
+    this.base = this.centredBase(this.heap[0]!.price);
+    for (const level of this.heap) {
+      if (level.dead) continue;
+      const off = level.price - this.base;
+      if (off >= 0 && off < window.length) {
+        window[off] = level;
+        this.inWindow++;
+      } else {
+        this.outside.set(level.price, level);
+      }
     }
   }
 
@@ -215,13 +282,21 @@ function view(n: OrderNode): RestingOrderView {
 export class FastBook implements OrderBook {
   private readonly freeNodes: OrderNode[] = [];
   private readonly freeLevels: Level[] = [];
-  private readonly bids = new BookSide(true, this.freeLevels);
-  private readonly asks = new BookSide(false, this.freeLevels);
+  private readonly bids: BookSide;
+  private readonly asks: BookSide;
   private readonly orders = new Map<string, OrderNode>();
 
-  static restore(snapshot: BookSnapshot): FastBook {
+  /** `windowSlots`: width of each side's price window (tests shrink it to exercise the Map fallback). */
+  constructor(options: { windowSlots?: number } = {}) {
+    const slots = options.windowSlots ?? DEFAULT_WINDOW_SLOTS;
+    if (!Number.isSafeInteger(slots) || slots < 1) throw new RangeError('windowSlots must be a positive integer');
+    this.bids = new BookSide(true, this.freeLevels, slots);
+    this.asks = new BookSide(false, this.freeLevels, slots);
+  }
+
+  static restore(snapshot: BookSnapshot, options: { windowSlots?: number } = {}): FastBook {
     assertRestorableSnapshot(snapshot);
-    const book = new FastBook();
+    const book = new FastBook(options);
     for (const o of [...snapshot.bids, ...snapshot.asks]) {
       const n = book.acquireNode();
       n.orderId = o.orderId;
@@ -268,7 +343,7 @@ export class FastBook implements OrderBook {
   private append(n: OrderNode): void {
     const side = n.side === 'buy' ? this.bids : this.asks;
     const price = Number(n.priceTicks);
-    let level = side.byPrice.get(price);
+    let level = side.levelAt(price);
     if (level === undefined) {
       level = this.freeLevels.pop() ?? new Level();
       level.priceTicks = n.priceTicks;
@@ -339,6 +414,12 @@ export class FastBook implements OrderBook {
     n.remaining = lots;
     n.stp = cmd.selfTradePrevention;
     n.postOnly = cmd.postOnly;
+    if (!crossing && tif === 'GTC') {
+      // The common passive order: no matching, one event (a literal array: no growable buffer).
+      this.orders.set(n.orderId, n);
+      this.append(n);
+      return [{ kind: 'rested', orderId: n.orderId, userId: n.userId, side: n.side, priceTicks: limit, remainingLots: lots }];
+    }
     const events: BookEvent[] = [];
     if (crossing && !this.match(n, events)) {
       this.releaseNode(n);
@@ -595,18 +676,32 @@ export class FastBook implements OrderBook {
         const parent = heap[(i - 1) >> 1];
         if (i > 0 && parent && (side.isBuy ? parent.price < level.price : parent.price > level.price))
           fail(`${sideName} heap order broken at ${level.priceTicks}`);
-        if (level.dead && side.byPrice.get(level.price) === level) fail(`dead ${sideName} level ${level.priceTicks} still indexed`);
+        if (level.dead && side.levelAt(level.price) === level) fail(`dead ${sideName} level ${level.priceTicks} still indexed`);
       }
-      let live = 0;
-      for (const [price, level] of side.byPrice) {
+      let inWindow = 0;
+      side.window.forEach((level, off) => {
+        if (level === null) return;
+        inWindow++;
+        if (level.price !== side.base + off) fail(`${sideName} level ${level.priceTicks} in window slot ${off} (base ${side.base})`);
+        if (level.dead || !inHeap.has(level)) fail(`${sideName} level ${level.priceTicks} indexed but not live in the heap`);
+      });
+      if (inWindow !== side.inWindow) fail(`${sideName} window holds ${inWindow} levels, counted ${side.inWindow}`);
+      for (const [price, level] of side.outside) {
+        const off = price - side.base;
+        if (off >= 0 && off < side.window.length) fail(`${sideName} level ${level.priceTicks} in the overflow map but inside the window`);
         if (level.price !== price || level.price !== Number(level.priceTicks)) fail(`level ${level.priceTicks} indexed under ${price}`);
         if (level.dead || !inHeap.has(level)) fail(`${sideName} level ${level.priceTicks} indexed but not live in the heap`);
-        live++;
       }
-      for (const level of heap) if (!level.dead && side.byPrice.get(level.price) !== level) fail(`live ${sideName} level ${level.priceTicks} missing from the price index`);
-      const best = side.best();
-      for (const level of side.byPrice.values())
-        if (best && (side.isBuy ? level.price > best.price : level.price < best.price)) fail(`${sideName} best is not the best level`);
+      let live = 0;
+      for (const level of heap) {
+        if (level.dead) continue;
+        live++;
+        if (level.price !== Number(level.priceTicks)) fail(`level ${level.priceTicks} keyed as ${level.price}`);
+        if (side.levelAt(level.price) !== level) fail(`live ${sideName} level ${level.priceTicks} missing from the price index`);
+        const best = side.best()!;
+        if (side.isBuy ? level.price > best.price : level.price < best.price) fail(`${sideName} best is not the best level`);
+      }
+      if (live !== side.liveLevels) fail(`${sideName} has ${live} live levels in the heap, ${side.liveLevels} indexed`);
       if (live !== side.sortedLevels().length) fail(`${sideName} level count mismatch`);
       for (const level of side.sortedLevels()) {
         if (level.head === null || level.count === 0) fail(`empty ${sideName} level at ${level.priceTicks}`);
