@@ -70,6 +70,7 @@ export function createExecutionHandler(deps: HandlerDeps, options: ExecutionHand
     poisonAttempts: deps.tuning?.poisonAttempts,
     storeAttempts: deps.tuning?.storeAttempts,
     backoff: deps.tuning?.storeBackoff,
+    mutableState: true,
     snapshots: options.snapshots
       ? {
           store: options.snapshots,

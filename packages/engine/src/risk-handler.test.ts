@@ -8,6 +8,7 @@ import {
   allEvents,
   appendOrder,
   countTypes,
+  deposit,
   createTestStore,
   newEvent,
   quietLogger,
@@ -64,5 +65,27 @@ describe('risk handler (in-process host, real PostgreSQL)', () => {
     await waitForQuiet(ts.store, 500);
     await replay.stop();
     expect(countTypes(await allEvents(ts.store))).toEqual(before);
+  });
+
+  it('decides again on the fresh account when a deposit lands between two decisions (expected-revision conflict)', async () => {
+    await ts.store.appendToStream('control', [newEvent('KillSwitchReleased', { scope: 'global', marketId: null, userId: null, reason: 'test', changedBy: 1 }, 1)], { expectedRevision: 'any' });
+    const metrics = engineMetrics();
+    const engine = await startInProcessEngine({ store: ts.store, pool: ts.pool, clock, handlers: ['risk'], logger: quietLogger, metrics, checkpointName: 'deposits' });
+    const user = 31;
+    await ts.store.appendToStream(`account-${user}`, [deposit(user, 'USD', '1')], { expectedRevision: 'no_stream' });
+    const poor = await appendOrder(ts.store, { userId: user, marketId: 1, side: 'buy', price: '100', quantity: '1' });
+    await waitFor('the first order is rejected', async () => (await ts.store.readStream(`account-${user}`)).some((e) => e.type === 'OrderRejected'));
+    // command-api deposits while the risk handler holds the account in its cache.
+    await ts.store.appendToStream(`account-${user}`, [deposit(user, 'USD', '1000')], { expectedRevision: 'any' });
+    const rich = await appendOrder(ts.store, { userId: user, marketId: 1, side: 'buy', price: '100', quantity: '1' });
+    await waitFor('the second order is accepted', async () => (await ts.store.readStream(`account-${user}`)).some((e) => e.type === 'OrderAccepted'));
+    const decisions = (await ts.store.readStream(`account-${user}`)).filter((e) => e.type !== 'FundsDeposited');
+    expect(decisions.map((e) => [e.type, (e.data as { orderId: string }).orderId])).toEqual([
+      ['OrderRejected', poor],
+      ['OrderAccepted', rich],
+    ]);
+    // The cached account (without the deposit) lost the race on its expected revision and was caught up.
+    expect((await metrics.retries.get()).values.find((v) => v.labels.kind === 'conflict')?.value).toBeGreaterThanOrEqual(1);
+    await engine.stop();
   });
 });

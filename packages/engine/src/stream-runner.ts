@@ -73,6 +73,14 @@ export interface RunnerOptions {
   /** Cached stream states (LRU). Default 100_000. */
   cacheSize?: number;
   signal?: AbortSignal;
+  /**
+   * Trust a cached state that this runner appended or read itself, without a catch-up read: a
+   * concurrent writer (a deposit, a zombie owner) makes the append fail on its expected revision,
+   * and the runner then catches up and decides again. Default true; false reads the tail first.
+   */
+  optimistic?: boolean;
+  /** The decider mutates the state it decides on (an order book): never reuse a state after a failed round. */
+  mutableState?: boolean;
   /** Snapshots: a cold load starts from the latest snapshot and reads only the tail. */
   snapshots?: SnapshotPolicy<unknown>;
 }
@@ -93,6 +101,8 @@ interface Cached<S> {
   revision: bigint;
   /** Revision of the latest snapshot saved or loaded (-1n: none). */
   snapshotRevision?: bigint;
+  /** Another writer may have appended since: catch up before deciding. */
+  stale?: boolean;
 }
 
 function isConflict(e: unknown): boolean {
@@ -153,7 +163,8 @@ export async function retryStore<T>(what: string, fn: () => Promise<T>, o: Store
 
 export class StreamRunner<S> {
   private readonly cache = new Map<string, Cached<S>>();
-  private readonly o: Required<Omit<RunnerOptions, 'signal' | 'backoff' | 'snapshots'>> & Pick<RunnerOptions, 'signal' | 'backoff' | 'snapshots'>;
+  private readonly o: Required<Omit<RunnerOptions, 'signal' | 'backoff' | 'snapshots' | 'optimistic' | 'mutableState'>> &
+    Pick<RunnerOptions, 'signal' | 'backoff' | 'snapshots' | 'optimistic' | 'mutableState'>;
 
   constructor(
     private readonly model: StreamModel<S>,
@@ -196,7 +207,12 @@ export class StreamRunner<S> {
   }
 
   private async load(stream: string): Promise<Cached<S>> {
-    const cached = this.cache.get(stream) ?? (await this.fromSnapshot(stream));
+    const hit = this.cache.get(stream);
+    if (hit && !hit.stale && this.o.optimistic !== false) {
+      this.remember(stream, hit);
+      return hit;
+    }
+    const cached = hit ?? (await this.fromSnapshot(stream));
     let state = cached?.state ?? this.model.initialState(stream);
     let revision = cached?.revision ?? -1n;
     const snapshotRevision = cached?.snapshotRevision ?? -1n;
@@ -315,7 +331,9 @@ export class StreamRunner<S> {
         this.count(decided, skipped, ignored);
         return pending.length;
       } catch (e) {
-        this.cache.delete(stream);
+        // An immutable state as loaded is still good: catch up from it. A mutated one is not.
+        if (this.o.mutableState) this.cache.delete(stream);
+        else this.remember(stream, { ...loaded, stale: true });
         if (!isConflict(e)) throw e;
         conflicts++;
         this.o.metrics.retries.inc({ handler: this.o.handler, kind: 'conflict' });
