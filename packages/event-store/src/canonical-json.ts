@@ -34,8 +34,18 @@ function prepare(input: unknown): unknown {
   return input;
 }
 
-function serialize(input: unknown): string | undefined {
-  const value = prepare(input);
+const quotedKeys = new Map<string, string>();
+
+function quoteKey(key: string): string {
+  let q = quotedKeys.get(key);
+  if (q === undefined) {
+    q = JSON.stringify(key);
+    if (quotedKeys.size < 10_000) quotedKeys.set(key, q);
+  }
+  return q;
+}
+
+function serialize(value: unknown): string | undefined {
   switch (typeof value) {
     case 'string':
       return JSON.stringify(value);
@@ -53,6 +63,8 @@ function serialize(input: unknown): string | undefined {
       return undefined;
     case 'object': {
       if (value === null) return 'null';
+      const prepared = prepare(value);
+      if (prepared !== value) return serialize(prepared);
       if (Array.isArray(value)) {
         let out = '[';
         for (let i = 0; i < value.length; i++) {
@@ -68,9 +80,9 @@ function serialize(input: unknown): string | undefined {
       for (const key of keys) {
         const member = serialize(record[key]);
         if (member === undefined) continue;
-        if (!first) out += ',';
-        first = false;
-        out += JSON.stringify(key);
+        if (first) first = false;
+        else out += ',';
+        out += quoteKey(key);
         out += ':';
         out += member;
       }

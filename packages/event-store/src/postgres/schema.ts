@@ -174,4 +174,119 @@ $fn$;
 `;
     },
   },
+  {
+    version: 2,
+    name: 'append function takes JSON arrays (no array-literal escaping on the client)',
+    sql: (schema) => {
+      const s = quoteIdent(schema);
+      return `
+drop function ${s}.append_events(text, smallint, bigint, text, uuid[], text[], text[], text[], text[]);
+
+create function ${s}.append_events(
+  p_stream text, p_mode smallint, p_expected bigint, p_stream_json text,
+  p_id_list text, p_type_list json, p_data_list json, p_metadata_list json)
+returns table (status smallint, revision bigint, last_position bigint)
+language plpgsql as $fn$
+declare
+  -- ids: comma-separated; types, data, metadata: JSON arrays whose element texts are the
+  -- RFC 8785 texts the client built (the json type keeps element text exactly as sent)
+  p_ids uuid[] := string_to_array(p_id_list, ',')::uuid[];
+  p_types text[];
+  p_type_json text[];
+  p_data text[];
+  p_metadata text[];
+  n integer := coalesce(cardinality(string_to_array(p_id_list, ',')), 0);
+  v_rev bigint;
+  v_prev bytea;
+  v_last_pos bigint;
+  v_existing boolean;
+  v_hashes bytea[];
+  v_h bytea;
+  v_offset bigint;
+  v_base bigint;
+  i integer;
+  v_attempts integer := 0;
+begin
+  select coalesce(array_agg(e #>> '{}' order by o), '{}'), coalesce(array_agg(e::text order by o), '{}')
+    into p_types, p_type_json from json_array_elements(p_type_list) with ordinality as t(e, o);
+  select coalesce(array_agg(e::text order by o), '{}') into p_data
+    from json_array_elements(p_data_list) with ordinality as t(e, o);
+  select coalesce(array_agg(e::text order by o), '{}') into p_metadata
+    from json_array_elements(p_metadata_list) with ordinality as t(e, o);
+  if cardinality(p_types) <> n or cardinality(p_data) <> n or cardinality(p_metadata) <> n then
+    raise exception 'append_events: argument arrays differ in length' using errcode = '22023';
+  end if;
+  loop
+    v_attempts := v_attempts + 1;
+    if v_attempts > 3 then
+      -- only reachable under REPEATABLE READ / SERIALIZABLE, where the new head stays invisible
+      raise exception 'append_events: stream % was created concurrently', p_stream using errcode = '40001';
+    end if;
+    select h.revision, h.last_hash, h.last_position into v_rev, v_prev, v_last_pos
+      from ${s}.streams h where h.stream = p_stream for update;
+    v_existing := found;
+    if v_existing then
+      if p_mode = 1 or (p_mode = 0 and v_rev <> p_expected) then
+        return query select 1::smallint, v_rev, v_last_pos;
+        return;
+      end if;
+    else
+      if p_mode = 0 or p_mode = 3 then
+        return query select 1::smallint, -1::bigint, null::bigint;
+        return;
+      end if;
+      v_rev := -1;
+      v_prev := '\\x0000000000000000000000000000000000000000000000000000000000000000'::bytea;
+    end if;
+    if n = 0 then
+      return query select 0::smallint, v_rev, coalesce(v_last_pos, 0);
+      return;
+    end if;
+
+    v_offset := coalesce(nullif(current_setting('tradecore.event_store_offset', true), ''), '0')::bigint;
+    if v_offset + n > ${POSITIONS_PER_TRANSACTION} then
+      raise exception 'append_events: more than ${POSITIONS_PER_TRANSACTION} events in one transaction' using errcode = '54000';
+    end if;
+    v_base := pg_current_xact_id()::text::bigint * ${POSITIONS_PER_TRANSACTION} + v_offset;
+
+    v_hashes := '{}';
+    v_h := v_prev;
+    for i in 1 .. n loop
+      v_h := sha256(v_h || convert_to(
+        '{"data":' || p_data[i] || ',"eventId":"' || p_ids[i]::text || '","metadata":' || p_metadata[i] ||
+        ',"stream":' || p_stream_json || ',"streamRevision":' || (v_rev + i)::text ||
+        ',"type":' || p_type_json[i] || '}', 'UTF8'));
+      v_hashes[i] := v_h;
+    end loop;
+
+    if v_existing then
+      update ${s}.streams h set revision = v_rev + n, last_position = v_base + n - 1, last_hash = v_h
+        where h.stream = p_stream;
+    else
+      insert into ${s}.streams (stream, revision, last_position, last_hash)
+        values (p_stream, v_rev + n, v_base + n - 1, v_h)
+        on conflict do nothing;
+      if not found then
+        -- a concurrent writer created the stream first (we waited for it to commit)
+        if p_mode = 1 then
+          select h.revision, h.last_position into v_rev, v_last_pos from ${s}.streams h where h.stream = p_stream;
+          return query select 1::smallint, coalesce(v_rev, -1), v_last_pos;
+          return;
+        end if;
+        continue; -- 'any': lock the new head and chain onto it
+      end if;
+    end if;
+    exit;
+  end loop;
+
+  perform set_config('tradecore.event_store_offset', (v_offset + n)::text, true);
+  insert into ${s}.events (position, stream, revision, event_id, type, data, metadata, hash)
+    select v_base + u.i - 1, p_stream, v_rev + u.i, u.id, u.t, u.d::jsonb, u.m::jsonb, u.h
+      from unnest(p_ids, p_types, p_data, p_metadata, v_hashes) with ordinality as u(id, t, d, m, h, i);
+  return query select 0::smallint, v_rev + n, v_base + n - 1;
+end
+$fn$;
+`;
+    },
+  },
 ];

@@ -194,7 +194,7 @@ export function createPostgresEventStore(options: PostgresEventStoreOptions): Po
 
   const sql = {
     append: `select status, revision, last_position
-               from ${s}.append_events($1::text, $2::smallint, $3::bigint, $4::text, $5::uuid[], $6::text[], $7::text[], $8::text[], $9::text[])`,
+               from ${s}.append_events($1::text, $2::smallint, $3::bigint, $4::text, $5::text, $6::json, $7::json, $8::json)`,
     existing: `select event_id, stream, revision, position
                  from ${s}.events where event_id = any($1::uuid[])`,
     readAll: `select ${EVENT_COLUMNS} from ${s}.events
@@ -330,23 +330,35 @@ export function createPostgresEventStore(options: PostgresEventStoreOptions): Po
   };
 
   // ---- appends ----
+  /**
+   * Append arguments: ids comma-separated; types as a JSON array; data and metadata as JSON
+   * arrays of RFC 8785 texts (joined, not re-escaped: the function hashes each element's text).
+   */
   interface Prepared {
     ids: string[];
-    types: string[];
-    typeJson: string[];
-    data: string[];
-    metadata: string[];
+    idList: string;
+    typeList: string;
+    dataList: string;
+    metadataList: string;
   }
   const prepare = (events: readonly NewEvent[]): Prepared => {
-    const p: Prepared = { ids: [], types: [], typeJson: [], data: [], metadata: [] };
+    const ids: string[] = [];
+    const types: string[] = [];
+    const data: string[] = [];
+    const metadata: string[] = [];
     for (const e of events) {
-      p.ids.push(e.eventId);
-      p.types.push(e.type);
-      p.typeJson.push(JSON.stringify(e.type));
-      p.data.push(canonicalize(e.data));
-      p.metadata.push(canonicalize(e.metadata));
+      ids.push(e.eventId);
+      types.push(e.type);
+      data.push(canonicalize(e.data));
+      metadata.push(canonicalize(e.metadata));
     }
-    return p;
+    return {
+      ids,
+      idList: ids.join(','),
+      typeList: JSON.stringify(types),
+      dataList: `[${data.join(',')}]`,
+      metadataList: `[${metadata.join(',')}]`,
+    };
   };
 
   const findExisting = async (q: pg.Pool | pg.ClientBase, ids: readonly string[]): Promise<ExistingEvent[]> => {
@@ -394,7 +406,7 @@ export function createPostgresEventStore(options: PostgresEventStoreOptions): Po
     const r = await q.query<{ status: number; revision: string; last_position: string | null }>({
       name: stmt('append'),
       text: sql.append,
-      values: [stream, mode, exp, JSON.stringify(stream), p.ids, p.types, p.typeJson, p.data, p.metadata],
+      values: [stream, mode, exp, JSON.stringify(stream), p.idList, p.typeList, p.dataList, p.metadataList],
     });
     const row = r.rows[0];
     if (!row) throw new Error('append_events returned no row');
