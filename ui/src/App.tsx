@@ -4,7 +4,7 @@ import { configureApi, isApiError, resetMinPosition } from './api/client.ts';
 import { marketsQuery, ordersQuery } from './api/queries.ts';
 import { LiveStream, type ConnectionStatus, type EventSourceLike } from './api/stream.ts';
 import type { LoginResponse, Market, Order, Page, User } from './api/types.ts';
-import { sessionStore as defaultStore, type SessionStore } from './session/store.ts';
+import { clearDrafts, sessionStore as defaultStore, type SessionStore } from './session/store.ts';
 import { href, navigate, useRoute, type Route } from './lib/router.ts';
 import { OrderNotifier } from './lib/notifier.ts';
 import { rejectReasonText } from './lib/rejectReasons.ts';
@@ -67,6 +67,7 @@ function Root({ store, EventSourceImpl }: { store: SessionStore; EventSourceImpl
     const previous = store.get().user;
     const sameUser = previous?.userId === res.user.userId;
     if (!sameUser) {
+      if (previous) clearDrafts();
       qc.clear();
       resetMinPosition();
       setKillSwitch(null);
@@ -216,6 +217,7 @@ function Shell({
   }, [route.name]);
 
   const signOut = () => {
+    clearDrafts();
     store.signOut();
     qc.clear();
     resetMinPosition();

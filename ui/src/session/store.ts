@@ -83,4 +83,14 @@ export class SessionStore {
   }
 }
 
+/** Forget unsent order-ticket drafts (on sign-out or when another user signs in). */
+export function clearDrafts(): void {
+  const st = storage();
+  if (!st) return;
+  for (let i = st.length - 1; i >= 0; i--) {
+    const key = st.key(i);
+    if (key?.startsWith('tradecore.ticket.')) st.removeItem(key);
+  }
+}
+
 export const sessionStore = new SessionStore();
