@@ -195,11 +195,11 @@ function generate(spec: FlowSpec): Flow {
 export function exchangeCoreFlow(ops: number, seed = 1): Flow {
   return generate({
     name: 'exchange-core mix',
-    description: '~1,000 resting orders over ~750 levels; 50% moves, 15% reduces, 10% cancels, 15% GTC (10% of them marketable), 10% IOC',
+    description: 'about 1,000 resting orders on ~750 occupied levels; 50% moves (±1..5 ticks), 15% reduces, 10% cancels, 15% GTC (1 in 10 marketable), 10% IOC',
     seed,
     ops,
     targetOrders: 1_000,
-    halfRange: 375,
+    halfRange: 700,
     mix: { move: 50, reduce: 15, cancel: 10, gtc: 15, ioc: 10 },
   });
 }
@@ -207,11 +207,11 @@ export function exchangeCoreFlow(ops: number, seed = 1): Flow {
 export function cancelHeavyFlow(ops: number, seed = 2): Flow {
   return generate({
     name: 'cancel-heavy',
-    description: '~1,000 resting orders over ~750 levels; 45% cancels, 45% GTC places (10% marketable), 5% moves, 5% IOC',
+    description: 'about 900 resting orders on ~670 occupied levels; 45% cancels, 45% GTC places (1 in 10 marketable), 5% moves, 5% IOC',
     seed,
     ops,
     targetOrders: 1_000,
-    halfRange: 375,
+    halfRange: 700,
     mix: { move: 5, reduce: 0, cancel: 45, gtc: 45, ioc: 5 },
   });
 }

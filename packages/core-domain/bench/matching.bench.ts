@@ -9,8 +9,10 @@
  * running every engine once on a fresh book, interleaved so that load from other processes hits
  * all engines alike. A round reads the clocks once around the whole run: wall ops/s, and ops per
  * CPU-second (process.cpuUsage: user + system time of the process, GC threads included), which a
- * shared machine disturbs far less. No forced GC between runs: after a forced full GC, V8 shrinks
- * the young generation and the next run pays for it. Then a latency pass with
+ * shared machine disturbs far less. Before each run the main thread pauses 150 ms so background
+ * GC work left by the previous engine is not billed to the next; the engine order rotates every
+ * round. No forced GC between runs: after a forced full GC, V8 shrinks the young generation and
+ * the next run pays for it. Then a latency pass with
  * process.hrtime.bigint around every operation (p50/p99/p99.9; the clock pair itself costs the
  * "clock overhead" printed at the top, included in every figure). The reference book is O(n)
  * per operation, so it runs on a prefix of each flow.
@@ -125,6 +127,12 @@ interface Measurement {
   maxNs: number;
 }
 
+/**
+ * Blocks the main thread briefly so that V8's background GC work left by the previous run (which
+ * process.cpuUsage would bill to the next engine) finishes outside the measured window.
+ */
+const settle = () => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 150);
+
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
 const percentile = (sorted: Float64Array, p: number) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
 
@@ -136,9 +144,13 @@ function measureAll(engines: Engine[], flow: Flow): Measurement[] {
     e.run(flow, e.ops(flow));
   }
   for (let round = 0; round < ROUNDS; round++) {
-    engines.forEach((e, i) => {
+    // Rotate the order each round so no engine always runs right after the same other one.
+    engines.forEach((_, k) => {
+      const i = (k + round) % engines.length;
+      const e = engines[i]!;
       const count = e.ops(flow);
       e.prepare(flow);
+      settle();
       const c0 = process.cpuUsage();
       const t0 = process.hrtime.bigint();
       e.run(flow, count);
@@ -152,6 +164,7 @@ function measureAll(engines: Engine[], flow: Flow): Measurement[] {
     const count = e.ops(flow);
     e.prepare(flow);
     const lat = new Float64Array(count);
+    settle();
     e.runTimed(flow, count, lat);
     lat.sort();
     return {
