@@ -12,7 +12,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import { Redis } from 'ioredis';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import { randomUUID } from 'node:crypto';
-import { installProblemHandling } from './problem.ts';
+import { installProblemHandling, type NotFoundFallback } from './problem.ts';
 import type { TokenService } from './auth.ts';
 
 export interface HttpAppOptions {
@@ -29,6 +29,8 @@ export interface HttpAppOptions {
   /** TLS material; when given the app listens on HTTPS. */
   https?: { key: Buffer; cert: Buffer };
   title?: string;
+  /** Answers unknown routes before the problem-document 404 (the UI shell in single-node mode). */
+  notFoundFallback?: NotFoundFallback;
 }
 
 export const BODY_LIMIT_BYTES = 16 * 1024;
@@ -47,7 +49,7 @@ export async function createHttpApp(options: HttpAppOptions = {}): Promise<Fasti
   });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
-  installProblemHandling(app);
+  installProblemHandling(app, options.notFoundFallback);
   app.addHook('onSend', async (request, reply) => {
     void reply.header('x-request-id', request.id);
   });

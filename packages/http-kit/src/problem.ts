@@ -126,10 +126,18 @@ export function problemErrorHandler(error: FastifyError | Error, request: Fastif
   return sendProblem(reply, problemDocument(500, 'internal', 'an internal error occurred; it has been logged', instance));
 }
 
-/** Installs the error handler and a problem-document 404 for unknown routes. */
-export function installProblemHandling(app: FastifyInstance): void {
+export type NotFoundFallback = (request: FastifyRequest, reply: FastifyReply) => FastifyReply | undefined;
+
+/**
+ * Installs the error handler and a problem-document 404 for unknown routes. A `fallback` may answer
+ * first (single-node mode serves the web UI's shell for client-side routes).
+ */
+export function installProblemHandling(app: FastifyInstance, fallback?: NotFoundFallback): void {
   app.setErrorHandler(problemErrorHandler);
-  app.setNotFoundHandler((request, reply) =>
-    sendProblem(reply, problemDocument(404, 'not-found', `no route ${request.method} ${request.url.split('?')[0]}`, request.url.split('?')[0])),
-  );
+  app.setNotFoundHandler((request, reply) => {
+    const answered = fallback?.(request, reply);
+    if (answered) return answered;
+    const path = request.url.split('?')[0];
+    return sendProblem(reply, problemDocument(404, 'not-found', `no route ${request.method} ${path}`, path));
+  });
 }

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fastifyStatic from '@fastify/static';
 import pg from 'pg';
 import {
@@ -18,8 +18,6 @@ import {
   randomIds,
   registerOps,
   systemClock,
-  problemDocument,
-  sendProblem,
   type Clock,
   type IdGenerator,
 } from '@tradecore/http-kit';
@@ -131,7 +129,19 @@ export async function startSystem(config: Config, options: SystemOptions = {}): 
     }
 
     const https = config.TLS_CERT_FILE && config.TLS_KEY_FILE ? { cert: readFileSync(config.TLS_CERT_FILE), key: readFileSync(config.TLS_KEY_FILE) } : undefined;
+    const uiDist = config.UI_DIST ?? DEFAULT_UI_DIST;
+    const serveUi = existsSync(join(uiDist, 'index.html'));
     const app = await createHttpApp({
+      // Client-side routes answer the app shell; unknown API paths stay problem documents.
+      ...(serveUi
+        ? {
+            notFoundFallback: (request: FastifyRequest, reply: FastifyReply) => {
+              const path = request.url.split('?')[0] ?? '/';
+              if (request.method !== 'GET' || path.startsWith('/api/') || /\.[a-z0-9]+$/i.test(path)) return undefined;
+              return reply.type('text/html').sendFile('index.html');
+            },
+          }
+        : {}),
       logger: config.LOG_LEVEL === 'silent' ? false : { level: config.LOG_LEVEL },
       corsOrigins: config.CORS_ORIGINS,
       rateLimitPerSecond: config.RATE_LIMIT_PER_SECOND,
@@ -146,17 +156,8 @@ export async function startSystem(config: Config, options: SystemOptions = {}): 
     });
     await app.register(commandRoutes, { ...deps, prefix: '/api/v1' });
 
-    const uiDist = config.UI_DIST ?? DEFAULT_UI_DIST;
-    if (existsSync(join(uiDist, 'index.html'))) {
+    if (serveUi) {
       await app.register(fastifyStatic, { root: uiDist, prefix: '/', wildcard: false, index: ['index.html'] });
-      // Client-side routes answer the app shell; unknown API paths stay problem documents.
-      app.setNotFoundHandler((request, reply) => {
-        const path = request.url.split('?')[0] ?? '/';
-        if (request.method === 'GET' && !path.startsWith('/api/') && !/\.[a-z0-9]+$/i.test(path)) {
-          return reply.type('text/html').sendFile('index.html');
-        }
-        return sendProblem(reply, problemDocument(404, 'not-found', `no route ${request.method} ${path}`, path));
-      });
     } else {
       log(`web UI not built (${uiDist} has no index.html); run: pnpm --filter @tradecore/ui build`);
     }
