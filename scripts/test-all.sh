@@ -112,6 +112,12 @@ pnpm typecheck || fail "pnpm typecheck"
 step "pnpm lint"
 pnpm lint || fail "pnpm lint"
 
+step "pnpm audit --prod (allow-list in pnpm-workspace.yaml)"
+bash scripts/audit.sh || fail "pnpm audit"
+
+step "web UI build (served by single-node mode, used by the UI end-to-end tests)"
+pnpm --filter @tradecore/ui build || fail "ui build"
+
 if [[ -n "$kafka_bg_pid" ]]; then
   step "waiting for the local Kafka broker"
   if wait "$kafka_bg_pid"; then
