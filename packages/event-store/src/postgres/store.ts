@@ -52,6 +52,12 @@ export interface PostgresEventStoreOptions {
   pollIntervalMs?: number;
   /** Send NOTIFY after appends so subscribers in other processes wake up. Default true. */
   notify?: boolean;
+  /**
+   * NOTIFYs are throttled: at most one per this delay (plus a round trip), carrying the highest
+   * position appended meanwhile. Subscribers in this process are woken at once regardless.
+   * Default 5 ms.
+   */
+  notifyDelayMs?: number;
 }
 
 export interface ReadAllStreamOptions {
@@ -190,6 +196,7 @@ export function createPostgresEventStore(options: PostgresEventStoreOptions): Po
   const channel = notifyChannel(schema);
   const pollIntervalMs = options.pollIntervalMs ?? 1000;
   const sendNotify = options.notify ?? true;
+  const notifyDelayMs = options.notifyDelayMs ?? 5;
   const bound = `(pg_snapshot_xmin(pg_current_snapshot())::text::bigint * ${POSITIONS_PER_TRANSACTION})`;
 
   const sql = {
@@ -239,28 +246,38 @@ export function createPostgresEventStore(options: PostgresEventStoreOptions): Po
 
   const signal = new Signal();
 
-  // ---- NOTIFY (coalesced: at most one in flight, carrying the highest position) ----
+  // ---- NOTIFY (throttled: at most one per notifyDelayMs + round trip, carrying the highest position) ----
   let pendingNotify: bigint | undefined;
+  let notifyTimer: NodeJS.Timeout | undefined;
   let notifying: Promise<void> | undefined;
-  const flushNotify = async (): Promise<void> => {
-    while (pendingNotify !== undefined && !closed) {
-      const p = pendingNotify;
-      pendingNotify = undefined;
-      try {
-        await pool.query('select pg_notify($1, $2)', [channel, p.toString()]);
-      } catch {
-        // subscribers still poll
-      }
+  const sendPendingNotify = async (): Promise<void> => {
+    const p = pendingNotify;
+    if (p === undefined) return;
+    pendingNotify = undefined;
+    try {
+      // NOTIFY gives its transaction an xid, hence a commit record: don't wait for its WAL flush.
+      await pool.query("select set_config('synchronous_commit', 'off', true), pg_notify($1, $2)", [channel, p.toString()]);
+    } catch {
+      // subscribers still poll
     }
+  };
+  const scheduleNotify = (): void => {
+    if (notifyTimer || notifying || closed || pendingNotify === undefined) return;
+    notifyTimer = setTimeout(() => {
+      notifyTimer = undefined;
+      notifying = sendPendingNotify().finally(() => {
+        notifying = undefined;
+        scheduleNotify();
+      });
+    }, notifyDelayMs);
+    notifyTimer.unref();
   };
   const wakeSubscribers = (position?: bigint): void => {
     signal.fire(position);
     if (!sendNotify || closed) return;
     if (position !== undefined && (pendingNotify === undefined || position > pendingNotify)) pendingNotify = position;
     pendingNotify ??= 0n;
-    notifying ??= flushNotify().finally(() => {
-      notifying = undefined;
-    });
+    scheduleNotify();
   };
 
   // ---- LISTEN (one connection per store, while subscriptions are active) ----
@@ -610,7 +627,10 @@ export function createPostgresEventStore(options: PostgresEventStoreOptions): Po
     if (closed) return;
     await Promise.all([...subscriptions].map((sub) => sub.close()));
     closed = true;
+    if (notifyTimer) clearTimeout(notifyTimer);
+    notifyTimer = undefined;
     await notifying?.catch(() => undefined);
+    await sendPendingNotify(); // the last appends' wake-up for other processes
     await listening?.catch(() => undefined);
     stopListening();
     if (ownsPool) await pool.end();
