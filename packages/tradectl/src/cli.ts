@@ -270,12 +270,17 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
       } else {
         const conn = requirePostgres(await open(o), 'verify');
         source = `the event log at ${conn.display} (schema ${conn.schema})`;
-        const timer = p ? setInterval(() => p.update(0), 500) : undefined;
+        if (p.enabled) {
+          p.setTotal(await countEvents(conn));
+          p.setIndeterminate(true);
+        }
+        const timer = p.enabled ? setInterval(() => p.update(0), 500) : undefined;
         try {
           report = await verifyOnline(conn, { anchors, maxProblems });
         } finally {
           if (timer) clearInterval(timer);
         }
+        p.setIndeterminate(false);
         p.update(report.eventsChecked, true);
       }
       p.finish();
@@ -307,7 +312,7 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
       if (from > head) throw usage(`bad range: --from ${from} is beyond the head of the log (${head})`);
       const to = to0 ?? head;
       const p = progress(o, 'export');
-      p.setTotal(await countEvents(conn, from, to));
+      if (p.enabled) p.setTotal(await countEvents(conn, from, to));
       let target = out;
       let file: ReturnType<typeof createWriteStream> | undefined;
       if (o.output !== undefined) {

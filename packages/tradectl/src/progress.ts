@@ -29,6 +29,7 @@ export class Progress {
   private drawn = false;
   private readonly now: () => number;
   private readonly tty: boolean;
+  private indeterminate = false;
 
   constructor(
     private readonly stream: CliStream,
@@ -37,6 +38,15 @@ export class Progress {
     this.now = options.now ?? (() => performance.now());
     this.started = this.now();
     this.tty = stream.isTTY === true;
+  }
+
+  get enabled(): boolean {
+    return this.options.enabled;
+  }
+
+  /** No running count is known (the work reports only at its end): show the elapsed time. */
+  setIndeterminate(on: boolean): void {
+    this.indeterminate = on;
   }
 
   get count(): number {
@@ -62,6 +72,9 @@ export class Progress {
     const rate = this.done / elapsed;
     const total = this.options.total;
     const head = `${this.options.label} `;
+    if (this.indeterminate && !final) {
+      return `${head}${total !== undefined ? `${formatNumber(total)} events, ` : ''}working… elapsed ${duration(elapsed)}`;
+    }
     if (total !== undefined && total > 0) {
       const frac = Math.min(1, this.done / total);
       const width = 24;

@@ -31,7 +31,7 @@ export async function eventsCommand(conn: Connection, out: Output, opts: EventsO
   out.write(formatHeader(opts.format));
   let written = 0;
   const limit = opts.limit ?? Number.POSITIVE_INFINITY;
-  if (opts.progress) opts.progress.setTotal(await countEvents(conn, f.fromPosition, scanTo));
+  if (opts.progress?.enabled) opts.progress.setTotal(await countEvents(conn, f.fromPosition, scanTo));
   let lastSeen = f.fromPosition !== undefined && f.fromPosition > 0n ? f.fromPosition - 1n : 0n;
   if (written < limit && (f.fromPosition === undefined || f.fromPosition <= scanTo)) {
     for await (const e of scan(conn, { ...f, toPosition: scanTo }, { batchSize: opts.batchSize, onPage: (_p, n) => opts.progress?.update(n) })) {

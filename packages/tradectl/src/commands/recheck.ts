@@ -5,7 +5,9 @@
  * The inputs are the decision's recorded inputs: `metadata.riskInputs` of the decision event when
  * the risk handler stored them there; otherwise they are rebuilt from the log exactly as the
  * account decider builds them (`placeRiskInputs`):
- *  - the order: the `OrderPlaced` of stream order-{id} (its position and time are the input's);
+ *  - the order: the `OrderPlaced` of stream order-{id}; the input's position and time are those the
+ *    decision recorded (metadata.inputPosition / inputAt), else the OrderPlaced's position and
+ *    occurredAt (as the risk handler takes them);
  *  - the account: stream account-{userId} folded with `evolveAccount` up to the decision event
  *    (each event with its recorded inputPosition / inputAt);
  *  - the control view: streams `markets` and `control` folded with `evolveControl` up to the input;
@@ -103,6 +105,8 @@ export interface RecheckOutcome {
   inputsSource: string;
   limitsSource: string;
   inputs: OrderRiskInputs;
+  /** The input the decision was taken for (when rebuilt from the log). */
+  input?: { position: bigint; at: string };
   result: RecheckResult;
 }
 
@@ -144,20 +148,23 @@ export async function recheckOrder(conn: Connection, orderId: string): Promise<R
   const { limits, source: limitsSource } = limitsFromChecks(checks);
   let inputs: OrderRiskInputs;
   let inputsSource: string;
+  let input: RecheckOutcome['input'];
   if (typeof meta.riskInputs === 'object' && meta.riskInputs !== null) {
     inputs = meta.riskInputs as OrderRiskInputs;
     inputsSource = 'recorded with the decision (metadata.riskInputs)';
   } else {
-    const inputPosition = placedRec.globalPosition;
+    const recordedPosition = typeof meta.inputPosition === 'string' && /^\d+$/.test(meta.inputPosition) ? BigInt(meta.inputPosition) : undefined;
+    const inputPosition = recordedPosition ?? placedRec.globalPosition;
+    const placedMeta = rec(placedRec.metadata);
+    const inputAt =
+      typeof meta.inputAt === 'string' ? meta.inputAt : typeof placedMeta.occurredAt === 'string' ? placedMeta.occurredAt : placedRec.recordedAt;
     const control = await controlAt(conn, inputPosition);
     const lastPrice = await lastTradePrice(conn, placed.marketId, inputPosition);
-    inputs = placeRiskInputs(
-      { kind: 'PlaceOrder', inputPosition, inputAt: placedRec.recordedAt, order: placed, control, lastPrice, limits },
-      state,
-    );
+    inputs = placeRiskInputs({ kind: 'PlaceOrder', inputPosition, inputAt, order: placed, control, lastPrice, limits }, state);
+    input = { position: inputPosition, at: inputAt };
     inputsSource = `rebuilt from the log as of the input at position ${inputPosition}`;
   }
-  return { orderId, decision, inputsSource, limitsSource, inputs, result: recheck(inputs, recorded) };
+  return { orderId, decision, inputsSource, limitsSource, inputs, input, result: recheck(inputs, recorded) };
 }
 
 export async function recheckCommand(conn: Connection, out: Output, orderId: string, format: 'text' | 'json'): Promise<boolean> {
@@ -173,6 +180,7 @@ export async function recheckCommand(conn: Connection, out: Output, orderId: str
         differences: r.result.differences,
         inputs: r.inputs,
         inputsSource: r.inputsSource,
+        input: r.input ? { position: r.input.position.toString(), at: r.input.at } : null,
         limitsSource: r.limitsSource,
       }),
     );
@@ -186,6 +194,7 @@ export async function recheckCommand(conn: Connection, out: Output, orderId: str
     textTable(
       ['INPUT', 'VALUE'],
       [
+        ...(r.input ? [['input', `position ${r.input.position} at ${r.input.at}`]] : []),
         ['order', `${i.order.side} ${i.order.type} ${i.order.quantity}${i.order.price ? ` @ ${i.order.price}` : ''} (user ${i.order.userId}, market ${i.order.marketId})`],
         ['market', i.market ? `${i.market.symbol} tick ${i.market.tickSize} lot ${i.market.lotSize} band ${i.market.priceBandBps} bps` : 'not listed'],
         ['block', i.block ? `${i.block.rule}: ${i.block.detail}` : 'none'],

@@ -136,7 +136,7 @@ export async function replayCommand(conn: Connection, out: Output, opts: ReplayC
     const head = await conn.store.headPosition();
     const until = await resolveUntil(conn, opts.until, head, opts.progress);
     opts.progress?.update(0, true);
-    opts.progress?.setTotal(await countEvents(conn, 0n, until.position));
+    if (opts.progress?.enabled) opts.progress.setTotal(await countEvents(conn, 0n, until.position));
     const result = await replayReadModels({
       store: conn.store,
       pool,
@@ -253,7 +253,7 @@ export async function diffCommand(conn: Connection, out: Output, opts: DiffComma
     const pos = await pool.query<{ position: string }>(`select position::text as position from "${opts.liveSchema}".projection_checkpoint where name = $1`, [CHECKPOINT_NAME]);
     const livePosition = BigInt(pos.rows[0]?.position ?? '0');
     await assertReplayableSchema(pool, schema, conn, false);
-    opts.progress?.setTotal(await countEvents(conn, 0n, livePosition));
+    if (opts.progress?.enabled) opts.progress.setTotal(await countEvents(conn, 0n, livePosition));
     created = true;
     const result = await replayReadModels({
       store: conn.store,

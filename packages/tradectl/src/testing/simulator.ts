@@ -2,7 +2,8 @@
  * A small, deterministic trading venue for tests and the benchmark: it writes realistic catalogue
  * events (users, markets, deposits, orders, risk accepts and rejects, matching, trades, fills,
  * cancels, kill switches) to a sink, taking every risk decision with core-domain's account decider
- * exactly as the risk handler does (so `tradectl recheck` must agree with it), and matching orders
+ * exactly as the risk handler does (inputAt = the input's metadata.occurredAt, control and last
+ * price as of just before the input; so `tradectl recheck` must agree with it), and matching orders
  * with a simple price-time book.
  *
  * Sinks: `storeSink` appends through the EventStore port (positions and times come from the
@@ -281,7 +282,7 @@ export class Simulator {
     this.tick(5);
     const decision = await this.decide(
       req.userId,
-      { kind: 'PlaceOrder', inputPosition: placedPosition, inputAt: pr.recordedAt, order: data, control: this.control, lastPrice: this.lastPrice.get(req.marketId) ?? null, limits: this.limits },
+      { kind: 'PlaceOrder', inputPosition: placedPosition, inputAt: placed.metadata.occurredAt, order: data, control: this.control, lastPrice: this.lastPrice.get(req.marketId) ?? null, limits: this.limits },
       corr,
       placed.eventId,
       req.userId,
@@ -397,10 +398,10 @@ export class Simulator {
         this.tick(1);
         const parties = e.data.takerUserId === e.data.makerUserId ? [e.data.takerUserId] : [e.data.takerUserId, e.data.makerUserId];
         for (const u of parties) {
-          await this.decide(u, { kind: 'SettleTrade', inputPosition: pos, inputAt: mr.recordedAt, userId: u, trade: e.data, control: this.control }, corr, cause, null);
+          await this.decide(u, { kind: 'SettleTrade', inputPosition: pos, inputAt: newEvents[i]?.metadata.occurredAt ?? mr.recordedAt, userId: u, trade: e.data, control: this.control }, corr, cause, null);
         }
       } else if (e.type === 'OrderCancelled') {
-        await this.decide(e.data.userId, { kind: 'ReleaseOrder', inputPosition: pos, inputAt: mr.recordedAt, event: e }, corr, cause, null);
+        await this.decide(e.data.userId, { kind: 'ReleaseOrder', inputPosition: pos, inputAt: newEvents[i]?.metadata.occurredAt ?? mr.recordedAt, event: e }, corr, cause, null);
       }
     }
     return k;
@@ -424,7 +425,7 @@ export class Simulator {
     if (idx < 0 || !resting) {
       await this.decide(
         o.userId,
-        { kind: 'CancelOrder', inputPosition: rr.positions[0] ?? 0n, inputAt: rr.recordedAt, request: req.data as EventData<'OrderCancelRequested'> },
+        { kind: 'CancelOrder', inputPosition: rr.positions[0] ?? 0n, inputAt: req.metadata.occurredAt, request: req.data as EventData<'OrderCancelRequested'> },
         corr,
         req.eventId,
         o.userId,
@@ -442,7 +443,7 @@ export class Simulator {
     const ce = this.event(cancelled, this.meta(o.userId, corr, req.eventId, { inputPosition: (rr.positions[0] ?? 0n).toString() }));
     const cr = await this.write(`market-${o.marketId}`, [ce]);
     if (cancelled.type === 'OrderCancelled') {
-      await this.decide(o.userId, { kind: 'ReleaseOrder', inputPosition: cr.positions[0] ?? 0n, inputAt: cr.recordedAt, event: cancelled }, corr, ce.eventId, null);
+      await this.decide(o.userId, { kind: 'ReleaseOrder', inputPosition: cr.positions[0] ?? 0n, inputAt: ce.metadata.occurredAt, event: cancelled }, corr, ce.eventId, null);
     }
     return true;
   }
