@@ -53,7 +53,7 @@ function isStrictlyIncreasing(xs: readonly bigint[]): boolean {
  * Global readers may lag an append a moment (PostgreSQL: an older transaction anywhere on the
  * server is still open), so assertions on readAll / headPosition retry until they hold.
  */
-async function eventually(assertion: () => Promise<void>, timeoutMs = 15_000): Promise<void> {
+async function eventually(assertion: () => Promise<void>, timeoutMs = 50_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {
@@ -234,7 +234,7 @@ export function eventStoreContract(
       for (let i = 0; i < 10; i++) {
         await store.appendToStream(stream, [newEvent(i % 3 === 0 ? 'Wanted' : 'Other', { i }), newEvent('Other', { i, j: 1 })]);
       }
-      await waitFor(() => got.length >= 20 && gotFiltered.length >= 4, 20_000, 'subscription delivery');
+      await waitFor(() => got.length >= 20 && gotFiltered.length >= 4, 50_000, 'subscription delivery');
       await sub.close();
       await filtered.close();
       await sub.done;

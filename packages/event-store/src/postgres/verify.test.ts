@@ -42,9 +42,15 @@ async function world(): Promise<World> {
 
 /** Waits until global readers see `position` (other tests' open transactions can hold them back). */
 async function settle(store: PostgresEventStore, position: bigint): Promise<void> {
-  const deadline = Date.now() + 30_000;
+  const deadline = Date.now() + 120_000;
   while ((await store.headPosition()) < position) {
-    if (Date.now() > deadline) throw new Error('the visible head did not reach the last append');
+    if (Date.now() > deadline) {
+      const holders = await store.pool.query(
+        `select pid, datname, backend_xid::text, now() - xact_start as age, left(query, 120) as query
+           from pg_stat_activity where backend_xid is not null order by xact_start limit 5`,
+      );
+      throw new Error(`the visible head did not reach the last append; oldest transactions: ${JSON.stringify(holders.rows)}`);
+    }
     await new Promise((r) => setTimeout(r, 10));
   }
 }
@@ -62,7 +68,7 @@ afterEach(async () => {
   }
 });
 
-describe('verifyLog', () => {
+describe('verifyLog', { timeout: 300_000 }, () => {
   it('passes an untouched log and reports what it covered', async () => {
     const w = await world();
     const seals = await listSeals(w.store);
