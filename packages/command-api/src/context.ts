@@ -5,6 +5,7 @@ import { WrongExpectedRevisionError, type AppendResult, type ExpectedRevision } 
 import type { TradecoreEvent } from '@tradecore/core-domain';
 import type { MarketDirectory, UserDirectory } from './directories.ts';
 import type { PasswordHasher } from './passwords.ts';
+import type { Vault } from '@tradecore/vault';
 
 /** Status of an order as the read side last saw it; used to answer 409 for final orders early. */
 export type OrderStatusLookup = (orderId: string) => Promise<string | null>;
@@ -18,6 +19,8 @@ export interface CommandDeps {
   users: UserDirectory;
   markets: MarketDirectory;
   orderStatus?: OrderStatusLookup;
+  /** Seals personal data before it is appended; the same vault must be given to `UserDirectory`. */
+  vault?: Vault;
   /** Login attempts per minute per address. */
   loginRateLimitPerMinute?: number;
 }

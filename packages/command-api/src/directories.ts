@@ -5,6 +5,7 @@
  */
 import { parseEvent, streams, type EventData } from '@tradecore/core-domain';
 import type { EventStore } from '@tradecore/event-store';
+import type { Vault } from '@tradecore/vault';
 
 abstract class StreamDirectory {
   /** Revision of the last event folded; null when the stream does not exist yet. */
@@ -16,7 +17,7 @@ abstract class StreamDirectory {
     private readonly stream: string,
   ) {}
 
-  protected abstract fold(type: string, schemaVersion: number, data: unknown): void;
+  protected abstract fold(type: string, schemaVersion: number, data: unknown): void | Promise<void>;
 
   /** Folds every event appended since the last catch-up; concurrent callers share one read. */
   catchUp(): Promise<void> {
@@ -26,7 +27,7 @@ abstract class StreamDirectory {
           const from = this.revision === null ? 0n : this.revision + 1n;
           const events = await this.store.readStream(this.stream, { fromRevision: from, maxCount: 1000 });
           for (const e of events) {
-            this.fold(e.type, e.metadata.schemaVersion, e.data);
+            await this.fold(e.type, e.metadata.schemaVersion, e.data);
             this.revision = e.streamRevision;
           }
           if (events.length < 1000) return;
@@ -54,15 +55,37 @@ export class UserDirectory extends StreamDirectory {
   private readonly byName = new Map<string, UserRecord>();
   private readonly byId = new Map<number, UserRecord>();
 
-  constructor(store: EventStore) {
+  /** With a vault, usernames and password hashes are sealed in the log and opened here. */
+  constructor(
+    store: EventStore,
+    private readonly vault?: Vault,
+  ) {
     super(store, streams.users);
   }
 
-  protected fold(type: string, schemaVersion: number, data: unknown): void {
+  protected async fold(type: string, schemaVersion: number, data: unknown): Promise<void> {
     const e = parseEvent(type, schemaVersion, data);
     if (e.type !== 'UserRegistered') return;
-    this.byName.set(e.data.username.toLowerCase(), e.data);
-    this.byId.set(e.data.userId, e.data);
+    let record = e.data;
+    if (this.vault) {
+      const username = await this.vault.open('username', e.data.username);
+      const passwordHash = await this.vault.open('passwordHash', e.data.passwordHash);
+      // A forgotten (shredded) user can no longer be found or log in.
+      if (username === null || passwordHash === null) {
+        this.byId.set(e.data.userId, { ...e.data, username: '', passwordHash: '' });
+        return;
+      }
+      record = { ...e.data, username, passwordHash };
+    }
+    this.byName.set(record.username.toLowerCase(), record);
+    this.byId.set(record.userId, record);
+  }
+
+  /** Drops a user whose personal data was just shredded. */
+  forget(userId: number): void {
+    const record = this.byId.get(userId);
+    if (record?.username) this.byName.delete(record.username.toLowerCase());
+    if (record) this.byId.set(userId, { ...record, username: '', passwordHash: '' });
   }
 
   findByName(username: string): UserRecord | undefined {

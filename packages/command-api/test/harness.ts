@@ -9,6 +9,7 @@ import { createScryptHasher } from '../src/passwords.ts';
 import { ensureAdmin } from '../src/app.ts';
 import type { CommandDeps } from '../src/context.ts';
 import type { EventStore } from '@tradecore/event-store';
+import type { Vault } from '@tradecore/vault';
 
 export const JWT_SECRET = 'test-secret-that-is-at-least-32-bytes-long!!';
 
@@ -26,9 +27,10 @@ export interface Harness {
   statuses: Map<string, string>;
 }
 
-export async function startHarness(options: { rateLimitPerSecond?: number } = {}): Promise<Harness> {
+export async function startHarness(options: { rateLimitPerSecond?: number; vault?: (db: TestDatabase) => Vault } = {}): Promise<Harness> {
   const db = await createTestDatabase('cmdapi');
   const store = createPostgresEventStore({ connectionString: db.url });
+  const vault = options.vault?.(db);
   const statuses = new Map<string, string>();
   const clock = manualClock(new Date('2026-11-26T12:00:00.000Z'));
   const deps: CommandDeps = {
@@ -38,7 +40,8 @@ export async function startHarness(options: { rateLimitPerSecond?: number } = {}
     // Cheap parameters keep the suite fast; production uses OWASP's (see passwords.ts).
     passwords: createScryptHasher({ N: 2 ** 10, r: 8, p: 1 }),
     tokens: createTokenService({ secret: JWT_SECRET, clock, ttlSeconds: 3600 }),
-    users: new UserDirectory(store),
+    users: new UserDirectory(store, vault),
+    ...(vault ? { vault } : {}),
     markets: new MarketDirectory(store),
     orderStatus: async (orderId) => statuses.get(orderId) ?? null,
   };

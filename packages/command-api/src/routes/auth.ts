@@ -17,11 +17,15 @@ export async function registerUser(deps: CommandDeps, input: { username: string;
     await deps.users.catchUp();
     if (deps.users.findByName(input.username)) throw problems.conflict('the username is taken');
     userId = deps.users.nextId();
+    const subject = `user-${userId}`;
+    // Personal data enters the log sealed under the user's own key (crypto-shredding).
+    const username = deps.vault ? await deps.vault.seal(subject, 'username', input.username) : input.username;
+    const sealedHash = deps.vault ? await deps.vault.seal(subject, 'passwordHash', passwordHash) : passwordHash;
     return {
       stream: streams.users,
       expectedRevision: deps.users.expectedRevision(),
       events: [
-        newEvent(deps.ids.uuid(), { type: 'UserRegistered', schemaVersion: 1, data: { userId, username: input.username, passwordHash, roles: input.roles } }, { ...metadata, userId }),
+        newEvent(deps.ids.uuid(), { type: 'UserRegistered', schemaVersion: 1, data: { userId, username, passwordHash: sealedHash, roles: input.roles } }, { ...metadata, userId }),
       ],
     };
   });
