@@ -36,6 +36,8 @@ import { createProjector, runProjection } from '@tradecore/projections';
 import type { Config } from './config.ts';
 import { startKafkaProjections } from './kafka-projections.ts';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from './embedded-postgres.ts';
+import { createPostgresVault, masterKeysFromEnv, type MasterKey } from '@tradecore/vault';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { DEMO_MARKETS } from './demo.ts';
 
 export interface RunningSystem {
@@ -86,14 +88,17 @@ export async function startSystem(config: Config, options: SystemOptions = {}): 
     const secret = config.JWT_SECRET ? Buffer.from(config.JWT_SECRET, 'utf8') : randomBytes(48);
     const tokens = createTokenService({ secret, clock, ttlSeconds: config.JWT_TTL_SECONDS });
     const registry = createMetricsRegistry('tradecore');
+    const keys = masterKeysFromEnv() ?? { current: localMasterKey(config.DATA_DIR), previous: [] };
+    const vault = createPostgresVault({ pool, current: keys.current, previous: keys.previous });
     const deps: CommandDeps = {
       store,
       tokens,
       clock,
       ids,
       passwords: createScryptHasher(),
-      users: new UserDirectory(store),
+      users: new UserDirectory(store, vault),
       markets: new MarketDirectory(store),
+      vault,
       loginRateLimitPerMinute: config.LOGIN_RATE_LIMIT_PER_MINUTE,
     };
 
@@ -176,4 +181,17 @@ export async function startSystem(config: Config, options: SystemOptions = {}): 
     await stopAll();
     throw err;
   }
+}
+
+/**
+ * Single-node mode without TRADECORE_MASTER_KEY: a master key kept in DATA_DIR/master.key (0600),
+ * made on first start. Losing it forgets every user's personal data, as shredding would.
+ */
+function localMasterKey(dataDir: string): MasterKey {
+  const file = join(resolve(dataDir), 'master.key');
+  if (!existsSync(file)) {
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(file, randomBytes(32).toString('base64'), { mode: 0o600 });
+  }
+  return { id: 'local-1', key: Buffer.from(readFileSync(file, 'utf8').trim(), 'base64') };
 }

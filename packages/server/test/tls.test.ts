@@ -27,7 +27,7 @@ describe('TLS', () => {
     execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'pipe' });
     db = await createTestDatabase('tls');
     system = await startSystem(
-      loadConfig({ PORT: '0', DATABASE_URL: db.url, ADMIN_PASSWORD: 'admin-password-tls', LOG_LEVEL: 'silent', TLS_CERT_FILE: join(dir, 'cert.pem'), TLS_KEY_FILE: join(dir, 'key.pem'), SEED_DEMO_MARKETS: 'false' }),
+      loadConfig({ PORT: '0', DATABASE_URL: db.url, DATA_DIR: dir, ADMIN_PASSWORD: 'admin-password-tls', LOG_LEVEL: 'silent', TLS_CERT_FILE: join(dir, 'cert.pem'), TLS_KEY_FILE: join(dir, 'key.pem'), SEED_DEMO_MARKETS: 'false' }),
       { log: () => undefined },
     );
   });

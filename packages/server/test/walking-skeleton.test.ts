@@ -3,6 +3,9 @@ import { createTestDatabase, getKafka, type TestDatabase } from '@tradecore/test
 import { loadConfig } from '../src/config.ts';
 import { startSystem, type RunningSystem } from '../src/system.ts';
 import { http, walkingSkeleton } from './client.ts';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 const ADMIN = { username: 'admin', password: 'admin-password-for-tests' };
 
@@ -20,6 +23,7 @@ async function start(db: TestDatabase, extra: Record<string, string> = {}): Prom
   const config = loadConfig({
     PORT: '0',
     DATABASE_URL: db.url,
+    DATA_DIR: mkdtempSync(join(tmpdir(), 'tradecore-skeleton-')),
     ADMIN_USERNAME: ADMIN.username,
     ADMIN_PASSWORD: ADMIN.password,
     LOG_LEVEL: 'silent',
