@@ -1,0 +1,93 @@
+import { describe, expect, it } from 'vitest';
+import { Histogram } from './histogram.ts';
+import { parseStat } from './proc.ts';
+import { cpuBreakdown, markdownTable, memoryTrend, seriesOf, slope, stepRows, table } from './report.ts';
+import { DEFAULT_CRITERIA } from './ramp.ts';
+import type { StepTotals, Window } from './protocol.ts';
+
+const hist = (ms: number[]) => {
+  const h = new Histogram();
+  for (const v of ms) h.recordMs(v);
+  return h.toJSON();
+};
+
+const win = (t: number, accepted: number, lat: number[]): Window => ({
+  t,
+  step: 0,
+  offered: accepted,
+  sent: accepted,
+  shed: 0,
+  accepted: { place: accepted, amend: 0, cancel: 0 },
+  statuses: { '202': accepted },
+  latency: hist(lat),
+  lag: hist([]),
+  lagTimeouts: 0,
+  inflight: 0,
+  backlog: 0,
+  cpuMs: 0,
+  rssBytes: 0,
+});
+
+describe('report arithmetic', () => {
+  it('slope is least squares', () => {
+    expect(slope([[0, 1], [1, 3], [2, 5]])).toBeCloseTo(2);
+    expect(slope([[0, 1]])).toBe(0);
+  });
+
+  it('time series align windows with the resource samples that end them', () => {
+    const res = [0, 1, 2].map((t) => ({
+      t,
+      server: { cpuMs: t * 500, rssBytes: 100e6 + t * 1e6 },
+      generator: { cpuMs: t * 100, rssBytes: 50e6 },
+      postgresCpuMs: t * 250,
+      kafkaCpuMs: null,
+      machine: { busyMs: t * 1500, totalMs: t * 2000 },
+    }));
+    const s = seriesOf([win(1, 100, [1, 2, 3]), win(2, 200, [5])], res);
+    expect(s).toHaveLength(2);
+    expect(s[0]).toMatchObject({ t: 1, acceptedPerS: 100, serverCpuPct: 50, generatorCpuPct: 10, postgresCpuPct: 25, machineBusyPct: 75, serverRssMB: 101, kafkaCpuPct: null });
+    expect(s[1]!.p50).toBe(5);
+    const m = memoryTrend(s, (p) => p.serverRssMB)!;
+    expect(m).toMatchObject({ firstMB: 101, lastMB: 102, maxMB: 102 });
+    expect(cpuBreakdown(res)).toMatchObject({ server: 0.5, generator: 0.1, postgres: 0.25, machine: 1.5, other: 0.65 });
+  });
+
+  it('step rows carry the peak judgement', () => {
+    const mk = (rate: number, p99: number): StepTotals => ({
+      index: 0,
+      label: `r${rate}`,
+      rate,
+      seconds: 5,
+      offered: rate * 5,
+      sent: rate * 5,
+      shed: 0,
+      accepted: { place: rate * 4, amend: rate / 2, cancel: rate / 2 },
+      conflicts: 0,
+      errors: 0,
+      statuses: {},
+      latency: hist(Array.from({ length: 200 }, () => p99)),
+      service: hist([1]),
+      lag: hist([]),
+      lagTimeouts: 0,
+    });
+    const { rows, peak } = stepRows([mk(100, 5), mk(200, 8), mk(300, 500), mk(400, 900)], DEFAULT_CRITERIA);
+    expect(peak.rate).toBe(200);
+    expect(rows.map((r) => r.ok)).toEqual([true, true, false, false]);
+    expect(rows[1]).toMatchObject({ acceptedPerS: 200, placesPerS: 160 });
+  });
+
+  it('tables', () => {
+    expect(table(['a', 'bb'], [['x', 1]])).toBe('a  bb\n-  --\nx   1');
+    expect(markdownTable(['a', 'b'], [[1, 2]])).toBe('| a | b |\n|---|--:|\n| 1 | 2 |');
+  });
+
+  it('parses /proc/<pid>/stat with a name holding spaces and parentheses', () => {
+    const fields = Array.from({ length: 50 }, (_, i) => String(i + 3));
+    fields[14 - 3] = '250'; // utime
+    fields[15 - 3] = '50'; // stime
+    fields[24 - 3] = '1000'; // rss pages
+    const s = parseStat(`123 (node (x) y) ${fields.join(' ')}`);
+    expect(s.cpuMs).toBe(3000);
+    expect(s.rssBytes).toBe(4096 * 1000);
+  });
+});

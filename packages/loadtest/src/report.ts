@@ -1,0 +1,435 @@
+/**
+ * Turning a run's raw material (the generator's windows and step totals, resource samples, the
+ * proof) into the figures that get reported: per-step and overall tables, time series, memory
+ * trend, the chart, text and Markdown.
+ */
+import { Histogram, summary } from './histogram.ts';
+import { COLORS, renderChart, type Panel } from './plot.ts';
+import type { ProfileSummary } from './profile.ts';
+import type { Proof } from './proof.ts';
+import type { MachineInfo } from './proc.ts';
+import { findPeak, type PeakCriteria, type Peak } from './ramp.ts';
+import type { DoneMessage, Kind, StepTotals, Window } from './protocol.ts';
+
+export type LatencySummary = ReturnType<typeof summary>;
+
+export interface ResourceSample {
+  /** Seconds since the load started. */
+  t: number;
+  server: { cpuMs: number; rssBytes: number } | null;
+  generator: { cpuMs: number; rssBytes: number } | null;
+  /** Cumulative CPU of the PostgreSQL backends serving the run's database. */
+  postgresCpuMs: number;
+  kafkaCpuMs: number | null;
+  machine: { busyMs: number; totalMs: number } | null;
+  /** From the server's /metrics, when scraped in this window. */
+  heapUsedBytes?: number;
+  eventLoopP99Ms?: number;
+}
+
+export interface SeriesPoint {
+  t: number;
+  offeredPerS: number;
+  acceptedPerS: number;
+  p50: number | null;
+  p99: number | null;
+  lagP50: number | null;
+  lagP99: number | null;
+  serverRssMB: number | null;
+  generatorRssMB: number | null;
+  serverHeapMB: number | null;
+  serverCpuPct: number | null;
+  generatorCpuPct: number | null;
+  postgresCpuPct: number | null;
+  kafkaCpuPct: number | null;
+  machineBusyPct: number | null;
+}
+
+export interface StepRow {
+  label: string;
+  rate: number;
+  seconds: number;
+  offered: number;
+  accepted: number;
+  acceptedPerS: number;
+  placesPerS: number;
+  shed: number;
+  errors: number;
+  conflicts: number;
+  latency: LatencySummary;
+  service: LatencySummary;
+  lag: LatencySummary;
+  lagTimeouts: number;
+  ok: boolean;
+  reasons: string[];
+}
+
+export interface MemoryTrend {
+  firstMB: number;
+  lastMB: number;
+  maxMB: number;
+  /** Least-squares slope over the second half of the load, MB per minute. */
+  slopeMBPerMin: number;
+}
+
+export interface CpuBreakdown {
+  wallSeconds: number;
+  /** Cores used on average (1.0 = one core busy) by each part, over the load phase. */
+  server: number;
+  generator: number;
+  postgres: number;
+  kafka: number | null;
+  machine: number | null;
+  /** Machine busy cores not accounted for by the above (other processes on the box). */
+  other: number | null;
+}
+
+export interface RunReport {
+  name: string;
+  mode: 'single-node' | 'full';
+  kind: 'ramp' | 'soak';
+  startedAt: string;
+  machine: MachineInfo;
+  loadAverageBefore: number[];
+  command: string;
+  topology: string;
+  setup: { traders: number; markets: string[]; setupSeconds: number; lagSource: string; seed: string };
+  steps: StepRow[];
+  peak: (Omit<Peak, 'judged'> & { criteria: PeakCriteria }) | null;
+  overall: {
+    loadSeconds: number;
+    commandsPerS: number;
+    placesPerS: number;
+    accepted: Record<Kind, number>;
+    drainCancels: number;
+    errors: number;
+    conflicts: number;
+    shed: number;
+    latency: LatencySummary;
+    service: LatencySummary;
+    lag: LatencySummary;
+    lagTimeouts: number;
+    statuses: Record<string, number>;
+    decisions: Record<string, number>;
+  };
+  cpu: CpuBreakdown;
+  memory: { server: MemoryTrend | null; generator: MemoryTrend | null };
+  settleSeconds: number;
+  settled: boolean;
+  profile: ProfileSummary | null;
+  proof: Proof | null;
+  goals: { ordersPerS: number; p99Ms: number; lagP99Ms: number; met: { throughput: boolean; p99: boolean; lag: boolean } };
+  series: SeriesPoint[];
+  errorSamples: string[];
+  ok: boolean;
+  failures: string[];
+}
+
+export const GOALS = { ordersPerS: 2_000, p99Ms: 25, lagP99Ms: 250 };
+
+export function stepRows(steps: readonly StepTotals[], criteria: PeakCriteria): { rows: StepRow[]; peak: Peak } {
+  const peak = findPeak(
+    steps.map((s) => {
+      const lat = Histogram.fromJSON(s.latency);
+      const lag = Histogram.fromJSON(s.lag);
+      return {
+        rate: s.rate,
+        seconds: s.seconds,
+        offered: s.offered,
+        accepted: s.accepted.place + s.accepted.amend + s.accepted.cancel + s.conflicts,
+        errors: s.errors,
+        p99Ms: lat.count ? lat.percentileMs(99) : null,
+        lagP99Ms: lag.count ? lag.percentileMs(99) : null,
+      };
+    }),
+    criteria,
+  );
+  const rows = steps.map((s, i) => {
+    const accepted = s.accepted.place + s.accepted.amend + s.accepted.cancel;
+    const j = peak.judged[i]!;
+    return {
+      label: s.label,
+      rate: s.rate,
+      seconds: Math.round(s.seconds * 10) / 10,
+      offered: s.offered,
+      accepted,
+      acceptedPerS: s.seconds > 0 ? Math.round(accepted / s.seconds) : 0,
+      placesPerS: s.seconds > 0 ? Math.round(s.accepted.place / s.seconds) : 0,
+      shed: s.shed,
+      errors: s.errors,
+      conflicts: s.conflicts,
+      latency: summary(Histogram.fromJSON(s.latency)),
+      service: summary(Histogram.fromJSON(s.service)),
+      lag: summary(Histogram.fromJSON(s.lag)),
+      lagTimeouts: s.lagTimeouts,
+      ok: j.ok,
+      reasons: j.reasons,
+    };
+  });
+  return { rows, peak };
+}
+
+export function overallOf(done: DoneMessage) {
+  const lat = new Histogram();
+  const svc = new Histogram();
+  const lag = new Histogram();
+  const statuses: Record<string, number> = {};
+  let shed = 0;
+  let lagTimeouts = 0;
+  for (const s of done.steps) {
+    lat.merge(Histogram.fromJSON(s.latency));
+    svc.merge(Histogram.fromJSON(s.service));
+    lag.merge(Histogram.fromJSON(s.lag));
+    shed += s.shed;
+    lagTimeouts += s.lagTimeouts;
+    for (const [k, v] of Object.entries(s.statuses)) statuses[k] = (statuses[k] ?? 0) + v;
+  }
+  const a = done.totals.accepted;
+  const commands = a.place + a.amend + a.cancel;
+  return {
+    loadSeconds: Math.round(done.loadSeconds * 10) / 10,
+    commandsPerS: done.loadSeconds > 0 ? Math.round(commands / done.loadSeconds) : 0,
+    placesPerS: done.loadSeconds > 0 ? Math.round(a.place / done.loadSeconds) : 0,
+    accepted: a,
+    drainCancels: done.totals.drainAccepted,
+    errors: done.totals.errors,
+    conflicts: done.totals.conflicts,
+    shed,
+    latency: summary(lat),
+    service: summary(svc),
+    lag: summary(lag),
+    lagTimeouts,
+    statuses,
+    decisions: done.decisionsByTag,
+  };
+}
+
+export function seriesOf(windows: readonly Window[], resources: readonly ResourceSample[]): SeriesPoint[] {
+  const out: SeriesPoint[] = [];
+  let prevT = 0;
+  for (let i = 0; i < windows.length; i++) {
+    const w = windows[i]!;
+    // resources[0] is the sample at the start of the load; resources[i + 1] ends window i.
+    const r = resources[i + 1];
+    const p = resources[i];
+    const dt = Math.max(0.001, w.t - prevT);
+    prevT = w.t;
+    const lat = Histogram.fromJSON(w.latency);
+    const lag = Histogram.fromJSON(w.lag);
+    const pct = (a: number | null | undefined, b: number | null | undefined, wallS: number) =>
+      a === null || a === undefined || b === null || b === undefined ? null : Math.round(((a - b) / (wallS * 1000)) * 1000) / 10;
+    const wall = r && p ? Math.max(0.001, r.t - p.t) : dt;
+    const acc = w.accepted.place + w.accepted.amend + w.accepted.cancel;
+    out.push({
+      t: w.t,
+      offeredPerS: Math.round(w.offered / dt),
+      acceptedPerS: Math.round(acc / dt),
+      p50: lat.count ? Math.round(lat.percentileMs(50) * 100) / 100 : null,
+      p99: lat.count ? Math.round(lat.percentileMs(99) * 100) / 100 : null,
+      lagP50: lag.count ? Math.round(lag.percentileMs(50) * 10) / 10 : null,
+      lagP99: lag.count ? Math.round(lag.percentileMs(99) * 10) / 10 : null,
+      serverRssMB: r?.server ? Math.round(r.server.rssBytes / 1e5) / 10 : null,
+      generatorRssMB: r?.generator ? Math.round(r.generator.rssBytes / 1e5) / 10 : null,
+      serverHeapMB: r?.heapUsedBytes !== undefined ? Math.round(r.heapUsedBytes / 1e5) / 10 : null,
+      serverCpuPct: p ? pct(r?.server?.cpuMs, p.server?.cpuMs, wall) : null,
+      generatorCpuPct: p ? pct(r?.generator?.cpuMs, p.generator?.cpuMs, wall) : null,
+      postgresCpuPct: p ? pct(r?.postgresCpuMs, p.postgresCpuMs, wall) : null,
+      kafkaCpuPct: p && r?.kafkaCpuMs !== null ? pct(r?.kafkaCpuMs, p.kafkaCpuMs, wall) : null,
+      machineBusyPct: p && r?.machine && p.machine ? Math.round(((r.machine.busyMs - p.machine.busyMs) / (r.machine.totalMs - p.machine.totalMs || 1)) * 1000) / 10 : null,
+    });
+  }
+  return out;
+}
+
+/** Least-squares slope of y over x. */
+export function slope(points: readonly (readonly [number, number])[]): number {
+  const n = points.length;
+  if (n < 2) return 0;
+  let sx = 0;
+  let sy = 0;
+  for (const [x, y] of points) {
+    sx += x;
+    sy += y;
+  }
+  const mx = sx / n;
+  const my = sy / n;
+  let num = 0;
+  let den = 0;
+  for (const [x, y] of points) {
+    num += (x - mx) * (y - my);
+    den += (x - mx) ** 2;
+  }
+  return den === 0 ? 0 : num / den;
+}
+
+export function memoryTrend(series: readonly SeriesPoint[], pick: (p: SeriesPoint) => number | null): MemoryTrend | null {
+  const pts = series.map((p) => [p.t, pick(p)] as const).filter((p): p is readonly [number, number] => p[1] !== null);
+  if (pts.length === 0) return null;
+  const half = pts.slice(Math.floor(pts.length / 2));
+  return {
+    firstMB: pts[0]![1],
+    lastMB: pts[pts.length - 1]![1],
+    maxMB: Math.max(...pts.map((p) => p[1])),
+    slopeMBPerMin: Math.round(slope(half) * 60 * 100) / 100,
+  };
+}
+
+export function cpuBreakdown(resources: readonly ResourceSample[]): CpuBreakdown {
+  const a = resources[0];
+  const b = resources[resources.length - 1];
+  if (!a || !b || b.t <= a.t) return { wallSeconds: 0, server: 0, generator: 0, postgres: 0, kafka: null, machine: null, other: null };
+  const wall = (b.t - a.t) * 1000;
+  const cores = (x: number | null | undefined, y: number | null | undefined) => (x === null || x === undefined || y === null || y === undefined ? null : Math.round(((y - x) / wall) * 100) / 100);
+  const server = cores(a.server?.cpuMs, b.server?.cpuMs) ?? 0;
+  const generator = cores(a.generator?.cpuMs, b.generator?.cpuMs) ?? 0;
+  const postgres = cores(a.postgresCpuMs, b.postgresCpuMs) ?? 0;
+  const kafka = cores(a.kafkaCpuMs, b.kafkaCpuMs);
+  const machine = a.machine && b.machine ? Math.round(((b.machine.busyMs - a.machine.busyMs) / wall) * 100) / 100 : null;
+  const other = machine === null ? null : Math.round((machine - server - generator - postgres - (kafka ?? 0)) * 100) / 100;
+  return { wallSeconds: Math.round(wall / 100) / 10, server, generator, postgres, kafka, machine, other };
+}
+
+export function chartOf(report: Pick<RunReport, 'name' | 'series'>): Buffer {
+  const s = report.series;
+  const pts = (f: (p: SeriesPoint) => number | null) => s.map((p) => [p.t, f(p)] as const);
+  const panels: Panel[] = [
+    {
+      title: 'command latency (ms, log scale; from the scheduled send time)',
+      yLabel: 'ms',
+      log: true,
+      series: [
+        { name: 'p50', color: COLORS.blue, points: pts((p) => p.p50) },
+        { name: 'p99', color: COLORS.red, points: pts((p) => p.p99) },
+      ],
+      hlines: [{ y: GOALS.p99Ms, label: `goal p99 ${GOALS.p99Ms} ms`, color: COLORS.grey }],
+    },
+    {
+      title: 'read-model lag (ms, log scale; 202 to order visible with status not pending)',
+      yLabel: 'ms',
+      log: true,
+      series: [
+        { name: 'lag p50', color: COLORS.blue, points: pts((p) => p.lagP50) },
+        { name: 'lag p99', color: COLORS.red, points: pts((p) => p.lagP99) },
+      ],
+      hlines: [{ y: GOALS.lagP99Ms, label: `goal p99 ${GOALS.lagP99Ms} ms`, color: COLORS.grey }],
+    },
+    {
+      title: 'commands per second',
+      yLabel: 'per s',
+      series: [
+        { name: 'offered', color: COLORS.grey, points: pts((p) => p.offeredPerS) },
+        { name: 'accepted (202)', color: COLORS.green, points: pts((p) => p.acceptedPerS) },
+      ],
+    },
+    {
+      title: 'resident memory (MB) and server heap used (MB)',
+      yLabel: 'MB',
+      series: [
+        { name: 'server rss', color: COLORS.purple, points: pts((p) => p.serverRssMB) },
+        { name: 'server heap', color: COLORS.blue, points: pts((p) => p.serverHeapMB) },
+        { name: 'generator rss', color: COLORS.orange, points: pts((p) => p.generatorRssMB) },
+      ],
+    },
+    {
+      title: 'CPU (% of one core)',
+      yLabel: '%',
+      series: [
+        { name: 'server', color: COLORS.purple, points: pts((p) => p.serverCpuPct) },
+        { name: 'generator', color: COLORS.orange, points: pts((p) => p.generatorCpuPct) },
+        { name: 'postgres', color: COLORS.blue, points: pts((p) => p.postgresCpuPct) },
+        { name: 'kafka', color: COLORS.green, points: pts((p) => p.kafkaCpuPct) },
+        { name: 'machine busy', color: COLORS.grey, points: pts((p) => (p.machineBusyPct === null ? null : p.machineBusyPct * 2)) },
+      ],
+    },
+  ];
+  return renderChart({ title: report.name, xLabel: 'seconds since the load started', panels });
+}
+
+// ---------------------------------------------------------------- text
+
+const f = (v: number | null | undefined, digits = 1) => (v === null || v === undefined || !Number.isFinite(v) ? '-' : v.toFixed(digits));
+
+export function table(headers: string[], rows: (string | number)[][]): string {
+  const cells = [headers, ...rows.map((r) => r.map(String))];
+  const widths = headers.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));
+  return cells.map((r, k) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ') + (k === 0 ? `\n${widths.map((w) => '-'.repeat(w)).join('  ')}` : '')).join('\n');
+}
+
+export function markdownTable(headers: string[], rows: (string | number)[][]): string {
+  return [`| ${headers.join(' | ')} |`, `|${headers.map((_, i) => (i === 0 ? '---' : '--:')).join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+}
+
+const STEP_HEADERS = ['step', 'target/s', 'offered', 'accepted/s', 'places/s', 'shed', 'errors', 'p50 ms', 'p99 ms', 'p99.9 ms', 'lag p50', 'lag p99', 'ok'];
+
+function stepCells(r: StepRow): (string | number)[] {
+  return [
+    r.label,
+    r.rate,
+    r.offered,
+    r.acceptedPerS,
+    r.placesPerS,
+    r.shed,
+    r.errors,
+    f(r.latency.p50, 2),
+    f(r.latency.p99, 1),
+    f(r.latency.p999, 1),
+    f(r.lag.p50, 0),
+    f(r.lag.p99, 0),
+    r.ok ? 'yes' : `no: ${r.reasons.join('; ')}`,
+  ];
+}
+
+export function summaryLines(r: RunReport): string[] {
+  const o = r.overall;
+  const lines = [
+    `${r.name}: ${r.mode} ${r.kind}, ${r.setup.traders} traders on ${r.setup.markets.length} markets, ${o.loadSeconds} s of load`,
+    `  throughput: ${o.commandsPerS} commands/s accepted (${o.placesPerS} places/s); accepted ${o.accepted.place} places, ${o.accepted.amend} amends, ${o.accepted.cancel} cancels (+${o.drainCancels} drain cancels); ${o.errors} errors, ${o.conflicts} conflicts, ${o.shed} shed`,
+    `  command latency: p50 ${f(o.latency.p50, 2)} ms, p99 ${f(o.latency.p99, 1)} ms, p99.9 ${f(o.latency.p999, 1)} ms, max ${f(o.latency.max, 0)} ms (service time p99 ${f(o.service.p99, 1)} ms)`,
+    `  read-model lag (${r.setup.lagSource}, ${o.lag.count} samples): p50 ${f(o.lag.p50, 0)} ms, p99 ${f(o.lag.p99, 0)} ms, max ${f(o.lag.max, 0)} ms, ${o.lagTimeouts} timeouts`,
+    `  CPU (cores, average over the load): server ${r.cpu.server}, generator ${r.cpu.generator}, postgres ${r.cpu.postgres}${r.cpu.kafka !== null ? `, kafka ${r.cpu.kafka}` : ''}, whole machine ${r.cpu.machine ?? '-'} (other processes ${r.cpu.other ?? '-'})`,
+    `  memory: server rss ${r.memory.server ? `${r.memory.server.firstMB} → ${r.memory.server.lastMB} MB (max ${r.memory.server.maxMB}, ${r.memory.server.slopeMBPerMin} MB/min over the second half)` : '-'}; generator rss ${r.memory.generator ? `${r.memory.generator.firstMB} → ${r.memory.generator.lastMB} MB (${r.memory.generator.slopeMBPerMin} MB/min)` : '-'}`,
+    `  settled (read models at the head, nothing pending) ${r.settled ? `in ${r.settleSeconds} s after the load` : `NOT within ${r.settleSeconds} s`}`,
+  ];
+  if (r.peak) lines.push(`  peak sustained: ${r.peak.index >= 0 ? `${r.peak.rate}/s target, ${Math.round(r.peak.acceptedRate)}/s accepted (step ${r.peak.index + 1})` : 'no step met the criteria'}`);
+  lines.push(
+    `  goals (full path on this machine): ≥ ${GOALS.ordersPerS}/s ${r.goals.met.throughput ? 'met' : 'MISSED'}, p99 ≤ ${GOALS.p99Ms} ms ${r.goals.met.p99 ? 'met' : 'MISSED'}, lag p99 ≤ ${GOALS.lagP99Ms} ms ${r.goals.met.lag ? 'met' : 'MISSED'}`,
+  );
+  if (r.proof) {
+    lines.push(`  proof: ${r.proof.ok ? 'PASSED' : 'FAILED'}`);
+    lines.push(`    ${r.proof.verify.ok ? 'ok  ' : 'FAIL'} ${r.proof.verify.command} (exit ${r.proof.verify.exitCode}, ${r.proof.verify.seconds} s)`);
+    lines.push(`    ${r.proof.diff.ok ? 'ok  ' : 'FAIL'} ${r.proof.diff.command} (exit ${r.proof.diff.exitCode}, ${r.proof.diff.seconds} s)`);
+    for (const c of [...r.proof.reconciliation.checks, ...r.proof.completeness]) lines.push(`    ${c.ok ? 'ok  ' : 'FAIL'} ${c.name}: ${c.detail}`);
+  } else {
+    lines.push('  proof: NOT RUN');
+  }
+  if (r.failures.length) lines.push(`  run FAILED: ${r.failures.join('; ')}`);
+  return lines;
+}
+
+export function textReport(r: RunReport): string {
+  return [table(STEP_HEADERS, r.steps.map(stepCells)), '', ...summaryLines(r)].join('\n');
+}
+
+export function markdownReport(r: RunReport, chartFile: string): string {
+  const out = [
+    `# ${r.name}`,
+    '',
+    `\`${r.command}\` — ${r.startedAt}, ${r.machine.cpus} × ${r.machine.cpuModel}, ${r.machine.memoryGiB} GiB, load average before ${r.loadAverageBefore.join(' ')}`,
+    '',
+    `Topology: ${r.topology}`,
+    '',
+    markdownTable(STEP_HEADERS, r.steps.map(stepCells)),
+    '',
+    '```',
+    ...summaryLines(r),
+    '```',
+    '',
+    `![latency, lag, throughput, memory, CPU](${chartFile})`,
+  ];
+  if (r.profile) {
+    out.push('', `## Server CPU profile (${r.profile.busyMs} ms busy of ${r.profile.totalMs} ms sampled)`, '');
+    out.push(markdownTable(['package', 'self ms', '% of busy'], r.profile.groups.slice(0, 15).map((g) => [g.group, g.ms, g.pct])));
+    out.push('', markdownTable(['function', 'where', 'self ms', '% of busy'], r.profile.top.map((t) => [t.name, t.where, t.ms, t.pct])));
+  }
+  return out.join('\n') + '\n';
+}
