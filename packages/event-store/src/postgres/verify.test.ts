@@ -81,8 +81,10 @@ describe('verifyLog', { timeout: 300_000 }, () => {
     expect(report.sealsChecked).toBe(3);
     expect(report.unsealedEvents).toBe(15);
     expect(report.lastSeal?.hash).toBe(seals[2]?.hash);
-    // also with a bare pool
-    expect((await verifyLog(w.store.pool, { batchSize: 7 })).ok).toBe(true);
+    // also with a bare pool, in small pages, reporting progress
+    const phases = new Set<string>();
+    expect((await verifyLog(w.store.pool, { batchSize: 7, onProgress: (p) => phases.add(p.phase) })).ok).toBe(true);
+    expect([...phases]).toEqual(['chains', 'seals']);
   });
 
   it('names an event whose data was changed in SQL', async () => {

@@ -40,6 +40,8 @@ export interface VerifyLogOptions {
   maxProblems?: number;
   /** Seal hashes kept outside the database (e.g. printed by an earlier audit): each must still match. */
   anchors?: readonly { sealId: bigint; hash: string }[];
+  /** Called after every page (for a CLI's progress line). */
+  onProgress?: (progress: { phase: 'chains' | 'seals'; eventsChecked: number; sealsChecked: number }) => void;
 }
 
 export interface VerifyReport {
@@ -275,6 +277,7 @@ export async function verifyLog(
         cur.prevPosition = position;
         after = [row.stream, row.revision];
       }
+      options.onProgress?.({ phase: 'chains', eventsChecked, sealsChecked });
     }
     finishStream();
 
@@ -415,6 +418,7 @@ export async function verifyLog(
           break;
         }
       }
+      options.onProgress?.({ phase: 'seals', eventsChecked, sealsChecked });
       prevSeal = { id, to, hash: seal.hash };
       lastSeal = { sealId: id, toPosition: to, hash: seal.hash.toString('hex') };
     }
