@@ -21,7 +21,7 @@ import {
   type Clock,
   type IdGenerator,
 } from '@tradecore/http-kit';
-import { createPostgresEventStore, type EventStore } from '@tradecore/event-store';
+import { createEventStoreDbEventStore, createPostgresEventStore, type EventStore } from '@tradecore/event-store';
 import {
   MarketDirectory,
   UserDirectory,
@@ -81,7 +81,11 @@ export async function startSystem(config: Config, options: SystemOptions = {}): 
     }
     const pool = new pg.Pool({ connectionString: databaseUrl, max: 20 });
     stops.push(() => pool.end());
-    const store = createPostgresEventStore({ pool });
+    // The log lives in EventStoreDB when EVENTSTORE_URL is given; read models, checkpoints and the
+    // vault stay in PostgreSQL either way.
+    const store: EventStore = config.EVENTSTORE_URL
+      ? createEventStoreDbEventStore({ connectionString: config.EVENTSTORE_URL })
+      : createPostgresEventStore({ pool });
     stops.push(() => store.close());
 
     // A random secret per start in single-node mode when none is configured; printed nowhere.
