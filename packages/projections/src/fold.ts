@@ -178,16 +178,26 @@ export function killSwitchKey(scope: 'global' | 'market' | 'user', marketId: num
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
 
 /** When an event happened: its metadata.occurredAt (the injected clock), else when it was recorded. */
+const CANONICAL_ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+
 export function eventTime(rec: RecordedEvent): string {
   const occurred = (rec.metadata as { occurredAt?: unknown } | undefined)?.occurredAt;
+  if (typeof occurred === 'string' && CANONICAL_ISO.test(occurred) && Number.isFinite(Date.parse(occurred))) return occurred;
   if (typeof occurred === 'string' && ISO.test(occurred) && Number.isFinite(Date.parse(occurred))) return new Date(occurred).toISOString();
   const recorded = Date.parse(rec.recordedAt);
   return Number.isFinite(recorded) ? new Date(recorded).toISOString() : new Date(0).toISOString();
 }
 
 function isoOf(value: string): string {
-  return new Date(value).toISOString();
+  return CANONICAL_ISO.test(value) ? value : new Date(value).toISOString();
 }
+
+/**
+ * Event types the read models do not read (requests whose outcome arrives as its own event, and
+ * the engine's intake record). They advance the checkpoint without being parsed, so they never
+ * cost a schema check — nor, if malformed, a projection_errors row.
+ */
+export const UNREAD_EVENT_TYPES: ReadonlySet<string> = new Set(['OrderEntered', 'OrderAmendRequested', 'OrderCancelRequested', 'OrderAmendRejected', 'OrderCancelRejected']);
 
 export interface ParsedEvent {
   rec: RecordedEvent;

@@ -10,8 +10,20 @@ import { AMOUNT_DECIMALS, formatAmount, parseAmount, parseSignedAmount } from '@
 
 export const SCALE = 10n ** BigInt(AMOUNT_DECIMALS);
 
-/** A non-negative decimal string (price, quantity, amount) as units; throws DecimalValidationError. */
+const PLAIN = /^(\d{1,18})(?:\.(\d{1,12}))?$/;
+const PAD = '000000000000';
+
+/**
+ * A non-negative decimal string (price, quantity, amount) as units; throws DecimalValidationError.
+ * Fast path for the common shape (≤ 18 integer digits, ≤ 12 decimals); anything else goes through
+ * core-domain's parseAmount, which accepts or rejects it with the precise reason.
+ */
 export function units(value: string, field: string): bigint {
+  const m = PLAIN.exec(value);
+  if (m && (m[1] === '0' || !m[1]?.startsWith('0'))) {
+    const frac = m[2] ?? '';
+    return BigInt((m[1] ?? '0') + frac + PAD.slice(frac.length));
+  }
   return parseAmount(value, field);
 }
 

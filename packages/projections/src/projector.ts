@@ -18,7 +18,7 @@
 import type pg from 'pg';
 import type { RecordedEvent } from '@tradecore/event-store';
 import { Gauge, type Registry } from 'prom-client';
-import { BatchFold, loadKeys, orderAverageFillPrice, parseRecorded, positionAveragePrice, positionId, type MarketRow, type OrderRow, type OrderStatus, type ParsedEvent, type PositionRow } from './fold.ts';
+import { BatchFold, UNREAD_EVENT_TYPES, loadKeys, orderAverageFillPrice, parseRecorded, positionAveragePrice, positionId, type MarketRow, type OrderRow, type OrderStatus, type ParsedEvent, type PositionRow } from './fold.ts';
 import { CHECKPOINT_NAME, migrateSchema } from './migrations.ts';
 import { fmt, fmtOrNull, signedUnits, units } from './money.ts';
 import { bulkInsert, ident, lockKeySql, type Queryable } from './sql.ts';
@@ -49,6 +49,18 @@ export interface ProjectorOptions {
   channel?: string;
   /** Registers `projection_position{schema}`. */
   registry?: Registry;
+  /**
+   * Keep markets, orders and positions in memory between batches instead of loading them each
+   * time. Only for a schema this projector writes alone (a replay's or rebuild's schema); bounded
+   * by `cacheMaxEntries` (default 500,000: past it the cache starts afresh).
+   */
+  cache?: boolean;
+  cacheMaxEntries?: number;
+  /**
+   * `false` commits batches with `synchronous_commit = off`: a crash may lose the last batches,
+   * which is fine for a replay or rebuild schema (it is rebuilt anyway), never for the live one.
+   */
+  synchronousCommit?: boolean;
 }
 
 export interface ApplyResult {
@@ -89,6 +101,13 @@ export function createProjector(options: ProjectorOptions): Projector {
   const channel = options.channel ?? NOTIFY_CHANNEL;
   const gauge = options.registry ? positionGauge(options.registry) : undefined;
   const pool = options.pool;
+  const cache = options.cache ? { markets: new Map<number, MarketRow>(), orders: new Map<string, OrderRow>(), positions: new Map<string, PositionRow>() } : undefined;
+  const cacheMax = options.cacheMaxEntries ?? 500_000;
+  const clearCache = () => {
+    cache?.markets.clear();
+    cache?.orders.clear();
+    cache?.positions.clear();
+  };
 
   async function applyInTransaction(db: Queryable, events: readonly RecordedEvent[]): Promise<ApplyResult> {
     const cp = await db.query<{ position: string }>(
@@ -110,19 +129,56 @@ export function createProjector(options: ProjectorOptions): Projector {
     if (fresh.length === 0) return { position: checkpoint, applied: 0, skipped, errors: 0, markets: [], users: [] };
 
     const parsed: ParsedEvent[] = [];
-    const outcomes = fresh.map(parseRecorded);
+    const outcomes = fresh.filter((e) => !UNREAD_EVENT_TYPES.has(e.type)).map(parseRecorded);
     for (const o of outcomes) if (o.ok) parsed.push(o.parsed);
     const keys = loadKeys(parsed);
+    const markets = new Map<number, MarketRow>();
+    const orders = new Map<string, OrderRow>();
+    const positions = new Map<string, PositionRow>();
+    if (cache) {
+      for (const id of keys.marketIds) {
+        const m = cache.markets.get(id);
+        if (m) {
+          markets.set(id, m);
+          keys.marketIds.delete(id);
+        }
+      }
+      for (const id of keys.orderIds) {
+        const o = cache.orders.get(id);
+        if (o) {
+          orders.set(id, o);
+          keys.orderIds.delete(id);
+        }
+      }
+      for (const [id] of keys.positionKeys) {
+        const p = cache.positions.get(id);
+        if (p) {
+          positions.set(id, p);
+          keys.positionKeys.delete(id);
+        }
+      }
+    }
     // One connection, one query at a time.
-    const markets = await loadMarkets(db, s, [...keys.marketIds]);
-    const orders = await loadOrders(db, s, [...keys.orderIds]);
-    const positions = await loadPositions(db, s, [...keys.positionKeys.values()]);
+    for (const [k, v] of await loadMarkets(db, s, [...keys.marketIds])) markets.set(k, v);
+    for (const [k, v] of await loadOrders(db, s, [...keys.orderIds])) orders.set(k, v);
+    for (const [k, v] of await loadPositions(db, s, [...keys.positionKeys.values()])) positions.set(k, v);
     const fold = new BatchFold(markets, orders, positions);
     for (const o of outcomes) {
       if (o.ok) fold.apply(o.parsed);
       else fold.recordError(o.error);
     }
-    await write(db, s, fold);
+    try {
+      await write(db, s, fold);
+    } catch (err) {
+      clearCache();
+      throw err;
+    }
+    if (cache) {
+      if (cache.orders.size + orders.size > cacheMax) clearCache();
+      for (const [k, v] of markets) cache.markets.set(k, v);
+      for (const [k, v] of orders) cache.orders.set(k, v);
+      for (const [k, v] of positions) cache.positions.set(k, v);
+    }
     await db.query(`update ${s}.projection_checkpoint set position = $2, updated_at = now() where name = $1`, [CHECKPOINT_NAME, checkpoint.toString()]);
     const result: ApplyResult = {
       position: checkpoint,
@@ -146,11 +202,13 @@ export function createProjector(options: ProjectorOptions): Projector {
       const client = await pool.connect();
       try {
         await client.query('begin');
+        if (options.synchronousCommit === false) await client.query('set local synchronous_commit = off');
         const result = await applyInTransaction(client, events);
         await client.query('commit');
         gauge?.set({ schema }, Number(result.position));
         return result;
       } catch (err) {
+        clearCache();
         await client.query('rollback').catch(() => undefined);
         throw err;
       } finally {

@@ -21,7 +21,7 @@ export interface ReplayOptions {
   schema: string;
   /** Stop after this global position (inclusive). Default: the head when the replay started. */
   toPosition?: bigint;
-  /** Events per read and per transaction (default 5000). */
+  /** Events per read and per transaction (default 20,000). */
   batchSize?: number;
   onProgress?: (position: bigint, events: number) => void;
 }
@@ -69,7 +69,7 @@ async function pump(store: EventStore, from: bigint, to: bigint | undefined, bat
 
 async function freshSchema(pool: pg.Pool, schema: string): Promise<Projector> {
   await pool.query(`drop schema if exists ${ident(schema)} cascade`);
-  const projector = createProjector({ pool, schema, notify: false });
+  const projector = createProjector({ pool, schema, notify: false, cache: true, synchronousCommit: false });
   await projector.migrate();
   return projector;
 }
@@ -78,7 +78,7 @@ export async function replayReadModels(options: ReplayOptions): Promise<ReplayRe
   const started = performance.now();
   const projector = await freshSchema(options.pool, options.schema);
   const to = options.toPosition ?? (await options.store.headPosition());
-  const r = await pump(options.store, 0n, to, options.batchSize ?? 5_000, async (page) => (await projector.apply(page)).errors, options.onProgress);
+  const r = await pump(options.store, 0n, to, options.batchSize ?? 20_000, async (page) => (await projector.apply(page)).errors, options.onProgress);
   const durationMs = performance.now() - started;
   return { schema: options.schema, ...r, durationMs, eventsPerSecond: r.events / Math.max(durationMs / 1000, 1e-9) };
 }
@@ -110,7 +110,7 @@ export async function rebuildReadModels(options: RebuildOptions): Promise<Rebuil
   const live = options.liveSchema ?? 'readmodel';
   const shadow = options.shadowSchema ?? `${live}_rebuild`;
   const analytics = options.analyticsSchema ?? 'analytics';
-  const batchSize = options.batchSize ?? 5_000;
+  const batchSize = options.batchSize ?? 20_000;
   const started = performance.now();
   const shadowProjector = await freshSchema(options.pool, shadow);
   const bulk = await pump(options.store, 0n, undefined, batchSize, async (page) => (await shadowProjector.apply(page)).errors, options.onProgress);
