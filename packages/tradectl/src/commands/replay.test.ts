@@ -187,9 +187,14 @@ describe('tradectl diff', () => {
     expect(Number(bal?.columns[0]?.live) - Number(bal?.columns[0]?.replay)).toBe(1000);
   });
 
-  it('exits 66 when the live schema does not exist', async () => {
+  it('exits 66 when the live schema does not exist, 64 for an existing scratch schema (never dropped)', async () => {
     const r = await tradectl(['diff', '--live-schema', 'nothing_here'], env);
     expect(r.code).toBe(66);
     expect(r.err).toContain('no read models in schema "nothing_here"');
+    const existing = await tradectl(['diff', '--schema', 'audit_full'], env);
+    expect(existing.code).toBe(64);
+    expect(existing.err).toContain('already exists');
+    const n = await f.pool.query<{ n: string }>('select count(*)::text as n from audit_full.orders');
+    expect(Number(n.rows[0]?.n)).toBeGreaterThan(0);
   });
 });

@@ -252,6 +252,10 @@ export async function diffCommand(conn: Connection, out: Output, opts: DiffComma
     if (!cp.rows[0]?.t) throw notFound(`no read models in schema "${opts.liveSchema}" of ${maskUrl(url)} (wrong --live-schema or --readmodel-url?)`);
     const pos = await pool.query<{ position: string }>(`select position::text as position from "${opts.liveSchema}".projection_checkpoint where name = $1`, [CHECKPOINT_NAME]);
     const livePosition = BigInt(pos.rows[0]?.position ?? '0');
+    if (opts.schema !== undefined) {
+      const exists = await pool.query('select 1 from pg_namespace where nspname = $1', [schema]);
+      if (exists.rowCount === 1) throw usage(`--schema ${schema} already exists: diff replays into a new scratch schema (and drops it afterwards)`);
+    }
     await assertReplayableSchema(pool, schema, conn, false);
     if (opts.progress?.enabled) opts.progress.setTotal(await countEvents(conn, 0n, livePosition));
     created = true;
