@@ -130,6 +130,34 @@ describe('PostgreSQL event store', () => {
     }
   });
 
+  it('keeps delivering after its LISTEN connection is killed (re-listens, still never skips)', async () => {
+    const other = createPostgresEventStore({ connectionString: db.url, pollIntervalMs: 60_000 });
+    const start = await store.headPosition();
+    const seen: RecordedEvent[] = [];
+    const sub = other.subscribeToAll(
+      (batch) => {
+        seen.push(...batch);
+        return Promise.resolve();
+      },
+      { fromPosition: start },
+    );
+    try {
+      await new Promise((r) => setTimeout(r, 300));
+      const killed = await store.pool.query<{ n: number }>(
+        `select count(pg_terminate_backend(pid))::int as n from pg_stat_activity
+          where datname = current_database() and query ilike 'listen %' and pid <> pg_backend_pid()`,
+      );
+      expect(killed.rows[0]?.n).toBeGreaterThan(0);
+      await new Promise((r) => setTimeout(r, 2_000)); // re-listen happens after 1 s
+      await store.appendToStream('after-kill', [newEvent('Again')]);
+      await waitFor(() => seen.length > 0, 10_000);
+      expect(seen.map((e) => e.type)).toEqual(['Again']);
+    } finally {
+      await sub.close();
+      await other.close();
+    }
+  });
+
   it('reads the global log as a bounded stream between positions', async () => {
     const start = await store.headPosition();
     const r = await store.appendToStream(

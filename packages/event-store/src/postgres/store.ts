@@ -295,6 +295,13 @@ export function createPostgresEventStore(options: PostgresEventStoreOptions): Po
     }
     signal.fire(pos);
   };
+  const released = new WeakSet<pg.PoolClient>();
+  const releaseOnce = (c: pg.PoolClient, err?: Error): void => {
+    if (released.has(c)) return;
+    released.add(c);
+    c.removeListener('notification', onNotification);
+    c.release(err);
+  };
   const stopListening = (): void => {
     if (relistenTimer) clearTimeout(relistenTimer);
     relistenTimer = undefined;
@@ -303,8 +310,8 @@ export function createPostgresEventStore(options: PostgresEventStoreOptions): Po
     if (l) {
       l.removeListener('notification', onNotification);
       l.query(`unlisten ${quoteIdent(channel)}`).then(
-        () => l.release(),
-        (err: Error) => l.release(err),
+        () => releaseOnce(l),
+        (err: Error) => releaseOnce(l, err),
       );
     }
   };
@@ -318,8 +325,7 @@ export function createPostgresEventStore(options: PostgresEventStoreOptions): Po
         c.on('notification', onNotification);
         c.on('error', (err: Error) => {
           if (listener === c) listener = undefined;
-          c.removeListener('notification', onNotification);
-          c.release(err);
+          releaseOnce(c, err);
           relistenTimer ??= setTimeout(() => {
             relistenTimer = undefined;
             startListening();
@@ -330,12 +336,12 @@ export function createPostgresEventStore(options: PostgresEventStoreOptions): Po
         if (closed || activeSubscriptions === 0) {
           c.removeListener('notification', onNotification);
           await c.query(`unlisten ${quoteIdent(channel)}`);
-          c.release();
+          releaseOnce(c);
           return;
         }
         listener = c;
       } catch (err) {
-        client?.release(err instanceof Error ? err : undefined);
+        if (client) releaseOnce(client, err instanceof Error ? err : undefined);
         relistenTimer ??= setTimeout(() => {
           relistenTimer = undefined;
           startListening();
