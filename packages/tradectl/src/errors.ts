@@ -61,6 +61,11 @@ export function classify(err: unknown): { code: ExitCode; message: string } {
   const code = typeof err === 'object' && err !== null ? (err as { code?: unknown }).code : undefined;
   const message = err instanceof Error ? err.message : String(err);
   if (typeof code === 'string' && PG_UNAVAILABLE.has(code)) return { code: ExitCode.UNAVAILABLE, message };
+  // PostgreSQL classes: 08 connection, 28 authorization, 3D catalog, 53 resources, 57 operator
+  // intervention, 58 system; 42501 insufficient privilege. The server failed us: not a tradectl bug.
+  if (typeof code === 'string' && /^(08|28|3D|53|57|58)[0-9A-Z]{3}$|^42501$/.test(code)) {
+    return { code: ExitCode.UNAVAILABLE, message: `PostgreSQL: ${message} (${code})` };
+  }
   if (/Connection terminated|timeout exceeded when trying to connect/i.test(message)) return { code: ExitCode.UNAVAILABLE, message };
   return { code: ExitCode.SOFTWARE, message: err instanceof Error && err.stack ? err.stack : message };
 }

@@ -19,5 +19,5 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
 
 const code = await run(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, env: process.env, signal: controller.signal });
 process.exitCode = code;
-// Open handles (pools) are closed by run(); exit promptly all the same.
-setImmediate(() => process.exit(code));
+// Open handles (pools) are closed by run(); exit promptly all the same, once stdout is flushed.
+process.stdout.write('', () => process.exit(code));
