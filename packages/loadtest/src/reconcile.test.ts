@@ -103,6 +103,13 @@ describe('reconciliation SQL', () => {
     expect(await failed()).toContain('every trade executed and settled on both sides');
   });
 
+  it('catches an order left open after its cancel was accepted', async () => {
+    await pool.query(`update ${RM}.orders set status = 'open' where order_id = 's'`);
+    await pool.query(`insert into ${ES}.events values (7, 'order-s', 'OrderCancelRequested', '{"orderId": "s", "userId": 2, "marketId": 1}')`);
+    await pool.query(`update ${RM}.projection_checkpoint set position = 7`);
+    expect(await failed({ expectNoOpenOrders: false })).toEqual(['no cancelled order left open']);
+  });
+
   it('catches pending and open orders, reservations, negative balances, lag and missing orders', async () => {
     await pool.query(`update ${RM}.orders set status = 'pending' where order_id = 's'`);
     expect(await failed()).toEqual(['no order left pending']);

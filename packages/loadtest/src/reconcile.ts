@@ -11,7 +11,8 @@
  * - every position equals the signed sum of its settled fills, both in the read model and in the
  *   FillSettled events;
  * - no negative balance; every trade both executed and settled on both sides; no order left
- *   `pending`; no projection errors; the projection checkpoint at the head of the log.
+ *   `pending`; no order left open after a cancel request for it was accepted; no projection
+ *   errors; the projection checkpoint at the head of the log.
  *
  * With `expectNoOpenOrders` (after the generator cancelled everything it knows), also: no open
  * order, and nothing reserved.
@@ -139,6 +140,11 @@ where ${users('t.user_id')} and (select count(*) from ${rm}.trades u where u.tra
 order by 1, 2`,
     pendingOrders: `select order_id, user_id, status from ${rm}.orders where status = 'pending' and ${users('user_id')} order by created_position`,
     openOrders: `select order_id, user_id, status from ${rm}.orders where status in ('open', 'partially_filled') and ${users('user_id')} order by created_position`,
+    lostCancels: `
+select o.order_id, o.user_id, o.status from ${rm}.orders o
+where o.status in ('open', 'partially_filled') and ${users('o.user_id')}
+  and exists (select 1 from ${es}.events e where e.stream = 'order-' || o.order_id and e.type = 'OrderCancelRequested')
+order by o.created_position`,
     reserved: `select user_id, asset, reserved::text from ${rm}.balances where reserved <> 0 and ${users('user_id')} order by 1, 2`,
     projectionErrors: `select position::text, event_type, kind, error from ${rm}.projection_errors order by position`,
     positions: `
@@ -197,6 +203,7 @@ export async function reconcile(db: Pick<pg.Pool, 'query'>, options: ReconcileOp
   await none('no negative balance', sql.negativeBalances, 'negative balances');
   await none('every trade executed and settled on both sides', sql.unsettledTrades, 'unsettled or one-sided trades');
   await none('no order left pending', sql.pendingOrders, 'orders still pending');
+  await none('no cancelled order left open', sql.lostCancels, 'orders still open although a cancel was accepted (202) for them');
   await none('no projection errors', sql.projectionErrors, 'projection errors', []);
   if (options.expectNoOpenOrders) {
     await none('no open order after the drain', sql.openOrders, 'orders still open');
