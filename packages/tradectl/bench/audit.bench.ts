@@ -129,8 +129,25 @@ const pool = new pg.Pool({ connectionString: db.url, max: 4 });
 pool.on('error', () => undefined);
 try {
   await migrateEventStore(pool, 'event_store');
+  // Bulk load the way pg_restore does: the events table's unique indexes are built after the load
+  // (same constraint names and definitions as the migration), not maintained row by row.
+  const FAST_LOAD = process.env.BENCH_FAST_LOAD !== '0';
+  if (FAST_LOAD) {
+    await pool.query(
+      'alter table event_store.events drop constraint events_pkey, drop constraint events_stream_revision_key, drop constraint events_event_id_key',
+    );
+  }
   log(`generating ${TARGET.toLocaleString('en-US')} events in ${db.name} …`);
   const gen = await generate(pool);
+  if (FAST_LOAD) {
+    const t = performance.now();
+    await pool.query(
+      `alter table event_store.events add constraint events_pkey primary key (position),
+         add constraint events_stream_revision_key unique (stream, revision),
+         add constraint events_event_id_key unique (event_id)`,
+    );
+    log(`built the events table's indexes in ${((performance.now() - t) / 1000).toFixed(1)}s`);
+  }
   log(`generated ${gen.events.toLocaleString('en-US')} events in ${gen.seconds.toFixed(1)}s; sealing …`);
   const sealStart = performance.now();
   const seals = await createSealer({ pool, schema: 'event_store' }, { maxEventsPerSeal: 10_000 }).sealNow();
