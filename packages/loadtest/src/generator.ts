@@ -162,12 +162,13 @@ export async function runGenerator(plan: GeneratorPlan, send: (m: GeneratorMessa
 
   // Where to observe the read models: the query API when it answers, else the database.
   let lagSource: 'http' | 'db' | 'off' = 'off';
-  if (plan.lagSource !== 'off' && plan.lagSample > 0) {
+  if (plan.lagSource !== 'off' && plan.lagSample !== 0) {
     const probe = await http.call('GET', '/api/v1/orders?status=open', { token: traders[0]!.token });
     if (plan.lagSource === 'http' || (plan.lagSource === 'auto' && probe.status === 200)) lagSource = 'http';
     else if (plan.databaseUrl) lagSource = 'db';
     if (plan.lagSource === 'auto' && probe.status !== 200) log(`GET /api/v1/orders answers ${probe.status}: read-model lag ${lagSource === 'db' ? 'observed in the database' : 'not measured'}`);
   }
+  const lagFraction = plan.lagSample >= 0 ? plan.lagSample : lagSource === 'http' ? 0.01 : 0.05;
   send({ type: 'setup-done', userIds: traders.map((t) => t.userId), markets, setupMs: Math.round(performance.now() - setupStart), lagSource });
 
   const walk = new PriceWalk(markets, mix);
@@ -248,7 +249,7 @@ export async function runGenerator(plan: GeneratorPlan, send: (m: GeneratorMessa
     }, plan.lagPollMs);
   }
   const sampleLag = (orderId: string, token: string, at: number, step: number) => {
-    if (lagSource === 'off' || !lagRng.chance(plan.lagSample)) return;
+    if (lagSource === 'off' || !lagRng.chance(lagFraction)) return;
     const s = { orderId, token, at, step };
     if (lagSource === 'http') void pollHttp(s);
     else lagPending.set(orderId, s);

@@ -72,7 +72,8 @@ const USAGE = `pnpm loadtest [options]
   --traders <n>             simulated traders (default 200), --markets <n> (default 4), --seed <s>
   --url <http://127.0.0.1:port> --database-url <postgres://...> --admin-username --admin-password
                             use a running Tradecore (loopback only) instead of starting one
-  --lag-sample <f>          fraction of placed orders whose read-model lag is measured (0.01)
+  --lag-sample <f>|auto     fraction of placed orders whose read-model lag is measured (auto: 0.01
+                            polling GET /api/v1/orders/:id, 0.05 polling the read model in SQL)
   --lag-poll-ms <ms>        poll interval for the lag (10), --lag-source auto|http|db|off
   --max-inflight <n>        (256), --connections <n> keep-alive sockets (64)
   --cpu-prof                profile the server process (node --cpu-prof) and summarise it
@@ -107,7 +108,7 @@ export function parseOptions(argv: readonly string[]): LoadtestOptions {
       'database-url': { type: 'string' },
       'admin-username': { type: 'string', default: 'admin' },
       'admin-password': { type: 'string' },
-      'lag-sample': { type: 'string', default: '0.01' },
+      'lag-sample': { type: 'string', default: 'auto' },
       'lag-poll-ms': { type: 'string', default: '10' },
       'lag-timeout-ms': { type: 'string', default: '30000' },
       'lag-source': { type: 'string', default: 'auto' },
@@ -162,7 +163,7 @@ export function parseOptions(argv: readonly string[]): LoadtestOptions {
     url: values.url,
     databaseUrl: values['database-url'] ?? (values.url ? process.env.DATABASE_URL : undefined),
     admin: { username: values['admin-username'], password: values['admin-password'] ?? (values.url ? (process.env.ADMIN_PASSWORD ?? '') : `lt-${randomBytes(12).toString('hex')}`) },
-    lagSample: num('lag-sample', values['lag-sample']),
+    lagSample: values['lag-sample'] === 'auto' ? -1 : num('lag-sample', values['lag-sample']),
     lagPollMs: num('lag-poll-ms', values['lag-poll-ms'], 1),
     lagTimeoutMs: num('lag-timeout-ms', values['lag-timeout-ms'], 100),
     lagSource: lagSource as GeneratorPlan['lagSource'],
@@ -434,6 +435,7 @@ export async function runLoadtest(o: LoadtestOptions, argv: readonly string[]): 
       postgresCpuMs: pgCpu.usedMs(),
       kafkaCpuMs: kPid ? (sampleProcess(kPid)?.cpuMs ?? null) : null,
       machine: sampleMachine(),
+      loadAvg1: loadAverage()[0],
       ...lastScrape,
     });
     let loadStartedAt = 0;

@@ -15,7 +15,7 @@ describe('cpu profile summary', () => {
     const frame = (functionName: string, url: string, lineNumber = 0) => ({ functionName, url, lineNumber });
     const profile: CpuProfile = {
       nodes: [
-        { id: 1, callFrame: frame('(root)', '') },
+        { id: 1, callFrame: frame('(root)', ''), children: [2, 3, 4] },
         { id: 2, callFrame: frame('(idle)', '') },
         { id: 3, callFrame: frame('decide', 'file:///r/packages/core-domain/src/account.ts', 9) },
         { id: 4, callFrame: frame('query', 'file:///r/node_modules/.pnpm/pg@8/node_modules/pg/lib/client.js') },
@@ -32,5 +32,26 @@ describe('cpu profile summary', () => {
     expect(s.top[0]).toMatchObject({ name: 'decide', where: 'packages/core-domain/src/account.ts:10', group: '@tradecore/core-domain', ms: 2 });
     expect(s.groups.map((g) => g.group)).toEqual(['@tradecore/core-domain', 'pg']);
     expect(s.groups[0]!.pct).toBeCloseTo(66.7, 1);
+    expect(s.stages).toEqual([
+      { stage: '@tradecore/core-domain', ms: 2, pct: 66.7 },
+      { stage: '(no tradecore frame: pg)', ms: 1, pct: 33.3 },
+    ]);
+  });
+
+  it('attributes a library frame to the nearest Tradecore caller', () => {
+    const frame = (functionName: string, url: string) => ({ functionName, url, lineNumber: 0 });
+    const s = summarizeProfile({
+      nodes: [
+        { id: 1, callFrame: frame('(root)', ''), children: [2] },
+        { id: 2, callFrame: frame('project', 'file:///r/packages/projections/src/projector.ts'), children: [3] },
+        { id: 3, callFrame: frame('query', 'file:///r/node_modules/pg/lib/client.js') },
+      ],
+      startTime: 0,
+      endTime: 2000,
+      samples: [3, 3],
+      timeDeltas: [0, 1000],
+    });
+    expect(s.stages).toEqual([{ stage: '@tradecore/projections', ms: 2, pct: 100 }]);
+    expect(s.groups).toEqual([{ group: 'pg', ms: 2, pct: 100 }]);
   });
 });

@@ -26,6 +26,13 @@ export interface ProfileSummary {
   busyMs: number;
   top: SelfTime[];
   groups: { group: string; ms: number; pct: number }[];
+  /**
+   * Busy time by stage: each sample goes to the nearest Tradecore package on its (synchronous)
+   * stack, leaf first — so pg or zod work called from the projections counts as projections.
+   * Work whose stack holds no Tradecore frame (socket reads, pg's row parsing after an await,
+   * GC) is `(no tradecore frame: <package>)`.
+   */
+  stages: { stage: string; ms: number; pct: number }[];
 }
 
 /** The package (or runtime part) a script URL belongs to. */
@@ -71,6 +78,28 @@ export function summarizeProfile(profile: CpuProfile, topN = 25): ProfileSummary
     const interval = 1000;
     for (const n of profile.nodes) if (n.hitCount) selfUs.set(n.id, n.hitCount * interval);
   }
+  const parent = new Map<number, number>();
+  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const stageOf = new Map<number, string>();
+  const stageFor = (id: number): string => {
+    const known = stageOf.get(id);
+    if (known !== undefined) return known;
+    const leaf = byId.get(id);
+    let stage: string | undefined;
+    for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur)) {
+      const n = byId.get(cur);
+      if (!n) break;
+      const g = groupOf(n.callFrame.url, n.callFrame.functionName);
+      if (g.startsWith('@tradecore/')) {
+        stage = g;
+        break;
+      }
+    }
+    const result = stage ?? `(no tradecore frame: ${leaf ? groupOf(leaf.callFrame.url, leaf.callFrame.functionName || '(anonymous)') : '?'})`;
+    stageOf.set(id, result);
+    return result;
+  };
+  const stages = new Map<string, number>();
   const fns = new Map<string, { name: string; where: string; group: string; us: number }>();
   const groups = new Map<string, number>();
   let total = 0;
@@ -92,6 +121,8 @@ export function summarizeProfile(profile: CpuProfile, topN = 25): ProfileSummary
     f.us += us;
     fns.set(key, f);
     groups.set(group, (groups.get(group) ?? 0) + us);
+    const stage = stageFor(id);
+    stages.set(stage, (stages.get(stage) ?? 0) + us);
   }
   const busy = total - idle;
   const pct = (us: number) => (busy > 0 ? Math.round((us / busy) * 1000) / 10 : 0);
@@ -104,5 +135,6 @@ export function summarizeProfile(profile: CpuProfile, topN = 25): ProfileSummary
       .slice(0, topN)
       .map((f) => ({ name: f.name, where: f.where, group: f.group, ms: Math.round(f.us / 1000), pct: pct(f.us) })),
     groups: [...groups.entries()].sort((a, b) => b[1] - a[1]).map(([group, us]) => ({ group, ms: Math.round(us / 1000), pct: pct(us) })),
+    stages: [...stages.entries()].sort((a, b) => b[1] - a[1]).map(([stage, us]) => ({ stage, ms: Math.round(us / 1000), pct: pct(us) })),
   };
 }

@@ -32,7 +32,7 @@ export interface GeneratorPlan {
   plainSymbols: boolean;
   schedule: Step[];
   mix?: Partial<MixConfig>;
-  /** Fraction of placed orders whose read-model lag is measured. */
+  /** Fraction of placed orders whose read-model lag is measured; negative: by source (http 0.01, db 0.05). */
   lagSample: number;
   lagPollMs: number;
   lagTimeoutMs: number;

@@ -25,6 +25,8 @@ export interface ResourceSample {
   /** From the server's /metrics, when scraped in this window. */
   heapUsedBytes?: number;
   eventLoopP99Ms?: number;
+  /** 1-minute load average of the machine. */
+  loadAvg1?: number;
 }
 
 export interface SeriesPoint {
@@ -43,6 +45,8 @@ export interface SeriesPoint {
   postgresCpuPct: number | null;
   kafkaCpuPct: number | null;
   machineBusyPct: number | null;
+  loadAvg1: number | null;
+  eventLoopP99Ms: number | null;
 }
 
 export interface StepRow {
@@ -82,6 +86,8 @@ export interface CpuBreakdown {
   machine: number | null;
   /** Machine busy cores not accounted for by the above (other processes on the box). */
   other: number | null;
+  /** Mean and max 1-minute load average during the load. */
+  loadAverage: { mean: number; max: number } | null;
 }
 
 export interface RunReport {
@@ -235,6 +241,8 @@ export function seriesOf(windows: readonly Window[], resources: readonly Resourc
       generatorCpuPct: p ? pct(r?.generator?.cpuMs, p.generator?.cpuMs, wall) : null,
       postgresCpuPct: p ? pct(r?.postgresCpuMs, p.postgresCpuMs, wall) : null,
       kafkaCpuPct: p && r?.kafkaCpuMs !== null ? pct(r?.kafkaCpuMs, p.kafkaCpuMs, wall) : null,
+      loadAvg1: r?.loadAvg1 ?? null,
+      eventLoopP99Ms: r?.eventLoopP99Ms !== undefined ? Math.round(r.eventLoopP99Ms * 10) / 10 : null,
       machineBusyPct: p && r?.machine && p.machine ? Math.round(((r.machine.busyMs - p.machine.busyMs) / (r.machine.totalMs - p.machine.totalMs || 1)) * 1000) / 10 : null,
     });
   }
@@ -277,7 +285,9 @@ export function memoryTrend(series: readonly SeriesPoint[], pick: (p: SeriesPoin
 export function cpuBreakdown(resources: readonly ResourceSample[]): CpuBreakdown {
   const a = resources[0];
   const b = resources[resources.length - 1];
-  if (!a || !b || b.t <= a.t) return { wallSeconds: 0, server: 0, generator: 0, postgres: 0, kafka: null, machine: null, other: null };
+  const la = resources.map((r) => r.loadAvg1).filter((x): x is number => x !== undefined);
+  const loadAverage = la.length ? { mean: Math.round((la.reduce((x, y) => x + y, 0) / la.length) * 10) / 10, max: Math.max(...la) } : null;
+  if (!a || !b || b.t <= a.t) return { wallSeconds: 0, server: 0, generator: 0, postgres: 0, kafka: null, machine: null, other: null, loadAverage };
   const wall = (b.t - a.t) * 1000;
   const cores = (x: number | null | undefined, y: number | null | undefined) => (x === null || x === undefined || y === null || y === undefined ? null : Math.round(((y - x) / wall) * 100) / 100);
   const server = cores(a.server?.cpuMs, b.server?.cpuMs) ?? 0;
@@ -286,7 +296,7 @@ export function cpuBreakdown(resources: readonly ResourceSample[]): CpuBreakdown
   const kafka = cores(a.kafkaCpuMs, b.kafkaCpuMs);
   const machine = a.machine && b.machine ? Math.round(((b.machine.busyMs - a.machine.busyMs) / wall) * 100) / 100 : null;
   const other = machine === null ? null : Math.round((machine - server - generator - postgres - (kafka ?? 0)) * 100) / 100;
-  return { wallSeconds: Math.round(wall / 100) / 10, server, generator, postgres, kafka, machine, other };
+  return { wallSeconds: Math.round(wall / 100) / 10, server, generator, postgres, kafka, machine, other, loadAverage };
 }
 
 export function chartOf(report: Pick<RunReport, 'name' | 'series'>): Buffer {
@@ -386,7 +396,7 @@ export function summaryLines(r: RunReport): string[] {
     `  throughput: ${o.commandsPerS} commands/s accepted (${o.placesPerS} places/s); accepted ${o.accepted.place} places, ${o.accepted.amend} amends, ${o.accepted.cancel} cancels (+${o.drainCancels} drain cancels); ${o.errors} errors, ${o.conflicts} conflicts, ${o.shed} shed`,
     `  command latency: p50 ${f(o.latency.p50, 2)} ms, p99 ${f(o.latency.p99, 1)} ms, p99.9 ${f(o.latency.p999, 1)} ms, max ${f(o.latency.max, 0)} ms (service time p99 ${f(o.service.p99, 1)} ms)`,
     `  read-model lag (${r.setup.lagSource}, ${o.lag.count} samples): p50 ${f(o.lag.p50, 0)} ms, p99 ${f(o.lag.p99, 0)} ms, max ${f(o.lag.max, 0)} ms, ${o.lagTimeouts} timeouts`,
-    `  CPU (cores, average over the load): server ${r.cpu.server}, generator ${r.cpu.generator}, postgres ${r.cpu.postgres}${r.cpu.kafka !== null ? `, kafka ${r.cpu.kafka}` : ''}, whole machine ${r.cpu.machine ?? '-'} (other processes ${r.cpu.other ?? '-'})`,
+    `  CPU (cores, average over the load): server ${r.cpu.server}, generator ${r.cpu.generator}, postgres ${r.cpu.postgres}${r.cpu.kafka !== null ? `, kafka ${r.cpu.kafka}` : ''}, whole machine ${r.cpu.machine ?? '-'} (other processes ${r.cpu.other ?? '-'}); load average ${r.cpu.loadAverage ? `${r.cpu.loadAverage.mean} mean, ${r.cpu.loadAverage.max} max` : '-'}`,
     `  memory: server rss ${r.memory.server ? `${r.memory.server.firstMB} → ${r.memory.server.lastMB} MB (max ${r.memory.server.maxMB}, ${r.memory.server.slopeMBPerMin} MB/min over the second half)` : '-'}; generator rss ${r.memory.generator ? `${r.memory.generator.firstMB} → ${r.memory.generator.lastMB} MB (${r.memory.generator.slopeMBPerMin} MB/min)` : '-'}`,
     `  settled (read models at the head, nothing pending) ${r.settled ? `in ${r.settleSeconds} s after the load` : `NOT within ${r.settleSeconds} s`}`,
   ];
@@ -428,7 +438,8 @@ export function markdownReport(r: RunReport, chartFile: string): string {
   ];
   if (r.profile) {
     out.push('', `## Server CPU profile (${r.profile.busyMs} ms busy of ${r.profile.totalMs} ms sampled)`, '');
-    out.push(markdownTable(['package', 'self ms', '% of busy'], r.profile.groups.slice(0, 15).map((g) => [g.group, g.ms, g.pct])));
+    out.push(markdownTable(['stage (nearest Tradecore frame)', 'ms', '% of busy'], r.profile.stages.slice(0, 15).map((g) => [g.stage, g.ms, g.pct])));
+    out.push('', markdownTable(['package (self time)', 'self ms', '% of busy'], r.profile.groups.slice(0, 15).map((g) => [g.group, g.ms, g.pct])));
     out.push('', markdownTable(['function', 'where', 'self ms', '% of busy'], r.profile.top.map((t) => [t.name, t.where, t.ms, t.pct])));
   }
   return out.join('\n') + '\n';
