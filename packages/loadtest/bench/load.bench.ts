@@ -1,6 +1,6 @@
 /**
  * pnpm bench:load — a short whole-system load run: single-node Tradecore on a fresh database, a
- * 20 s ramp (5 steps, BENCH_LOAD_FROM → BENCH_LOAD_TO commands/s, default 200 → 2000) by 100
+ * 20 s ramp (5 geometric steps, BENCH_LOAD_FROM → BENCH_LOAD_TO commands/s, default 100 → 1600) by 100
  * simulated traders from a second process, then the proof (tradectl verify + diff,
  * reconciliation). Prints the step table and, as its last line, `RESULT {json}`. Exit 1 when the
  * proof fails. Extra arguments go to `pnpm loadtest` (e.g. `-- --postgres private`).
@@ -16,9 +16,9 @@ const argv = [
   '--steps',
   '5',
   '--from',
-  process.env.BENCH_LOAD_FROM ?? '200',
+  process.env.BENCH_LOAD_FROM ?? '100',
   '--to',
-  process.env.BENCH_LOAD_TO ?? '2000',
+  process.env.BENCH_LOAD_TO ?? '1600',
   '--traders',
   '100',
   '--name',

@@ -13,6 +13,7 @@ import { Histogram } from './histogram.ts';
 import { httpClient, withRetryAfter, type Answer, type HttpClient } from './http.ts';
 import { DEFAULT_MIX, PriceWalk, applyAccepted, applySent, decide, rolesFor, type Decision, type MarketPlan, type MixConfig, type TraderState } from './mix.ts';
 import { createRng, type Rng } from './prng.ts';
+import { judgeStep, shouldStop, type Judged } from './ramp.ts';
 import { DEFAULT_MARKETS, type DoneMessage, type GeneratorMessage, type GeneratorPlan, type Kind, type MarketListing, type StepTotals } from './protocol.ts';
 
 interface Trader {
@@ -338,6 +339,8 @@ export async function runGenerator(plan: GeneratorPlan, send: (m: GeneratorMessa
   };
 
   // ---- the schedule ----
+  const judged: Judged[] = [];
+  let skippedSteps = 0;
   for (let si = 0; si < plan.schedule.length; si++) {
     const s = plan.schedule[si]!;
     currentStep = si;
@@ -384,6 +387,26 @@ export async function runGenerator(plan: GeneratorPlan, send: (m: GeneratorMessa
       win.shed += total - done;
     }
     acc.seconds = (performance.now() - start) / 1000;
+    judged.push(
+      judgeStep(
+        {
+          rate: s.rate,
+          seconds: acc.seconds,
+          offered: acc.offered,
+          // what was answered by the end of the step (requests still in flight count as not accepted yet)
+          accepted: acc.accepted.place + acc.accepted.amend + acc.accepted.cancel + acc.conflicts,
+          errors: acc.errors,
+          p99Ms: acc.latency.count ? acc.latency.percentileMs(99) : null,
+          lagP99Ms: acc.lag.count ? acc.lag.percentileMs(99) : null,
+        },
+        plan.criteria,
+      ),
+    );
+    if (si + 1 < plan.schedule.length && shouldStop(judged, plan.stopAfterFailures)) {
+      skippedSteps = plan.schedule.length - si - 1;
+      log(`${plan.stopAfterFailures} failing steps in a row (${judged[judged.length - 1]!.reasons.join('; ')}): skipping the last ${skippedSteps} steps`);
+      break;
+    }
   }
   backlog = 0;
   const loadSeconds = (performance.now() - loadStart) / 1000;
@@ -415,7 +438,7 @@ export async function runGenerator(plan: GeneratorPlan, send: (m: GeneratorMessa
   await db?.end();
   await http.close();
 
-  const stepTotals: StepTotals[] = steps.map((a, index) => ({
+  const stepTotals: StepTotals[] = steps.slice(0, plan.schedule.length - skippedSteps).map((a, index) => ({
     index,
     label: plan.schedule[index]!.label,
     rate: plan.schedule[index]!.rate,
@@ -432,5 +455,5 @@ export async function runGenerator(plan: GeneratorPlan, send: (m: GeneratorMessa
     lag: a.lag.toJSON(),
     lagTimeouts: a.lagTimeouts,
   }));
-  return { type: 'done', steps: stepTotals, totals, lagSource, errorSamples, decisionsByTag, loadSeconds };
+  return { type: 'done', steps: stepTotals, totals, lagSource, errorSamples, decisionsByTag, loadSeconds, skippedSteps };
 }

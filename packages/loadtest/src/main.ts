@@ -35,6 +35,8 @@ export interface LoadtestOptions {
   from: number;
   to: number;
   steps: number;
+  shape: 'geometric' | 'linear';
+  stopAfterFailures: number;
   rate?: number;
   traders: number;
   markets: number;
@@ -65,8 +67,9 @@ const USAGE = `pnpm loadtest [options]
 
   --mode single-node|full   single-node: in-process fan-out; full: relay + Kafka (127.0.0.1:9092)
   --ramp <s>                ramp the offered rate stepwise for <s> seconds (default: --ramp 60)
-  --from <n> --to <n>       ramp from/to commands per second (default 200 → 3000)
-  --steps <n>               ramp steps (default 12)
+  --from <n> --to <n>       ramp from/to commands per second (default 50 → 3000)
+  --steps <n>               ramp steps (default 12), --shape geometric|linear (default geometric)
+  --stop-after <n>          end the ramp after n failing steps in a row (default 2; 0: never)
   --soak <s> --rate <n>     hold <n> commands/s for <s> seconds
   --peak-from <report.json> with --soak: rate = --rate-fraction (0.7) × the peak in that ramp report
   --traders <n>             simulated traders (default 200), --markets <n> (default 4), --seed <s>
@@ -95,9 +98,11 @@ export function parseOptions(argv: readonly string[]): LoadtestOptions {
       mode: { type: 'string', default: 'single-node' },
       ramp: { type: 'string' },
       soak: { type: 'string' },
-      from: { type: 'string', default: '200' },
+      from: { type: 'string', default: '50' },
       to: { type: 'string', default: '3000' },
       steps: { type: 'string', default: '12' },
+      shape: { type: 'string', default: 'geometric' },
+      'stop-after': { type: 'string', default: '2' },
       rate: { type: 'string' },
       'peak-from': { type: 'string' },
       'rate-fraction': { type: 'string', default: '0.7' },
@@ -156,6 +161,8 @@ export function parseOptions(argv: readonly string[]): LoadtestOptions {
     from: num('from', values.from, 1),
     to: num('to', values.to, 1),
     steps: num('steps', values.steps, 1),
+    shape: values.shape === 'linear' ? 'linear' : values.shape === 'geometric' ? 'geometric' : usage('--shape: geometric or linear'),
+    stopAfterFailures: num('stop-after', values['stop-after'], 0),
     rate,
     traders: num('traders', values.traders, 2),
     markets: num('markets', values.markets, 1),
@@ -189,7 +196,7 @@ function usage(message: string): never {
 }
 
 export function scheduleOf(o: LoadtestOptions): Step[] {
-  return o.kind === 'soak' ? soakSchedule(o.seconds, o.rate!) : rampSchedule(o.seconds, o.from, o.to, o.steps);
+  return o.kind === 'soak' ? soakSchedule(o.seconds, o.rate!) : rampSchedule(o.seconds, o.from, o.to, o.steps, o.shape);
 }
 
 interface ServerProcess {
@@ -414,6 +421,8 @@ export async function runLoadtest(o: LoadtestOptions, argv: readonly string[]): 
       setupConcurrency: 4,
       drain: o.drain,
       reportEveryMs: 1_000,
+      stopAfterFailures: o.kind === 'ramp' ? o.stopAfterFailures : 0,
+      criteria: o.criteria,
     };
     const gen = fork(GENERATOR_MAIN, [], { cwd: REPO_ROOT, execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     generator = gen;
@@ -537,7 +546,16 @@ export async function runLoadtest(o: LoadtestOptions, argv: readonly string[]): 
     }
 
     // ---- report ----
-    const empty: DoneMessage = { type: 'done', steps: [], totals: { accepted: { place: 0, amend: 0, cancel: 0 }, drainAccepted: 0, drainOther: {}, errors: 0, conflicts: 0 }, lagSource: 'off', errorSamples: [], decisionsByTag: {}, loadSeconds: 0 };
+    const empty: DoneMessage = {
+      type: 'done',
+      steps: [],
+      totals: { accepted: { place: 0, amend: 0, cancel: 0 }, drainAccepted: 0, drainOther: {}, errors: 0, conflicts: 0 },
+      lagSource: 'off',
+      errorSamples: [],
+      decisionsByTag: {},
+      loadSeconds: 0,
+      skippedSteps: 0,
+    };
     const d = done ?? empty;
     const { rows, peak } = stepRows(d.steps, o.criteria);
     const overall = overallOf(d);
@@ -560,6 +578,7 @@ export async function runLoadtest(o: LoadtestOptions, argv: readonly string[]): 
         seed: o.seed,
       },
       steps: rows,
+      skippedSteps: d.skippedSteps,
       peak: o.kind === 'ramp' ? { index: peak.index, rate: peak.rate, acceptedRate: Math.round(peak.acceptedRate), criteria: o.criteria } : null,
       overall,
       cpu: cpuBreakdown(resources),

@@ -1,7 +1,7 @@
 /** The plan the orchestrator gives the generator process, and the messages it sends back (IPC). */
 import type { HistogramJson } from './histogram.ts';
 import type { MarketPlan, MixConfig } from './mix.ts';
-import type { Step } from './ramp.ts';
+import type { PeakCriteria, Step } from './ramp.ts';
 
 export interface MarketListing {
   symbol: string;
@@ -47,6 +47,9 @@ export interface GeneratorPlan {
   /** Cancel every order the traders still know about after the schedule. */
   drain: boolean;
   reportEveryMs: number;
+  /** Ramps: stop after this many failing steps in a row (0: run every step), judged with `criteria`. */
+  stopAfterFailures: number;
+  criteria: PeakCriteria;
 }
 
 export type Kind = 'place' | 'amend' | 'cancel';
@@ -97,6 +100,8 @@ export interface DoneMessage {
   errorSamples: string[];
   decisionsByTag: Record<string, number>;
   loadSeconds: number;
+  /** Steps not run because the ramp stopped early. */
+  skippedSteps: number;
 }
 
 export type GeneratorMessage =

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_CRITERIA, findPeak, judgeStep, rampSchedule, soakSchedule, type StepResult } from './ramp.ts';
+import { DEFAULT_CRITERIA, findPeak, judgeStep, rampSchedule, shouldStop, soakSchedule, type StepResult } from './ramp.ts';
 
 const step = (rate: number, over: Partial<StepResult> = {}): StepResult => ({
   rate,
@@ -14,7 +14,7 @@ const step = (rate: number, over: Partial<StepResult> = {}): StepResult => ({
 
 describe('schedules', () => {
   it('a ramp is equal steps from → to', () => {
-    const s = rampSchedule(60, 200, 3000, 12);
+    const s = rampSchedule(60, 200, 3000, 12, 'linear');
     expect(s).toHaveLength(12);
     expect(s[0]!.rate).toBe(200);
     expect(s[11]!.rate).toBe(3000);
@@ -22,6 +22,17 @@ describe('schedules', () => {
     for (let i = 1; i < s.length; i++) expect(s[i]!.rate).toBeGreaterThan(s[i - 1]!.rate);
     expect(rampSchedule(10, 100, 100, 1)).toEqual([{ rate: 100, durationMs: 10_000, label: 'step 1/1' }]);
     expect(() => rampSchedule(10, 300, 100, 2)).toThrow(RangeError);
+  });
+
+  it('a geometric ramp keeps the ratio between steps', () => {
+    const s = rampSchedule(60, 50, 3200, 7);
+    expect(s.map((x) => x.rate)).toEqual([50, 100, 200, 400, 800, 1600, 3200]);
+  });
+
+  it('stops after n failing steps in a row', () => {
+    expect(shouldStop([{ ok: true }, { ok: false }], 2)).toBe(false);
+    expect(shouldStop([{ ok: false }, { ok: true }, { ok: false }, { ok: false }], 2)).toBe(true);
+    expect(shouldStop([{ ok: false }, { ok: false }], 0)).toBe(false);
   });
 
   it('a soak is one step', () => {

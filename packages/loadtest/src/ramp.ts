@@ -13,16 +13,27 @@ export interface Step {
   label: string;
 }
 
-export function rampSchedule(totalSeconds: number, fromRate: number, toRate: number, steps: number): Step[] {
+/**
+ * Equal-length steps from `fromRate` to `toRate`: `geometric` (the default: the same ratio between
+ * steps, so low and high rates get the same relative resolution) or `linear`.
+ */
+export function rampSchedule(totalSeconds: number, fromRate: number, toRate: number, steps: number, shape: 'geometric' | 'linear' = 'geometric'): Step[] {
   if (!(totalSeconds > 0) || !(steps >= 1) || !(fromRate > 0) || !(toRate >= fromRate)) {
     throw new RangeError(`bad ramp: ${totalSeconds}s ${fromRate}→${toRate} in ${steps} steps`);
   }
   const n = Math.floor(steps);
   const durationMs = Math.floor((totalSeconds * 1000) / n);
   return Array.from({ length: n }, (_, i) => {
-    const rate = n === 1 ? fromRate : Math.round(fromRate + ((toRate - fromRate) * i) / (n - 1));
+    const f = n === 1 ? 0 : i / (n - 1);
+    const rate = shape === 'linear' ? Math.round(fromRate + (toRate - fromRate) * f) : Math.round(fromRate * (toRate / fromRate) ** f);
     return { rate, durationMs, label: `step ${i + 1}/${n}` };
   });
+}
+
+/** True when the last `failures` judged steps all failed: the ramp can stop there. */
+export function shouldStop(judged: readonly { ok: boolean }[], failures: number): boolean {
+  if (failures <= 0 || judged.length < failures) return false;
+  return judged.slice(-failures).every((j) => !j.ok);
 }
 
 export function soakSchedule(seconds: number, rate: number): Step[] {

@@ -101,6 +101,8 @@ export interface RunReport {
   topology: string;
   setup: { traders: number; markets: string[]; setupSeconds: number; lagSource: string; seed: string };
   steps: StepRow[];
+  /** Ramp steps not run because two steps in a row failed. */
+  skippedSteps: number;
   peak: (Omit<Peak, 'judged'> & { criteria: PeakCriteria }) | null;
   overall: {
     loadSeconds: number;
@@ -400,7 +402,12 @@ export function summaryLines(r: RunReport): string[] {
     `  memory: server rss ${r.memory.server ? `${r.memory.server.firstMB} → ${r.memory.server.lastMB} MB (max ${r.memory.server.maxMB}, ${r.memory.server.slopeMBPerMin} MB/min over the second half)` : '-'}; generator rss ${r.memory.generator ? `${r.memory.generator.firstMB} → ${r.memory.generator.lastMB} MB (${r.memory.generator.slopeMBPerMin} MB/min)` : '-'}`,
     `  settled (read models at the head, nothing pending) ${r.settled ? `in ${r.settleSeconds} s after the load` : `NOT within ${r.settleSeconds} s`}`,
   ];
-  if (r.peak) lines.push(`  peak sustained: ${r.peak.index >= 0 ? `${r.peak.rate}/s target, ${Math.round(r.peak.acceptedRate)}/s accepted (step ${r.peak.index + 1})` : 'no step met the criteria'}`);
+  if (r.peak) {
+    const c = r.peak.criteria;
+    lines.push(
+      `  peak sustained: ${r.peak.index >= 0 ? `${r.peak.rate}/s target, ${Math.round(r.peak.acceptedRate)}/s accepted (step ${r.peak.index + 1})` : 'no step met the criteria'} — criteria: accepted ≥ ${c.minAcceptedRatio * 100} % of offered, p99 ≤ ${c.maxP99Ms} ms, lag p99 ≤ ${c.maxLagP99Ms} ms, errors ≤ ${c.maxErrorRatio * 100} %${r.skippedSteps ? `; the last ${r.skippedSteps} steps skipped after two failing steps` : ''}`,
+    );
+  }
   lines.push(
     `  goals (full path on this machine): ≥ ${GOALS.ordersPerS}/s ${r.goals.met.throughput ? 'met' : 'MISSED'}, p99 ≤ ${GOALS.p99Ms} ms ${r.goals.met.p99 ? 'met' : 'MISSED'}, lag p99 ≤ ${GOALS.lagP99Ms} ms ${r.goals.met.lag ? 'met' : 'MISSED'}`,
   );
