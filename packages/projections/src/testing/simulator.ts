@@ -94,6 +94,9 @@ export class ExchangeSimulator {
   readonly users: number[] = [];
   readonly markets: SimMarket[] = [];
   readonly orders = new Map<string, SimOrder>();
+  /** Orders in placement order, and the resting ones, for O(1) random picks. */
+  private readonly orderList: SimOrder[] = [];
+  private readonly resting = new Set<SimOrder>();
   readonly accounts = new Map<number, Map<string, Balance>>();
   private readonly revisions = new Map<string, bigint>();
   private position = 0n;
@@ -210,7 +213,7 @@ export class ExchangeSimulator {
       case 'place':
         return this.place(a);
       case 'cancel': {
-        const o = this.pick([...this.orders.values()], a.pick);
+        const o = this.pick(this.orderList, a.pick);
         if (!o) return;
         const m = this.markets[o.market - 1];
         if (!m) return;
@@ -223,8 +226,7 @@ export class ExchangeSimulator {
         return;
       }
       case 'expire': {
-        const resting = [...this.orders.values()].filter((o) => o.resting);
-        const o = this.pick(resting, a.pick);
+        const o = this.pickResting(a.pick);
         if (!o) return;
         const m = this.markets[o.market - 1];
         if (!m) return;
@@ -245,7 +247,7 @@ export class ExchangeSimulator {
         this.killed = a.engaged;
         this.emit('control', a.engaged ? 'KillSwitchEngaged' : 'KillSwitchReleased', { scope: 'global', marketId: null, userId: null, reason: 'sim', changedBy: 1 }, 1);
         if (a.engaged) {
-          for (const o of [...this.orders.values()]) {
+          for (const o of [...this.resting]) {
             const m = this.markets[o.market - 1];
             if (o.resting && m) this.endResting(m, o, 'cancelled', 'kill_switch');
           }
@@ -298,6 +300,20 @@ export class ExchangeSimulator {
     }
     book.splice(i, 0, o.id);
     o.resting = true;
+    this.resting.add(o);
+  }
+
+  /** A resting order among the 64 longest-resting ones (a cheap pick). */
+  private pickResting(i: number): SimOrder | undefined {
+    if (this.resting.size === 0) return undefined;
+    const n = Math.abs(i) % Math.min(this.resting.size, 64);
+    let k = 0;
+    let found: SimOrder | undefined;
+    for (const o of this.resting) {
+      found = o;
+      if (k++ >= n) break;
+    }
+    return found;
   }
 
   private remove(m: SimMarket, o: SimOrder): void {
@@ -305,6 +321,7 @@ export class ExchangeSimulator {
     const i = book.indexOf(o.id);
     if (i >= 0) book.splice(i, 1);
     o.resting = false;
+    this.resting.delete(o);
   }
 
   private releaseRest(o: SimOrder, cause: 'cancelled' | 'expired' | 'rejected' | 'filled'): void {
@@ -353,6 +370,7 @@ export class ExchangeSimulator {
       resting: false,
     };
     this.orders.set(id, o);
+    this.orderList.push(o);
     this.emit(`order-${id}`, 'OrderPlaced', {
       orderId: id,
       userId: user,
@@ -545,8 +563,7 @@ export class ExchangeSimulator {
   }
 
   private amend(a: Extract<SimAction, { kind: 'amend' }>): void {
-    const resting = [...this.orders.values()].filter((o) => o.resting);
-    const o = this.pick(resting, a.pick);
+    const o = this.pickResting(a.pick);
     if (!o) return;
     const m = this.markets[o.market - 1];
     if (!m || o.priceTicks === null) return;
