@@ -61,6 +61,32 @@ describe('tradectl recheck', () => {
     expect(j.differences).toEqual(['reservedAmount: 1.00 → 152.5545']);
   });
 
+  it('re-runs every amend decision of an order too (one accepted, one rejected by the price band)', async () => {
+    const r = await tradectl(['recheck', f.s.carolBid.orderId], env);
+    expect(r.code, r.out + r.err).toBe(0);
+    expect(r.out).toMatch(/Amend [0-9a-f-]+: recorded OrderAmendAccepted/);
+    expect(r.out).toContain('Re-run:   accepted 2 @ 48.5, reservation 49.0735 USD');
+    expect(r.out).toMatch(/Re-run: {3}rejected price_band by price_band\.low \(limit 42\.5, observed 10\.00\)/);
+    expect(r.out).toContain('All decisions of the order agree.');
+    const j = JSON.parse((await tradectl(['recheck', f.s.carolBid.orderId, '--format', 'json'], env)).out) as { amends: { agrees: boolean; recorded: { type: string } }[]; agreesOverall: boolean };
+    expect(j.amends.map((a) => [a.recorded.type, a.agrees])).toEqual([
+      ['OrderAmendAccepted', true],
+      ['OrderAmendRejected', true],
+    ]);
+    expect(j.agreesOverall).toBe(true);
+  });
+
+  it('disagrees when a recorded amend decision was changed', async () => {
+    await f.pool.query(
+      `update event_store.events set data = jsonb_set(data, '{reservationDelta}', '"0"') where type = 'OrderAmendAccepted' and data->>'orderId' = $1`,
+      [f.s.carolBid.orderId],
+    );
+    const r = await tradectl(['recheck', f.s.carolBid.orderId], env);
+    expect(r.code).toBe(1);
+    expect(r.out).toMatch(/DISAGREES: reservationDelta: 0 → [1-9][\d.]*/);
+    expect(r.out).toContain('At least one decision of the order DISAGREES.');
+  });
+
   it('exits 66 for an unknown order', async () => {
     const r = await tradectl(['recheck', '00000000-0000-4000-8000-000000000000'], env);
     expect(r.code).toBe(66);

@@ -17,6 +17,9 @@
  */
 import {
   DEFAULT_ACCOUNT_LIMITS,
+  amendRiskInputs,
+  compareDecimals,
+  evaluateAmend,
   evolveAccount,
   evolveControl,
   initialAccountState,
@@ -25,6 +28,8 @@ import {
   placeRiskInputs,
   recheck,
   type AccountLimits,
+  type AmendRiskDecision,
+  type AmendRiskInputs,
   type AccountState,
   type ControlState,
   type EventData,
@@ -99,6 +104,45 @@ async function controlAt(conn: Connection, before: bigint): Promise<ControlState
   return control;
 }
 
+export interface AmendRecheck {
+  requestId: string;
+  decision: RecordedEvent;
+  input: { position: bigint; at: string };
+  /** null: the order was not open, so the decider rejects with order_not_open. */
+  inputs: AmendRiskInputs | null;
+  rerun: AmendRiskDecision | { outcome: 'rejected'; reason: 'order_not_open'; rule: 'order.open'; limit: null; observed: null; checks: [] };
+  matches: boolean;
+  differences: string[];
+}
+
+function sameDecimal(a: string, b: string): boolean {
+  try {
+    return compareDecimals(a, b) === 0;
+  } catch {
+    return a === b;
+  }
+}
+
+/** Compares a re-run amend decision with the recorded OrderAmendAccepted / OrderAmendRejected. */
+export function compareAmend(recorded: RecordedEvent, rerun: AmendRecheck['rerun']): string[] {
+  const d = rec(recorded.data);
+  const out: string[] = [];
+  if (recorded.type === 'OrderAmendAccepted') {
+    if (rerun.outcome !== 'accepted') return [`outcome: recorded accepted, now rejected (${rerun.reason} by ${rerun.rule})`];
+    for (const k of ['newPrice', 'newQuantity', 'reservationDelta'] as const) {
+      if (!sameDecimal(String(d[k]), rerun[k])) out.push(`${k}: ${String(d[k])} → ${rerun[k]}`);
+    }
+    if (d.reservedAsset !== rerun.reservedAsset) out.push(`reservedAsset: ${String(d.reservedAsset)} → ${rerun.reservedAsset}`);
+    return out;
+  }
+  if (rerun.outcome !== 'rejected') return [`outcome: recorded rejected (${String(d.reason)}), now accepted`];
+  for (const k of ['reason', 'rule', 'limit', 'observed'] as const) {
+    const was = (d[k] ?? null) as string | null;
+    if (was !== rerun[k]) out.push(`${k}: ${String(was)} → ${String(rerun[k])}`);
+  }
+  return out;
+}
+
 export interface RecheckOutcome {
   orderId: string;
   decision: RecordedEvent;
@@ -108,6 +152,10 @@ export interface RecheckOutcome {
   /** The input the decision was taken for (when rebuilt from the log). */
   input?: { position: bigint; at: string };
   result: RecheckResult;
+  /** Every amend decision of the order, re-run the same way. */
+  amends: AmendRecheck[];
+  /** Placement and every amend agree. */
+  agrees: boolean;
 }
 
 export async function recheckOrder(conn: Connection, orderId: string): Promise<RecheckOutcome> {
@@ -117,22 +165,38 @@ export async function recheckOrder(conn: Connection, orderId: string): Promise<R
   if (placedEvent.type !== 'OrderPlaced') throw badData(`order-${orderId} does not start with OrderPlaced (found ${placedRec.type})`);
   const placed: EventData<'OrderPlaced'> = placedEvent.data;
 
-  // The account stream up to the decision: state before it, and the decision itself.
+  // The order's amend requests (its own stream is short).
+  const requests = new Map<string, { data: EventData<'OrderAmendRequested'>; event: RecordedEvent }>();
+  for await (const e of readStreamPaged(conn, `order-${orderId}`)) {
+    if (e.type !== 'OrderAmendRequested') continue;
+    const ev = parse(e);
+    if (ev.type === 'OrderAmendRequested') requests.set(ev.data.requestId, { data: ev.data, event: e });
+  }
+
+  // The account stream: the state before each decision of this order, and the decisions.
   let state: AccountState = initialAccountState();
   let decision: RecordedEvent | undefined;
+  let stateAtPlacement: AccountState | undefined;
+  const amendStates: { decision: RecordedEvent; state: AccountState }[] = [];
   for await (const e of readStreamPaged(conn, `account-${placed.userId}`)) {
     const d = rec(e.data);
-    if ((e.type === 'OrderAccepted' || e.type === 'OrderRejected') && d.orderId === orderId) {
-      decision = e;
-      break;
+    if (d.orderId === orderId) {
+      if ((e.type === 'OrderAccepted' || e.type === 'OrderRejected') && !decision) {
+        decision = e;
+        stateAtPlacement = state;
+      } else if ((e.type === 'OrderAmendAccepted' || e.type === 'OrderAmendRejected') && decision) {
+        amendStates.push({ decision: e, state });
+      }
     }
+    if (decision && amendStates.length >= requests.size) break;
     const m = rec(e.metadata);
     state = evolveAccount(state, parse(e), {
       inputPosition: typeof m.inputPosition === 'string' || typeof m.inputPosition === 'number' ? m.inputPosition : null,
       inputAt: typeof m.inputAt === 'string' ? m.inputAt : null,
     });
   }
-  if (!decision) throw notFound(`order ${orderId} has no recorded risk decision (no OrderAccepted or OrderRejected in account-${placed.userId})`);
+  if (!decision || !stateAtPlacement) throw notFound(`order ${orderId} has no recorded risk decision (no OrderAccepted or OrderRejected in account-${placed.userId})`);
+  state = stateAtPlacement;
   const decided = parse(decision);
   let recorded: RecordedOrderOutcome;
   let checks: { rule: string; limit: string | null }[];
@@ -164,7 +228,38 @@ export async function recheckOrder(conn: Connection, orderId: string): Promise<R
     input = { position: inputPosition, at: inputAt };
     inputsSource = `rebuilt from the log as of the input at position ${inputPosition}`;
   }
-  return { orderId, decision, inputsSource, limitsSource, inputs, input, result: recheck(inputs, recorded) };
+  const result = recheck(inputs, recorded);
+
+  const amends: AmendRecheck[] = [];
+  for (const a of amendStates) {
+    const am = rec(a.decision.metadata);
+    const requestId = String(rec(a.decision.data).requestId);
+    const request = requests.get(requestId);
+    if (!request) {
+      amends.push({
+        requestId,
+        decision: a.decision,
+        input: { position: 0n, at: '' },
+        inputs: null,
+        rerun: { outcome: 'rejected', reason: 'order_not_open', rule: 'order.open', limit: null, observed: null, checks: [] },
+        matches: false,
+        differences: [`no OrderAmendRequested with request id ${requestId} in order-${orderId}`],
+      });
+      continue;
+    }
+    const position = typeof am.inputPosition === 'string' && /^\d+$/.test(am.inputPosition) ? BigInt(am.inputPosition) : request.event.globalPosition;
+    const rm = rec(request.event.metadata);
+    const at = typeof am.inputAt === 'string' ? am.inputAt : typeof rm.occurredAt === 'string' ? rm.occurredAt : request.event.recordedAt;
+    const control = await controlAt(conn, position);
+    const lastPrice = await lastTradePrice(conn, placed.marketId, position);
+    const amendInputs = amendRiskInputs({ kind: 'AmendOrder', inputPosition: position, inputAt: at, request: request.data, control, lastPrice }, a.state);
+    const rerun: AmendRecheck['rerun'] = amendInputs
+      ? evaluateAmend(amendInputs)
+      : { outcome: 'rejected', reason: 'order_not_open', rule: 'order.open', limit: null, observed: null, checks: [] };
+    const differences = compareAmend(a.decision, rerun);
+    amends.push({ requestId, decision: a.decision, input: { position, at }, inputs: amendInputs, rerun, matches: differences.length === 0, differences });
+  }
+  return { orderId, decision, inputsSource, limitsSource, inputs, input, result, amends, agrees: result.matches && amends.every((x) => x.matches) };
 }
 
 export async function recheckCommand(conn: Connection, out: Output, orderId: string, format: 'text' | 'json'): Promise<boolean> {
@@ -182,9 +277,18 @@ export async function recheckCommand(conn: Connection, out: Output, orderId: str
         inputsSource: r.inputsSource,
         input: r.input ? { position: r.input.position.toString(), at: r.input.at } : null,
         limitsSource: r.limitsSource,
+        amends: r.amends.map((a) => ({
+          requestId: a.requestId,
+          agrees: a.matches,
+          recorded: { type: a.decision.type, position: a.decision.globalPosition.toString(), data: a.decision.data },
+          rerun: a.rerun,
+          differences: a.differences,
+          input: { position: a.input.position.toString(), at: a.input.at },
+        })),
+        agreesOverall: r.agrees,
       }),
     );
-    return r.result.matches;
+    return r.agrees;
   }
   const d = rec(r.decision.data);
   out.line(`Order ${orderId}: recorded ${r.decision.type} at position ${r.decision.globalPosition} (${r.decision.stream}@${r.decision.streamRevision})`);
@@ -224,5 +328,18 @@ export async function recheckCommand(conn: Connection, out: Output, orderId: str
     out.line('DISAGREES with the recorded decision:');
     for (const x of r.result.differences) out.line(`  - ${x}`);
   }
-  return r.result.matches;
+  for (const a of r.amends) {
+    const ad = rec(a.decision.data);
+    out.line();
+    out.line(`Amend ${a.requestId}: recorded ${a.decision.type} at position ${a.decision.globalPosition} (input position ${a.input.position} at ${a.input.at})`);
+    if (a.decision.type === 'OrderAmendAccepted') out.line(`  Recorded: accepted ${String(ad.newQuantity)} @ ${String(ad.newPrice)}, reservation ${String(ad.reservationDelta)} ${String(ad.reservedAsset)}`);
+    else out.line(`  Recorded: rejected ${String(ad.reason)} by ${String(ad.rule)} (limit ${String(ad.limit)}, observed ${String(ad.observed)})`);
+    const rr = a.rerun;
+    if (rr.outcome === 'accepted') out.line(`  Re-run:   accepted ${rr.newQuantity} @ ${rr.newPrice}, reservation ${rr.reservationDelta} ${rr.reservedAsset}`);
+    else out.line(`  Re-run:   rejected ${rr.reason} by ${rr.rule} (limit ${rr.limit ?? 'null'}, observed ${rr.observed ?? 'null'})`);
+    if (a.matches) out.line('  AGREES');
+    else for (const x of a.differences) out.line(`  DISAGREES: ${x}`);
+  }
+  if (r.amends.length > 0) out.line(r.agrees ? '\nAll decisions of the order agree.' : '\nAt least one decision of the order DISAGREES.');
+  return r.agrees;
 }

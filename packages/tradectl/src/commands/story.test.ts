@@ -86,6 +86,27 @@ describe('tradectl order', () => {
     expect(cancelled.out).toContain('Status: cancelled');
   });
 
+  it('shows amends: the request, the risk decision, the market applying it, the release', async () => {
+    const lines = parse((await tradectl(['order', f.s.carolBid.orderId, '--format', 'jsonl'], env)).out);
+    expect(lines.map((l) => l.type)).toEqual([
+      'OrderPlaced',
+      'OrderAccepted',
+      'OrderEntered',
+      'OrderRested',
+      'OrderAmendRequested',
+      'OrderAmendAccepted',
+      'OrderAmended',
+      'ReservationReleased',
+      'OrderAmendRequested',
+      'OrderAmendRejected',
+    ]);
+    expect(lines[9]?.riskDecision).toEqual({ outcome: 'rejected', reason: 'price_band', checks: [{ rule: 'price_band.low', limit: '42.5', observed: '10.00', passed: false }] });
+    expect(lines[9]?.causedBy.causationEvent?.type).toBe('OrderAmendRequested');
+    const text = (await tradectl(['order', f.s.carolBid.orderId], env)).out;
+    expect(text).toContain('amend requested: price 48.50, quantity 2');
+    expect(text).toContain('amended on the book: 2 @ 48.5 (remaining 2, priority lost)');
+  });
+
   it('exits 66 for an unknown order, 64 for a malformed id', async () => {
     const r = await tradectl(['order', '00000000-0000-4000-8000-000000000000'], env);
     expect(r.code).toBe(66);

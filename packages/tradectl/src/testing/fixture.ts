@@ -31,6 +31,8 @@ export interface Scenario {
   bobAsk: PlaceResult;
   /** The simulated time right after alice's fill, and the log position then. */
   afterFill: { time: string; position: bigint };
+  /** carol's ETH bid (after the seals), amended once (accepted) and once more (rejected: price band). */
+  carolBid: PlaceResult;
   /** Position of the last sealed event. */
   sealedTo: bigint;
   /** Events in total. */
@@ -89,7 +91,10 @@ export async function seed(prefix = 'tradectl'): Promise<Seeded> {
   const sealedTo = seals[seals.length - 1]?.toPosition ?? 0n;
   // a tail after the last seal: covered by the stream chains only
   await sim.deposit(carol, 'USD', '500', admin);
-  await sim.placeOrder({ userId: carol, marketId: eth, side: 'buy', price: '49.00', quantity: '1' });
+  const carolBid = await sim.placeOrder({ userId: carol, marketId: eth, side: 'buy', price: '49.00', quantity: '1' });
+  const amendAccepted = await sim.amendOrder(carolBid.orderId, { newPrice: '48.50', newQuantity: '2' });
+  const amendRejected = await sim.amendOrder(carolBid.orderId, { newPrice: '10.00' });
+  if (amendAccepted.outcome !== 'accepted' || amendRejected.reason !== 'price_band') throw new Error('fixture: unexpected amend outcomes');
 
   const pool = new pg.Pool({ connectionString: db.url, max: 3 });
   pool.on('error', () => undefined);
@@ -100,7 +105,7 @@ export async function seed(prefix = 'tradectl'): Promise<Seeded> {
     store,
     pool,
     sim,
-    s: { admin, alice, bob, carol, dave, btc, eth, aliceBuy, daveRejected, aliceBandRejected, daveKilled, aliceCancelled, bobAsk, afterFill, sealedTo, events: sim.events },
+    s: { admin, alice, bob, carol, dave, btc, eth, aliceBuy, daveRejected, aliceBandRejected, daveKilled, aliceCancelled, bobAsk, carolBid, afterFill, sealedTo, events: sim.events },
     async close() {
       await pool.end().catch(() => undefined);
       await store.close().catch(() => undefined);

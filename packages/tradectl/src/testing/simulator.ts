@@ -448,6 +448,86 @@ export class Simulator {
     return true;
   }
 
+  /**
+   * A trader's amend of a resting limit order: the request, the risk decision (core-domain's
+   * AmendOrder), and when accepted the market's OrderAmended (new terms; priority lost when the
+   * price changes or the quantity grows) and the account's release of any excess reservation.
+   * Prices that would cross the book are not supported here.
+   */
+  async amendOrder(orderId: string, change: { newPrice?: string; newQuantity?: string }): Promise<{ outcome: 'accepted' | 'rejected'; reason?: string }> {
+    this.tick();
+    const o = this.orders.get(orderId);
+    if (!o) throw new Error(`simulator: unknown order ${orderId}`);
+    const corr = this.rng.uuid();
+    const request: EventData<'OrderAmendRequested'> = {
+      orderId,
+      userId: o.userId,
+      marketId: o.marketId,
+      requestId: this.rng.uuid(),
+      newPrice: change.newPrice ?? null,
+      newQuantity: change.newQuantity ?? null,
+      requestedAt: this.now(),
+    };
+    const req = this.event({ type: 'OrderAmendRequested', schemaVersion: 1, data: request }, this.meta(o.userId, corr, null));
+    const rr = await this.write(`order-${orderId}`, [req]);
+    this.tick(5);
+    const decision = await this.decide(
+      o.userId,
+      { kind: 'AmendOrder', inputPosition: rr.positions[0] ?? 0n, inputAt: req.metadata.occurredAt, request, control: this.control, lastPrice: this.lastPrice.get(o.marketId) ?? null },
+      corr,
+      req.eventId,
+      o.userId,
+    );
+    const d = decision.events[0];
+    if (!d || d.type !== 'OrderAmendAccepted') return { outcome: 'rejected', reason: d?.type === 'OrderAmendRejected' ? d.data.reason : 'none' };
+    const spec = this.spec(o.marketId);
+    const book = this.books.get(o.marketId);
+    const side = book ? (o.side === 'buy' ? book.bids : book.asks) : [];
+    const idx = side.findIndex((r) => r.orderId === orderId);
+    const resting = side[idx];
+    if (!resting) return { outcome: 'accepted' };
+    const account = this.account(o.userId).openOrders.get(orderId);
+    const filledLots = account ? quantityToLots(account.quantity, spec.lotSize) - resting.remainingLots : 0n;
+    const newLots = quantityToLots(d.data.newQuantity, spec.lotSize);
+    const newTicks = priceToTicks(d.data.newPrice, spec.tickSize);
+    const remaining = newLots - filledLots;
+    const priorityLost = newTicks !== resting.priceTicks || remaining > resting.remainingLots;
+    side.splice(idx, 1);
+    this.tick(5);
+    const amended: TradecoreEvent = {
+      type: 'OrderAmended',
+      schemaVersion: 1,
+      data: {
+        orderId,
+        userId: o.userId,
+        marketId: o.marketId,
+        price: ticksToPrice(newTicks, spec.tickSize),
+        quantity: d.data.newQuantity,
+        remainingQuantity: lotsToQuantity(remaining, spec.lotSize),
+        priorityLost,
+      },
+    };
+    if (remaining > 0n) {
+      const r: Resting = { ...resting, priceTicks: newTicks, remainingLots: remaining };
+      let i = priorityLost ? side.length : idx;
+      if (priorityLost) {
+        while (i > 0) {
+          const prev = side[i - 1];
+          if (!prev) break;
+          if (o.side === 'buy' ? prev.priceTicks >= newTicks : prev.priceTicks <= newTicks) break;
+          i--;
+        }
+      }
+      side.splice(i, 0, r);
+    }
+    const ae = this.event(amended, this.meta(o.userId, corr, decision.ids[0] ?? null, { inputPosition: (decision.positions[0] ?? 0n).toString() }));
+    const ar = await this.write(`market-${o.marketId}`, [ae]);
+    if (amended.type === 'OrderAmended') {
+      await this.decide(o.userId, { kind: 'ApplyAmend', inputPosition: ar.positions[0] ?? 0n, inputAt: ae.metadata.occurredAt, amended: amended.data, control: this.control }, corr, ae.eventId, null);
+    }
+    return { outcome: 'accepted' };
+  }
+
   /** Resting orders of a market side, best first. */
   resting(marketId: number, side: Side): readonly Resting[] {
     const b = this.books.get(marketId);
