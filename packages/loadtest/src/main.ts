@@ -86,7 +86,8 @@ const USAGE = `pnpm loadtest [options]
   --postgres shared|private shared: a fresh database on 127.0.0.1:5432 (default); private: a PostgreSQL
                             cluster of the run's own from the machine's binaries (durable defaults), so
                             other databases' open transactions cannot stall the run's global readers
-  --keep-db                 keep the run's database (it is kept anyway when the proof fails)
+  --keep-db                 keep the run's database (and private cluster) for inspection; by default
+                            it is dropped after the proof (the report keeps examples of any failure)
   --no-drain                do not cancel the traders' remaining orders at the end
 `;
 
@@ -613,7 +614,7 @@ export async function runLoadtest(o: LoadtestOptions, argv: readonly string[]): 
     }
     for (const c of cleanups) await c();
     if (db) {
-      const keep = o.keepDb || failures.length > 0;
+      const keep = o.keepDb;
       if (keep && privateCluster) privateCluster.keep();
       if (keep && privateCluster) log(`kept the private cluster ${privateCluster.dir} (database ${db.url}); stop it with: runuser -u postgres -- pg_ctl -D ${privateCluster.dir}/data stop`);
       else if (keep) log(`kept the database: ${db.url}`);
