@@ -131,6 +131,14 @@ export class MarketDirectory extends StreamDirectory {
     return this.byId.get(marketId);
   }
 
+  /** A listed market, reading the registry only when the id is not known yet (listings are append-only). */
+  async resolve(marketId: number): Promise<MarketRecord | undefined> {
+    const known = this.byId.get(marketId);
+    if (known) return known;
+    await this.catchUp();
+    return this.byId.get(marketId);
+  }
+
   findBySymbol(symbol: string): MarketRecord | undefined {
     return this.bySymbol.get(symbol.toUpperCase());
   }

@@ -3,6 +3,7 @@ import { createTestDatabase, type TestDatabase } from '@tradecore/testkit';
 import { createPostgresEventStore } from '@tradecore/event-store';
 import { createTokenService, manualClock, sequentialIds } from '@tradecore/http-kit';
 import type { FastifyInstance } from 'fastify';
+import pg from 'pg';
 import { buildCommandApp } from '../src/app.ts';
 import { MarketDirectory, UserDirectory } from '../src/directories.ts';
 import { createScryptHasher } from '../src/passwords.ts';
@@ -22,7 +23,8 @@ export interface Harness {
   adminToken: string;
   close(): Promise<void>;
   register(username: string): Promise<{ userId: number; token: string }>;
-  head(): Promise<bigint>;
+  /** Count and highest position of every row in the events table, read directly in SQL (no visibility lag). */
+  head(): Promise<string>;
   /** What the read side says about orders, for the early-409 checks. */
   statuses: Map<string, string>;
 }
@@ -31,6 +33,7 @@ export async function startHarness(options: { rateLimitPerSecond?: number; vault
   const db = await createTestDatabase('cmdapi');
   const store = createPostgresEventStore({ connectionString: db.url });
   const vault = options.vault?.(db);
+  const sql = new pg.Pool({ connectionString: db.url, max: 2 });
   const statuses = new Map<string, string>();
   const clock = manualClock(new Date('2026-11-26T12:00:00.000Z'));
   const deps: CommandDeps = {
@@ -58,6 +61,7 @@ export async function startHarness(options: { rateLimitPerSecond?: number; vault
     adminToken,
     async close() {
       await app.close();
+      await sql.end();
       await store.close();
       await db.drop();
     },
@@ -67,7 +71,10 @@ export async function startHarness(options: { rateLimitPerSecond?: number; vault
       const l = await app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { username, password: 'password-123' } });
       return { userId: (r.json() as { userId: number }).userId, token: (l.json() as { token: string }).token };
     },
-    head: () => store.headPosition(),
+    head: async () => {
+      const r = await sql.query<{ n: string; max: string }>('select count(*)::text as n, coalesce(max(position), 0)::text as max from event_store.events');
+      return `${r.rows[0]!.n}@${r.rows[0]!.max}`;
+    },
     statuses,
   };
 }

@@ -68,8 +68,7 @@ export const orderRoutes: FastifyPluginAsyncZod<CommandDeps> = async (app, deps)
     async (request, reply) => {
       const principal = authenticate(deps.tokens, request);
       const body = request.body;
-      await deps.markets.catchUp();
-      const market = deps.markets.find(body.marketId);
+      const market = await deps.markets.resolve(body.marketId);
       if (!market) throw problems.validation('marketId: no such market', [{ path: 'body.marketId', message: 'no such market' }]);
       quantityToLots(body.quantity, market.lotSize, 'quantity');
       const timeInForce = body.timeInForce ?? (body.type === 'market' ? 'IOC' : 'GTC');
@@ -145,7 +144,7 @@ export const orderRoutes: FastifyPluginAsyncZod<CommandDeps> = async (app, deps)
       const { orderId } = request.params;
       const result = await appendWithRetry(deps.store, async () => {
         const { placed, revision } = await ownOrder(orderId, principal.userId);
-        const market = deps.markets.find(placed.marketId) ?? (await deps.markets.catchUp(), deps.markets.find(placed.marketId));
+        const market = await deps.markets.resolve(placed.marketId);
         if (!market) throw problems.notFound('no such market');
         if (placed.type === 'market') throw problems.conflict('a market order cannot be amended');
         if (request.body.price !== undefined) priceToTicks(request.body.price, market.tickSize, 'price');

@@ -1,0 +1,46 @@
+/**
+ * The benchmark's server process: command-api over the PostgreSQL event store (BENCH_DATABASE_URL),
+ * or a bare fastify hello-world (BENCH_BARE=1) for the ratio. Tells its parent the port over IPC.
+ */
+import Fastify from 'fastify';
+import pg from 'pg';
+import { createPostgresEventStore } from '@tradecore/event-store';
+import { createTokenService, randomIds, systemClock } from '@tradecore/http-kit';
+import { buildCommandApp, ensureAdmin } from '../src/app.ts';
+import { MarketDirectory, UserDirectory } from '../src/directories.ts';
+import { createScryptHasher } from '../src/passwords.ts';
+
+async function main(): Promise<void> {
+  if (process.env.BENCH_BARE === '1') {
+    const app = Fastify({ logger: false });
+    app.post('/hello', async () => ({ hello: 'world' }));
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    const address = app.server.address();
+    process.send?.({ port: typeof address === 'object' && address ? address.port : 0 });
+    return;
+  }
+  const pool = new pg.Pool({ connectionString: process.env.BENCH_DATABASE_URL, max: 16 });
+  const store = createPostgresEventStore({ pool });
+  await store.ready();
+  const deps = {
+    store,
+    tokens: createTokenService({ secret: process.env.BENCH_JWT_SECRET ?? '', clock: systemClock }),
+    clock: systemClock,
+    ids: randomIds,
+    passwords: createScryptHasher({ N: 2 ** 12, r: 8, p: 1 }),
+    users: new UserDirectory(store),
+    markets: new MarketDirectory(store),
+    // The benchmark logs its traders in from one address.
+    loginRateLimitPerMinute: 10_000,
+  };
+  await ensureAdmin(deps, 'admin', 'bench-admin-password');
+  const app = await buildCommandApp(deps, { rateLimitPerSecond: 1_000_000 });
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  const address = app.server.address();
+  process.send?.({ port: typeof address === 'object' && address ? address.port : 0 });
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench server failed: ${String(err)}\n`);
+  process.exit(1);
+});
