@@ -18,10 +18,10 @@
 import type pg from 'pg';
 import type { RecordedEvent } from '@tradecore/event-store';
 import { Gauge, type Registry } from 'prom-client';
-import { BatchFold, UNREAD_EVENT_TYPES, loadKeys, orderAverageFillPrice, parseRecorded, positionAveragePrice, positionId, type MarketRow, type OrderRow, type OrderStatus, type ParsedEvent, type PositionRow } from './fold.ts';
+import { BatchFold, UNREAD_EVENT_TYPES, loadKeys, orderAverageFillPrice, parseRecorded, positionAveragePrice, positionId, type MarketRow, type OrderRow, type OrderStatus, type ParseOutcome, type ParsedEvent, type PositionRow } from './fold.ts';
 import { CHECKPOINT_NAME, migrateSchema } from './migrations.ts';
 import { fmt, fmtOrNull, signedUnits, units } from './money.ts';
-import { bulkInsert, ident, lockKeySql, type Queryable } from './sql.ts';
+import { bulkInsertSql, ident, lockKeySql, type Column, type Queryable } from './sql.ts';
 
 export const NOTIFY_CHANNEL = 'tradecore_readmodel';
 /** PostgreSQL rejects NOTIFY payloads of 8000 bytes or more. */
@@ -86,6 +86,22 @@ export interface Projector {
   applyInTransaction(client: Queryable, events: readonly RecordedEvent[]): Promise<ApplyResult>;
   /** The checkpoint: the last global position applied. */
   position(): Promise<bigint>;
+  /** Pipelined bulk apply for replays (needs `cache: true`); see replayPipeline in the source. */
+  replayPipeline(): ReplayPipeline;
+}
+
+export interface ReplayPipeline {
+  /** Folds a batch and queues its write; resolves with the batch's error count once the previous write is done. */
+  push(events: readonly RecordedEvent[]): Promise<number>;
+  /** Waits for every queued write; the checkpoint reached. */
+  finish(): Promise<bigint>;
+}
+
+interface Folded {
+  fold: BatchFold;
+  markets: Map<number, MarketRow>;
+  orders: Map<string, OrderRow>;
+  positions: Map<string, PositionRow>;
 }
 
 export function positionGauge(registry: Registry): Gauge<'schema'> {
@@ -109,27 +125,32 @@ export function createProjector(options: ProjectorOptions): Projector {
     cache?.positions.clear();
   };
 
-  async function applyInTransaction(db: Queryable, events: readonly RecordedEvent[]): Promise<ApplyResult> {
-    const cp = await db.query<{ position: string }>(
-      `select pg_advisory_xact_lock(${lockKeySql(schema)}), (select position::text from ${s}.projection_checkpoint where name = $1 for update) as position`,
-      [CHECKPOINT_NAME],
-    );
-    const start = cp.rows[0]?.position;
-    if (start === undefined || start === null) throw new Error(`schema ${schema} has no projection checkpoint: run migrate() first`);
-    let checkpoint = BigInt(start);
+  /** Sorted, de-duplicated events after `checkpoint`. */
+  function freshAfter(events: readonly RecordedEvent[], checkpoint: bigint): RecordedEvent[] {
     const sorted = [...events].sort((a, b) => (a.globalPosition < b.globalPosition ? -1 : a.globalPosition > b.globalPosition ? 1 : 0));
     const fresh: RecordedEvent[] = [];
+    let last = checkpoint;
     for (const e of sorted) {
-      if (e.globalPosition > checkpoint) {
+      if (e.globalPosition > last) {
         fresh.push(e);
-        checkpoint = e.globalPosition;
+        last = e.globalPosition;
       }
     }
-    const skipped = events.length - fresh.length;
-    if (fresh.length === 0) return { position: checkpoint, applied: 0, skipped, errors: 0, markets: [], users: [] };
+    return fresh;
+  }
 
+  /** Parses, loads what the fold needs (cache first) and folds; `yieldEvery` lets I/O run in between. */
+  async function foldEvents(db: Queryable, fresh: readonly RecordedEvent[], yieldEvery = 0): Promise<Folded> {
+    const breathe = async (i: number) => {
+      if (yieldEvery > 0 && i > 0 && i % yieldEvery === 0) await new Promise<void>((resolve) => setImmediate(resolve));
+    };
+    const outcomes: ParseOutcome[] = [];
+    let i = 0;
+    for (const e of fresh) {
+      if (!UNREAD_EVENT_TYPES.has(e.type)) outcomes.push(parseRecorded(e));
+      await breathe(++i);
+    }
     const parsed: ParsedEvent[] = [];
-    const outcomes = fresh.filter((e) => !UNREAD_EVENT_TYPES.has(e.type)).map(parseRecorded);
     for (const o of outcomes) if (o.ok) parsed.push(o.parsed);
     const keys = loadKeys(parsed);
     const markets = new Map<number, MarketRow>();
@@ -163,24 +184,25 @@ export function createProjector(options: ProjectorOptions): Projector {
     for (const [k, v] of await loadOrders(db, s, [...keys.orderIds])) orders.set(k, v);
     for (const [k, v] of await loadPositions(db, s, [...keys.positionKeys.values()])) positions.set(k, v);
     const fold = new BatchFold(markets, orders, positions);
+    i = 0;
     for (const o of outcomes) {
       if (o.ok) fold.apply(o.parsed);
       else fold.recordError(o.error);
+      await breathe(++i);
     }
-    try {
-      await write(db, s, fold);
-    } catch (err) {
-      clearCache();
-      throw err;
-    }
-    if (cache) {
-      if (cache.orders.size + orders.size > cacheMax) clearCache();
-      for (const [k, v] of markets) cache.markets.set(k, v);
-      for (const [k, v] of orders) cache.orders.set(k, v);
-      for (const [k, v] of positions) cache.positions.set(k, v);
-    }
-    await db.query(`update ${s}.projection_checkpoint set position = $2, updated_at = now() where name = $1`, [CHECKPOINT_NAME, checkpoint.toString()]);
-    const result: ApplyResult = {
+    return { fold, markets, orders, positions };
+  }
+
+  function remember(f: Folded): void {
+    if (!cache) return;
+    if (cache.orders.size + f.orders.size > cacheMax) clearCache();
+    for (const [k, v] of f.markets) cache.markets.set(k, v);
+    for (const [k, v] of f.orders) cache.orders.set(k, v);
+    for (const [k, v] of f.positions) cache.positions.set(k, v);
+  }
+
+  function resultOf(fresh: readonly RecordedEvent[], skipped: number, checkpoint: bigint, fold: BatchFold): ApplyResult {
+    return {
       position: checkpoint,
       applied: fresh.length,
       skipped,
@@ -188,8 +210,98 @@ export function createProjector(options: ProjectorOptions): Projector {
       markets: [...fold.touchedMarkets].sort((a, b) => a - b),
       users: [...fold.touchedUsers].sort((a, b) => a - b),
     };
+  }
+
+  async function applyInTransaction(db: Queryable, events: readonly RecordedEvent[]): Promise<ApplyResult> {
+    const cp = await db.query<{ position: string }>(
+      `select pg_advisory_xact_lock(${lockKeySql(schema)}), (select position::text from ${s}.projection_checkpoint where name = $1 for update) as position`,
+      [CHECKPOINT_NAME],
+    );
+    const start = cp.rows[0]?.position;
+    if (start === undefined || start === null) throw new Error(`schema ${schema} has no projection checkpoint: run migrate() first`);
+    const fresh = freshAfter(events, BigInt(start));
+    const skipped = events.length - fresh.length;
+    const last = fresh[fresh.length - 1];
+    if (!last) return { position: BigInt(start), applied: 0, skipped, errors: 0, markets: [], users: [] };
+    const folded = await foldEvents(db, fresh);
+    try {
+      await runStatements(db, writeStatements(s, folded.fold));
+    } catch (err) {
+      clearCache();
+      throw err;
+    }
+    remember(folded);
+    await db.query(`update ${s}.projection_checkpoint set position = $2, updated_at = now() where name = $1`, [CHECKPOINT_NAME, last.globalPosition.toString()]);
+    const result = resultOf(fresh, skipped, last.globalPosition, folded.fold);
     if (notify) await db.query('select pg_notify($1, $2)', [channel, notificationPayload(schema, result)]);
     return result;
+  }
+
+  /**
+   * Replays only (a schema this projector writes alone, with the cache): folds batch n+1 while
+   * batch n is being written, one transaction per batch, in order. The cache holds every row that
+   * has a write in flight, so loads never see a stale row; it is only cleared once writes drained.
+   */
+  function replayPipeline(): ReplayPipeline {
+    if (!cache) throw new Error('replayPipeline needs a projector created with cache: true');
+    let checkpoint: bigint | undefined;
+    let pending: Promise<void> = Promise.resolve();
+    let failure: unknown;
+    let failed = false;
+    return {
+      async push(events) {
+        if (failed) throw failure;
+        checkpoint ??= await readPosition();
+        const fresh = freshAfter(events, checkpoint);
+        const last = fresh[fresh.length - 1];
+        if (!last) return 0;
+        if (cache.orders.size > cacheMax) {
+          await pending;
+          clearCache();
+        }
+        const folded = await foldEvents(pool, fresh, 2_000);
+        const statements = writeStatements(s, folded.fold); // values captured now, before the next fold mutates rows
+        remember(folded);
+        checkpoint = last.globalPosition;
+        const at = checkpoint.toString();
+        const previous = pending;
+        pending = (async () => {
+          await previous;
+          const client = await pool.connect();
+          try {
+            await client.query('begin');
+            if (options.synchronousCommit === false) await client.query('set local synchronous_commit = off');
+            await client.query(`select pg_advisory_xact_lock(${lockKeySql(schema)})`);
+            await runStatements(client, statements);
+            await client.query(`update ${s}.projection_checkpoint set position = $2, updated_at = now() where name = $1`, [CHECKPOINT_NAME, at]);
+            await client.query('commit');
+            gauge?.set({ schema }, Number(at));
+          } catch (err) {
+            await client.query('rollback').catch(() => undefined);
+            throw err;
+          } finally {
+            client.release();
+          }
+        })();
+        pending.catch((err: unknown) => {
+          failed = true;
+          failure = err;
+          clearCache();
+        });
+        await previous;
+        if (failed) throw failure;
+        return folded.fold.errors.length;
+      },
+      async finish() {
+        await pending;
+        return checkpoint ?? (await readPosition());
+      },
+    };
+  }
+
+  async function readPosition(): Promise<bigint> {
+    const r = await pool.query<{ position: string }>(`select position::text as position from ${s}.projection_checkpoint where name = $1`, [CHECKPOINT_NAME]);
+    return BigInt(r.rows[0]?.position ?? '0');
   }
 
   return {
@@ -215,10 +327,8 @@ export function createProjector(options: ProjectorOptions): Projector {
         client.release();
       }
     },
-    async position() {
-      const r = await pool.query<{ position: string }>(`select position::text as position from ${s}.projection_checkpoint where name = $1`, [CHECKPOINT_NAME]);
-      return BigInt(r.rows[0]?.position ?? '0');
-    },
+    position: readPosition,
+    replayPipeline,
   };
 }
 
@@ -378,10 +488,26 @@ function upsertSet(columns: readonly string[]): string {
   return columns.map((c) => `${c} = excluded.${c}`).join(', ');
 }
 
-async function write(db: Queryable, s: string, f: BatchFold): Promise<void> {
+interface Statement {
+  text: string;
+  values: unknown[];
+}
+
+async function runStatements(db: Queryable, statements: readonly Statement[]): Promise<void> {
+  for (const st of statements) await db.query(st.text, st.values);
+}
+
+/** Every write of a batch, with its values captured now (synchronously). */
+function writeStatements(s: string, f: BatchFold): Statement[] {
+  const out: Statement[] = [];
+  const db = { query: (text: string, values?: unknown[]) => void out.push({ text, values: values ?? [] }) };
+  const bulk = (_db: unknown, table: string, columns: readonly Column[], rows: readonly unknown[][], onConflict: string, alias?: string) => {
+    const st = bulkInsertSql(table, columns, rows, onConflict, alias);
+    if (st) out.push(st);
+  };
   if (f.users.size > 0) {
     const rows = [...f.users.values()];
-    await db.query(
+    db.query(
       `insert into ${s}.users (user_id, username, roles, registered_at, last_position)
        select u, n, string_to_array(r, ','), t, p from unnest($1::int[], $2::text[], $3::text[], $4::timestamptz[], $5::bigint[]) as x(u, n, r, t, p)
        on conflict (user_id) do update set ${upsertSet(['username', 'roles', 'registered_at', 'last_position'])}`,
@@ -408,7 +534,7 @@ async function write(db: Queryable, s: string, f: BatchFold): Promise<void> {
     { name: 'last_position', type: 'bigint' },
   ];
   const markets = [...f.dirtyMarkets].map((id) => f.markets.get(id)).filter((m): m is MarketRow => m !== undefined);
-  await bulkInsert(
+  bulk(
     db,
     `${s}.markets`,
     marketCols,
@@ -459,7 +585,7 @@ async function write(db: Queryable, s: string, f: BatchFold): Promise<void> {
     { name: 'last_position', type: 'bigint' },
   ];
   const orders = [...f.dirtyOrders].map((id) => f.orders.get(id)).filter((o): o is OrderRow => o !== undefined);
-  await bulkInsert(
+  bulk(
     db,
     `${s}.orders`,
     orderCols,
@@ -492,7 +618,7 @@ async function write(db: Queryable, s: string, f: BatchFold): Promise<void> {
   );
 
   const balances = [...f.balances.values()];
-  await bulkInsert(
+  bulk(
     db,
     `${s}.balances`,
     [
@@ -521,7 +647,7 @@ async function write(db: Queryable, s: string, f: BatchFold): Promise<void> {
     { name: 'updated_at', type: 'timestamptz' },
     { name: 'last_position', type: 'bigint' },
   ];
-  await bulkInsert(
+  bulk(
     db,
     `${s}.positions`,
     positionCols,
@@ -540,7 +666,7 @@ async function write(db: Queryable, s: string, f: BatchFold): Promise<void> {
   );
 
   const trades = [...f.trades.values()];
-  await bulkInsert(
+  bulk(
     db,
     `${s}.trades`,
     [
@@ -595,7 +721,7 @@ async function write(db: Queryable, s: string, f: BatchFold): Promise<void> {
     't',
   );
 
-  await bulkInsert(
+  bulk(
     db,
     `${s}.public_trades`,
     [
@@ -612,7 +738,7 @@ async function write(db: Queryable, s: string, f: BatchFold): Promise<void> {
   );
 
   const candles = [...f.candles.values()];
-  await bulkInsert(
+  bulk(
     db,
     `${s}.candles`,
     [
@@ -635,7 +761,7 @@ async function write(db: Queryable, s: string, f: BatchFold): Promise<void> {
   );
 
   const levels = [...f.levels.values()].filter((l) => l.quantity !== 0n || l.orderCount !== 0);
-  await bulkInsert(
+  bulk(
     db,
     `${s}.book_levels`,
     [
@@ -650,7 +776,7 @@ async function write(db: Queryable, s: string, f: BatchFold): Promise<void> {
     'b',
   );
   if (levels.length > 0) {
-    await db.query(
+    db.query(
       `delete from ${s}.book_levels b using unnest($1::int[], $2::text[], $3::numeric[]) as k(m, sd, p)
         where b.market_id = k.m and b.side = k.sd and b.price = k.p and b.quantity = 0 and b.order_count = 0`,
       [levels.map((l) => l.marketId), levels.map((l) => l.side), levels.map((l) => fmt(l.price))],
@@ -669,7 +795,7 @@ async function write(db: Queryable, s: string, f: BatchFold): Promise<void> {
     { name: 'changed_at', type: 'timestamptz' },
     { name: 'last_position', type: 'bigint' },
   ];
-  await bulkInsert(
+  bulk(
     db,
     `${s}.kill_switches`,
     switchCols,
@@ -677,7 +803,7 @@ async function write(db: Queryable, s: string, f: BatchFold): Promise<void> {
     `on conflict (switch_key) do update set ${upsertSet(switchCols.slice(1).map((c) => c.name))}`,
   );
 
-  await bulkInsert(
+  bulk(
     db,
     `${s}.projection_errors`,
     [
@@ -696,7 +822,7 @@ async function write(db: Queryable, s: string, f: BatchFold): Promise<void> {
   if (f.tradedMarkets.size > 0) {
     // Trailing 24 h statistics as of each market's last trade: the 1440 one-minute buckets ending
     // with the bucket of the last trade (volume in base units, open of the earliest bucket).
-    await db.query(
+    db.query(
       `update ${s}.markets m set volume_24h = coalesce(w.volume, 0), open_24h = w.open
          from (select mk.market_id,
                       (select sum(c.volume) from ${s}.candles c
@@ -713,4 +839,5 @@ async function write(db: Queryable, s: string, f: BatchFold): Promise<void> {
       [[...f.tradedMarkets]],
     );
   }
+  return out;
 }

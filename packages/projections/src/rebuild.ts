@@ -94,7 +94,9 @@ export async function replayReadModels(options: ReplayOptions): Promise<ReplayRe
   const started = performance.now();
   const { projector, restoreIndexes } = await freshSchema(options.pool, options.schema);
   const to = options.toPosition ?? (await options.store.headPosition());
-  const r = await pump(options.store, 0n, to, options.batchSize ?? 20_000, async (page) => (await projector.apply(page)).errors, options.onProgress);
+  const pipeline = projector.replayPipeline();
+  const r = await pump(options.store, 0n, to, options.batchSize ?? 20_000, (page) => pipeline.push(page), options.onProgress);
+  await pipeline.finish();
   await restoreIndexes(options.pool);
   const durationMs = performance.now() - started;
   return { schema: options.schema, ...r, durationMs, eventsPerSecond: r.events / Math.max(durationMs / 1000, 1e-9) };
@@ -130,7 +132,9 @@ export async function rebuildReadModels(options: RebuildOptions): Promise<Rebuil
   const batchSize = options.batchSize ?? 20_000;
   const started = performance.now();
   const { projector: shadowProjector, restoreIndexes } = await freshSchema(options.pool, shadow);
-  const bulk = await pump(options.store, 0n, undefined, batchSize, async (page) => (await shadowProjector.apply(page)).errors, options.onProgress);
+  const pipeline = shadowProjector.replayPipeline();
+  const bulk = await pump(options.store, 0n, undefined, batchSize, (page) => pipeline.push(page), options.onProgress);
+  await pipeline.finish();
   await restoreIndexes(options.pool);
 
   const oldName = `${live}_old_${Date.now()}`;

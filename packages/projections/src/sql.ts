@@ -34,10 +34,15 @@ export interface Column {
  * `insert ... select * from unnest($1::t1[], $2::t2[], ...)`: one statement for many rows.
  * `onConflict` is the tail (`on conflict (...) do update set ...`), or '' for plain inserts.
  */
-export async function bulkInsert(db: Queryable, table: string, columns: readonly Column[], rows: readonly unknown[][], onConflict: string, alias?: string): Promise<void> {
-  if (rows.length === 0) return;
+export function bulkInsertSql(table: string, columns: readonly Column[], rows: readonly unknown[][], onConflict: string, alias?: string): { text: string; values: unknown[] } | null {
+  if (rows.length === 0) return null;
   const arrays = columns.map((_, i) => rows.map((r) => r[i]));
   const params = columns.map((c, i) => `$${i + 1}::${c.type}[]`).join(', ');
   const names = columns.map((c) => c.name).join(', ');
-  await db.query(`insert into ${table}${alias ? ` as ${alias}` : ''} (${names}) select * from unnest(${params}) ${onConflict}`, arrays);
+  return { text: `insert into ${table}${alias ? ` as ${alias}` : ''} (${names}) select * from unnest(${params}) ${onConflict}`, values: arrays };
+}
+
+export async function bulkInsert(db: Queryable, table: string, columns: readonly Column[], rows: readonly unknown[][], onConflict: string, alias?: string): Promise<void> {
+  const st = bulkInsertSql(table, columns, rows, onConflict, alias);
+  if (st) await db.query(st.text, st.values);
 }
