@@ -33,6 +33,7 @@ import {
 } from '@tradecore/command-api';
 import { createPostgresCheckpointStore, kafkaClient, startInProcessEngine, startKafkaEngine, startRelay } from '@tradecore/engine';
 import { createProjector, runProjection } from '@tradecore/projections';
+import { createPositionWaiter, memoryCache, redisCache, registerQueryRoutes } from '@tradecore/query-api';
 import type { Config } from './config.ts';
 import { startKafkaProjections } from './kafka-projections.ts';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from './embedded-postgres.ts';
@@ -103,6 +104,11 @@ export async function startSystem(config: Config, options: SystemOptions = {}): 
       users: new UserDirectory(store, vault),
       markets: new MarketDirectory(store),
       vault,
+      // Early 409 for orders the read side already knows are final; the engine decides authoritatively.
+      orderStatus: async (orderId) => {
+        const r = await pool.query<{ status: string }>('select status from readmodel.orders where order_id = $1', [orderId]);
+        return r.rows[0]?.status ?? null;
+      },
       loginRateLimitPerMinute: config.LOGIN_RATE_LIMIT_PER_MINUTE,
     };
 
@@ -159,11 +165,24 @@ export async function startSystem(config: Config, options: SystemOptions = {}): 
       ...(https ? { https } : {}),
       title: 'Tradecore',
     });
+    const positions = createPositionWaiter({ pool, schema: 'readmodel' });
+    await positions.ready();
+    stops.push(() => positions.close());
+    // The first reads after start should already see the seeded markets: wait (bounded) for the
+    // projection to pass what was in the log when we started.
+    await positions.waitFor(await store.headPosition(), 10_000);
+    const cache = config.REDIS_URL ? redisCache(config.REDIS_URL) : memoryCache();
+    stops.push(() => cache.close());
     registerOps(app, {
       registry,
-      readiness: [{ name: 'postgres', check: async () => void (await pool.query('select 1')) }],
+      readiness: [
+        { name: 'postgres', check: async () => void (await pool.query('select 1')) },
+        { name: 'projection-listener', check: async () => { if (!positions.connected()) throw new Error('not listening'); } },
+        { name: `cache-${cache.kind}`, check: () => cache.ping() },
+      ],
     });
     await app.register(commandRoutes, { ...deps, prefix: '/api/v1' });
+    await registerQueryRoutes(app, { pool, schema: 'readmodel', tokens, clock, cache, positions });
 
     if (serveUi) {
       await app.register(fastifyStatic, { root: uiDist, prefix: '/', wildcard: false, index: ['index.html'] });

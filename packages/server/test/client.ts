@@ -16,7 +16,7 @@ export function http(baseUrl: string): Http {
   };
 }
 
-export async function eventually<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
+export async function eventually<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -59,9 +59,10 @@ export async function walkingSkeleton(api: Http, admin: { username: string; pass
     return { token: r.body.token, userId: r.body.user.userId };
   };
   const adminSession = await login(admin.username, admin.password);
-  const markets = await api.call<{ marketId: number; symbol: string; tickSize: string; lotSize: string }[]>('GET', '/api/v1/markets');
-  const btc = markets.body.find((m) => m.symbol === 'BTC-USD');
-  if (!btc) throw new Error(`no BTC-USD market in ${JSON.stringify(markets.body)}`);
+  const btc = await eventually('the BTC-USD market', async () => {
+    const markets = await api.call<{ marketId: number; symbol: string; tickSize: string; lotSize: string }[]>('GET', '/api/v1/markets');
+    return markets.body.find((m) => m.symbol === 'BTC-USD');
+  });
 
   const users: Record<'a' | 'b', { token: string; userId: number }> = {} as never;
   for (const name of ['a', 'b'] as const) {

@@ -33,7 +33,7 @@ async function start(db: TestDatabase, extra: Record<string, string> = {}): Prom
   return startSystem(config, { log: () => undefined });
 }
 
-describe('one order end to end in single-node mode', () => {
+describe('one order end to end in single-node mode', { timeout: 180_000 }, () => {
   let db: TestDatabase;
   let system: RunningSystem;
   beforeAll(async () => {
@@ -55,7 +55,7 @@ if ('skip' in kafka) {
   console.warn(`[skip] Kafka end-to-end walking skeleton: ${kafka.skip}`);
 }
 
-describe.skipIf('skip' in kafka)('one order end to end through real Kafka', () => {
+describe.skipIf('skip' in kafka)('one order end to end through real Kafka', { timeout: 180_000 }, () => {
   let db: TestDatabase;
   let system: RunningSystem;
   beforeAll(async () => {
