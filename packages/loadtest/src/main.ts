@@ -47,6 +47,7 @@ export interface LoadtestOptions {
   lagSample: number;
   lagPollMs: number;
   lagTimeoutMs: number;
+  lagMaxProbes: number;
   lagSource: GeneratorPlan['lagSource'];
   maxInflight: number;
   connections: number;
@@ -77,7 +78,8 @@ const USAGE = `pnpm loadtest [options]
                             use a running Tradecore (loopback only) instead of starting one
   --lag-sample <f>|auto     fraction of placed orders whose read-model lag is measured (auto: 0.01
                             polling GET /api/v1/orders/:id, 0.05 polling the read model in SQL)
-  --lag-poll-ms <ms>        poll interval for the lag (10), --lag-source auto|http|db|off
+  --lag-poll-ms <ms>        first poll interval for the lag (10; then 25, 50, 100 ms as it grows)
+  --lag-max-probes <n>      http: at most n orders watched at once (16), --lag-source auto|http|db|off
   --max-inflight <n>        (256), --connections <n> keep-alive sockets (64)
   --cpu-prof                profile the server process (node --cpu-prof) and summarise it
   --log-level <level>       server LOG_LEVEL (default warn)
@@ -117,6 +119,7 @@ export function parseOptions(argv: readonly string[]): LoadtestOptions {
       'lag-sample': { type: 'string', default: 'auto' },
       'lag-poll-ms': { type: 'string', default: '10' },
       'lag-timeout-ms': { type: 'string', default: '30000' },
+      'lag-max-probes': { type: 'string', default: '16' },
       'lag-source': { type: 'string', default: 'auto' },
       'max-inflight': { type: 'string', default: '256' },
       connections: { type: 'string', default: '64' },
@@ -174,6 +177,7 @@ export function parseOptions(argv: readonly string[]): LoadtestOptions {
     lagSample: values['lag-sample'] === 'auto' ? -1 : num('lag-sample', values['lag-sample']),
     lagPollMs: num('lag-poll-ms', values['lag-poll-ms'], 1),
     lagTimeoutMs: num('lag-timeout-ms', values['lag-timeout-ms'], 100),
+    lagMaxProbes: num('lag-max-probes', values['lag-max-probes'], 1),
     lagSource: lagSource as GeneratorPlan['lagSource'],
     maxInflight: num('max-inflight', values['max-inflight'], 1),
     connections: num('connections', values.connections, 1),
@@ -414,6 +418,7 @@ export async function runLoadtest(o: LoadtestOptions, argv: readonly string[]): 
       lagSample: o.lagSample,
       lagPollMs: o.lagPollMs,
       lagTimeoutMs: o.lagTimeoutMs,
+      lagMaxProbes: o.lagMaxProbes,
       lagSource: o.lagSource,
       ...(databaseUrl ? { databaseUrl } : {}),
       maxInflight: o.maxInflight,
@@ -552,6 +557,7 @@ export async function runLoadtest(o: LoadtestOptions, argv: readonly string[]): 
       steps: [],
       totals: { accepted: { place: 0, amend: 0, cancel: 0 }, drainAccepted: 0, drainOther: {}, errors: 0, conflicts: 0 },
       lagSource: 'off',
+      lagSkipped: 0,
       errorSamples: [],
       decisionsByTag: {},
       loadSeconds: 0,

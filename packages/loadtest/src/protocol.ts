@@ -36,6 +36,8 @@ export interface GeneratorPlan {
   lagSample: number;
   lagPollMs: number;
   lagTimeoutMs: number;
+  /** http lag source: at most this many orders watched at once (bounds the polling load). */
+  lagMaxProbes: number;
   /** Database of the read models, for the `db` lag source when GET /api/v1/orders/:id is missing. */
   databaseUrl?: string;
   lagSource: 'auto' | 'http' | 'db' | 'off';
@@ -97,6 +99,8 @@ export interface DoneMessage {
   steps: StepTotals[];
   totals: { accepted: Record<Kind, number>; drainAccepted: number; drainOther: Record<string, number>; errors: number; conflicts: number };
   lagSource: 'http' | 'db' | 'off';
+  /** Lag samples skipped because `lagMaxProbes` orders were already being watched. */
+  lagSkipped: number;
   errorSamples: string[];
   decisionsByTag: Record<string, number>;
   loadSeconds: number;

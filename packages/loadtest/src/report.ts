@@ -117,6 +117,7 @@ export interface RunReport {
     service: LatencySummary;
     lag: LatencySummary;
     lagTimeouts: number;
+    lagSkipped: number;
     statuses: Record<string, number>;
     decisions: Record<string, number>;
   };
@@ -207,6 +208,7 @@ export function overallOf(done: DoneMessage) {
     service: summary(svc),
     lag: summary(lag),
     lagTimeouts,
+    lagSkipped: done.lagSkipped,
     statuses,
     decisions: done.decisionsByTag,
   };
@@ -397,7 +399,7 @@ export function summaryLines(r: RunReport): string[] {
     `${r.name}: ${r.mode} ${r.kind}, ${r.setup.traders} traders on ${r.setup.markets.length} markets, ${o.loadSeconds} s of load`,
     `  throughput: ${o.commandsPerS} commands/s accepted (${o.placesPerS} places/s); accepted ${o.accepted.place} places, ${o.accepted.amend} amends, ${o.accepted.cancel} cancels (+${o.drainCancels} drain cancels); ${o.errors} errors, ${o.conflicts} conflicts, ${o.shed} shed`,
     `  command latency: p50 ${f(o.latency.p50, 2)} ms, p99 ${f(o.latency.p99, 1)} ms, p99.9 ${f(o.latency.p999, 1)} ms, max ${f(o.latency.max, 0)} ms (service time p99 ${f(o.service.p99, 1)} ms)`,
-    `  read-model lag (${r.setup.lagSource}, ${o.lag.count} samples): p50 ${f(o.lag.p50, 0)} ms, p99 ${f(o.lag.p99, 0)} ms, max ${f(o.lag.max, 0)} ms, ${o.lagTimeouts} timeouts`,
+    `  read-model lag (${r.setup.lagSource}, ${o.lag.count} samples): p50 ${f(o.lag.p50, 0)} ms, p99 ${f(o.lag.p99, 0)} ms, max ${f(o.lag.max, 0)} ms, ${o.lagTimeouts} timeouts${o.lagSkipped ? `, ${o.lagSkipped} samples skipped (probe limit)` : ''}`,
     `  CPU (cores, average over the load): server ${r.cpu.server}, generator ${r.cpu.generator}, postgres ${r.cpu.postgres}${r.cpu.kafka !== null ? `, kafka ${r.cpu.kafka}` : ''}, whole machine ${r.cpu.machine ?? '-'} (other processes ${r.cpu.other ?? '-'}); load average ${r.cpu.loadAverage ? `${r.cpu.loadAverage.mean} mean, ${r.cpu.loadAverage.max} max` : '-'}`,
     `  memory: server rss ${r.memory.server ? `${r.memory.server.firstMB} → ${r.memory.server.lastMB} MB (max ${r.memory.server.maxMB}, ${r.memory.server.slopeMBPerMin} MB/min over the second half)` : '-'}; generator rss ${r.memory.generator ? `${r.memory.generator.firstMB} → ${r.memory.generator.lastMB} MB (${r.memory.generator.slopeMBPerMin} MB/min)` : '-'}`,
     `  settled (read models at the head, nothing pending) ${r.settled ? `in ${r.settleSeconds} s after the load` : `NOT within ${r.settleSeconds} s`}`,
