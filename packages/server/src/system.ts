@@ -32,10 +32,9 @@ import {
   type CommandDeps,
 } from '@tradecore/command-api';
 import { createPostgresCheckpointStore, kafkaClient, startInProcessEngine, startKafkaEngine, startRelay } from '@tradecore/engine';
-import { createProjector, runProjection } from '@tradecore/projections';
+import { createProjector, runProjection, startKafkaProjections } from '@tradecore/projections';
 import { createPositionWaiter, memoryCache, redisCache, registerQueryRoutes } from '@tradecore/query-api';
 import type { Config } from './config.ts';
-import { startKafkaProjections } from './kafka-projections.ts';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from './embedded-postgres.ts';
 import { createPostgresVault, masterKeysFromEnv, type MasterKey } from '@tradecore/vault';
 import { mkdirSync, writeFileSync } from 'node:fs';

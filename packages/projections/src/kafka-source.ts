@@ -6,7 +6,7 @@
 import type { Kafka } from 'kafkajs';
 import type { RecordedEvent } from '@tradecore/event-store';
 import { decodeRecordedEvent, topicName } from '@tradecore/engine';
-import type { Projector } from '@tradecore/projections';
+import type { Projector } from './projector.ts';
 
 export interface KafkaProjectionConsumer {
   stop(): Promise<void>;

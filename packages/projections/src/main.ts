@@ -1,0 +1,68 @@
+/**
+ * The projections service (scaled deployments): folds the log into the read models, from Kafka's
+ * `tradecore.events` topic when KAFKA_BROKERS is set, else from the event-store subscription.
+ * Environment: DATABASE_URL (required), EVENT_STORE_SCHEMA (event_store), READMODEL_SCHEMA
+ * (readmodel), KAFKA_BROKERS, TOPIC_PREFIX, PORT (9464: /health, /ready, /metrics), LOG_LEVEL.
+ * SIGTERM finishes the batch in flight (its transaction commits with its checkpoint, or not at all).
+ */
+import Fastify from 'fastify';
+import pg from 'pg';
+import { z } from 'zod';
+import { createPostgresEventStore } from '@tradecore/event-store';
+import { kafkaClient } from '@tradecore/engine';
+import { createMetricsRegistry, installProblemHandling, registerOps } from '@tradecore/http-kit';
+import { createProjector } from './projector.ts';
+import { runProjection } from './runner.ts';
+import { startKafkaProjections } from './kafka-source.ts';
+
+const Env = z.object({
+  DATABASE_URL: z.string().url(),
+  EVENT_STORE_SCHEMA: z.string().regex(/^[a-z_][a-z0-9_]*$/).default('event_store'),
+  READMODEL_SCHEMA: z.string().regex(/^[a-z_][a-z0-9_]*$/).default('readmodel'),
+  KAFKA_BROKERS: z.string().optional(),
+  TOPIC_PREFIX: z.string().default(''),
+  PORT: z.coerce.number().int().min(0).max(65535).default(9464),
+  HOST: z.string().default('0.0.0.0'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
+});
+
+async function main(): Promise<void> {
+  const parsed = Env.safeParse(process.env);
+  if (!parsed.success) {
+    process.stderr.write(`invalid configuration:\n${parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`).join('\n')}\n`);
+    process.exit(78);
+  }
+  const env = parsed.data;
+  const pool = new pg.Pool({ connectionString: env.DATABASE_URL, max: 8 });
+  const registry = createMetricsRegistry('projections');
+  const projector = createProjector({ pool, schema: env.READMODEL_SCHEMA, registry });
+  await projector.migrate();
+  const store = createPostgresEventStore({ pool, schema: env.EVENT_STORE_SCHEMA });
+  let stop: () => Promise<void>;
+  if (env.KAFKA_BROKERS) {
+    const consumer = await startKafkaProjections({ kafka: kafkaClient(env.KAFKA_BROKERS.split(','), 'tradecore-projections'), topicPrefix: env.TOPIC_PREFIX, projector });
+    stop = () => consumer.stop();
+  } else {
+    const run = runProjection(store, projector, { registry });
+    await run.started;
+    stop = () => run.close();
+  }
+  const app = Fastify({ logger: { level: env.LOG_LEVEL } });
+  installProblemHandling(app);
+  registerOps(app, { registry, readiness: [{ name: 'postgres', check: async () => void (await pool.query('select 1')) }] });
+  await app.listen({ port: env.PORT, host: env.HOST });
+  const shutdown = async () => {
+    await stop();
+    await app.close();
+    await store.close();
+    await pool.end();
+    process.exit(0);
+  };
+  process.once('SIGTERM', () => void shutdown());
+  process.once('SIGINT', () => void shutdown());
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`projections failed to start: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});
