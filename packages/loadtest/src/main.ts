@@ -474,8 +474,7 @@ export async function runLoadtest(o: LoadtestOptions, argv: readonly string[]): 
             windows.push(m);
             resources.push(sample((performance.now() - loadStartedAt) / 1000));
             if (pgAdmin) void backendPids(pgAdmin, dbName).then((p) => pgCpu.observe(p));
-            if (url && windows.length % 5 === 1) void scrapeMetrics(url).then((x) => (lastScrape = x));
-            else lastScrape = {};
+            if (url) void scrapeMetrics(url).then((x) => (lastScrape = x));
             const acc = m.accepted.place + m.accepted.amend + m.accepted.cancel;
             const lat = windows.length;
             if (!o.quiet && (lat % 5 === 0 || o.kind === 'ramp')) {
