@@ -14,7 +14,7 @@ export interface QueryAppOptions extends QueryApiDeps {
 }
 
 export async function buildQueryApp(options: QueryAppOptions): Promise<FastifyInstance> {
-  const app = Fastify({ logger: options.logger ?? false, disableRequestLogging: true });
+  const app = Fastify({ logger: options.logger ?? false });
   installProblemHandling(app);
   const registry = options.registry ?? createMetricsRegistry('query-api');
   // One cache for the app, so that readiness can ping the same one the routes use.

@@ -33,7 +33,7 @@ export function memoryCache(maxGroups = 10_000): Cache {
         groups.get(group)?.delete(field);
         return undefined;
       }
-      return e;
+      return { position: e.position, body: e.body };
     },
     async set(group, field, entry, ttlMs) {
       let g = groups.get(group);

@@ -293,6 +293,49 @@ describe('read your writes', () => {
   });
 });
 
+describe('portfolio cache', () => {
+  it('is dropped when the user’s rows change or a market they hold trades', async () => {
+    const user = 4;
+    const get = async () => {
+      const res = await app.inject({ method: 'GET', url: '/api/v1/portfolio', headers: auth(user) });
+      return { position: BigInt(res.headers['x-projection-position'] as string), body: json<{ balances: { asset: string; available: string }[]; positions: { marketId: number; marketPrice: string }[] }>(res.body) };
+    };
+    const settle = async (position: bigint) => {
+      const deadline = Date.now() + 3_000;
+      while (waiter.current() < position && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    };
+    const first = await get();
+    expect((await get()).position).toBe(first.position); // served again (cached or not, same data)
+    const usd = (p: typeof first) => parseAmount(p.body.balances.find((b) => b.asset === 'USD')?.available ?? '0');
+    // a deposit to this user
+    const afterDeposit = await more([{ kind: 'deposit', user: user - 1, market: 0, base: false, whole: 7 }]);
+    await settle(afterDeposit);
+    const second = await get();
+    expect(usd(second) - usd(first)).toBe(parseAmount('7'));
+    expect(second.position).toBe(afterDeposit);
+    // someone else trades in a market this user holds: the mark price moves, and so must the answer
+    const held = second.body.positions[0]?.marketId ?? 1;
+    let traded = 0n;
+    for (let i = 0; i < 6 && traded === 0n; i += 1) {
+      const [buyer, seller] = i % 2 === 0 ? [0, 5] : [5, 0];
+      const before = sim.events.length;
+      sim.step({ kind: 'deposit', user: buyer, market: held - 1, base: false, whole: 10_000 });
+      sim.step({ kind: 'deposit', user: seller, market: held - 1, base: true, whole: 1_000 });
+      sim.step({ kind: 'place', user: buyer, market: held - 1, side: 'buy', type: 'limit', tif: 'GTC', postOnly: false, offsetTicks: 7 + i, lots: 1 });
+      sim.step({ kind: 'place', user: seller, market: held - 1, side: 'sell', type: 'market', tif: 'IOC', postOnly: false, offsetTicks: 0, lots: 1 });
+      const trade = sim.events.slice(before).find((e) => e.type === 'TradeExecuted' && (e.data as { makerUserId: number; takerUserId: number }).makerUserId !== user && (e.data as { takerUserId: number }).takerUserId !== user);
+      if (trade) traded = trade.globalPosition;
+    }
+    expect(traded).toBeGreaterThan(0n);
+    const afterTrade = await more([]);
+    await settle(afterTrade);
+    const third = await get();
+    expect(third.position).toBe(afterTrade);
+    const lastPrice = [...sim.events].reverse().find((e) => e.type === 'TradeExecuted' && (e.data as { marketId: number }).marketId === held)?.data as { price: string };
+    expect(third.body.positions.find((p) => p.marketId === held)?.marketPrice).toBe(lastPrice.price);
+  });
+});
+
 describe('GET /api/v1/stream', () => {
   interface Message {
     id: string;

@@ -131,13 +131,22 @@ export async function queryRoutes(app: FastifyInstance, deps: QueryApiDeps): Pro
 
   // What changed when, as told by the projection: cached entries older than that are not served.
   const lastChange = new Map<number, bigint>();
+  const lastUserChange = new Map<number, bigint>();
   let lastAll = 0n;
   let lastAny = 0n;
+  // Portfolios, in process only (private data stays out of the shared cache): valid while neither
+  // the user's rows nor the prices of the markets its positions are in have changed.
+  const portfolios = new Map<number, { position: bigint; body: string; markets: number[] }>();
   const unsubscribe = deps.positions.subscribe((n: ReadModelNotification) => {
     const p = BigInt(n.position);
     if (p > lastAny) lastAny = p;
+    for (const u of n.users) {
+      lastUserChange.set(u, p);
+      portfolios.delete(u);
+    }
     if (n.overflow) {
       lastAll = p;
+      portfolios.clear();
       void cache.drop(['markets', ...[...lastChange.keys()].map((m) => `m:${m}`)]);
       return;
     }
@@ -306,8 +315,24 @@ export async function queryRoutes(app: FastifyInstance, deps: QueryApiDeps): Pro
 
   r.get('/api/v1/portfolio', { schema: { querystring: EmptyQuery } }, async (request, reply) => {
     const me = principal(request);
-    const row = await one<{ __position: string; body: string }>(q.portfolio, [me.userId]);
+    const hit = portfolios.get(me.userId);
+    if (
+      hit &&
+      hit.position >= lastAll &&
+      hit.position >= (lastUserChange.get(me.userId) ?? 0n) &&
+      hit.markets.every((m) => hit.position >= (lastChange.get(m) ?? 0n)) &&
+      (request.minPosition === undefined || hit.position >= request.minPosition)
+    ) {
+      positionHeader(reply, hit.position.toString());
+      return reply.type('application/json; charset=utf-8').send(hit.body);
+    }
+    const row = await one<{ __position: string; body: string; markets: number[] }>(q.portfolio, [me.userId]);
     positionHeader(reply, row.__position);
+    const entry = { position: BigInt(row.__position), body: row.body, markets: row.markets };
+    if (entry.position >= lastAll && entry.position >= (lastUserChange.get(me.userId) ?? 0n) && entry.markets.every((m) => entry.position >= (lastChange.get(m) ?? 0n))) {
+      if (portfolios.size >= 50_000) portfolios.clear();
+      portfolios.set(me.userId, entry);
+    }
     return reply.type('application/json; charset=utf-8').send(row.body);
   });
 

@@ -75,7 +75,7 @@ export function queries(schemaName: string) {
        where t.user_id = $1 and ($2::int is null or t.market_id = $2::int)
          and ($3::bigint is null or (t.position, t.liquidity) < ($3::bigint, $4::text))
        order by t.position desc, t.liquidity desc limit $5`),
-    /** $1 userId → { __position, body } */
+    /** $1 userId → { __position, body, markets: the markets its PnL depends on } */
     portfolio: `select cp.position::text as __position, json_build_object('userId', $1::int,
         'balances', coalesce((select json_agg(json_build_object('asset', b.asset, 'available', ${DEC('b.available')}, 'reserved', ${DEC('b.reserved')}) order by b.asset)
                                 from ${s}.balances b where b.user_id = $1), '[]'),
@@ -83,7 +83,8 @@ export function queries(schemaName: string) {
                                   'averagePrice', ${DEC('p.average_price')}, 'realizedPnl', ${DEC('p.realized_pnl')},
                                   'unrealizedPnl', case when m.current_price is null then null else ${DEC('p.quantity * m.current_price - p.cost_basis')} end,
                                   'marketPrice', ${DEC('m.current_price')}) order by p.market_id)
-                                 from ${s}.positions p left join ${s}.markets m on m.market_id = p.market_id where p.user_id = $1), '[]'))::text as body
+                                 from ${s}.positions p left join ${s}.markets m on m.market_id = p.market_id where p.user_id = $1), '[]'))::text as body,
+        coalesce((select array_agg(p.market_id) from ${s}.positions p where p.user_id = $1), '{}') as markets
       from ${cp} where ${cpWhere}`,
     /** $1 marketIds[], $2 after position: tape rows since (SSE) */
     tapeSince: `select t.market_id, t.trade_id, ${DEC('t.price')} as price, ${DEC('t.quantity')} as quantity, t.taker_side, ${ISO('t.trade_time')} as trade_time, t.position::text as position
