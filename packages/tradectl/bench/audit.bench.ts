@@ -4,7 +4,7 @@
  * 1. A fresh database (testkit) gets BENCH_EVENTS (default 1,000,000) realistic events: the venue
  *    simulator (core-domain's account decider for every risk decision, a price-time book) trading
  *    on 8 markets among 2,000 users, written by BulkSink (hash chains computed in TypeScript,
- *    multi-row inserts of 5,000 rows, transactions of 50,000 events), then sealed in seals of
+ *    multi-row inserts of 5,000 rows, one per transaction), then sealed in seals of
  *    10,000 events by the event store's sealer.
  * 2. `tradectl verify` (in-process run(), no progress output): both passes of verifyLog.
  * 3. `tradectl replay` into a fresh schema with the projections package.

@@ -30,7 +30,7 @@ export class BulkSink implements Sink {
     private readonly pool: pg.Pool,
     private readonly now: () => string,
     private readonly schema = 'event_store',
-    private readonly perTransaction = 50_000,
+    private readonly perTransaction = 5_000,
     private readonly perStatement = 5_000,
   ) {}
 

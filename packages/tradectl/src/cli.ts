@@ -270,18 +270,8 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
       } else {
         const conn = requirePostgres(await open(o), 'verify');
         source = `the event log at ${conn.display} (schema ${conn.schema})`;
-        if (p.enabled) {
-          p.setTotal(await countEvents(conn));
-          p.setIndeterminate(true);
-        }
-        const timer = p.enabled ? setInterval(() => p.update(0), 500) : undefined;
-        try {
-          report = await verifyOnline(conn, { anchors, maxProblems });
-        } finally {
-          if (timer) clearInterval(timer);
-        }
-        p.setIndeterminate(false);
-        p.update(report.eventsChecked, true);
+        if (p.enabled) p.phase('verify chains', await countEvents(conn));
+        report = await verifyOnline(conn, { anchors, maxProblems, progress: p });
       }
       p.finish();
       const seconds = (performance.now() - started) / 1000;

@@ -29,7 +29,6 @@ export class Progress {
   private drawn = false;
   private readonly now: () => number;
   private readonly tty: boolean;
-  private indeterminate = false;
 
   constructor(
     private readonly stream: CliStream,
@@ -40,13 +39,17 @@ export class Progress {
     this.tty = stream.isTTY === true;
   }
 
-  get enabled(): boolean {
-    return this.options.enabled;
+  /** Starts a new phase: another label and total, the count from zero. */
+  phase(label: string, total: number | undefined): void {
+    if (this.options.enabled && (this.drawn || this.done > 0)) this.draw(true);
+    this.options.label = label;
+    this.options.total = total;
+    this.done = 0;
+    this.lastDraw = 0;
   }
 
-  /** No running count is known (the work reports only at its end): show the elapsed time. */
-  setIndeterminate(on: boolean): void {
-    this.indeterminate = on;
+  get enabled(): boolean {
+    return this.options.enabled;
   }
 
   get count(): number {
@@ -72,9 +75,6 @@ export class Progress {
     const rate = this.done / elapsed;
     const total = this.options.total;
     const head = `${this.options.label} `;
-    if (this.indeterminate && !final) {
-      return `${head}${total !== undefined ? `${formatNumber(total)} events, ` : ''}working… elapsed ${duration(elapsed)}`;
-    }
     if (total !== undefined && total > 0) {
       const frac = Math.min(1, this.done / total);
       const width = 24;

@@ -32,6 +32,11 @@ describe('bin/tradectl.mjs', () => {
     expect(ok.err).toBe('');
     expect(ok.code).toBe(0);
     expect(ok.out).toContain('OK: the event log');
+    const withProgress = await spawnBin(['verify', '--progress'], { DATABASE_URL: f.url });
+    expect(withProgress.code).toBe(0);
+    expect(withProgress.err).toMatch(/verify chains .*100\.0% .*events .*ev\/s in /);
+    expect(withProgress.err).toMatch(/verify seals .*100\.0% /);
+    expect(withProgress.out).toBe(ok.out.replace(/in [\d.]+s \([\d,]+ events\/s\)/, (m) => withProgress.out.match(/in [\d.]+s \([\d,]+ events\/s\)/)?.[0] ?? m));
     await f.pool.query(`update event_store.events set metadata = jsonb_set(metadata, '{userId}', '99') where stream = 'users' and revision = 1`);
     const bad = await spawnBin(['verify', '--url', f.url], {});
     expect(bad.code).toBe(2);

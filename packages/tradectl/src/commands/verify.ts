@@ -3,6 +3,7 @@ import { verifyLog } from '@tradecore/event-store';
 import type { PostgresConnection } from '../connect.ts';
 import { usage } from '../errors.ts';
 import type { Output } from '../io.ts';
+import type { Progress } from '../progress.ts';
 import type { Problem } from './export.ts';
 
 export interface AnyVerifyReport {
@@ -26,9 +27,29 @@ export function parseAnchor(value: string): { sealId: bigint; hash: string } {
 
 export async function verifyOnline(
   conn: PostgresConnection,
-  options: { anchors: { sealId: bigint; hash: string }[]; maxProblems: number; batchSize?: number },
+  options: { anchors: { sealId: bigint; hash: string }[]; maxProblems: number; batchSize?: number; progress?: Progress },
 ): Promise<AnyVerifyReport> {
-  return verifyLog(conn.store, { anchors: options.anchors, maxProblems: options.maxProblems, batchSize: options.batchSize ?? 5000 });
+  const p = options.progress;
+  let phase: 'chains' | 'seals' | undefined;
+  let seals: number | undefined;
+  if (p?.enabled) {
+    const r = await conn.pool.query<{ n: string }>(`select count(*)::text as n from "${conn.schema}".seals`);
+    seals = Number(r.rows[0]?.n ?? '0');
+  }
+  return verifyLog(conn.store, {
+    anchors: options.anchors,
+    maxProblems: options.maxProblems,
+    batchSize: options.batchSize ?? 5000,
+    onProgress: p?.enabled
+      ? ({ phase: now, eventsChecked, sealsChecked }) => {
+          if (now !== phase) {
+            if (now === 'seals') p.phase('verify seals', seals);
+            phase = now;
+          }
+          p.update(now === 'chains' ? eventsChecked : sealsChecked, true);
+        }
+      : undefined,
+  });
 }
 
 function problemJson(p: Problem): Record<string, unknown> {

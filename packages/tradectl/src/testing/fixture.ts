@@ -87,8 +87,21 @@ export async function seed(prefix = 'tradectl'): Promise<Seeded> {
   await sim.placeOrder({ userId: carol, marketId: btc, side: 'buy', price: '100.50', quantity: '1' });
   await sim.placeOrder({ userId: bob, marketId: btc, side: 'sell', type: 'limit', price: '100.00', quantity: '1.5', timeInForce: 'IOC' });
 
-  const seals = await createSealer(store, { maxEventsPerSeal: 25 }).sealNow();
-  const sealedTo = seals[seals.length - 1]?.toPosition ?? 0n;
+  // The sealer seals only what readers can see: wait out other transactions on the server first.
+  const pool = new pg.Pool({ connectionString: db.url, max: 3 });
+  pool.on('error', () => undefined);
+  await waitVisible(store, pool);
+  const lastBeforeTail = BigInt((await pool.query<{ p: string }>('select max(position)::text as p from event_store.events')).rows[0]?.p ?? '0');
+  const sealer = createSealer(store, { maxEventsPerSeal: 25 });
+  let sealedTo = 0n;
+  for (const deadline = Date.now() + 30_000; sealedTo < lastBeforeTail; ) {
+    const seals = await sealer.sealNow();
+    sealedTo = seals[seals.length - 1]?.toPosition ?? sealedTo;
+    if (sealedTo < lastBeforeTail) {
+      if (Date.now() > deadline) throw new Error('fixture: could not seal the scenario within 30 s');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
   // a tail after the last seal: covered by the stream chains only
   await sim.deposit(carol, 'USD', '500', admin);
   const carolBid = await sim.placeOrder({ userId: carol, marketId: eth, side: 'buy', price: '49.00', quantity: '1' });
@@ -96,8 +109,6 @@ export async function seed(prefix = 'tradectl'): Promise<Seeded> {
   const amendRejected = await sim.amendOrder(carolBid.orderId, { newPrice: '10.00' });
   if (amendAccepted.outcome !== 'accepted' || amendRejected.reason !== 'price_band') throw new Error('fixture: unexpected amend outcomes');
 
-  const pool = new pg.Pool({ connectionString: db.url, max: 3 });
-  pool.on('error', () => undefined);
   await waitVisible(store, pool);
   return {
     db,
