@@ -94,11 +94,11 @@ export async function seed(prefix = 'tradectl'): Promise<Seeded> {
   const lastBeforeTail = BigInt((await pool.query<{ p: string }>('select max(position)::text as p from event_store.events')).rows[0]?.p ?? '0');
   const sealer = createSealer(store, { maxEventsPerSeal: 25 });
   let sealedTo = 0n;
-  for (const deadline = Date.now() + 30_000; sealedTo < lastBeforeTail; ) {
+  for (const deadline = Date.now() + 90_000; sealedTo < lastBeforeTail; ) {
     const seals = await sealer.sealNow();
     sealedTo = seals[seals.length - 1]?.toPosition ?? sealedTo;
     if (sealedTo < lastBeforeTail) {
-      if (Date.now() > deadline) throw new Error('fixture: could not seal the scenario within 30 s');
+      if (Date.now() > deadline) throw new Error('fixture: could not seal the scenario within 90 s');
       await new Promise((r) => setTimeout(r, 50));
     }
   }
@@ -137,7 +137,7 @@ export async function tradectl(args: string[], env: Record<string, string | unde
  * the whole server (pg_snapshot_xmin): another database's open transaction delays visibility.
  * Waits until every committed event is visible to readers.
  */
-export async function waitVisible(store: PostgresEventStore, pool: pg.Pool, timeoutMs = 30_000): Promise<void> {
+export async function waitVisible(store: PostgresEventStore, pool: pg.Pool, timeoutMs = 90_000): Promise<void> {
   const r = await pool.query<{ p: string | null }>('select max(position)::text as p from event_store.events');
   const max = BigInt(r.rows[0]?.p ?? '0');
   const deadline = Date.now() + timeoutMs;
