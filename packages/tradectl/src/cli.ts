@@ -187,10 +187,10 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
         'tradectl replay --target-url postgres://postgres@127.0.0.1:5432/audit --schema replay',
       ]),
     )
-    .action(async (o: CommonOptions & { schema: string; targetUrl?: string; until?: string; user?: string; market?: string; force?: boolean; batchSize: string; format: 'text' | 'json' }) => {
+    .action(async (o: CommonOptions & { schema: string; targetUrl?: string; until?: string; user?: string; market?: string; force?: boolean; batchSize?: string; format: 'text' | 'json' }) => {
       const user = o.user !== undefined ? parseId(o.user, '--user') : undefined;
       const market = o.market !== undefined ? parseId(o.market, '--market') : undefined;
-      const batchSize = parseCount(o.batchSize, '--batch-size');
+      const batchSize = o.batchSize !== undefined ? parseCount(o.batchSize, '--batch-size') : undefined;
       const conn = await open(o);
       await replayCommand(conn, out, {
         schema: o.schema,
@@ -215,13 +215,13 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
       .option('--schema <schema>', 'scratch schema for the replay (default: a random tradectl_diff_… name)')
       .option('--keep', 'keep the replay schema afterwards')
       .option('--limit <n>', 'at most n differences per table', '1000')
-      .option('--batch-size <n>', 'events per read and per transaction', '5000')
+      .option('--batch-size <n>', "events per read and per transaction (default: the projections package's)")
       .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text')),
   )
     .addHelpText('after', examples(['tradectl diff', 'tradectl diff --live-schema readmodel --readmodel-url postgres://postgres@127.0.0.1:5432/reads', 'tradectl diff --format json --keep']))
-    .action(async (o: CommonOptions & { liveSchema: string; readmodelUrl?: string; schema?: string; keep?: boolean; limit: string; batchSize: string; format: 'text' | 'json' }) => {
+    .action(async (o: CommonOptions & { liveSchema: string; readmodelUrl?: string; schema?: string; keep?: boolean; limit: string; batchSize?: string; format: 'text' | 'json' }) => {
       const limit = parseCount(o.limit, '--limit');
-      const batchSize = parseCount(o.batchSize, '--batch-size');
+      const batchSize = o.batchSize !== undefined ? parseCount(o.batchSize, '--batch-size') : undefined;
       const conn = await open(o);
       const n = await diffCommand(conn, out, {
         liveSchema: o.liveSchema,

@@ -61,7 +61,7 @@ export interface ReplayCommandOptions {
   until?: string;
   user?: number;
   market?: number;
-  batchSize: number;
+  batchSize?: number;
   force: boolean;
   format: 'text' | 'json';
   progress?: Progress;
@@ -209,7 +209,7 @@ export interface DiffCommandOptions {
   schema?: string;
   keep: boolean;
   limit: number;
-  batchSize: number;
+  batchSize?: number;
   format: 'text' | 'json';
   progress?: Progress;
 }
