@@ -189,4 +189,16 @@ describe('rebuildReadModels', () => {
     const more = await live.apply(history.events.slice(1_100, 1_400));
     expect(more.applied).toBe(200);
   });
+
+  it('runs one rebuild of a live schema at a time', async () => {
+    const store = InMemoryEventStore.of(history.events.slice(0, 2_000));
+    const results = await Promise.allSettled([
+      rebuildReadModels({ store, pool, liveSchema: 'rm_once', batchSize: 100 }),
+      new Promise((resolve) => setTimeout(resolve, 30)).then(() => rebuildReadModels({ store, pool, liveSchema: 'rm_once', batchSize: 100 })),
+    ]);
+    expect(results.map((r) => r.status).sort()).toEqual(['fulfilled', 'rejected']);
+    const rejected = results.find((r) => r.status === 'rejected');
+    expect(String((rejected as PromiseRejectedResult).reason)).toMatch(/already running/);
+    expect(await count('rm_once', 'orders')).toBeGreaterThan(0);
+  });
 });

@@ -128,9 +128,25 @@ export interface RebuildResult extends ReplayResult {
 export async function rebuildReadModels(options: RebuildOptions): Promise<RebuildResult> {
   const live = options.liveSchema ?? 'readmodel';
   const shadow = options.shadowSchema ?? `${live}_rebuild`;
+  const started = performance.now();
+  // One rebuild of a live schema at a time: a session lock held until the end.
+  const guard = await options.pool.connect();
+  const got = await guard.query<{ ok: boolean }>(`select pg_try_advisory_lock(${lockKeySql(`${live}:rebuild`)}) as ok`);
+  if (!got.rows[0]?.ok) {
+    guard.release();
+    throw new Error(`a rebuild of ${live} is already running`);
+  }
+  try {
+    return await rebuildLocked(options, live, shadow, started);
+  } finally {
+    await guard.query(`select pg_advisory_unlock(${lockKeySql(`${live}:rebuild`)})`).catch(() => undefined);
+    guard.release();
+  }
+}
+
+async function rebuildLocked(options: RebuildOptions, live: string, shadow: string, started: number): Promise<RebuildResult> {
   const analytics = options.analyticsSchema ?? 'analytics';
   const batchSize = options.batchSize ?? 20_000;
-  const started = performance.now();
   const { projector: shadowProjector, restoreIndexes } = await freshSchema(options.pool, shadow);
   const pipeline = shadowProjector.replayPipeline();
   const bulk = await pump(options.store, 0n, undefined, batchSize, (page) => pipeline.push(page), options.onProgress);
