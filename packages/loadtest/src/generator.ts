@@ -202,6 +202,7 @@ export async function runGenerator(plan: GeneratorPlan, send: (m: GeneratorMessa
   const lagPending = new Map<string, LagSample>();
   let lagOutstanding = 0;
   let lagSkipped = 0;
+  let lagReads = 0;
   const recordLag = (s: LagSample, ms: number, timedOut: boolean) => {
     const step = steps[s.step]!;
     step.lag.recordMs(ms);
@@ -219,6 +220,7 @@ export async function runGenerator(plan: GeneratorPlan, send: (m: GeneratorMessa
         const waited = performance.now() - s.at;
         if (waited > plan.lagTimeoutMs) return recordLag(s, waited, true);
         try {
+          lagReads++;
           const a = await http.call<{ status?: string }>('GET', `/api/v1/orders/${s.orderId}`, { token: s.token });
           if (a.status === 200 && a.body.status && a.body.status !== 'pending') return recordLag(s, performance.now() - s.at, false);
         } catch {
@@ -476,5 +478,5 @@ export async function runGenerator(plan: GeneratorPlan, send: (m: GeneratorMessa
     lag: a.lag.toJSON(),
     lagTimeouts: a.lagTimeouts,
   }));
-  return { type: 'done', steps: stepTotals, totals, lagSource, lagSkipped, errorSamples, decisionsByTag, loadSeconds, skippedSteps };
+  return { type: 'done', steps: stepTotals, totals, lagSource, lagSkipped, lagReads, errorSamples, decisionsByTag, loadSeconds, skippedSteps };
 }

@@ -101,6 +101,8 @@ export interface DoneMessage {
   lagSource: 'http' | 'db' | 'off';
   /** Lag samples skipped because `lagMaxProbes` orders were already being watched. */
   lagSkipped: number;
+  /** GET /api/v1/orders/:id requests made to observe the lag (they load the server too). */
+  lagReads: number;
   errorSamples: string[];
   decisionsByTag: Record<string, number>;
   loadSeconds: number;

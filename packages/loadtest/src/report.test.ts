@@ -49,7 +49,7 @@ describe('report arithmetic', () => {
     expect(s[1]!.p50).toBe(5);
     const m = memoryTrend(s, (p) => p.serverRssMB)!;
     expect(m).toMatchObject({ firstMB: 101, lastMB: 102, maxMB: 102 });
-    expect(cpuBreakdown(res)).toMatchObject({ server: 0.5, generator: 0.1, postgres: 0.25, machine: 1.5, other: 0.65, loadAverage: null });
+    expect(cpuBreakdown(res, 100)).toMatchObject({ server: 0.5, generator: 0.1, postgres: 0.25, machine: 1.5, other: 0.65, loadAverage: null, msPerCommand: { server: 10, postgres: 5, kafka: null, generator: 2 } });
   });
 
   it('step rows carry the peak judgement', () => {

@@ -88,6 +88,11 @@ export interface CpuBreakdown {
   other: number | null;
   /** Mean and max 1-minute load average during the load. */
   loadAverage: { mean: number; max: number } | null;
+  /**
+   * CPU milliseconds per answered command during the load (server, PostgreSQL, Kafka, generator):
+   * a cost that contention inflates less than latency, and what capacity follows from.
+   */
+  msPerCommand: { server: number; postgres: number; kafka: number | null; generator: number } | null;
 }
 
 export interface RunReport {
@@ -118,6 +123,7 @@ export interface RunReport {
     lag: LatencySummary;
     lagTimeouts: number;
     lagSkipped: number;
+    lagReads: number;
     statuses: Record<string, number>;
     decisions: Record<string, number>;
   };
@@ -209,6 +215,7 @@ export function overallOf(done: DoneMessage) {
     lag: summary(lag),
     lagTimeouts,
     lagSkipped: done.lagSkipped,
+    lagReads: done.lagReads,
     statuses,
     decisions: done.decisionsByTag,
   };
@@ -286,12 +293,12 @@ export function memoryTrend(series: readonly SeriesPoint[], pick: (p: SeriesPoin
   };
 }
 
-export function cpuBreakdown(resources: readonly ResourceSample[]): CpuBreakdown {
+export function cpuBreakdown(resources: readonly ResourceSample[], commands = 0): CpuBreakdown {
   const a = resources[0];
   const b = resources[resources.length - 1];
   const la = resources.map((r) => r.loadAvg1).filter((x): x is number => x !== undefined);
   const loadAverage = la.length ? { mean: Math.round((la.reduce((x, y) => x + y, 0) / la.length) * 10) / 10, max: Math.max(...la) } : null;
-  if (!a || !b || b.t <= a.t) return { wallSeconds: 0, server: 0, generator: 0, postgres: 0, kafka: null, machine: null, other: null, loadAverage };
+  if (!a || !b || b.t <= a.t) return { wallSeconds: 0, server: 0, generator: 0, postgres: 0, kafka: null, machine: null, other: null, loadAverage, msPerCommand: null };
   const wall = (b.t - a.t) * 1000;
   const cores = (x: number | null | undefined, y: number | null | undefined) => (x === null || x === undefined || y === null || y === undefined ? null : Math.round(((y - x) / wall) * 100) / 100);
   const server = cores(a.server?.cpuMs, b.server?.cpuMs) ?? 0;
@@ -300,7 +307,12 @@ export function cpuBreakdown(resources: readonly ResourceSample[]): CpuBreakdown
   const kafka = cores(a.kafkaCpuMs, b.kafkaCpuMs);
   const machine = a.machine && b.machine ? Math.round(((b.machine.busyMs - a.machine.busyMs) / wall) * 100) / 100 : null;
   const other = machine === null ? null : Math.round((machine - server - generator - postgres - (kafka ?? 0)) * 100) / 100;
-  return { wallSeconds: Math.round(wall / 100) / 10, server, generator, postgres, kafka, machine, other, loadAverage };
+  const per = (x: number | null | undefined, y: number | null | undefined) => (x === null || x === undefined || y === null || y === undefined ? null : Math.round(((y - x) / commands) * 1000) / 1000);
+  const msPerCommand =
+    commands > 0
+      ? { server: per(a.server?.cpuMs, b.server?.cpuMs) ?? 0, postgres: per(a.postgresCpuMs, b.postgresCpuMs) ?? 0, kafka: per(a.kafkaCpuMs, b.kafkaCpuMs), generator: per(a.generator?.cpuMs, b.generator?.cpuMs) ?? 0 }
+      : null;
+  return { wallSeconds: Math.round(wall / 100) / 10, server, generator, postgres, kafka, machine, other, loadAverage, msPerCommand };
 }
 
 export function chartOf(report: Pick<RunReport, 'name' | 'series'>): Buffer {
@@ -401,6 +413,7 @@ export function summaryLines(r: RunReport): string[] {
     `  command latency: p50 ${f(o.latency.p50, 2)} ms, p99 ${f(o.latency.p99, 1)} ms, p99.9 ${f(o.latency.p999, 1)} ms, max ${f(o.latency.max, 0)} ms (service time p99 ${f(o.service.p99, 1)} ms)`,
     `  read-model lag (${r.setup.lagSource}, ${o.lag.count} samples): p50 ${f(o.lag.p50, 0)} ms, p99 ${f(o.lag.p99, 0)} ms, max ${f(o.lag.max, 0)} ms, ${o.lagTimeouts} timeouts${o.lagSkipped ? `, ${o.lagSkipped} samples skipped (probe limit)` : ''}`,
     `  CPU (cores, average over the load): server ${r.cpu.server}, generator ${r.cpu.generator}, postgres ${r.cpu.postgres}${r.cpu.kafka !== null ? `, kafka ${r.cpu.kafka}` : ''}, whole machine ${r.cpu.machine ?? '-'} (other processes ${r.cpu.other ?? '-'}); load average ${r.cpu.loadAverage ? `${r.cpu.loadAverage.mean} mean, ${r.cpu.loadAverage.max} max` : '-'}`,
+    `  CPU per answered command: ${r.cpu.msPerCommand ? `server ${r.cpu.msPerCommand.server} ms, postgres ${r.cpu.msPerCommand.postgres} ms${r.cpu.msPerCommand.kafka !== null ? `, kafka ${r.cpu.msPerCommand.kafka} ms` : ''}, generator ${r.cpu.msPerCommand.generator} ms (the server's includes ${o.lagReads} lag-probe reads)` : '-'}`,
     `  memory: server rss ${r.memory.server ? `${r.memory.server.firstMB} → ${r.memory.server.lastMB} MB (max ${r.memory.server.maxMB}, ${r.memory.server.slopeMBPerMin} MB/min over the second half)` : '-'}; generator rss ${r.memory.generator ? `${r.memory.generator.firstMB} → ${r.memory.generator.lastMB} MB (${r.memory.generator.slopeMBPerMin} MB/min)` : '-'}`,
     `  settled (read models at the head, nothing pending) ${r.settled ? `in ${r.settleSeconds} s after the load` : `NOT within ${r.settleSeconds} s`}`,
   ];
