@@ -105,5 +105,11 @@ export async function walkingSkeleton(api: Http, admin: { username: string; pass
     });
   const sellerFills = await fills(users.a);
   const buyerFills = await fills(users.b);
-  return { sell, buy, sellOrder, buyOrder, sellerFills, buyerFills, users, marketId: btc.marketId };
+  const portfolio = async (user: { token: string }) => {
+    const r = await api.call<{ balances: { asset: string; available: string; reserved: string }[] }>('GET', '/api/v1/portfolio', { token: user.token });
+    return Object.fromEntries(r.body.balances.map((b) => [b.asset, { available: b.available, reserved: b.reserved }]));
+  };
+  const sellerPortfolio = await portfolio(users.a);
+  const buyerPortfolio = await portfolio(users.b);
+  return { sell, buy, sellOrder, buyOrder, sellerFills, buyerFills, sellerPortfolio, buyerPortfolio, users, marketId: btc.marketId };
 }

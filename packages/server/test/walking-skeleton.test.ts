@@ -17,6 +17,14 @@ function expectSkeleton(result: Awaited<ReturnType<typeof walkingSkeleton>>) {
   expect(result.sellerFills[0]).toMatchObject({ orderId: result.sell.orderId, side: 'sell', price: '65000', quantity: '0.5', liquidity: 'maker' });
   expect(result.buyerFills[0]).toMatchObject({ orderId: result.buy.orderId, side: 'buy', price: '65000', quantity: '0.5', liquidity: 'taker' });
   expect(result.sellerFills[0]?.tradeId).toBe(result.buyerFills[0]?.tradeId);
+  // Settlement moved cash and instrument exactly, fees taken (maker 10 bps, taker 20 bps), nothing left reserved.
+  const num = (s: string | undefined) => Number(s);
+  expect(num(result.sellerPortfolio.BTC?.available)).toBe(1.5);
+  expect(num(result.sellerPortfolio.BTC?.reserved)).toBe(0);
+  expect(num(result.sellerPortfolio.USD?.available)).toBe(32_467.5);
+  expect(num(result.buyerPortfolio.USD?.available)).toBe(167_435);
+  expect(num(result.buyerPortfolio.USD?.reserved)).toBe(0);
+  expect(num(result.buyerPortfolio.BTC?.available)).toBe(0.5);
 }
 
 async function start(db: TestDatabase, extra: Record<string, string> = {}): Promise<RunningSystem> {

@@ -222,7 +222,7 @@ describe('account decider: settling fills', () => {
         notional: '100',
         fee: '0.2',
         feeAsset: 'USD',
-        reservationReleased: '1.002',
+        reservationReleased: '101.202',
         remainingQuantity: '1',
       }),
     ]);
@@ -246,7 +246,7 @@ describe('account decider: settling fills', () => {
   it('pays a maker seller notional − maker fee and consumes its base', () => {
     const { state } = runAll([place('s1', { side: 'sell', quantity: '1' })], given(funded()).state);
     const [, events] = run(state, settle(trade({ takerSide: 'buy', takerUserId: 99, takerOrderId: 'x', makerOrderId: 's1', makerUserId: USER, makerRemainingQuantity: '0' })));
-    expect(events).toMatchObject([{ type: 'FillSettled', data: { side: 'sell', liquidity: 'maker', fee: '0.1', reservationReleased: '0', remainingQuantity: '0' } }]);
+    expect(events).toMatchObject([{ type: 'FillSettled', data: { side: 'sell', liquidity: 'maker', fee: '0.1', reservationReleased: '1', remainingQuantity: '0' } }]);
     const s = run(state, settle(trade({ takerUserId: 99, takerOrderId: 'x', makerOrderId: 's1', makerUserId: USER })))[0];
     expect(balance(s, 'BTC')).toMatchObject({ available: '4', reserved: '0' });
     expect(balance(s, 'USD')).toMatchObject({ available: '10099.9' });

@@ -31,7 +31,7 @@ import {
   addDecimals,
 } from '../numbers.ts';
 import { catalogueEvent, positionOf, type CatalogueEvent, type DecisionMeta, type DecisionMetaOut } from '../order/decider.ts';
-import { adjust, balanceOf, legEffect, settleLeg, type Balance, type Balances, type FillLeg } from '../portfolio/settlement.ts';
+import { adjust, balanceOf, settleLeg, type Balance, type Balances, type FillLeg } from '../portfolio/settlement.ts';
 import { evaluateAmend, evaluateOrder, perLotReservation, type AccountLimits, type AmendRiskInputs, type OrderRiskInputs } from '../risk/rules.ts';
 
 export interface PendingAmend {
@@ -353,7 +353,9 @@ export function decideAccount(command: AccountCommand, state: AccountState): Acc
           notional: formatAmount(p.leg.notional),
           fee: formatAmount(p.leg.fee),
           feeAsset: spec.quoteAsset,
-          reservationReleased: formatAmount(legEffect(p.leg).released),
+          // The whole share of the order's reservation this fill frees: what it paid plus what goes back
+          // to available. Readers move exactly this much out of reserved (see docs/events.md).
+          reservationReleased: formatAmount(p.leg.reservedShare),
           remainingQuantity: p.remainingAfter,
         }),
       );
