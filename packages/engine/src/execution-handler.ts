@@ -24,6 +24,7 @@ import {
 import { forEachLimit } from './concurrency.ts';
 import { deadLetter } from './dead-letter.ts';
 import type { HandlerDeps } from './handler-deps.ts';
+import { FreshnessGate } from './fresh.ts';
 import { derivedId } from './ids.ts';
 import type { InboxHandler, InboxInput } from './inbox.ts';
 import { ReferenceData } from './reference-data.ts';
@@ -47,6 +48,7 @@ export function createExecutionHandler(deps: HandlerDeps, options: ExecutionHand
   const decider = createMarketDecider({ createBook: () => createOrderBook('fast') });
   const reference = new ReferenceData(deps.store);
   const retry = { handler: name, metrics: deps.metrics, logger, signal: deps.signal, attempts: deps.tuning?.storeAttempts, backoff: deps.tuning?.storeBackoff };
+  const referenceGate = new FreshnessGate(() => retryStore('refresh markets/control', () => reference.refresh(), retry));
 
   const model: StreamModel<MarketState> = {
     initialState(stream) {
@@ -120,7 +122,7 @@ export function createExecutionHandler(deps: HandlerDeps, options: ExecutionHand
           continue;
         }
         if (!refreshed) {
-          await retryStore('refresh markets/control', () => reference.refresh(), retry);
+          await referenceGate.ensure();
           refreshed = true;
         }
         const markets = marketsOf(input);
@@ -145,7 +147,7 @@ export function createExecutionHandler(deps: HandlerDeps, options: ExecutionHand
       epoch += 1;
       const mine = new Set(partitions);
       runner.clear();
-      await retryStore('refresh markets/control', () => reference.refresh(), retry);
+      await referenceGate.ensure();
       const markets = [...reference.latest().markets.keys()].filter((m) => mine.has(marketPartition(m)));
       // Rebuild the owned books now (snapshot + tail), so the first input does not wait for it.
       await forEachLimit(markets, 4, async (m) => {

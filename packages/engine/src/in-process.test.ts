@@ -13,6 +13,7 @@ import {
   seedMarketAndDeposits,
   waitFor,
   waitForCount,
+  waitForQuiet,
   type TestStore,
 } from './test-support.ts';
 
@@ -58,7 +59,7 @@ describe('single-node mode: the walking skeleton through the in-process subscrip
     expect(b.balances.get('USD')?.reserved).toBe(0n);
     await engine.stop();
 
-    const before = countTypes(await allEvents(ts.store));
+    const before = countTypes(await waitForQuiet(ts.store, 1_000));
     const replay = await startInProcessEngine({ store: ts.store, pool: ts.pool, clock, logger: quietLogger, metrics, checkpointName: 'replay' });
     const head = await ts.store.headPosition();
     await waitFor('replay at head', async () => replay.checkpoint() >= head);

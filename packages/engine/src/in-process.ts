@@ -111,6 +111,7 @@ export async function startInProcessEngine(options: InProcessEngineOptions): Pro
     let attempt = 0;
     while (!abort.signal.aborted) {
       position = await checkpoints.load(name).catch(() => position);
+      if (abort.signal.aborted) break;
       logger.info({ from: position.toString() }, 'in-process engine subscribing from checkpoint');
       subscription = options.store.subscribeToAll(onEvents, { fromPosition: position, batchSize: options.batchSize ?? 500 });
       try {

@@ -69,17 +69,10 @@ export class LastPrices {
     }
   }
 
-  /** Catch up the markets an upcoming batch needs (call after the batch arrived). */
-  async refresh(marketIds: Iterable<number>): Promise<void> {
-    for (const id of marketIds) {
+  /** Catch up every market read so far (call after a batch arrived; markets first used later are read then). */
+  async refresh(): Promise<void> {
+    for (const [id, m] of this.markets) {
       const stream = streams.market(id);
-      let m = this.markets.get(id);
-      if (!m) {
-        m = { trades: [], tailRevision: -1n, floorRevision: 0n };
-        this.markets.set(id, m);
-        await this.scanBack(stream, m, null, null);
-        continue;
-      }
       for (;;) {
         const page = await this.store.readStream(stream, { fromRevision: m.tailRevision + 1n, maxCount: 4 * PAGE });
         for (const e of page) {
@@ -96,13 +89,16 @@ export class LastPrices {
     }
   }
 
-  /** Price of the last trade recorded before `position`, or null (none). Call refresh() first. */
+  private async track(marketId: number): Promise<MarketTrades> {
+    const m: MarketTrades = { trades: [], tailRevision: -1n, floorRevision: 0n };
+    await this.scanBack(streams.market(marketId), m, null, null);
+    this.markets.set(marketId, m);
+    return m;
+  }
+
+  /** Price of the last trade recorded before `position`, or null (none). Call refresh() after a batch arrived. */
   async before(marketId: number, position: bigint): Promise<string | null> {
-    const m = this.markets.get(marketId);
-    if (!m) {
-      await this.refresh([marketId]);
-      return this.before(marketId, position);
-    }
+    const m = this.markets.get(marketId) ?? (await this.track(marketId));
     for (;;) {
       // Last trade with position < `position` (binary search).
       let lo = 0;

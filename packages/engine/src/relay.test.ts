@@ -16,6 +16,7 @@ import {
   testKafkaClient,
   topicSize,
   waitFor,
+  visibleHead,
   type TestStore,
 } from './test-support.ts';
 
@@ -35,18 +36,20 @@ describeWith(getKafka, 'relay (real Kafka, real PostgreSQL)', (tk) => {
     await tk.deleteTopics().catch(() => undefined);
   });
 
-  async function appendSome(n: number): Promise<void> {
+  /** Appends n orders; returns the visible head once the last one can be read. */
+  async function appendSome(n: number): Promise<bigint> {
+    let last = 0n;
     for (let i = 0; i < n; i++) {
       const o = orderPlaced({ userId: 1 + (i % 3), marketId: 1, side: i % 2 ? 'buy' : 'sell', price: '100', quantity: '1' });
-      await ts.store.appendToStream(o.stream, [o.event], { expectedRevision: 'no_stream' });
+      last = (await ts.store.appendToStream(o.stream, [o.event], { expectedRevision: 'no_stream' })).position;
     }
+    return visibleHead(ts.store, last);
   }
 
   it('publishes every event in global order, routes inboxes, and checkpoints after the ack', async () => {
     await ts.store.appendToStream('markets', [marketListed(1)], { expectedRevision: 'no_stream' });
     await ts.store.appendToStream('account-1', [deposit(1, 'USD', '1000')], { expectedRevision: 'any' });
-    await appendSome(20);
-    const head = await ts.store.headPosition();
+    const head = await appendSome(20);
     const relay = await startRelay({ store: ts.store, kafka, checkpoints, topicPrefix: prefix, logger: quietLogger, metrics: engineMetrics() });
     await waitFor('relay checkpoint at head', async () => relay.checkpoint() >= head);
     await relay.stop();
@@ -66,7 +69,7 @@ describeWith(getKafka, 'relay (real Kafka, real PostgreSQL)', (tk) => {
 
   it('resumes from its checkpoint after a restart, and republishes (never loses) after a crash before the checkpoint', async () => {
     const before = await topicSize(kafka, topicName(prefix, 'events'));
-    await appendSome(10);
+    const head = await appendSome(10);
     // A relay that "dies" between the broker's ack and its checkpoint: the save fails once.
     let failures = 1;
     const flaky: CheckpointStore = {
@@ -76,22 +79,22 @@ describeWith(getKafka, 'relay (real Kafka, real PostgreSQL)', (tk) => {
         return checkpoints.save(n, p);
       },
     };
-    const head = await ts.store.headPosition();
     const relay = createRelay({ store: ts.store, kafka, checkpoints: flaky, topicPrefix: prefix, logger: quietLogger, metrics: engineMetrics(), restartBackoff: { initialMs: 10 } });
     await relay.start();
     await waitFor('checkpoint at head', async () => (await checkpoints.load('relay')) >= head);
     await relay.stop();
     const after = await topicSize(kafka, topicName(prefix, 'events'));
-    // The 10 new events were published twice (first attempt acked, checkpoint failed, republished).
-    expect(after - before).toBe(20);
+    // The first acknowledged batch (some or all of the 10 new events, depending on what the store
+    // showed at that moment) was published again after the failed checkpoint; nothing is missing.
+    expect(after - before).toBeGreaterThan(10);
+    expect(after - before).toBeLessThanOrEqual(20);
     const all = await ts.store.readAll();
     const events = decoded(await collectTopic(kafka, topicName(prefix, 'events'), (m) => m.length >= after));
     expect(new Set(events.map((e) => e.globalPosition))).toEqual(new Set(all.map((e) => e.globalPosition)));
 
     // A clean restart publishes nothing twice.
     const relay2 = await startRelay({ store: ts.store, kafka, checkpoints, topicPrefix: prefix, logger: quietLogger, metrics: engineMetrics() });
-    await appendSome(5);
-    const head2 = await ts.store.headPosition();
+    const head2 = await appendSome(5);
     await waitFor('second relay at head', async () => relay2.checkpoint() >= head2);
     await relay2.stop();
     expect(await topicSize(kafka, topicName(prefix, 'events'))).toBe(after + 5);

@@ -1,7 +1,7 @@
 /**
  * The relay: reads the event store in global order from its checkpoint and publishes every event
  * to Kafka (routeEvent: the events topic plus the inboxes) with an idempotent producer, one
- * producer batch per read batch, and saves its checkpoint only after the broker acknowledged the
+ * producer batch per read batch (split only where a partition's records would pass the size limit), and saves its checkpoint only after the broker acknowledged the
  * batch (acks = all). A crash between ack and checkpoint republishes the batch: duplicates are
  * allowed (handlers are idempotent), losses are not.
  *
@@ -34,6 +34,8 @@ export interface RelayOptions {
   metrics?: EngineMetrics;
   /** Backoff between restarts after an error. */
   restartBackoff?: { initialMs?: number; maxMs?: number };
+  /** A produce request not acknowledged within this time fails the batch (resent by a fresh producer). Default 30 s. */
+  sendTimeoutMs?: number;
   /** Called after each acknowledged and checkpointed batch (tests, benchmarks). */
   onBatch?: (info: { count: number; lastPosition: bigint }) => void;
 }
@@ -48,12 +50,31 @@ export interface Relay {
   checkpoint(): bigint;
 }
 
-export function buildTopicMessages(events: readonly RecordedEvent[], topicPrefix: string): TopicMessages[] {
-  const byTopic = new Map<LogicalTopic, Message[]>();
+/** Bytes of one partition's records per produce request: below the broker's 1 MiB default. */
+export const MAX_PARTITION_BYTES = 768 * 1024;
+
+/**
+ * The messages of a read batch, in global order, as produce requests: one request unless a
+ * partition's records would pass `maxPartitionBytes` (a 1,000-event batch to the single-partition
+ * events topic does), then several, sent one after the other so per-partition order is kept.
+ */
+export function buildTopicMessages(events: readonly RecordedEvent[], topicPrefix: string, maxPartitionBytes = MAX_PARTITION_BYTES): TopicMessages[][] {
+  const requests: TopicMessages[][] = [];
+  let byTopic = new Map<LogicalTopic, Message[]>();
+  let bytes = new Map<string, number>();
+  const flush = () => {
+    if (byTopic.size === 0) return;
+    requests.push([...byTopic].map(([t, messages]) => ({ topic: topicName(topicPrefix, t), messages })));
+    byTopic = new Map();
+    bytes = new Map();
+  };
   for (const e of events) {
     const value = encodeRecordedEvent(e);
     const headers = eventHeaders(e);
-    for (const route of routeEvent(e)) {
+    const routes = routeEvent(e);
+    const size = value.length + 200;
+    if (routes.some((r) => (bytes.get(`${r.topic}/${r.partition}`) ?? 0) + size > maxPartitionBytes)) flush();
+    for (const route of routes) {
       let list = byTopic.get(route.topic);
       if (!list) byTopic.set(route.topic, (list = []));
       list.push({
@@ -62,15 +83,19 @@ export function buildTopicMessages(events: readonly RecordedEvent[], topicPrefix
         partition: route.partition,
         headers: route.topic === 'dead-letter' ? { ...headers, error: 'unroutable: key fields missing', source: 'relay' } : headers,
       });
+      const k = `${route.topic}/${route.partition}`;
+      bytes.set(k, (bytes.get(k) ?? 0) + size);
     }
   }
-  return [...byTopic].map(([t, messages]) => ({ topic: topicName(topicPrefix, t), messages }));
+  flush();
+  return requests;
 }
 
 export function createRelay(options: RelayOptions): Relay {
   const name = options.name ?? 'relay';
   const prefix = options.topicPrefix ?? '';
   const batchSize = options.batchSize ?? 1000;
+  const sendTimeoutMs = options.sendTimeoutMs ?? 30_000;
   const logger = (options.logger ?? defaultLogger()).child({ component: 'relay', relay: name });
   const metrics = options.metrics ?? engineMetrics();
   const abort = new AbortController();
@@ -86,21 +111,42 @@ export function createRelay(options: RelayOptions): Relay {
   });
   let loop: Promise<void> | undefined;
 
+  function newProducer(): Producer {
+    return options.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+  }
+
+  /** A send that has not been acknowledged within the timeout fails the batch (the relay restarts with a fresh producer). */
+  async function send(p: Producer, topicMessages: TopicMessages[]): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        p.sendBatch({ topicMessages, acks: -1 }),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`the broker did not acknowledge a batch within ${sendTimeoutMs} ms`)), sendTimeoutMs);
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   async function publish(events: readonly RecordedEvent[]): Promise<void> {
     if (events.length === 0 || !producer) return;
     const end = metrics.relayBatchSeconds.startTimer();
-    const topicMessages = buildTopicMessages(events, prefix);
-    await producer.sendBatch({ topicMessages, acks: -1 });
+    const requests = buildTopicMessages(events, prefix);
+    for (const topicMessages of requests) await send(producer, topicMessages);
     const last = events[events.length - 1]!.globalPosition;
     await options.checkpoints.save(name, last);
     position = last;
-    for (const tm of topicMessages) metrics.relayed.inc({ topic: tm.topic }, tm.messages.length);
+    for (const topicMessages of requests) for (const tm of topicMessages) metrics.relayed.inc({ topic: tm.topic }, tm.messages.length);
     end();
     options.onBatch?.({ count: events.length, lastPosition: last });
   }
 
   async function runOnce(): Promise<void> {
     position = await options.checkpoints.load(name);
+    // stop() may have been called while the checkpoint loaded: then there is nothing to close later.
+    if (abort.signal.aborted) return;
     logger.info({ from: position.toString() }, 'relay subscribing from checkpoint');
     subscription = options.store.subscribeToAll(publish, { fromPosition: position, batchSize });
     try {
@@ -122,7 +168,12 @@ export function createRelay(options: RelayOptions): Relay {
         attempt += 1;
         const delay = backoffDelay(attempt, { initialMs: 100, maxMs: 5_000, ...options.restartBackoff });
         logger.error({ err: e, attempt, delayMs: delay, checkpoint: position.toString() }, 'relay stopped on an error; resuming from its checkpoint after a backoff');
+        // A producer that failed may hold a stuck request: resend with a fresh one (duplicates are allowed).
+        const old = producer;
+        producer = newProducer();
+        void old?.disconnect().catch(() => undefined);
         await sleep(delay, abort.signal);
+        if (!abort.signal.aborted) await producer.connect().catch((err: unknown) => logger.warn({ err }, 'producer connect failed'));
       }
     }
   }
@@ -133,7 +184,7 @@ export function createRelay(options: RelayOptions): Relay {
       started = true;
       if (options.createTopics ?? true)
         await ensureTopics({ kafka: options.kafka, topicPrefix: prefix, replicationFactor: options.replicationFactor });
-      producer = options.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+      producer = newProducer();
       await producer.connect();
       loop = supervise().then(resolveDone, rejectDone);
     },
@@ -143,6 +194,7 @@ export function createRelay(options: RelayOptions): Relay {
       await subscription?.close().catch((e: unknown) => logger.warn({ err: e }, 'closing the subscription failed'));
       await loop;
       await producer?.disconnect();
+      logger.debug('relay stopped');
       if (!loop) resolveDone();
     },
     done,

@@ -57,7 +57,7 @@ describe('risk handler (in-process host, real PostgreSQL)', () => {
     await engine.stop();
 
     // Redelivery: replay everything from position 0 — nothing new is decided.
-    const before = countTypes(await allEvents(ts.store));
+    const before = countTypes(await waitForQuiet(ts.store, 1_000));
     const checkpoints = await createPostgresCheckpointStore(ts.pool);
     const replay = await startInProcessEngine({ store: ts.store, pool: ts.pool, clock, handlers: ['risk'], logger: quietLogger, metrics, checkpointName: 'replay-from-zero', checkpoints });
     const head = await ts.store.headPosition();

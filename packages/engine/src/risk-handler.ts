@@ -19,6 +19,7 @@ import { forEachLimit, groupBy } from './concurrency.ts';
 import { deadLetter } from './dead-letter.ts';
 import type { HandlerDeps } from './handler-deps.ts';
 import type { InboxHandler, InboxInput } from './inbox.ts';
+import { FreshnessGate } from './fresh.ts';
 import { LastPrices } from './last-prices.ts';
 import { ReferenceData } from './reference-data.ts';
 import { StreamRunner, retryStore, type StreamInput, type StreamModel } from './stream-runner.ts';
@@ -62,6 +63,9 @@ export function createRiskHandler(deps: HandlerDeps): InboxHandler {
   });
   const reference = new ReferenceData(deps.store);
   const prices = new LastPrices(deps.store);
+  // Partitions run concurrently: they share catch-up reads that started after their batch arrived.
+  const referenceGate = new FreshnessGate(() => retryStore('refresh markets/control', () => reference.refresh(), retry));
+  const pricesGate = new FreshnessGate(() => retryStore('refresh last prices', () => prices.refresh(), retry));
   const retry = { handler: name, metrics: deps.metrics, logger, signal: deps.signal, attempts: deps.tuning?.storeAttempts, backoff: deps.tuning?.storeBackoff };
 
   /** Builds the account command for an input; null: nothing to decide (e.g. a deposit). */
@@ -118,7 +122,7 @@ export function createRiskHandler(deps: HandlerDeps): InboxHandler {
           );
       }
       if (valid.length === 0) return;
-      await retryStore('refresh markets/control', () => reference.refresh(), retry);
+      await referenceGate.ensure();
       // Last prices as of each priced input, read before deciding (decisions are synchronous).
       const lastPrice = new Map<string, string | null>();
       const pricedMarkets = new Set<number>();
@@ -127,7 +131,7 @@ export function createRiskHandler(deps: HandlerDeps): InboxHandler {
         if (PRICED.has(v.event.type) && typeof marketId === 'number' && Number.isSafeInteger(marketId) && marketId > 0) pricedMarkets.add(marketId);
       }
       if (pricedMarkets.size > 0) {
-        await retryStore('refresh last prices', () => prices.refresh(pricedMarkets), retry);
+        await pricesGate.ensure();
         for (const v of valid) {
           const marketId = (v.event.data as { marketId?: unknown } | null)?.marketId;
           if (PRICED.has(v.event.type) && typeof marketId === 'number' && pricedMarkets.has(marketId))

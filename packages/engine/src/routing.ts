@@ -28,7 +28,7 @@ export const TOPIC_SPECS: Readonly<Record<LogicalTopic, TopicSpec>> = {
     name: 'tradecore.events',
     partitions: 1,
     // The log of record is the event store; Kafka keeps a week for projections to catch up.
-    configs: { 'cleanup.policy': 'delete', 'retention.ms': String(7 * 24 * 3600 * 1000), 'min.insync.replicas': '1' },
+    configs: { 'cleanup.policy': 'delete', 'retention.ms': String(7 * 24 * 3600 * 1000), 'min.insync.replicas': '1', 'max.message.bytes': String(4 * 1024 * 1024) },
   },
   'account-inbox': {
     logical: 'account-inbox',

@@ -34,9 +34,18 @@ export async function createTestStore(prefix = 'engine'): Promise<TestStore> {
     store,
     pool,
     async close() {
-      await store.close().catch(() => undefined);
-      await pool.end().catch(() => undefined);
-      await db.drop().catch(() => undefined);
+      // Bounded: a test's teardown must not hang on a subscription someone forgot to stop.
+      const bounded = (what: string, p: Promise<unknown>) =>
+        Promise.race([
+          p.catch(() => undefined),
+          new Promise((r) => setTimeout(() => {
+            console.warn(`[engine test-support] ${what} did not finish within 15 s; going on`);
+            r(undefined);
+          }, 15_000).unref()),
+        ]);
+      await bounded('store.close()', store.close());
+      await bounded('pool.end()', pool.end());
+      await bounded('drop database', db.drop());
     },
   };
 }
@@ -309,4 +318,14 @@ export async function spawnEngine(roles: readonly string[], env: { DATABASE_URL:
       await exited;
     },
   };
+}
+
+/**
+ * The position of the last event appended so far, once global readers can see it. The PostgreSQL
+ * store hides positions above the cluster's oldest running transaction, so `headPosition()` taken
+ * right after an append may still be lower while other databases of the cluster are busy.
+ */
+export async function visibleHead(store: PostgresEventStore, lastAppended: bigint): Promise<bigint> {
+  await waitFor('the last append to become visible', async () => (await store.headPosition()) >= lastAppended, 60_000, 50);
+  return store.headPosition();
 }

@@ -13,6 +13,8 @@ export interface EnsureTopicsOptions {
   replicationFactor?: number;
   /** Which topics; default all four. */
   topics?: readonly LogicalTopic[];
+  /** How long to wait for partition leaders after creation. Default 30 s. */
+  leaderTimeoutMs?: number;
 }
 
 export class TopicMismatchError extends Error {
@@ -41,13 +43,23 @@ export async function ensureTopics(options: EnsureTopicsOptions): Promise<void> 
         })),
       });
     }
-    const metadata = await admin.fetchTopicMetadata({ topics: wanted.map((t) => topicName(prefix, t)) });
-    for (const t of wanted) {
-      const name = topicName(prefix, t);
-      const found = metadata.topics.find((m) => m.name === name);
-      const count = found?.partitions.length ?? 0;
-      if (count !== TOPIC_SPECS[t].partitions)
-        throw new TopicMismatchError(`topic ${name} has ${count} partitions, expected ${TOPIC_SPECS[t].partitions}`);
+    // Wait until every partition has a leader: a producer that sends to a topic the broker is
+    // still electing leaders for gets NOT_LEADER errors and backs off for seconds.
+    const deadline = Date.now() + (options.leaderTimeoutMs ?? 30_000);
+    for (;;) {
+      const metadata = await admin.fetchTopicMetadata({ topics: wanted.map((t) => topicName(prefix, t)) });
+      let ready = true;
+      for (const t of wanted) {
+        const name = topicName(prefix, t);
+        const found = metadata.topics.find((m) => m.name === name);
+        const count = found?.partitions.length ?? 0;
+        if (count !== TOPIC_SPECS[t].partitions)
+          throw new TopicMismatchError(`topic ${name} has ${count} partitions, expected ${TOPIC_SPECS[t].partitions}`);
+        if (found!.partitions.some((p) => p.leader < 0 || p.isr.length === 0)) ready = false;
+      }
+      if (ready) break;
+      if (Date.now() > deadline) throw new Error(`topics under prefix ${JSON.stringify(prefix)} have partitions without a leader`);
+      await new Promise((r) => setTimeout(r, 100));
     }
   } finally {
     await admin.disconnect();
