@@ -351,6 +351,9 @@ export async function runLoadtest(o: LoadtestOptions, argv: readonly string[]): 
   const profDir = o.cpuProf ? join(dir, 'profile') : null;
   let stoppingServer = false;
   let privateCluster: PrivatePostgres | undefined;
+  let serverStartedAt = 0;
+  let loadStartedAt = 0;
+  let loadEndedAt = 0;
 
   try {
     if (!url) {
@@ -392,6 +395,7 @@ export async function runLoadtest(o: LoadtestOptions, argv: readonly string[]): 
         env.KAFKA_TOPIC_PREFIX = kafka.topicPrefix('loadtest.');
       }
       if (profDir) mkdirSync(profDir, { recursive: true });
+      serverStartedAt = performance.now();
       server = await startServer(env, profDir, join(dir, 'server.log'), log);
       url = server.url.replace('0.0.0.0', '127.0.0.1');
       const pgNote = privateCluster ? `a private PostgreSQL cluster (${privateCluster.version}, durable defaults)` : 'the shared PostgreSQL on 127.0.0.1:5432';
@@ -453,7 +457,6 @@ export async function runLoadtest(o: LoadtestOptions, argv: readonly string[]): 
       loadAvg1: loadAverage()[0],
       ...lastScrape,
     });
-    let loadStartedAt = 0;
     const gotAll = new Promise<void>((resolveAll) => {
       gen.on('message', (m: GeneratorMessage) => {
         switch (m.type) {
@@ -484,6 +487,7 @@ export async function runLoadtest(o: LoadtestOptions, argv: readonly string[]): 
             break;
           }
           case 'done':
+            loadEndedAt = performance.now();
             done = m;
             resolveAll();
             break;
@@ -527,8 +531,10 @@ export async function runLoadtest(o: LoadtestOptions, argv: readonly string[]): 
     if (profDir) {
       const files = readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile'));
       // One profile per thread (the module loader runs on its own thread): the busiest is the main one.
+      // The load phase only: offsets from the server's start (the profiler starts with the process).
+      const window = serverStartedAt && loadStartedAt && loadEndedAt ? { fromUs: (loadStartedAt - serverStartedAt) * 1000, toUs: (loadEndedAt - serverStartedAt) * 1000 } : undefined;
       for (const f of files) {
-        const s = summarizeProfile(JSON.parse(readFileSync(join(profDir, f), 'utf8')) as CpuProfile);
+        const s = summarizeProfile(JSON.parse(readFileSync(join(profDir, f), 'utf8')) as CpuProfile, 25, window);
         if (!profile || s.busyMs > profile.busyMs) profile = s;
       }
       if (files.length === 0) {

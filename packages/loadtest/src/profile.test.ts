@@ -38,6 +38,26 @@ describe('cpu profile summary', () => {
     ]);
   });
 
+  it('keeps only the samples inside a window', () => {
+    const frame = (functionName: string, url: string) => ({ functionName, url, lineNumber: 0 });
+    const s = summarizeProfile(
+      {
+        nodes: [
+          { id: 1, callFrame: frame('(root)', ''), children: [2, 3] },
+          { id: 2, callFrame: frame('setup', 'file:///r/packages/command-api/src/a.ts') },
+          { id: 3, callFrame: frame('load', 'file:///r/packages/engine/src/b.ts') },
+        ],
+        startTime: 0,
+        endTime: 4000,
+        samples: [2, 2, 3, 3],
+        timeDeltas: [0, 1000, 1000, 1000],
+      },
+      10,
+      { fromUs: 1500, toUs: 3500 },
+    );
+    expect(s.stages).toEqual([{ stage: '@tradecore/engine', ms: 2, pct: 100 }]);
+  });
+
   it('attributes a library frame to the nearest Tradecore caller', () => {
     const frame = (functionName: string, url: string) => ({ functionName, url, lineNumber: 0 });
     const s = summarizeProfile({

@@ -62,14 +62,21 @@ function shortWhere(url: string, line: number): string {
   return `${path}:${line + 1}`;
 }
 
-export function summarizeProfile(profile: CpuProfile, topN = 25): ProfileSummary {
+/**
+ * `window`: only samples taken between these offsets (µs) from the profile's start — e.g. the load
+ * phase of a run, leaving out start-up, setup and shutdown.
+ */
+export function summarizeProfile(profile: CpuProfile, topN = 25, window?: { fromUs: number; toUs: number }): ProfileSummary {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const selfUs = new Map<number, number>();
   const samples = profile.samples ?? [];
   const deltas = profile.timeDeltas ?? [];
   if (samples.length > 0) {
     const mean = (profile.endTime - profile.startTime) / samples.length;
+    let at = 0;
     for (let i = 0; i < samples.length; i++) {
+      at += deltas[i] ?? 0;
+      if (window && (at < window.fromUs || at > window.toUs)) continue;
       // A sample lasts until the next one.
       const d = i + 1 < deltas.length ? deltas[i + 1]! : mean;
       selfUs.set(samples[i]!, (selfUs.get(samples[i]!) ?? 0) + Math.max(0, d));

@@ -459,7 +459,7 @@ export function markdownReport(r: RunReport, chartFile: string): string {
     `![latency, lag, throughput, memory, CPU](${chartFile})`,
   ];
   if (r.profile) {
-    out.push('', `## Server CPU profile (${r.profile.busyMs} ms busy of ${r.profile.totalMs} ms sampled)`, '');
+    out.push('', `## Server CPU profile of the load phase (${r.profile.busyMs} ms busy of ${r.profile.totalMs} ms sampled)`, '');
     out.push(markdownTable(['stage (nearest Tradecore frame)', 'ms', '% of busy'], r.profile.stages.slice(0, 15).map((g) => [g.stage, g.ms, g.pct])));
     out.push('', markdownTable(['package (self time)', 'self ms', '% of busy'], r.profile.groups.slice(0, 15).map((g) => [g.group, g.ms, g.pct])));
     out.push('', markdownTable(['function', 'where', 'self ms', '% of busy'], r.profile.top.map((t) => [t.name, t.where, t.ms, t.pct])));
