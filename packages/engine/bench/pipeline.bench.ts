@@ -78,7 +78,8 @@ async function main(): Promise<void> {
     console.log(`RESULT ${JSON.stringify({ bench: 'pipeline', skipped: tk.skip })}`);
     return;
   }
-  const ts = await createTestStore('bench_pipeline');
+  // The store's subscriptions re-poll at most every POLL_MS while older transactions are still open.
+  const ts = await createTestStore('bench_pipeline', { pollIntervalMs: Number(process.env.BENCH_POLL_MS ?? 25), poolSize: 24 });
   const kafka = testKafkaClient(tk.brokers, 'bench-pipeline');
   const stops: Array<() => Promise<void>> = [];
   const procs: EngineProcess[] = [];

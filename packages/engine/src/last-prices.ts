@@ -69,23 +69,23 @@ export class LastPrices {
     }
   }
 
-  /** Catch up every market read so far (call after a batch arrived; markets first used later are read then). */
-  async refresh(): Promise<void> {
-    for (const [id, m] of this.markets) {
-      const stream = streams.market(id);
-      for (;;) {
-        const page = await this.store.readStream(stream, { fromRevision: m.tailRevision + 1n, maxCount: 4 * PAGE });
-        for (const e of page) {
-          const t = tradeOf(e);
-          if (t) m.trades.push(t);
-          m.tailRevision = e.streamRevision;
-        }
-        if (page.length < 4 * PAGE) break;
+  /** Catch up one market read so far (call after a batch arrived; a market first used later is read then). */
+  async refresh(marketId: number): Promise<void> {
+    const m = this.markets.get(marketId);
+    if (!m) return;
+    const stream = streams.market(marketId);
+    for (;;) {
+      const page = await this.store.readStream(stream, { fromRevision: m.tailRevision + 1n, maxCount: 4 * PAGE });
+      for (const e of page) {
+        const t = tradeOf(e);
+        if (t) m.trades.push(t);
+        m.tailRevision = e.streamRevision;
       }
-      if (m.trades.length > KEEP) {
-        m.trades = m.trades.slice(m.trades.length - KEEP);
-        m.floorRevision = m.trades[0]!.revision;
-      }
+      if (page.length < 4 * PAGE) break;
+    }
+    if (m.trades.length > KEEP) {
+      m.trades = m.trades.slice(m.trades.length - KEEP);
+      m.floorRevision = m.trades[0]!.revision;
     }
   }
 

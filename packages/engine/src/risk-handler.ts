@@ -65,7 +65,13 @@ export function createRiskHandler(deps: HandlerDeps): InboxHandler {
   const prices = new LastPrices(deps.store);
   // Partitions run concurrently: they share catch-up reads that started after their batch arrived.
   const referenceGate = new FreshnessGate(() => retryStore('refresh markets/control', () => reference.refresh(), retry));
-  const pricesGate = new FreshnessGate(() => retryStore('refresh last prices', () => prices.refresh(), retry));
+  // One gate per market: a batch catches up only the markets its priced inputs name.
+  const priceGates = new Map<number, FreshnessGate>();
+  const priceGate = (marketId: number) => {
+    let g = priceGates.get(marketId);
+    if (!g) priceGates.set(marketId, (g = new FreshnessGate(() => retryStore('refresh last prices', () => prices.refresh(marketId), retry))));
+    return g;
+  };
   const retry = { handler: name, metrics: deps.metrics, logger, signal: deps.signal, attempts: deps.tuning?.storeAttempts, backoff: deps.tuning?.storeBackoff };
 
   /** Builds the account command for an input; null: nothing to decide (e.g. a deposit). */
@@ -131,7 +137,7 @@ export function createRiskHandler(deps: HandlerDeps): InboxHandler {
         if (PRICED.has(v.event.type) && typeof marketId === 'number' && Number.isSafeInteger(marketId) && marketId > 0) pricedMarkets.add(marketId);
       }
       if (pricedMarkets.size > 0) {
-        await pricesGate.ensure();
+        await Promise.all([...pricedMarkets].map((m) => priceGate(m).ensure()));
         for (const v of valid) {
           const marketId = (v.event.data as { marketId?: unknown } | null)?.marketId;
           if (PRICED.has(v.event.type) && typeof marketId === 'number' && pricedMarkets.has(marketId))

@@ -23,9 +23,9 @@ export interface TestStore {
   close(): Promise<void>;
 }
 
-export async function createTestStore(prefix = 'engine'): Promise<TestStore> {
+export async function createTestStore(prefix = 'engine', options: { pollIntervalMs?: number; poolSize?: number } = {}): Promise<TestStore> {
   const db = await createTestDatabase(prefix);
-  const store = createPostgresEventStore({ connectionString: db.url, pollIntervalMs: 200 });
+  const store = createPostgresEventStore({ connectionString: db.url, pollIntervalMs: options.pollIntervalMs ?? 200, poolSize: options.poolSize ?? 10 });
   await store.ready();
   const pool = new pg.Pool({ connectionString: db.url, max: 4 });
   pool.on('error', () => undefined);
