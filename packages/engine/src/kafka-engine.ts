@@ -16,7 +16,7 @@ import type { SnapshotStore } from './snapshots.ts';
 import { inputFromMessage, type InboxHandler } from './inbox.ts';
 import { defaultLogger, engineMetrics, type EngineMetrics, type Logger } from './observability.ts';
 import { topicName } from './routing.ts';
-import { ensureTopics } from './topics.ts';
+import { PRODUCER_CONFIG, ensureTopics } from './topics.ts';
 import { createHandlers, type HandlerName, type HandlerTuning } from './handlers.ts';
 import type { RunningEngine } from './in-process.ts';
 
@@ -80,7 +80,7 @@ export async function startKafkaEngine(options: KafkaEngineOptions): Promise<Kaf
   let dlqProducer: Producer | undefined;
   let deadLetters = options.deadLetters;
   if (!deadLetters) {
-    dlqProducer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+    dlqProducer = kafka.producer(PRODUCER_CONFIG);
     await dlqProducer.connect();
     deadLetters = kafkaDeadLetterSink(dlqProducer, topicName(prefix, 'dead-letter'));
   }

@@ -15,7 +15,7 @@ import type { CheckpointStore } from './checkpoints.ts';
 import { encodeRecordedEvent, eventHeaders } from './codec.ts';
 import { defaultLogger, engineMetrics, type EngineMetrics, type Logger } from './observability.ts';
 import { routeEvent, topicName, type LogicalTopic } from './routing.ts';
-import { ensureTopics } from './topics.ts';
+import { PRODUCER_CONFIG, ensureTopics } from './topics.ts';
 
 export interface RelayOptions {
   store: EventStore;
@@ -112,7 +112,7 @@ export function createRelay(options: RelayOptions): Relay {
   let loop: Promise<void> | undefined;
 
   function newProducer(): Producer {
-    return options.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+    return options.kafka.producer(PRODUCER_CONFIG);
   }
 
   /** A send that has not been acknowledged within the timeout fails the batch (the relay restarts with a fresh producer). */

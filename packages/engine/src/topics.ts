@@ -3,7 +3,7 @@
  * auto-creation stays off. An existing topic with another partition count is an error (keys would
  * move between partitions and break per-account / per-market order).
  */
-import type { Admin, Kafka } from 'kafkajs';
+import { Partitioners, type Admin, type Kafka, type ProducerConfig } from 'kafkajs';
 import { TOPIC_SPECS, topicName, type LogicalTopic } from './routing.ts';
 
 export interface EnsureTopicsOptions {
@@ -65,3 +65,16 @@ export async function ensureTopics(options: EnsureTopicsOptions): Promise<void> 
     await admin.disconnect();
   }
 }
+
+/**
+ * Every engine producer: idempotent, one request in flight (so a retry cannot reorder), explicit
+ * partitions (the partitioner is never consulted), retries without a count limit as the idempotent
+ * producer requires — a send that hangs is cut off by the relay's send timeout instead.
+ */
+export const PRODUCER_CONFIG: ProducerConfig = {
+  idempotent: true,
+  maxInFlightRequests: 1,
+  allowAutoTopicCreation: false,
+  createPartitioner: Partitioners.DefaultPartitioner,
+  retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 100, maxRetryTime: 2_000 },
+};
