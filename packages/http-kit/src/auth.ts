@@ -36,6 +36,11 @@ export function createTokenService(options: { secret: Buffer | string; ttlSecond
   const secret = typeof options.secret === 'string' ? Buffer.from(options.secret, 'utf8') : options.secret;
   if (secret.length < 32) throw new Error('JWT secret must be at least 32 bytes');
   const ttl = options.ttlSeconds ?? 3600;
+  // Verifying a JWT costs ~1-2 ms of CPU with jsonwebtoken; every request verifies one (twice, with
+  // the rate limiter's key). A token already verified is remembered, keyed by its full text
+  // (signature included), until it expires by the injected clock.
+  const verified = new Map<string, { principal: Principal; expMs: number }>();
+  const MAX_CACHED = 10_000;
   return {
     issue(principal) {
       const iat = Math.floor(options.clock.now().getTime() / 1000);
@@ -49,6 +54,12 @@ export function createTokenService(options: { secret: Buffer | string; ttlSecond
       return { token, expiresAt: new Date(exp * 1000).toISOString() };
     },
     verify(token) {
+      const nowMs = options.clock.now().getTime();
+      const hit = verified.get(token);
+      if (hit) {
+        if (nowMs < hit.expMs) return hit.principal;
+        verified.delete(token);
+      }
       let payload: unknown;
       try {
         payload = jwt.verify(token, secret, {
@@ -64,7 +75,10 @@ export function createTokenService(options: { secret: Buffer | string; ttlSecond
       if (!claims.success || typeof (payload as { exp?: unknown }).exp !== 'number') {
         throw problems.unauthorized('the bearer token is invalid or expired');
       }
-      return { userId: Number(claims.data.sub), username: claims.data.name, roles: claims.data.roles };
+      const principal: Principal = { userId: Number(claims.data.sub), username: claims.data.name, roles: claims.data.roles };
+      if (verified.size >= MAX_CACHED) verified.delete(verified.keys().next().value!);
+      verified.set(token, { principal, expMs: (payload as { exp: number }).exp * 1000 });
+      return principal;
     },
   };
 }
