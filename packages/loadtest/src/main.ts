@@ -68,7 +68,7 @@ const USAGE = `pnpm loadtest [options]
 
   --mode single-node|full   single-node: in-process fan-out; full: relay + Kafka (127.0.0.1:9092)
   --ramp <s>                ramp the offered rate stepwise for <s> seconds (default: --ramp 60)
-  --from <n> --to <n>       ramp from/to commands per second (default 50 → 3000)
+  --from <n> --to <n>       ramp from/to commands per second (default 20 → 3000)
   --steps <n>               ramp steps (default 12), --shape geometric|linear (default geometric)
   --stop-after <n>          end the ramp after n failing steps in a row (default 2; 0: never)
   --soak <s> --rate <n>     hold <n> commands/s for <s> seconds
@@ -101,7 +101,7 @@ export function parseOptions(argv: readonly string[]): LoadtestOptions {
       mode: { type: 'string', default: 'single-node' },
       ramp: { type: 'string' },
       soak: { type: 'string' },
-      from: { type: 'string', default: '50' },
+      from: { type: 'string', default: '20' },
       to: { type: 'string', default: '3000' },
       steps: { type: 'string', default: '12' },
       shape: { type: 'string', default: 'geometric' },
@@ -311,6 +311,41 @@ async function backendPids(pool: pg.Pool, database: string): Promise<number[]> {
   }
 }
 
+export type DbStats = Record<'xact_commit' | 'xact_rollback' | 'tup_returned' | 'tup_fetched' | 'tup_inserted' | 'tup_updated' | 'tup_deleted' | 'blks_read' | 'blks_hit', number>;
+
+/** PostgreSQL's counters for one database (pg_stat_database). */
+async function dbStats(pool: pg.Pool, database: string): Promise<DbStats | null> {
+  try {
+    const r = await pool.query<Record<string, string>>(
+      `select xact_commit, xact_rollback, tup_returned, tup_fetched, tup_inserted, tup_updated, tup_deleted, blks_read, blks_hit from pg_stat_database where datname = $1`,
+      [database],
+    );
+    const row = r.rows[0];
+    if (!row) return null;
+    return Object.fromEntries(Object.entries(row).map(([k, v]) => [k, Number(v)])) as DbStats;
+  } catch {
+    return null;
+  }
+}
+
+function perCommand(d: DbStats, commands: number): RunReport['postgresWork'] {
+  const per = (x: number) => (commands > 0 ? Math.round((x / commands) * 10) / 10 : 0);
+  return {
+    totals: d,
+    perCommand: {
+      transactions: per(d.xact_commit + d.xact_rollback),
+      rollbacks: per(d.xact_rollback),
+      rowsRead: per(d.tup_returned + d.tup_fetched),
+      rowsWritten: per(d.tup_inserted + d.tup_updated + d.tup_deleted),
+      blocksTouched: per(d.blks_read + d.blks_hit),
+    },
+  };
+}
+
+function diffStats(a: DbStats, b: DbStats): DbStats {
+  return Object.fromEntries(Object.keys(a).map((k) => [k, b[k as keyof DbStats] - a[k as keyof DbStats]])) as DbStats;
+}
+
 function kafkaPid(): number | null {
   try {
     const pid = Number(readFileSync(join(REPO_ROOT, 'infra/kafka-local/.run/kafka.pid'), 'utf8').trim());
@@ -441,6 +476,8 @@ export async function runLoadtest(o: LoadtestOptions, argv: readonly string[]): 
     const resources: ResourceSample[] = [];
     let setupDone: Extract<GeneratorMessage, { type: 'setup-done' }> | undefined;
     let done: DoneMessage | undefined;
+    let statsAtStart: DbStats | null = null;
+    let statsAtEnd: Promise<DbStats | null> | undefined;
     let genError: string | undefined;
     const pgAdmin = databaseUrl ? new pg.Pool({ connectionString: databaseUrl, max: 1 }) : undefined;
     const dbName = databaseUrl ? new URL(databaseUrl).pathname.slice(1) : '';
@@ -466,6 +503,7 @@ export async function runLoadtest(o: LoadtestOptions, argv: readonly string[]): 
           case 'setup-done':
             setupDone = m;
             loadStartedAt = performance.now();
+            if (pgAdmin) void dbStats(pgAdmin, dbName).then((x) => (statsAtStart = x));
             log(`setup done in ${(m.setupMs / 1000).toFixed(1)} s: ${m.userIds.length} traders, lag source ${m.lagSource}`);
             if (pgAdmin) void backendPids(pgAdmin, dbName).then((p) => pgCpu.observe(p));
             resources.push(sample(0));
@@ -488,6 +526,7 @@ export async function runLoadtest(o: LoadtestOptions, argv: readonly string[]): 
           }
           case 'done':
             loadEndedAt = performance.now();
+            if (pgAdmin) statsAtEnd = dbStats(pgAdmin, dbName);
             done = m;
             resolveAll();
             break;
@@ -510,6 +549,8 @@ export async function runLoadtest(o: LoadtestOptions, argv: readonly string[]): 
     }
     await gotAll;
     await genExit;
+    const endStats = statsAtEnd ? await statsAtEnd : null;
+    const pgWork = statsAtStart && endStats ? diffStats(statsAtStart, endStats) : null;
     if (genError) failures.push(`generator failed: ${genError}`);
     if (!done) failures.push('the generator ended without its report');
     await pgAdmin?.end();
@@ -594,6 +635,7 @@ export async function runLoadtest(o: LoadtestOptions, argv: readonly string[]): 
       skippedSteps: d.skippedSteps,
       peak: o.kind === 'ramp' ? { index: peak.index, rate: peak.rate, acceptedRate: Math.round(peak.acceptedRate), criteria: o.criteria } : null,
       overall,
+      postgresWork: pgWork ? perCommand(pgWork, overall.accepted.place + overall.accepted.amend + overall.accepted.cancel + overall.conflicts) : null,
       cpu: cpuBreakdown(resources, overall.accepted.place + overall.accepted.amend + overall.accepted.cancel + overall.conflicts),
       memory: { server: memoryTrend(series, (p) => p.serverRssMB), generator: memoryTrend(series, (p) => p.generatorRssMB) },
       settleSeconds: settled.seconds,
