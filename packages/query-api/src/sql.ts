@@ -17,7 +17,8 @@ export function queries(schemaName: string) {
 
   const marketJson = `json_build_object(
       'marketId', m.market_id, 'symbol', m.symbol, 'baseAsset', m.base_asset, 'quoteAsset', m.quote_asset,
-      'tickSize', ${DEC('m.tick_size')}, 'lotSize', ${DEC('m.lot_size')}, 'currentPrice', ${DEC('m.current_price')}, 'status', m.status,
+      'tickSize', ${DEC('m.tick_size')}, 'lotSize', ${DEC('m.lot_size')}, 'currentPrice', ${DEC('m.current_price')},
+      'referencePrice', ${DEC('m.reference_price')}, 'status', m.status,
       'lastTradeTime', ${ISO('m.last_trade_time')}, 'volume24h', ${DEC('coalesce(st.volume, 0)')}, 'open24h', ${DEC('st.open')},
       'makerFeeBps', m.maker_fee_bps, 'takerFeeBps', m.taker_fee_bps)`;
   // Trailing 24 h at request time ($1 = now): the one-minute candles of the last 1440 minutes.
