@@ -173,7 +173,7 @@ cmd_start() {
   : >"$RUN/probe.log"
   resolve_classpath
   if port_open "$PORT"; then
-    if probe 5000 >/dev/null; then
+    if probe 30000 >/dev/null; then
       log "a Kafka broker not started by this script already answers on $HOST:$PORT; leaving it alone"
       return 0
     fi
