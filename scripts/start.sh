@@ -13,4 +13,4 @@ if [ ! -f ui/dist/index.html ] || [ -n "$(find ui/src ui/index.html -newer ui/di
   echo "building the web UI" >&2
   pnpm --filter @tradecore/ui build >&2
 fi
-exec pnpm --silent start
+exec node --import tsx packages/server/src/main.ts
