@@ -346,6 +346,27 @@ function diffStats(a: DbStats, b: DbStats): DbStats {
   return Object.fromEntries(Object.keys(a).map((k) => [k, b[k as keyof DbStats] - a[k as keyof DbStats]])) as DbStats;
 }
 
+export interface TableScans {
+  table: string;
+  seqScans: number;
+  seqRowsRead: number;
+  indexScans: number;
+  rowsInserted: number;
+}
+
+/** Per-table scan counters of the run's database (cumulative since it was created), most rows read by sequential scans first. */
+async function scanStats(pool: pg.Pool): Promise<TableScans[]> {
+  try {
+    const r = await pool.query<{ t: string; s: string; sr: string; i: string | null; n: string }>(
+      `select schemaname || '.' || relname as t, seq_scan as s, seq_tup_read as sr, idx_scan as i, n_tup_ins as n
+       from pg_stat_user_tables order by seq_tup_read desc limit 8`,
+    );
+    return r.rows.map((x) => ({ table: x.t, seqScans: Number(x.s), seqRowsRead: Number(x.sr), indexScans: Number(x.i ?? 0), rowsInserted: Number(x.n) }));
+  } catch {
+    return [];
+  }
+}
+
 function kafkaPid(): number | null {
   try {
     const pid = Number(readFileSync(join(REPO_ROOT, 'infra/kafka-local/.run/kafka.pid'), 'utf8').trim());
@@ -478,6 +499,7 @@ export async function runLoadtest(o: LoadtestOptions, argv: readonly string[]): 
     let done: DoneMessage | undefined;
     let statsAtStart: DbStats | null = null;
     let statsAtEnd: Promise<DbStats | null> | undefined;
+    let tableScans: Promise<TableScans[]> | undefined;
     let genError: string | undefined;
     const pgAdmin = databaseUrl ? new pg.Pool({ connectionString: databaseUrl, max: 1 }) : undefined;
     const dbName = databaseUrl ? new URL(databaseUrl).pathname.slice(1) : '';
@@ -526,7 +548,10 @@ export async function runLoadtest(o: LoadtestOptions, argv: readonly string[]): 
           }
           case 'done':
             loadEndedAt = performance.now();
-            if (pgAdmin) statsAtEnd = dbStats(pgAdmin, dbName);
+            if (pgAdmin) {
+              statsAtEnd = dbStats(pgAdmin, dbName);
+              tableScans = scanStats(pgAdmin);
+            }
             done = m;
             resolveAll();
             break;
@@ -551,6 +576,7 @@ export async function runLoadtest(o: LoadtestOptions, argv: readonly string[]): 
     await genExit;
     const endStats = statsAtEnd ? await statsAtEnd : null;
     const pgWork = statsAtStart && endStats ? diffStats(statsAtStart, endStats) : null;
+    const scans = tableScans ? await tableScans : [];
     if (genError) failures.push(`generator failed: ${genError}`);
     if (!done) failures.push('the generator ended without its report');
     await pgAdmin?.end();
@@ -635,7 +661,7 @@ export async function runLoadtest(o: LoadtestOptions, argv: readonly string[]): 
       skippedSteps: d.skippedSteps,
       peak: o.kind === 'ramp' ? { index: peak.index, rate: peak.rate, acceptedRate: Math.round(peak.acceptedRate), criteria: o.criteria } : null,
       overall,
-      postgresWork: pgWork ? perCommand(pgWork, overall.accepted.place + overall.accepted.amend + overall.accepted.cancel + overall.conflicts) : null,
+      postgresWork: pgWork ? { ...perCommand(pgWork, overall.accepted.place + overall.accepted.amend + overall.accepted.cancel + overall.conflicts)!, tables: scans } : null,
       cpu: cpuBreakdown(resources, overall.accepted.place + overall.accepted.amend + overall.accepted.cancel + overall.conflicts),
       memory: { server: memoryTrend(series, (p) => p.serverRssMB), generator: memoryTrend(series, (p) => p.generatorRssMB) },
       settleSeconds: settled.seconds,

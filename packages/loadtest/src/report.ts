@@ -132,6 +132,8 @@ export interface RunReport {
   postgresWork: {
     totals: Record<string, number>;
     perCommand: { transactions: number; rollbacks: number; rowsRead: number; rowsWritten: number; blocksTouched: number };
+    /** pg_stat_user_tables at the end of the load (since the database was created). */
+    tables?: { table: string; seqScans: number; seqRowsRead: number; indexScans: number; rowsInserted: number }[];
   } | null;
   memory: { server: MemoryTrend | null; generator: MemoryTrend | null };
   settleSeconds: number;
@@ -464,6 +466,10 @@ export function markdownReport(r: RunReport, chartFile: string): string {
     '',
     `![latency, lag, throughput, memory, CPU](${chartFile})`,
   ];
+  if (r.postgresWork?.tables?.length) {
+    out.push('', '## PostgreSQL tables by rows read in sequential scans (since the database was created)', '');
+    out.push(markdownTable(['table', 'seq scans', 'rows read by seq scans', 'index scans', 'rows inserted'], r.postgresWork.tables.map((t) => [t.table, t.seqScans, t.seqRowsRead, t.indexScans, t.rowsInserted])));
+  }
   if (r.profile) {
     out.push('', `## Server CPU profile of the load phase (${r.profile.busyMs} ms busy of ${r.profile.totalMs} ms sampled)`, '');
     out.push(markdownTable(['stage (nearest Tradecore frame)', 'ms', '% of busy'], r.profile.stages.slice(0, 15).map((g) => [g.stage, g.ms, g.pct])));
