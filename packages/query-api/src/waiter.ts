@@ -38,6 +38,7 @@ export function createPositionWaiter(options: PositionWaiterOptions): PositionWa
   let closed = false;
   let isConnected = false;
   let poll: NodeJS.Timeout | undefined;
+  let releaseHeld: () => void = () => undefined;
 
   const advance = (p: bigint) => {
     if (p <= position) return;
@@ -84,13 +85,22 @@ export function createPositionWaiter(options: PositionWaiterOptions): PositionWa
     while (!closed) {
       try {
         const c = await options.pool.connect();
+        let held = true;
         c.on('notification', onNotification);
         c.on('error', () => {
           isConnected = false;
-          c.release(true);
           if (client === c) client = undefined;
+          // After close() released it, an error (the server going away) is not ours to release again.
+          if (!held) return;
+          held = false;
+          c.release(true);
           if (!closed) setTimeout(() => void connect(), 500);
         });
+        releaseHeld = () => {
+          if (!held) return;
+          held = false;
+          c.release();
+        };
         await c.query(`listen ${ident(channel)}`);
         client = c;
         isConnected = true;
@@ -141,7 +151,7 @@ export function createPositionWaiter(options: PositionWaiterOptions): PositionWa
         client = undefined;
         isConnected = false;
         await c.query(`unlisten ${ident(channel)}`).catch(() => undefined);
-        c.release();
+        releaseHeld();
       }
     },
   };

@@ -80,6 +80,9 @@ export async function startSystem(config: Config, options: SystemOptions = {}): 
       databaseUrl = embedded.url;
     }
     const pool = new pg.Pool({ connectionString: databaseUrl, max: 20 });
+    // An idle client's connection dropping (the database restarting, or stopping at shutdown) is
+    // reported by the next query that needs one; it must not crash the process.
+    pool.on('error', (err) => log(`PostgreSQL idle client error: ${err.message}`));
     stops.push(() => pool.end());
     // The log lives in EventStoreDB when EVENTSTORE_URL is given; read models, checkpoints and the
     // vault stay in PostgreSQL either way.
