@@ -33,10 +33,15 @@ export interface SeriesPoint {
   t: number;
   offeredPerS: number;
   acceptedPerS: number;
+  /** 202 + 409 (a 409 is the right answer to amending or cancelling an order that is already final). */
+  answeredPerS: number;
   p50: number | null;
   p99: number | null;
   lagP50: number | null;
   lagP99: number | null;
+  /** Lag percentiles over the trailing 10 s (the lag is sampled, so one second holds few samples). */
+  lagP50_10s: number | null;
+  lagP99_10s: number | null;
   serverRssMB: number | null;
   generatorRssMB: number | null;
   serverHeapMB: number | null;
@@ -240,6 +245,8 @@ export function seriesOf(windows: readonly Window[], resources: readonly Resourc
     prevT = w.t;
     const lat = Histogram.fromJSON(w.latency);
     const lag = Histogram.fromJSON(w.lag);
+    const lag10 = new Histogram();
+    for (let k = i; k >= 0 && windows[k]!.t > w.t - 10; k--) lag10.merge(k === i ? lag : Histogram.fromJSON(windows[k]!.lag));
     const pct = (a: number | null | undefined, b: number | null | undefined, wallS: number) =>
       a === null || a === undefined || b === null || b === undefined ? null : Math.round(((a - b) / (wallS * 1000)) * 1000) / 10;
     const wall = r && p ? Math.max(0.001, r.t - p.t) : dt;
@@ -248,10 +255,13 @@ export function seriesOf(windows: readonly Window[], resources: readonly Resourc
       t: w.t,
       offeredPerS: Math.round(w.offered / dt),
       acceptedPerS: Math.round(acc / dt),
+      answeredPerS: Math.round((acc + (w.statuses['409'] ?? 0)) / dt),
       p50: lat.count ? Math.round(lat.percentileMs(50) * 100) / 100 : null,
       p99: lat.count ? Math.round(lat.percentileMs(99) * 100) / 100 : null,
       lagP50: lag.count ? Math.round(lag.percentileMs(50) * 10) / 10 : null,
       lagP99: lag.count ? Math.round(lag.percentileMs(99) * 10) / 10 : null,
+      lagP50_10s: lag10.count ? Math.round(lag10.percentileMs(50) * 10) / 10 : null,
+      lagP99_10s: lag10.count ? Math.round(lag10.percentileMs(99) * 10) / 10 : null,
       serverRssMB: r?.server ? Math.round(r.server.rssBytes / 1e5) / 10 : null,
       generatorRssMB: r?.generator ? Math.round(r.generator.rssBytes / 1e5) / 10 : null,
       serverHeapMB: r?.heapUsedBytes !== undefined ? Math.round(r.heapUsedBytes / 1e5) / 10 : null,
@@ -341,8 +351,8 @@ export function chartOf(report: Pick<RunReport, 'name' | 'series'>): Buffer {
       yLabel: 'ms',
       log: true,
       series: [
-        { name: 'lag p50', color: COLORS.blue, points: pts((p) => p.lagP50) },
-        { name: 'lag p99', color: COLORS.red, points: pts((p) => p.lagP99) },
+        { name: 'lag p50 (trailing 10 s)', color: COLORS.blue, points: pts((p) => p.lagP50_10s) },
+        { name: 'lag p99 (trailing 10 s)', color: COLORS.red, points: pts((p) => p.lagP99_10s) },
       ],
       hlines: [{ y: GOALS.lagP99Ms, label: `goal p99 ${GOALS.lagP99Ms} ms`, color: COLORS.grey }],
     },
@@ -351,6 +361,7 @@ export function chartOf(report: Pick<RunReport, 'name' | 'series'>): Buffer {
       yLabel: 'per s',
       series: [
         { name: 'offered', color: COLORS.grey, points: pts((p) => p.offeredPerS) },
+        { name: 'answered 202 or 409', color: COLORS.blue, points: pts((p) => p.answeredPerS) },
         { name: 'accepted (202)', color: COLORS.green, points: pts((p) => p.acceptedPerS) },
       ],
     },
