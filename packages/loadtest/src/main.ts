@@ -397,6 +397,7 @@ export async function runLoadtest(o: LoadtestOptions, argv: readonly string[]): 
   const failures: string[] = [];
   const cleanups: (() => Promise<void>)[] = [];
   const loadAverageBefore = loadAverage();
+  const startedAt = new Date().toISOString();
   let db: TestDatabase | undefined;
   let kafka: TestKafka | undefined;
   let server: ServerProcess | undefined;
@@ -645,7 +646,7 @@ export async function runLoadtest(o: LoadtestOptions, argv: readonly string[]): 
       name,
       mode: o.mode,
       kind: o.kind,
-      startedAt: new Date().toISOString(),
+      startedAt,
       machine: machineInfo(),
       loadAverageBefore,
       command: `pnpm loadtest ${argv.join(' ')}`.trim(),
