@@ -205,6 +205,17 @@ export const OrderAmendRejected = event('OrderAmendRejected', {
   limit: z.string().nullable(),
   observed: z.string().nullable(),
 });
+/**
+ * Risk's acceptance of a cancel request, appended after the order's own acceptance. The execution
+ * handler cancels on this event, never on the request: a request can be recorded before risk has
+ * accepted the order, and would then reach the book before the order does and be lost.
+ */
+export const OrderCancelAccepted = event('OrderCancelAccepted', {
+  orderId: Uuidish,
+  userId: UserId,
+  marketId: MarketId,
+  requestId: Uuidish,
+});
 export const OrderCancelRejected = event('OrderCancelRejected', {
   orderId: Uuidish,
   userId: UserId,
@@ -337,6 +348,7 @@ export const TradecoreEvent = z.discriminatedUnion('type', [
   OrderRejected,
   OrderAmendAccepted,
   OrderAmendRejected,
+  OrderCancelAccepted,
   OrderCancelRejected,
   FillSettled,
   ReservationReleased,

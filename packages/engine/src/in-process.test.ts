@@ -9,6 +9,8 @@ import {
   appendOrder,
   countTypes,
   createTestStore,
+  newEvent,
+  orderPlaced,
   quietLogger,
   seedMarketAndDeposits,
   waitFor,
@@ -66,5 +68,23 @@ describe('single-node mode: the walking skeleton through the in-process subscrip
     await replay.stop();
     expect(countTypes(await allEvents(ts.store))).toEqual(before);
     expect(await ts.store.headPosition()).toBe(head);
+  });
+
+  it('a cancel recorded before risk accepted the order still takes it off the book and frees the reservation', async () => {
+    // The request is in the log before the acceptance (the trader cancelled at once): the book must
+    // act on risk's OrderCancelAccepted, recorded after OrderAccepted, never on the request itself.
+    const placed = orderPlaced({ userId: USER_B, marketId: 1, side: 'buy', price: '90', quantity: '1' });
+    const cancel = newEvent('OrderCancelRequested', { orderId: placed.orderId, userId: USER_B, marketId: 1, requestId: placed.orderId.replace(/^.{8}/, 'cccccccc'), requestedAt: '2025-01-01T00:00:00.000Z' }, USER_B);
+    await ts.store.appendToStream(placed.stream, [placed.event, cancel], { expectedRevision: 'no_stream' });
+
+    const engine = await startInProcessEngine({ store: ts.store, pool: ts.pool, clock, logger: quietLogger, checkpointName: 'early-cancel' });
+    const ofOrder = async () => (await allEvents(ts.store)).filter((e) => (e.data as { orderId?: string }).orderId === placed.orderId).map((e) => e.type);
+    await waitFor('the reservation released', async () => (await ofOrder()).includes('ReservationReleased'));
+    await engine.stop();
+    const mine = await ofOrder();
+    expect(mine).toEqual(['OrderPlaced', 'OrderCancelRequested', 'OrderAccepted', 'OrderCancelAccepted', 'OrderEntered', 'OrderRested', 'OrderCancelled', 'ReservationReleased']);
+    const b = await accountState(ts, USER_B);
+    expect(b.openOrders.has(placed.orderId)).toBe(false);
+    expect(b.balances.get('USD')?.reserved).toBe(0n);
   });
 });

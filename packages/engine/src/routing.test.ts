@@ -16,16 +16,13 @@ describe('routeEvent', () => {
     }
   });
 
-  it('routes a cancel request to both inboxes (account for rejects, market to cancel)', () => {
+  it('routes a cancel request to risk only: the book cancels on risk\'s acceptance, recorded after the order\'s', () => {
     const routes = routeEvent(ev('order-1', 'OrderCancelRequested', { userId: 2, marketId: 5 }));
-    expect(routes.slice(1)).toEqual([
-      { topic: 'account-inbox', key: '2', partition: accountPartition(2) },
-      { topic: 'market-inbox', key: '5', partition: marketPartition(5) },
-    ]);
+    expect(routes.slice(1)).toEqual([{ topic: 'account-inbox', key: '2', partition: accountPartition(2) }]);
   });
 
   it('routes risk decisions and halts to the market inbox keyed by marketId', () => {
-    for (const type of ['OrderAccepted', 'OrderAmendAccepted', 'MarketHalted']) {
+    for (const type of ['OrderAccepted', 'OrderAmendAccepted', 'OrderCancelAccepted', 'MarketHalted']) {
       expect(routeEvent(ev('x', type, { userId: 4, marketId: 9 })).slice(1)).toEqual([
         { topic: 'market-inbox', key: '9', partition: marketPartition(9) },
       ]);

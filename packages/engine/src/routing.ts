@@ -86,7 +86,9 @@ const ACCOUNT_INBOX_TYPES = new Set([
   'OrderAmended',
   'FundsDeposited',
 ]);
-const MARKET_INBOX_TYPES = new Set(['OrderAccepted', 'OrderAmendAccepted', 'OrderCancelRequested', 'MarketHalted']);
+// Cancels reach the book as risk's OrderCancelAccepted (after the order's OrderAccepted in the log),
+// never as the request: a request can be recorded before the acceptance and would overtake it.
+const MARKET_INBOX_TYPES = new Set(['OrderAccepted', 'OrderAmendAccepted', 'OrderCancelAccepted', 'MarketHalted']);
 
 /** Key used for market-inbox messages that address every market (global/user kill switch). */
 export const BROADCAST_KEY = 'control';

@@ -197,7 +197,7 @@ function isoOf(value: string): string {
  * the engine's intake record). They advance the checkpoint without being parsed, so they never
  * cost a schema check — nor, if malformed, a projection_errors row.
  */
-export const UNREAD_EVENT_TYPES: ReadonlySet<string> = new Set(['OrderEntered', 'OrderAmendRequested', 'OrderCancelRequested', 'OrderAmendRejected', 'OrderCancelRejected']);
+export const UNREAD_EVENT_TYPES: ReadonlySet<string> = new Set(['OrderEntered', 'OrderAmendRequested', 'OrderCancelRequested', 'OrderAmendRejected', 'OrderCancelAccepted', 'OrderCancelRejected']);
 
 export interface ParsedEvent {
   rec: RecordedEvent;
@@ -272,6 +272,7 @@ export function loadKeys(events: readonly ParsedEvent[]): LoadKeys {
       case 'FundsDeposited':
       case 'OrderAmendAccepted':
       case 'OrderAmendRejected':
+      case 'OrderCancelAccepted':
       case 'OrderCancelRejected':
       case 'ReservationReleased':
       case 'OrderEntered':
@@ -517,6 +518,7 @@ export class BatchFold {
       case 'OrderAmendRequested':
       case 'OrderCancelRequested':
       case 'OrderAmendRejected':
+      case 'OrderCancelAccepted':
       case 'OrderCancelRejected':
       case 'OrderEntered':
         // Requests, refused requests and the engine's intake leave the order as it is; decisions move it.

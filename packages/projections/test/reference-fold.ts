@@ -361,6 +361,7 @@ export function referenceFold(events: readonly RecordedEvent[]): ReferenceResult
         case 'OrderAmendRequested':
         case 'OrderCancelRequested':
         case 'OrderAmendRejected':
+        case 'OrderCancelAccepted':
         case 'OrderCancelRejected':
         case 'OrderEntered':
           break;

@@ -103,6 +103,7 @@ export type AccountEvent = CatalogueEvent<
   | 'OrderRejected'
   | 'OrderAmendAccepted'
   | 'OrderAmendRejected'
+  | 'OrderCancelAccepted'
   | 'OrderCancelRejected'
   | 'FillSettled'
   | 'ReservationReleased'
@@ -324,7 +325,8 @@ export function decideAccount(command: AccountCommand, state: AccountState): Acc
     case 'CancelOrder': {
       const { request } = command;
       const order = state.openOrders.get(request.orderId);
-      if (order && order.marketId === request.marketId) return [];
+      if (order && order.marketId === request.marketId)
+        return [catalogueEvent('OrderCancelAccepted', { orderId: request.orderId, userId: request.userId, marketId: request.marketId, requestId: request.requestId })];
       return [
         catalogueEvent('OrderCancelRejected', {
           orderId: request.orderId,

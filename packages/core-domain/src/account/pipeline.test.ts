@@ -32,7 +32,7 @@ const listed: EventData<'MarketListed'> = {
 };
 const USERS = [1, 2, 3];
 const ACCOUNT_INBOX = new Set(['OrderPlaced', 'OrderAmendRequested', 'OrderCancelRequested', 'TradeExecuted', 'OrderCancelled', 'OrderExpired', 'OrderRejectedByEngine', 'OrderAmended', 'FundsDeposited']);
-const MARKET_INBOX = new Set(['OrderAccepted', 'OrderAmendAccepted', 'OrderCancelRequested', 'KillSwitchEngaged', 'MarketHalted']);
+const MARKET_INBOX = new Set(['OrderAccepted', 'OrderAmendAccepted', 'OrderCancelAccepted', 'KillSwitchEngaged', 'MarketHalted']);
 
 type Request =
   | { k: 'place'; user: number; side: 'buy' | 'sell'; price: number; qty: number; tif: 'GTC' | 'IOC' | 'FOK'; market: boolean; stp: 'cancel_newest' | 'cancel_oldest' | 'cancel_both' | 'decrement'; postOnly: boolean }
@@ -169,6 +169,13 @@ describe('risk and execution together', () => {
           seen.set(key, (seen.get(key) ?? 0) + 1);
         }
         checkInvariants(sim);
+        // a cancel that risk did not refuse takes the order off the book, even when it was requested
+        // before risk accepted the order (requests of one batch are all recorded before any decision)
+        const refused = new Set(sim.log.flatMap(({ event }) => (event.type === 'OrderCancelRejected' ? [event.data.requestId] : [])));
+        const resting = new Set(sim.mstate.book.restingOrders().map((o) => o.orderId));
+        for (const { event } of sim.log)
+          if (event.type === 'OrderCancelRequested' && !refused.has(event.data.requestId))
+            expect(resting.has(event.data.orderId), `order ${event.data.orderId} still rests after its cancel ${event.data.requestId}`).toBe(false);
         // every stream rebuilds to its live state
         for (const [userId, live] of sim.accounts) {
           const rebuilt = sim.log.filter((s) => s.stream === `account-${userId}`).reduce((st, s) => evolveAccount(st, s.event, s.meta), initialAccountState());
@@ -188,7 +195,7 @@ describe('risk and execution together', () => {
       }),
       { numRuns: 150 },
     );
-    for (const k of ['FillSettled', 'OrderAmended', 'OrderAmendAccepted', 'ReservationReleased:amended', 'ReservationReleased:cancelled', 'ReservationReleased:rejected', 'OrderCancelRejected', 'OrderRejected:insufficient_funds'])
+    for (const k of ['FillSettled', 'OrderAmended', 'OrderAmendAccepted', 'ReservationReleased:amended', 'ReservationReleased:cancelled', 'ReservationReleased:rejected', 'OrderCancelAccepted', 'OrderCancelRejected', 'OrderRejected:insufficient_funds'])
       expect(seen.get(k) ?? 0, `${k} ${JSON.stringify([...seen])}`).toBeGreaterThan(5);
   });
 });

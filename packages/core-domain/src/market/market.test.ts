@@ -164,7 +164,7 @@ describe('market decider: cancels, amends, expiry, kill switch, halt', () => {
     entered(accepted('b2', 3, 'buy', '98', '2')),
     rested('b2', 3, 'buy', '98', '2'),
   ];
-  const cancelReq = (orderId: string, userId: number): MarketCommand => ({ ...base(), kind: 'CancelRequest', request: { orderId, userId, marketId: 1, requestId: 'r', requestedAt: NOW } });
+  const cancelReq = (orderId: string, userId: number): MarketCommand => ({ ...base(), kind: 'CancelRequest', request: { orderId, userId, marketId: 1, requestId: 'r' } });
 
   it("cancels a resting order of its owner, and nobody else's", () => {
     given(bids).when(cancelReq('b1', 1)).then([catalogueEvent('OrderCancelled', { orderId: 'b1', userId: 1, marketId: 1, reason: 'user', cancelledQuantity: '1' })]);
@@ -280,7 +280,7 @@ describe('market decider: rebuild from the market stream', () => {
               command = place(o);
             } else if (c.k === 'cancel' && resting.length) {
               const r = pick(c.pick)!;
-              command = { ...base(), kind: 'CancelRequest', request: { orderId: r.orderId, userId: r.userId, marketId: 1, requestId: 'r', requestedAt: NOW } };
+              command = { ...base(), kind: 'CancelRequest', request: { orderId: r.orderId, userId: r.userId, marketId: 1, requestId: 'r' } };
             } else if (c.k === 'amend' && resting.length) {
               const r = pick(c.pick)!;
               command = { ...base(), kind: 'AmendAccepted', amend: { orderId: r.orderId, userId: r.userId, marketId: 1, requestId: 'r', newPrice: `${c.price}`, newQuantity: `0.00${c.qty}`, reservationDelta: '0', reservedAsset: 'USD' } };

@@ -50,7 +50,7 @@ interface MarketInput {
 
 export type MarketCommand =
   | (MarketInput & { kind: 'AcceptedOrder'; order: EventData<'OrderAccepted'>; control?: ControlState })
-  | (MarketInput & { kind: 'CancelRequest'; request: EventData<'OrderCancelRequested'> })
+  | (MarketInput & { kind: 'CancelRequest'; request: EventData<'OrderCancelAccepted'> })
   | (MarketInput & { kind: 'AmendAccepted'; amend: EventData<'OrderAmendAccepted'> })
   | (MarketInput & { kind: 'KillSwitch'; engaged: EventData<'KillSwitchEngaged'> })
   | (MarketInput & { kind: 'Halt'; halted: EventData<'MarketHalted'> })
@@ -430,7 +430,8 @@ export function toMarketCommand(input: MarketRoutedInput, control?: ControlState
   switch (e.type) {
     case 'OrderAccepted':
       return control ? { ...base, kind: 'AcceptedOrder', order: e.data, control } : { ...base, kind: 'AcceptedOrder', order: e.data };
-    case 'OrderCancelRequested':
+    // Never the request itself: it may be recorded before the order's acceptance (see OrderCancelAccepted).
+    case 'OrderCancelAccepted':
       return { ...base, kind: 'CancelRequest', request: e.data };
     case 'OrderAmendAccepted':
       return { ...base, kind: 'AmendAccepted', amend: e.data };

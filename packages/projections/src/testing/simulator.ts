@@ -217,11 +217,13 @@ export class ExchangeSimulator {
         if (!o) return;
         const m = this.markets[o.market - 1];
         if (!m) return;
-        this.emit(`order-${o.id}`, 'OrderCancelRequested', { orderId: o.id, userId: o.user, marketId: o.market, requestId: this.id('req'), requestedAt: this.iso() }, o.user);
+        const requestId = this.id('req');
+        this.emit(`order-${o.id}`, 'OrderCancelRequested', { orderId: o.id, userId: o.user, marketId: o.market, requestId, requestedAt: this.iso() }, o.user);
         if (!o.resting) {
-          this.emit(`account-${o.user}`, 'OrderCancelRejected', { orderId: o.id, userId: o.user, marketId: o.market, requestId: this.id('req'), reason: 'order_not_open' });
+          this.emit(`account-${o.user}`, 'OrderCancelRejected', { orderId: o.id, userId: o.user, marketId: o.market, requestId, reason: 'order_not_open' });
           return;
         }
+        this.emit(`account-${o.user}`, 'OrderCancelAccepted', { orderId: o.id, userId: o.user, marketId: o.market, requestId });
         this.endResting(m, o, 'cancelled', 'user');
         return;
       }

@@ -83,6 +83,8 @@ export function describe(e: RecordedEvent): string {
       return `risk accepted the amend: price ${str(d.newPrice)}, quantity ${str(d.newQuantity)}, reservation ${str(d.reservationDelta)} ${str(d.reservedAsset)}`;
     case 'OrderAmendRejected':
       return `risk rejected the amend: ${str(d.reason)} (rule ${str(d.rule)}: limit ${str(d.limit)}, observed ${str(d.observed)})`;
+    case 'OrderCancelAccepted':
+      return `risk accepted the cancel (request ${str(d.requestId)}); the book cancels what is still open`;
     case 'OrderCancelRejected':
       return `cancel rejected: ${str(d.reason)}`;
     case 'OrderCancelled':

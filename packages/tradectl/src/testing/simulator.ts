@@ -407,7 +407,7 @@ export class Simulator {
     return k;
   }
 
-  /** A trader's cancel: request, the market's cancel, the reservation's release. */
+  /** A trader's cancel: request, risk's acceptance (or rejection), the market's cancel, the reservation's release. */
   async cancelOrder(orderId: string): Promise<boolean> {
     this.tick();
     const o = this.orders.get(orderId);
@@ -418,20 +418,19 @@ export class Simulator {
       this.meta(o.userId, corr, null),
     );
     const rr = await this.write(`order-${orderId}`, [req]);
+    const decision = await this.decide(
+      o.userId,
+      { kind: 'CancelOrder', inputPosition: rr.positions[0] ?? 0n, inputAt: req.metadata.occurredAt, request: req.data as EventData<'OrderCancelRequested'> },
+      corr,
+      req.eventId,
+      o.userId,
+    );
+    const accepted = decision.events[0]?.type === 'OrderCancelAccepted' ? { position: decision.positions[0] ?? 0n, eventId: decision.ids[0] ?? req.eventId } : null;
     const book = this.books.get(o.marketId);
     const side = book ? (o.side === 'buy' ? book.bids : book.asks) : [];
     const idx = side.findIndex((r) => r.orderId === orderId);
     const resting = side[idx];
-    if (idx < 0 || !resting) {
-      await this.decide(
-        o.userId,
-        { kind: 'CancelOrder', inputPosition: rr.positions[0] ?? 0n, inputAt: req.metadata.occurredAt, request: req.data as EventData<'OrderCancelRequested'> },
-        corr,
-        req.eventId,
-        o.userId,
-      );
-      return false;
-    }
+    if (!accepted || idx < 0 || !resting) return false;
     side.splice(idx, 1);
     this.tick(5);
     const spec = this.spec(o.marketId);
@@ -440,7 +439,7 @@ export class Simulator {
       schemaVersion: 1,
       data: { orderId, userId: o.userId, marketId: o.marketId, reason: 'user', cancelledQuantity: lotsToQuantity(resting.remainingLots, spec.lotSize) },
     };
-    const ce = this.event(cancelled, this.meta(o.userId, corr, req.eventId, { inputPosition: (rr.positions[0] ?? 0n).toString() }));
+    const ce = this.event(cancelled, this.meta(o.userId, corr, accepted.eventId, { inputPosition: accepted.position.toString() }));
     const cr = await this.write(`market-${o.marketId}`, [ce]);
     if (cancelled.type === 'OrderCancelled') {
       await this.decide(o.userId, { kind: 'ReleaseOrder', inputPosition: cr.positions[0] ?? 0n, inputAt: ce.metadata.occurredAt, event: cancelled }, corr, ce.eventId, null);
