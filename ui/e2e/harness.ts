@@ -63,6 +63,12 @@ export interface RunningServer {
   url: string;
   admin: { username: string; password: string };
   log(): string;
+  /**
+   * Stops the server and starts it again on the same port, database and data directory. With
+   * `rotateJwtSecret` it signs with a new secret, so every token issued before is refused (401):
+   * the real way to end every session at once.
+   */
+  restart(opts?: { rotateJwtSecret?: boolean }): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -89,51 +95,67 @@ export async function startServer(opts: { databaseUrl: string; uiDist: string })
   // Single-node mode: in-process subscriptions, not the external brokers a CI run may export.
   for (const k of ['KAFKA_BROKERS', 'EVENTSTORE_URL', 'REDIS_URL', 'TLS_CERT_FILE', 'TLS_KEY_FILE']) delete env[k];
 
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', SERVER_ENTRY], {
-    cwd: REPO_ROOT,
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
-  const state: { exited: number | null } = { exited: null };
-  child.on('exit', (code) => (state.exited = code ?? -1));
-
   const url = `http://127.0.0.1:${port}`;
-  const stop = async () => {
-    if (state.exited === null) {
-      child.kill('SIGTERM');
-      await new Promise<void>((ok) => {
-        const t = setTimeout(() => {
-          child.kill('SIGKILL');
-          ok();
-        }, 10_000);
-        child.once('exit', () => {
-          clearTimeout(t);
-          ok();
-        });
+  let output = '';
+  let child: ChildProcess | undefined;
+  const state: { exited: number | null } = { exited: null };
+
+  const halt = async () => {
+    const c = child;
+    if (!c || state.exited !== null) return;
+    c.kill('SIGTERM');
+    await new Promise<void>((ok) => {
+      const t = setTimeout(() => {
+        c.kill('SIGKILL');
+        ok();
+      }, 10_000);
+      c.once('exit', () => {
+        clearTimeout(t);
+        ok();
       });
-    }
+    });
+  };
+  const stop = async () => {
+    await halt();
     rmSync(dataDir, { recursive: true, force: true });
   };
 
-  const deadline = Date.now() + 120_000;
-  for (;;) {
-    if (state.exited !== null) throw new Error(`the server exited (${state.exited}) before it was ready:\n${output}`);
-    try {
-      const res = await fetch(`${url}/ready`);
-      if (res.ok) break;
-    } catch {
-      /* not listening yet */
+  const launch = async () => {
+    state.exited = null;
+    const c: ChildProcess = spawn(process.execPath, ['--import', 'tsx', SERVER_ENTRY], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    child = c;
+    c.stdout?.on('data', (d: Buffer) => (output += d.toString()));
+    c.stderr?.on('data', (d: Buffer) => (output += d.toString()));
+    c.on('exit', (code) => (state.exited = code ?? -1));
+    const deadline = Date.now() + 120_000;
+    for (;;) {
+      if (state.exited !== null) throw new Error(`the server exited (${state.exited}) before it was ready:\n${output}`);
+      try {
+        const res = await fetch(`${url}/ready`);
+        if (res.ok) return;
+      } catch {
+        /* not listening yet */
+      }
+      if (Date.now() > deadline) {
+        await stop();
+        throw new Error(`the server was not ready within 120 s:\n${output}`);
+      }
+      await new Promise((r) => setTimeout(r, 300));
     }
-    if (Date.now() > deadline) {
-      await stop();
-      throw new Error(`the server was not ready within 120 s:\n${output}`);
-    }
-    await new Promise((r) => setTimeout(r, 300));
-  }
-  return { url, admin, log: () => output, stop };
+  };
+
+  await launch();
+  return {
+    url,
+    admin,
+    log: () => output,
+    async restart(o = {}) {
+      await halt();
+      if (o.rotateJwtSecret) env.JWT_SECRET = randomBytes(32).toString('hex');
+      await launch();
+    },
+    stop,
+  };
 }
 
 export async function launchBrowser(): Promise<{ context: BrowserContext; close(): Promise<void> }> {

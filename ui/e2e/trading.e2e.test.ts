@@ -4,7 +4,7 @@
  * single-node server with a fresh PostgreSQL database. Screenshots go to ui/e2e/screenshots/.
  */
 import { rmSync } from 'node:fs';
-import { afterAll, beforeAll, describe } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '@tradecore/testkit';
 import { buildUi, launchBrowser, missingPrerequisite, startServer, type RunningServer } from './harness.ts';
 import { Flow, tradingFlowTests } from './flow.ts';
@@ -44,4 +44,34 @@ describe.skipIf(prerequisite !== null)('trader UI end to end: single-node server
   }, 60_000);
 
   tradingFlowTests(() => ({ flow, url: server?.url ?? '', skip: apiMissing }));
+
+  // Last: it restarts the server. The new JWT secret makes the server refuse every earlier token
+  // with a real 401, which is what an expired or revoked session looks like to the UI.
+  it('a session that ends mid-edit returns to sign-in and restores the form after login', async (ctx) => {
+    if (apiMissing) ctx.skip(apiMissing);
+    const b = await flow.page('b');
+    await b.setViewportSize({ width: 1280, height: 900 });
+    await flow.gotoMarket(b);
+    const ticket = b.getByRole('form', { name: `Order ticket for ${flow.market.symbol}` });
+    await ticket.getByLabel('Buy', { exact: true }).check();
+    await ticket.getByLabel(/^Price/).fill(flow.price);
+    await ticket.getByLabel(/^Quantity/).fill('0.25');
+    await server!.restart({ rotateJwtSecret: true });
+    await ticket.getByRole('button', { name: `Buy ${flow.market.baseAsset}` }).click();
+    const overlay = b.getByTestId('session-expired');
+    await overlay.getByRole('heading', { name: 'Session expired' }).waitFor({ timeout: 30_000 });
+    expect(await overlay.getByLabel('Username').inputValue()).toBe(flow.users.b.username);
+    await flow.shot(b, '12-session-expired');
+    await overlay.getByLabel('Password').fill(flow.users.b.password);
+    await overlay.getByRole('button', { name: 'Sign in' }).click();
+    await overlay.waitFor({ state: 'detached' });
+    expect(await ticket.getByLabel(/^Price/).inputValue()).toBe(flow.price);
+    expect(await ticket.getByLabel(/^Quantity/).inputValue()).toBe('0.25');
+    // the restored form can be sent
+    await ticket.getByRole('button', { name: `Buy ${flow.market.baseAsset}` }).click();
+    await b.getByText(/Order sent: buy 0\.25 /).first().waitFor();
+    await expect.poll(() => b.getByRole('status', { name: 'Connection: Live' }).count(), { timeout: 30_000 }).toBe(1);
+    // the 401s and the restart's dropped connections are expected console noise of this step
+    expect(flow.consoleErrors.filter((e) => !/401|ERR_CONNECTION|ERR_NETWORK|Failed to fetch|EventSource|ERR_INCOMPLETE/.test(e))).toEqual([]);
+  }, 180_000);
 });
