@@ -99,6 +99,7 @@ export async function startServer(opts: { databaseUrl: string; uiDist: string })
   let output = '';
   let child: ChildProcess | undefined;
   const state: { exited: number | null } = { exited: null };
+  const exitCode = (): number | null => state.exited;
 
   const halt = async () => {
     const c = child;
@@ -129,7 +130,9 @@ export async function startServer(opts: { databaseUrl: string; uiDist: string })
     c.on('exit', (code) => (state.exited = code ?? -1));
     const deadline = Date.now() + 120_000;
     for (;;) {
-      if (state.exited !== null) throw new Error(`the server exited (${state.exited}) before it was ready:\n${output}`);
+      // Read through a function: the exit handler sets it behind TypeScript's narrowing.
+      const exited = exitCode();
+      if (exited !== null) throw new Error(`the server exited (${exited}) before it was ready:\n${output}`);
       try {
         const res = await fetch(`${url}/ready`);
         if (res.ok) return;
