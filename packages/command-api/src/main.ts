@@ -9,18 +9,18 @@ import { readFileSync } from 'node:fs';
 import pg from 'pg';
 import { z } from 'zod';
 import { createPostgresEventStore } from '@tradecore/event-store';
-import { createTokenService, randomIds, systemClock } from '@tradecore/http-kit';
+import { createTokenService, envFields, loadServiceEnv, randomIds, stopOnSignals, systemClock } from '@tradecore/http-kit';
 import { buildCommandApp, ensureAdmin } from './app.ts';
 import { MarketDirectory, UserDirectory } from './directories.ts';
 import { createScryptHasher } from './passwords.ts';
 
 const Env = z.object({
   DATABASE_URL: z.string().url(),
-  EVENT_STORE_SCHEMA: z.string().regex(/^[a-z_][a-z0-9_]*$/).default('event_store'),
-  READMODEL_SCHEMA: z.string().regex(/^[a-z_][a-z0-9_]*$/).default('readmodel'),
-  JWT_SECRET: z.string().min(32, 'JWT_SECRET must be at least 32 bytes'),
-  PORT: z.coerce.number().int().min(0).max(65535).default(8081),
-  HOST: z.string().default('0.0.0.0'),
+  EVENT_STORE_SCHEMA: envFields.schemaName('event_store'),
+  READMODEL_SCHEMA: envFields.schemaName('readmodel'),
+  JWT_SECRET: envFields.jwtSecret,
+  PORT: envFields.port(8081),
+  HOST: envFields.host,
   REDIS_URL: z.string().url().optional(),
   CORS_ORIGINS: z.string().default(''),
   RATE_LIMIT_PER_SECOND: z.coerce.number().int().positive().default(100),
@@ -28,16 +28,11 @@ const Env = z.object({
   ADMIN_PASSWORD: z.string().min(8).optional(),
   TLS_CERT_FILE: z.string().optional(),
   TLS_KEY_FILE: z.string().optional(),
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
+  LOG_LEVEL: envFields.logLevel,
 });
 
 async function main(): Promise<void> {
-  const parsed = Env.safeParse(process.env);
-  if (!parsed.success) {
-    process.stderr.write(`invalid configuration:\n${parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`).join('\n')}\n`);
-    process.exit(78);
-  }
-  const env = parsed.data;
+  const env = loadServiceEnv('command-api', Env);
   const pool = new pg.Pool({ connectionString: env.DATABASE_URL, max: 20 });
   const store = createPostgresEventStore({ pool, schema: env.EVENT_STORE_SCHEMA });
   const clock = systemClock;
@@ -65,14 +60,11 @@ async function main(): Promise<void> {
     readiness: [{ name: 'postgres', check: async () => void (await pool.query('select 1')) }],
   });
   await app.listen({ port: env.PORT, host: env.HOST });
-  const stop = async () => {
-    await app.close();
+  stopOnSignals('command-api', async () => {
+    await app.close(); // in-flight requests finish first
     await store.close();
     await pool.end();
-    process.exit(0);
-  };
-  process.once('SIGTERM', () => void stop());
-  process.once('SIGINT', () => void stop());
+  });
 }
 
 main().catch((err: unknown) => {

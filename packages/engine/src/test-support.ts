@@ -272,6 +272,8 @@ export interface EngineProcess {
   roles: readonly string[];
   /** Everything the process printed (for failure messages). */
   output(): string;
+  /** Port of its /health, /ready and /metrics endpoint. */
+  opsPort: number;
   /** SIGKILL: no graceful stop, no offset commit, no checkpoint. */
   kill9(): Promise<void>;
   /** SIGTERM: graceful stop. */
@@ -285,19 +287,21 @@ const REPO_ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 export async function spawnEngine(roles: readonly string[], env: { DATABASE_URL: string; KAFKA_BROKERS: string; TOPIC_PREFIX: string }): Promise<EngineProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...roles], {
     cwd: REPO_ROOT,
-    env: { ...process.env, SESSION_TIMEOUT_MS: '6000', ...env, LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn' },
+    // PORT 0: several engines per test, each with its own ops port (announced with `ready`).
+    env: { ...process.env, SESSION_TIMEOUT_MS: '6000', PORT: '0', ...env, LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn' },
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   });
   let out = '';
   child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  await new Promise<void>((resolve, reject) => {
+  const opsPort = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`engine ${roles.join(',')} did not start within 60 s:\n${out}`)), 60_000);
     child.on('message', (m: unknown) => {
-      if ((m as { ready?: boolean } | null)?.ready) {
+      const ready = m as { ready?: boolean; opsPort?: number } | null;
+      if (ready?.ready) {
         clearTimeout(timer);
-        resolve();
+        resolve(ready.opsPort ?? 0);
       }
     });
     child.once('exit', (code) => {
@@ -309,6 +313,7 @@ export async function spawnEngine(roles: readonly string[], env: { DATABASE_URL:
     child,
     roles,
     output: () => out,
+    opsPort,
     async kill9() {
       child.kill('SIGKILL');
       await exited;

@@ -3,3 +3,4 @@ export * from './auth.ts';
 export * from './runtime.ts';
 export * from './ops.ts';
 export * from './app.ts';
+export * from './service.ts';

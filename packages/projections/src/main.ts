@@ -10,29 +10,24 @@ import pg from 'pg';
 import { z } from 'zod';
 import { createPostgresEventStore } from '@tradecore/event-store';
 import { kafkaClient } from '@tradecore/engine';
-import { createMetricsRegistry, installProblemHandling, registerOps } from '@tradecore/http-kit';
+import { createMetricsRegistry, envFields, installProblemHandling, loadServiceEnv, registerOps, stopOnSignals } from '@tradecore/http-kit';
 import { createProjector } from './projector.ts';
 import { runProjection } from './runner.ts';
 import { startKafkaProjections } from './kafka-source.ts';
 
 const Env = z.object({
   DATABASE_URL: z.string().url(),
-  EVENT_STORE_SCHEMA: z.string().regex(/^[a-z_][a-z0-9_]*$/).default('event_store'),
-  READMODEL_SCHEMA: z.string().regex(/^[a-z_][a-z0-9_]*$/).default('readmodel'),
+  EVENT_STORE_SCHEMA: envFields.schemaName('event_store'),
+  READMODEL_SCHEMA: envFields.schemaName('readmodel'),
   KAFKA_BROKERS: z.string().optional(),
   TOPIC_PREFIX: z.string().default(''),
-  PORT: z.coerce.number().int().min(0).max(65535).default(9464),
-  HOST: z.string().default('0.0.0.0'),
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
+  PORT: envFields.port(9464),
+  HOST: envFields.host,
+  LOG_LEVEL: envFields.logLevel,
 });
 
 async function main(): Promise<void> {
-  const parsed = Env.safeParse(process.env);
-  if (!parsed.success) {
-    process.stderr.write(`invalid configuration:\n${parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`).join('\n')}\n`);
-    process.exit(78);
-  }
-  const env = parsed.data;
+  const env = loadServiceEnv('projections', Env);
   const pool = new pg.Pool({ connectionString: env.DATABASE_URL, max: 8 });
   const registry = createMetricsRegistry('projections');
   const projector = createProjector({ pool, schema: env.READMODEL_SCHEMA, registry });
@@ -51,15 +46,12 @@ async function main(): Promise<void> {
   installProblemHandling(app);
   registerOps(app, { registry, readiness: [{ name: 'postgres', check: async () => void (await pool.query('select 1')) }] });
   await app.listen({ port: env.PORT, host: env.HOST });
-  const shutdown = async () => {
-    await stop();
+  stopOnSignals('projections', async () => {
+    await stop(); // the batch in flight commits with its checkpoint, or not at all
     await app.close();
     await store.close();
     await pool.end();
-    process.exit(0);
-  };
-  process.once('SIGTERM', () => void shutdown());
-  process.once('SIGINT', () => void shutdown());
+  });
 }
 
 main().catch((err: unknown) => {
