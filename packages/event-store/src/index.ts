@@ -3,6 +3,7 @@ export { canonicalize } from './canonical-json.ts';
 export * from './hash.ts';
 export {
   createPostgresEventStore,
+  type GroupCommitOptions,
   type PostgresEventStore,
   type PostgresEventStoreOptions,
   type ReadAllStreamOptions,

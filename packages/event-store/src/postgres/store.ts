@@ -34,7 +34,7 @@ import {
   normalizeExpected,
   type ExistingEvent,
 } from '../validate.ts';
-import { isUniqueViolation, mapPgError } from './errors.ts';
+import { isUniqueViolation, mapPgError, pgErrorCode } from './errors.ts';
 import { migrateEventStore } from './migrate.ts';
 import { assertSchemaName, notifyChannel, POSITIONS_PER_TRANSACTION, quoteIdent } from './schema.ts';
 
@@ -58,6 +58,25 @@ export interface PostgresEventStoreOptions {
    * Default 5 ms.
    */
   notifyDelayMs?: number;
+  /**
+   * Group commit (default on): appends that arrive while earlier ones are being written are sent
+   * together, as one `append_batch` call in one transaction: one round trip, one commit, one WAL
+   * flush for all of them. Each keeps its own expected-revision check and its own result. `false`
+   * sends every append on its own.
+   */
+  groupCommit?: boolean | GroupCommitOptions;
+}
+
+export interface GroupCommitOptions {
+  /**
+   * Batches written at the same time, each on its own connection. Default 2: while one waits for
+   * its WAL flush the next one is already being written.
+   */
+  maxInFlight?: number;
+  /** Appends per batch at most. Default 256. */
+  maxAppends?: number;
+  /** Events per batch at most (an append larger than this is written alone). Default 10,000. */
+  maxEvents?: number;
 }
 
 export interface ReadAllStreamOptions {
@@ -202,6 +221,8 @@ export function createPostgresEventStore(options: PostgresEventStoreOptions): Po
   const sql = {
     append: `select status, revision, last_position
                from ${s}.append_events($1::text, $2::smallint, $3::bigint, $4::text, $5::text, $6::json, $7::json, $8::json)`,
+    appendBatch: `select k, status, revision::text as revision, last_position::text as last_position
+                    from ${s}.append_batch($1::json)`,
     existing: `select event_id, stream, revision, position
                  from ${s}.events where event_id = any($1::uuid[])`,
     readAll: `select ${EVENT_COLUMNS} from ${s}.events
@@ -442,21 +463,18 @@ export function createPostgresEventStore(options: PostgresEventStoreOptions): Po
     return { ok: false, actual: BigInt(row.revision) };
   };
 
-  const appendToStream = async (
+  /** One append in its own statement (and transaction): the path of every append without group commit. */
+  const appendAlone = async (
     stream: string,
-    events: readonly NewEvent[],
-    opts?: { expectedRevision?: ExpectedRevision },
+    expected: ExpectedRevision,
+    p: Prepared,
+    eventCount: number,
   ): Promise<AppendResult> => {
-    assertStreamName(stream);
-    const normalized = normalizeEvents(stream, events);
-    const expected = normalizeExpected(opts?.expectedRevision);
-    const p = prepare(normalized);
-    await ready();
     for (let attempt = 0; ; attempt++) {
       try {
         const r = await callAppend(pool, stream, expected, p);
         if (r.ok) {
-          if (normalized.length > 0) wakeSubscribers(r.result.position);
+          if (eventCount > 0) wakeSubscribers(r.result.position);
           return r.result;
         }
         if (p.ids.length === 0) {
@@ -472,6 +490,166 @@ export function createPostgresEventStore(options: PostgresEventStoreOptions): Po
         }
         throw mapPgError(err);
       }
+    }
+  };
+
+  // ---- group commit ----
+  interface Queued {
+    /** Arrival order. */
+    seq: number;
+    stream: string;
+    expected: ExpectedRevision;
+    p: Prepared;
+    eventCount: number;
+    resolve: (r: AppendResult) => void;
+    reject: (err: unknown) => void;
+  }
+  const gc = options.groupCommit ?? true;
+  let batching = gc !== false;
+  const gcOptions: GroupCommitOptions = typeof gc === 'object' ? gc : {};
+  const maxInFlight = Math.max(1, gcOptions.maxInFlight ?? 2);
+  const maxAppends = Math.max(1, gcOptions.maxAppends ?? 256);
+  const maxEvents = Math.max(1, gcOptions.maxEvents ?? 10_000);
+  const queue: Queued[] = [];
+  let inFlight = 0;
+  let arrivals = 0;
+  let flushScheduled = false;
+  // Batched appends not settled yet: close() waits for them before it ends the pool.
+  let unsettled = 0;
+  let onSettled: (() => void) | undefined;
+
+  /** The batch argument: one JSON array, built by concatenation so that canonical texts stay byte-exact. */
+  const batchJson = (batch: readonly Queued[]): string => {
+    const parts: string[] = [];
+    batch.forEach((q, k) => {
+      const { mode, expected } = modeOf(q.expected);
+      const streamJson = JSON.stringify(q.stream);
+      parts.push(
+        `{"k":${k},"s":${streamJson},"sj":${streamJson},"m":${mode},"e":${expected ?? 'null'},` +
+          `"i":"${q.p.idList}","t":${q.p.typeList},"d":${q.p.dataList},"md":${q.p.metadataList}}`,
+      );
+    });
+    return `[${parts.join(',')}]`;
+  };
+
+  /** Settles one batched append from its status row, after the batch committed. */
+  const settle = async (q: Queued, row: { status: number; revision: string | null; last_position: string | null }): Promise<AppendResult> => {
+    switch (row.status) {
+      case 0:
+        return { nextExpectedRevision: BigInt(row.revision ?? '-1'), position: BigInt(row.last_position ?? '0') };
+      case 1: {
+        const actual = BigInt(row.revision ?? '-1');
+        if (q.p.ids.length === 0) throw new WrongExpectedRevisionError(q.stream, q.expected, actual < 0n ? 'no_stream' : actual);
+        const resolved = await resolveConflict(pool, q.stream, q.expected, q.p.ids, actual);
+        return resolved ?? appendAlone(q.stream, q.expected, q.p, q.eventCount);
+      }
+      case 2: {
+        const resolved = await resolveConflict(pool, q.stream, q.expected, q.p.ids, undefined);
+        return resolved ?? appendAlone(q.stream, q.expected, q.p, q.eventCount);
+      }
+      default:
+        // status 3: its stream was written by a newer transaction; alone, it gets a newer one.
+        return appendAlone(q.stream, q.expected, q.p, q.eventCount);
+    }
+  };
+
+  const writeBatch = async (batch: Queued[]): Promise<void> => {
+    let rows: { k: number; status: number; revision: string | null; last_position: string | null }[];
+    try {
+      const r = await pool.query<{ k: number; status: number; revision: string | null; last_position: string | null }>({
+        name: stmt('append_batch'),
+        text: sql.appendBatch,
+        values: [batchJson(batch)],
+      });
+      rows = r.rows;
+    } catch (err) {
+      const mapped = mapPgError(err);
+      if (mapped instanceof EventStoreUnavailableError) {
+        // Committed or not, nobody knows; every append reports it (a retry with the same ids is safe).
+        for (const q of batch) q.reject(mapped);
+        return;
+      }
+      // Nothing of the batch was committed. One append's problem (an event id inserted by a
+      // concurrent transaction, a deadlock, too many events) must not fail the others: each
+      // append now runs alone and meets only its own outcome.
+      // They go one after the other in arrival order, as if never batched (appends to one stream
+      // that depend on each other keep succeeding).
+      if (pgErrorCode(err) === '42883') batching = false; // no append_batch (store not migrated): stop batching
+      for (const q of [...batch].sort((a, b) => a.seq - b.seq)) {
+        await appendAlone(q.stream, q.expected, q.p, q.eventCount).then(q.resolve, q.reject);
+      }
+      return;
+    }
+    let highest: bigint | undefined;
+    for (const row of rows) {
+      const q = batch[row.k];
+      if (!q) continue;
+      if (row.status === 0 && q.eventCount > 0) {
+        const position = BigInt(row.last_position ?? '0');
+        if (highest === undefined || position > highest) highest = position;
+      }
+      settle(q, row).then(q.resolve, (e: unknown) => q.reject(mapPgError(e)));
+    }
+    if (highest !== undefined) wakeSubscribers(highest);
+    if (rows.length !== batch.length) {
+      const answered = new Set(rows.map((r) => r.k));
+      batch.forEach((q, k) => {
+        if (!answered.has(k)) q.reject(new Error('append_batch returned no row for an append'));
+      });
+    }
+  };
+
+  const flush = (): void => {
+    flushScheduled = false;
+    while (inFlight < maxInFlight && queue.length > 0) {
+      const batch: Queued[] = [];
+      let events = 0;
+      while (queue.length > 0 && batch.length < maxAppends) {
+        const next = queue[0];
+        if (!next || (batch.length > 0 && events + next.eventCount > maxEvents)) break;
+        queue.shift();
+        batch.push(next);
+        events += next.eventCount;
+      }
+      // Heads are locked in stream order, so two batches in flight never wait on each other in a
+      // cycle; appends to one stream keep their arrival order (the sort is stable).
+      batch.sort((a, b) => (a.stream < b.stream ? -1 : a.stream > b.stream ? 1 : 0));
+      inFlight++;
+      void writeBatch(batch).finally(() => {
+        inFlight--;
+        scheduleFlush();
+      });
+    }
+  };
+  const scheduleFlush = (): void => {
+    if (flushScheduled || queue.length === 0 || inFlight >= maxInFlight) return;
+    flushScheduled = true;
+    // After the current I/O phase: the requests read in it join the same batch.
+    setImmediate(flush);
+  };
+
+  const appendToStream = async (
+    stream: string,
+    events: readonly NewEvent[],
+    opts?: { expectedRevision?: ExpectedRevision },
+  ): Promise<AppendResult> => {
+    assertStreamName(stream);
+    const normalized = normalizeEvents(stream, events);
+    const expected = normalizeExpected(opts?.expectedRevision);
+    const p = prepare(normalized);
+    await ready();
+    if (!batching || normalized.length === 0 || normalized.length > maxEvents || closed) {
+      return appendAlone(stream, expected, p, normalized.length);
+    }
+    unsettled++;
+    try {
+      return await new Promise<AppendResult>((resolve, reject) => {
+        queue.push({ seq: arrivals++, stream, expected, p, eventCount: normalized.length, resolve, reject });
+        scheduleFlush();
+      });
+    } finally {
+      unsettled--;
+      if (unsettled === 0) onSettled?.();
     }
   };
 
@@ -633,6 +811,7 @@ export function createPostgresEventStore(options: PostgresEventStoreOptions): Po
     if (closed) return;
     await Promise.all([...subscriptions].map((sub) => sub.close()));
     closed = true;
+    if (unsettled > 0) await new Promise<void>((resolve) => (onSettled = resolve));
     if (notifyTimer) clearTimeout(notifyTimer);
     notifyTimer = undefined;
     await notifying?.catch(() => undefined);
