@@ -1,0 +1,375 @@
+/**
+ * RFC 8785 text straight from PostgreSQL's jsonb output, without building JavaScript values.
+ *
+ * verifyLog must hash exactly what a reader of the store gets back: the store's readers receive
+ * `JSON.parse(<jsonb output text>)` (pg's jsonb type parser), so the reference is
+ * `canonicalize(JSON.parse(text))`. Doing that for every event costs ~10 µs (JSON.parse allocates
+ * the whole object graph, canonicalize sorts keys and re-serialises every string), which alone caps
+ * verification far below its goal. This writer produces the same bytes in one pass over the UTF-8
+ * text, and is sound because of what jsonb_out prints and what JSON.parse + canonicalize make of it:
+ *
+ * - Strings are copied byte for byte. jsonb_out escapes `"` `\` \b \f \n \r \t with their short
+ *   forms and every other control character below U+0020 as `\u00xx` (lower-case hex), and nothing
+ *   else; JSON.stringify (hence canonicalize) escapes exactly the same set the same way. The two
+ *   only differ on U+0000 and lone surrogates, which jsonb cannot hold (it rejects `\u0000`, and
+ *   valid UTF-8 text, which PostgreSQL enforces, has no surrogates). So a string token of jsonb_out
+ *   is already `JSON.stringify(JSON.parse(token))`.
+ * - Object members are re-ordered: jsonb prints them by (length, bytes), canonicalize by UTF-16
+ *   code units. For keys of printable ASCII without escapes, byte order is code-unit order; any
+ *   other key (non-ASCII, escaped) leaves the fast path (returns -1) and the caller uses the
+ *   reference. jsonb never prints duplicate keys (it keeps the last one on input); a duplicate
+ *   here leaves the fast path too.
+ * - Numbers that are already ECMAScript's shortest form (integers of at most 15 digits without
+ *   leading zeros, not -0) are copied; any other number token is checked against JSON's number
+ *   grammar and written as `String(Number(token))`, which is what JSON.parse followed by
+ *   JSON.stringify does (both use the same round-to-nearest decimal conversion and Number#toString).
+ *   A number that is not finite as a double (JSON.parse gives Infinity, canonicalize refuses it)
+ *   leaves the fast path.
+ * - Whitespace between tokens is dropped; `true`, `false`, `null` are copied.
+ *
+ * Anything it does not recognise returns -1 rather than guessing, so the only effect of an unusual
+ * value is a slower event, never a different hash. Tests compare it with the reference on values
+ * round-tripped through a real jsonb column (escapes, non-ASCII keys, big and small numbers,
+ * nesting).
+ */
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const COMMA = 0x2c;
+const COLON = 0x3a;
+const LBRACE = 0x7b;
+const RBRACE = 0x7d;
+const LBRACKET = 0x5b;
+const RBRACKET = 0x5d;
+const MINUS = 0x2d;
+const ZERO = 0x30;
+const NINE = 0x39;
+
+/** where a value's canonical text sits: in the source (copied as is) or in the scratch buffer */
+const IN_SRC = 0;
+const IN_SCRATCH = 1;
+/** the top-level container is assembled straight into the caller's buffer */
+const IN_DEST = 2;
+
+/** fields per entry of the member / element stack */
+const FIELDS = 5; // keyStart, keyEnd, where, valueStart, valueEnd
+
+const JSON_NUMBER = /^-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?$/;
+
+export class JsonbCanonicalWriter {
+  private src: Uint8Array = new Uint8Array(0);
+  private end = 0;
+  private scratch: Buffer;
+  private top = 0; // scratch fill
+  private dest: Uint8Array = new Uint8Array(0);
+  private destAt = 0;
+  private stack: Int32Array;
+  private sp = 0;
+  private order: Int32Array;
+  /** span of the value parsed last */
+  private where = IN_SRC;
+  private vs = 0;
+  private ve = 0;
+
+  constructor(scratchBytes = 1 << 20) {
+    this.scratch = Buffer.allocUnsafe(scratchBytes);
+    this.stack = new Int32Array(1 << 16);
+    this.order = new Int32Array(1 << 12);
+  }
+
+  /**
+   * Writes the RFC 8785 text of the JSON text `src[start, end)` (as jsonb_out prints it) into `out`
+   * at `at`. Returns the index after it, or -1 when the text is outside the fast path (or would not
+   * fit in `out`): then nothing is promised about `out` beyond `at`.
+   */
+  write(src: Uint8Array, start: number, end: number, out: Uint8Array, at: number): number {
+    this.src = src;
+    this.end = end;
+    this.top = 0;
+    this.sp = 0;
+    this.dest = out;
+    this.destAt = at;
+    let i = this.ws(start);
+    i = this.value(i, 0);
+    if (i < 0) return -1;
+    if (this.ws(i) !== end) return -1;
+    if (this.where === IN_DEST) return this.ve;
+    const n = this.ve - this.vs;
+    if (at + n > out.length) return -1;
+    const from = this.where === IN_SRC ? src : this.scratch;
+    copy(from, this.vs, this.ve, out, at);
+    return at + n;
+  }
+
+  private ws(i: number): number {
+    const s = this.src;
+    const end = this.end;
+    while (i < end) {
+      const c = s[i] as number;
+      if (c !== 0x20 && c !== 0x0a && c !== 0x0d && c !== 0x09) break;
+      i++;
+    }
+    return i;
+  }
+
+  /** Parses the value at i; sets (where, vs, ve) to its canonical text. Returns the index after it or -1. */
+  private value(i: number, depth: number): number {
+    const s = this.src;
+    if (i >= this.end) return -1;
+    const c = s[i] as number;
+    if (c === QUOTE) {
+      const e = this.stringEnd(i);
+      if (e < 0) return -1;
+      this.where = IN_SRC;
+      this.vs = i;
+      this.ve = e;
+      return e;
+    }
+    if (c === LBRACE) return depth > 200 ? -1 : this.object(i, depth);
+    if (c === LBRACKET) return depth > 200 ? -1 : this.array(i, depth);
+    if (c === 0x74 /* t */) return this.literal(i, 'true');
+    if (c === 0x66 /* f */) return this.literal(i, 'false');
+    if (c === 0x6e /* n */) return this.literal(i, 'null');
+    return this.number(i);
+  }
+
+  /** Index after the closing quote of the string starting at i, or -1. */
+  private stringEnd(i: number): number {
+    const s = this.src;
+    const end = this.end;
+    for (let j = i + 1; j < end; j++) {
+      const b = s[j] as number;
+      if (b === QUOTE) return j + 1;
+      if (b === BACKSLASH) j++;
+    }
+    return -1;
+  }
+
+  private literal(i: number, word: string): number {
+    const s = this.src;
+    if (i + word.length > this.end) return -1;
+    for (let k = 1; k < word.length; k++) if (s[i + k] !== word.charCodeAt(k)) return -1;
+    this.where = IN_SRC;
+    this.vs = i;
+    this.ve = i + word.length;
+    return this.ve;
+  }
+
+  private number(i: number): number {
+    const s = this.src;
+    const end = this.end;
+    let j = i;
+    while (j < end) {
+      const b = s[j] as number;
+      if (b === COMMA || b === RBRACE || b === RBRACKET || b === 0x20 || b === 0x0a || b === 0x0d || b === 0x09) break;
+      j++;
+    }
+    if (j === i) return -1;
+    // already ECMAScript's form: an integer of at most 15 digits, no leading zero, not -0
+    let k = i;
+    if (s[k] === MINUS) k++;
+    let simple = j - k >= 1 && j - k <= 15 && (s[k] !== ZERO || (j - k === 1 && k === i));
+    for (let m = k; simple && m < j; m++) {
+      const d = s[m] as number;
+      if (d < ZERO || d > NINE) simple = false;
+    }
+    if (simple) {
+      this.where = IN_SRC;
+      this.vs = i;
+      this.ve = j;
+      return j;
+    }
+    const token = Buffer.from(s.buffer, s.byteOffset + i, j - i).toString('latin1');
+    if (!JSON_NUMBER.test(token)) return -1;
+    const n = Number(token);
+    if (!Number.isFinite(n)) return -1;
+    const text = String(n); // Number#toString: RFC 8785's number form (-0 prints as 0)
+    if (this.top + text.length > this.scratch.length) return -1;
+    this.where = IN_SCRATCH;
+    this.vs = this.top;
+    this.top += this.scratch.write(text, this.top, 'latin1');
+    this.ve = this.top;
+    return j;
+  }
+
+  private array(i: number, depth: number): number {
+    const s = this.src;
+    const base = this.sp;
+    let n = 0;
+    let j = this.ws(i + 1);
+    if (j < this.end && s[j] === RBRACKET) return this.emptyContainer(i, j + 1, LBRACKET, RBRACKET);
+    for (;;) {
+      j = this.value(j, depth + 1);
+      if (j < 0) return -1;
+      const m = base + n * FIELDS;
+      if (m + FIELDS > this.stack.length) return -1;
+      this.stack[m + 2] = this.where;
+      this.stack[m + 3] = this.vs;
+      this.stack[m + 4] = this.ve;
+      n++;
+      this.sp = base + n * FIELDS;
+      j = this.ws(j);
+      if (j >= this.end) return -1;
+      const b = s[j];
+      if (b === COMMA) {
+        j = this.ws(j + 1);
+        continue;
+      }
+      if (b === RBRACKET) break;
+      return -1;
+    }
+    // assemble at the top of the scratch buffer, or (top level) in the caller's
+    const top = depth === 0;
+    const out = top ? this.dest : this.scratch;
+    const scratch = this.scratch;
+    let o = top ? this.destAt : this.top;
+    let size = 2 + (n - 1);
+    for (let k = 0; k < n; k++) {
+      const m = base + k * FIELDS;
+      size += (this.stack[m + 4] as number) - (this.stack[m + 3] as number);
+    }
+    if (o + size > out.length) return -1;
+    const start = o;
+    out[o++] = LBRACKET;
+    for (let k = 0; k < n; k++) {
+      const m = base + k * FIELDS;
+      if (k > 0) out[o++] = COMMA;
+      const from = this.stack[m + 2] === IN_SRC ? s : scratch;
+      o = copy(from, this.stack[m + 3] as number, this.stack[m + 4] as number, out, o);
+    }
+    out[o++] = RBRACKET;
+    if (!top) this.top = o;
+    this.sp = base;
+    this.where = top ? IN_DEST : IN_SCRATCH;
+    this.vs = start;
+    this.ve = o;
+    return j + 1;
+  }
+
+  private emptyContainer(i: number, after: number, open: number, close: number): number {
+    // `{}` / `[]`, possibly with whitespace inside: the compact form
+    if (after - i === 2) {
+      this.where = IN_SRC;
+      this.vs = i;
+      this.ve = after;
+      return after;
+    }
+    if (this.top + 2 > this.scratch.length) return -1;
+    this.where = IN_SCRATCH;
+    this.vs = this.top;
+    this.scratch[this.top++] = open;
+    this.scratch[this.top++] = close;
+    this.ve = this.top;
+    return after;
+  }
+
+  private object(i: number, depth: number): number {
+    const s = this.src;
+    const end = this.end;
+    const base = this.sp;
+    let n = 0;
+    let j = this.ws(i + 1);
+    if (j < end && s[j] === RBRACE) return this.emptyContainer(i, j + 1, LBRACE, RBRACE);
+    for (;;) {
+      if (j >= end || s[j] !== QUOTE) return -1;
+      // key: printable ASCII without escapes only (byte order = UTF-16 code-unit order)
+      let ke = -1;
+      for (let k = j + 1; k < end; k++) {
+        const b = s[k] as number;
+        if (b === QUOTE) {
+          ke = k + 1;
+          break;
+        }
+        if (b === BACKSLASH || b < 0x20 || b >= 0x7f) return -1;
+      }
+      if (ke < 0) return -1;
+      const m = base + n * FIELDS;
+      if (m + FIELDS > this.stack.length) return -1;
+      this.stack[m] = j;
+      this.stack[m + 1] = ke;
+      let v = this.ws(ke);
+      if (v >= end || s[v] !== COLON) return -1;
+      v = this.ws(v + 1);
+      this.sp = m + FIELDS; // nested containers push above this member
+      v = this.value(v, depth + 1);
+      if (v < 0) return -1;
+      this.stack[m + 2] = this.where;
+      this.stack[m + 3] = this.vs;
+      this.stack[m + 4] = this.ve;
+      n++;
+      j = this.ws(v);
+      if (j >= end) return -1;
+      const b = s[j];
+      if (b === COMMA) {
+        j = this.ws(j + 1);
+        continue;
+      }
+      if (b === RBRACE) break;
+      return -1;
+    }
+    // insertion sort of the members by key bytes
+    if (n > this.order.length) return -1;
+    const ord = this.order;
+    const st = this.stack;
+    for (let k = 0; k < n; k++) {
+      const m = base + k * FIELDS;
+      let p = k;
+      while (p > 0) {
+        const c = compareKeys(s, st, m, ord[p - 1] as number);
+        if (c === 0) return -1; // duplicate key: jsonb never prints one
+        if (c > 0) break;
+        ord[p] = ord[p - 1] as number;
+        p--;
+      }
+      ord[p] = m;
+    }
+    // assemble at the top of the scratch buffer, or (top level) in the caller's
+    const top = depth === 0;
+    const out = top ? this.dest : this.scratch;
+    const scratch = this.scratch;
+    let size = 2 + (n - 1);
+    for (let k = 0; k < n; k++) {
+      const m = base + k * FIELDS;
+      size += (st[m + 1] as number) - (st[m] as number) + 1 + (st[m + 4] as number) - (st[m + 3] as number);
+    }
+    let o = top ? this.destAt : this.top;
+    if (o + size > out.length) return -1;
+    const start = o;
+    out[o++] = LBRACE;
+    for (let k = 0; k < n; k++) {
+      const m = ord[k] as number;
+      if (k > 0) out[o++] = COMMA;
+      o = copy(s, st[m] as number, st[m + 1] as number, out, o);
+      out[o++] = COLON;
+      const from = st[m + 2] === IN_SRC ? s : scratch;
+      o = copy(from, st[m + 3] as number, st[m + 4] as number, out, o);
+    }
+    out[o++] = RBRACE;
+    if (!top) this.top = o;
+    this.sp = base;
+    this.where = top ? IN_DEST : IN_SCRATCH;
+    this.vs = start;
+    this.ve = o;
+    return j + 1;
+  }
+}
+
+/** Compares the keys (quoted, escape-free ASCII) of stack entries a and b by their bytes. */
+function compareKeys(s: Uint8Array, st: Int32Array, a: number, b: number): number {
+  let i = (st[a] as number) + 1;
+  const ie = (st[a + 1] as number) - 1;
+  let j = (st[b] as number) + 1;
+  const je = (st[b + 1] as number) - 1;
+  for (; i < ie && j < je; i++, j++) {
+    const x = s[i] as number;
+    const y = s[j] as number;
+    if (x !== y) return x - y;
+  }
+  return ie - i - (je - j);
+}
+
+function copy(from: Uint8Array, start: number, end: number, to: Uint8Array, at: number): number {
+  // a plain loop: the values are short, and a native copy needs a subarray object per call
+  for (let k = start; k < end; k++) to[at++] = from[k] as number;
+  return at;
+}

@@ -1,0 +1,415 @@
+/**
+ * Pass 1 of verifyLog over one range of streams: reads the events in (stream, revision) order as
+ * binary COPY data and checks every stream's hash chain, revisions, positions and head.
+ *
+ * The checks and the problems they report are exactly those of the original page-by-page loop
+ * (see verify.ts); what changed is how each event's expected hash is computed: from the row's bytes
+ * without JavaScript objects per row (jsonb-canonical.ts explains why that is the same text), with
+ * node:crypto's one-shot hash, and the reference `canonicalEventJson` for any event whose data or
+ * metadata falls outside the fast path.
+ */
+import { createHash, hash as sha256Once } from 'node:crypto';
+import { canonicalize } from '../canonical-json.ts';
+import { GENESIS_HASH } from '../hash.ts';
+import { JsonbCanonicalWriter } from './jsonb-canonical.ts';
+import type { LogProblem } from './verify.ts';
+
+/** Records a problem; returns a handle to annotate (a one-revision gap), undefined once capped. */
+export type Reporter = (p: LogProblem, sortKey?: bigint) => { gap?: { lo: bigint; hi: bigint } } | undefined;
+
+/**
+ * The pass 1 query for streams in [from, to) (either bound open when undefined), one row per event
+ * with its stream's head (NULLs when the stream has none), as binary COPY.
+ */
+export function chainCopySql(schemaIdent: string, from: string | undefined, to: string | undefined): string {
+  const bounds = [
+    from === undefined ? undefined : `e.stream >= ${textLiteral(from)}`,
+    to === undefined ? undefined : `e.stream < ${textLiteral(to)}`,
+  ].filter((x): x is string => x !== undefined);
+  return `copy (select e.stream, e.revision, e.position, e.event_id, e.type, e.data, e.metadata, e.hash,
+                       h.revision, h.last_position, h.last_hash
+                  from ${schemaIdent}.events e left join ${schemaIdent}.streams h on h.stream = e.stream
+                 ${bounds.length > 0 ? `where ${bounds.join(' and ')}` : ''}
+                 order by e.stream, e.revision) to stdout (format binary)`;
+}
+
+/** A text literal that no stream name can break out of (COPY takes no parameters). */
+function textLiteral(value: string): string {
+  return `convert_from('\\x${Buffer.from(value, 'utf8').toString('hex')}'::bytea, 'UTF8')`;
+}
+
+const SIGNATURE = Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1');
+const FIELDS = 11;
+const HEX = Buffer.from(Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0')).join(''), 'latin1');
+const L_DATA = Buffer.from('{"data":', 'latin1');
+const L_EVENT_ID = Buffer.from(',"eventId":"', 'latin1');
+const L_METADATA = Buffer.from('","metadata":', 'latin1');
+const L_STREAM = Buffer.from(',"stream":', 'latin1');
+const L_REVISION = Buffer.from(',"streamRevision":', 'latin1');
+const L_TYPE = Buffer.from(',"type":', 'latin1');
+
+interface Stream {
+  name: string;
+  /** the stream name as UTF-8, for comparing rows without decoding them */
+  bytes: Buffer;
+  /** JSON string of the name (UTF-8) */
+  json: Buffer;
+  next: bigint;
+  prevHash: Buffer;
+  prevPosition: bigint;
+  head: { revision: bigint; lastPosition: bigint; lastHash: Buffer } | undefined;
+}
+
+export class ChainScanner {
+  eventsChecked = 0;
+  streamsChecked = 0;
+  /** streams whose head row was found (each head belongs to one stream name) */
+  streamsWithHead = 0;
+  private headerDone = false;
+  private ended = false;
+  private carry: Buffer | undefined;
+  private cur: Stream | undefined;
+  private readonly writer = new JsonbCanonicalWriter();
+  private out: Buffer = Buffer.allocUnsafe(1 << 16);
+  /** field offsets of the row being processed: start, end (-1 = NULL) per field */
+  private readonly f = new Int32Array(FIELDS * 2);
+
+  constructor(private readonly report: Reporter) {}
+
+  /** Feeds one CopyData payload. */
+  push(chunk: Buffer): void {
+    let buf = chunk;
+    if (this.carry) {
+      buf = Buffer.concat([this.carry, chunk]);
+      this.carry = undefined;
+    }
+    let p = 0;
+    if (!this.headerDone) {
+      if (buf.length < 19) {
+        this.carry = Buffer.from(buf);
+        return;
+      }
+      if (!buf.subarray(0, 11).equals(SIGNATURE)) throw new Error('verifyLog: unexpected COPY header');
+      const ext = buf.readInt32BE(15);
+      if (buf.length < 19 + ext) {
+        this.carry = Buffer.from(buf);
+        return;
+      }
+      p = 19 + ext;
+      this.headerDone = true;
+    }
+    const f = this.f;
+    const n = buf.length;
+    while (p + 2 <= n) {
+      const count = ((buf[p] as number) << 24) >> 16 | (buf[p + 1] as number);
+      if (count === -1) {
+        this.ended = true;
+        p += 2;
+        break;
+      }
+      if (count !== FIELDS) throw new Error(`verifyLog: COPY row with ${count} fields`);
+      let q = p + 2;
+      let complete = true;
+      for (let k = 0; k < FIELDS; k++) {
+        if (q + 4 > n) {
+          complete = false;
+          break;
+        }
+        const len = ((buf[q] as number) << 24) | ((buf[q + 1] as number) << 16) | ((buf[q + 2] as number) << 8) | (buf[q + 3] as number);
+        q += 4;
+        if (len < 0) {
+          f[2 * k] = q;
+          f[2 * k + 1] = -1;
+          continue;
+        }
+        if (q + len > n) {
+          complete = false;
+          break;
+        }
+        f[2 * k] = q;
+        f[2 * k + 1] = q + len;
+        q += len;
+      }
+      if (!complete) break;
+      this.row(buf);
+      p = q;
+    }
+    if (p < n && !this.ended) this.carry = Buffer.from(buf.subarray(p));
+  }
+
+  /** After the COPY finished: closes the last stream. */
+  finish(): void {
+    if (!this.ended || this.carry) throw new Error('verifyLog: the COPY data ended early');
+    this.finishStream();
+  }
+
+  private row(buf: Buffer): void {
+    const f = this.f;
+    const ss = f[0] as number;
+    const se = f[1] as number;
+    if (se < 0 || (f[3] as number) < 0 || (f[5] as number) < 0) throw new Error('verifyLog: NULL stream, revision or position');
+    this.eventsChecked++;
+    const revision = buf.readBigInt64BE(f[2]);
+    const position = buf.readBigInt64BE(f[4]);
+    let cur = this.cur;
+    if (!cur || !sameBytes(buf, ss, se, cur.bytes)) {
+      this.finishStream();
+      cur = this.startStream(buf);
+    }
+    let chainKnown = true;
+    if (revision > cur.next) {
+      const entry = this.report(
+        {
+          kind: 'missing',
+          stream: cur.name,
+          revision: cur.next,
+          message:
+            revision - cur.next === 1n
+              ? `stream ${cur.name}: revision ${cur.next} is missing (between positions ${cur.prevPosition} and ${position})`
+              : `stream ${cur.name}: revisions ${cur.next}..${revision - 1n} are missing (between positions ${cur.prevPosition} and ${position})`,
+        },
+        position,
+      );
+      if (entry && revision - cur.next === 1n) entry.gap = { lo: cur.prevPosition, hi: position };
+      chainKnown = false; // the missing event's hash is unknown: resume the chain at this row
+    }
+    const hs = f[14] as number;
+    const he = f[15] as number;
+    if (chainKnown && !this.hashMatches(buf, cur, revision, hs, he)) {
+      this.report({
+        kind: 'modified',
+        stream: cur.name,
+        revision,
+        position,
+        message: `stream ${cur.name} revision ${revision} (position ${position}): content or hash was changed (hash chain broken)`,
+      });
+    }
+    if (position <= cur.prevPosition) {
+      this.report({
+        kind: 'reordered',
+        stream: cur.name,
+        revision,
+        position,
+        message: `stream ${cur.name} revision ${revision} is at position ${position}, not after revision ${revision - 1n} at ${cur.prevPosition}`,
+      });
+    }
+    cur.next = revision + 1n;
+    // continue from the stored hash so one change is reported once
+    if (he - hs === 32 && cur.prevHash.length === 32) for (let k = 0; k < 32; k++) cur.prevHash[k] = buf[hs + k] as number;
+    else if (he - hs === 32) cur.prevHash = Buffer.from(buf.subarray(hs, he));
+    else cur.prevHash = he < 0 ? Buffer.alloc(0) : Buffer.from(buf.subarray(hs, he));
+    cur.prevPosition = position;
+  }
+
+  private startStream(buf: Buffer): Stream {
+    const f = this.f;
+    const bytes = Buffer.from(buf.subarray(f[0] as number, f[1] as number));
+    const name = bytes.toString('utf8');
+    const headNulls = Number((f[17] as number) < 0) + Number((f[19] as number) < 0) + Number((f[21] as number) < 0);
+    if (headNulls !== 0 && headNulls !== 3) throw new Error(`verifyLog: stream ${name}: NULL in its head row`);
+    const head =
+      headNulls === 3
+        ? undefined
+        : {
+            revision: buf.readBigInt64BE(f[16]),
+            lastPosition: buf.readBigInt64BE(f[18]),
+            lastHash: Buffer.from(buf.subarray(f[20] as number, f[21] as number)),
+          };
+    const cur: Stream = {
+      name,
+      bytes,
+      json: jsonString(buf, f[0] as number, f[1] as number) ?? Buffer.from(JSON.stringify(name), 'utf8'),
+      next: 0n,
+      prevHash: Buffer.from(GENESIS_HASH),
+      prevPosition: -1n,
+      head,
+    };
+    if (head) this.streamsWithHead++;
+    this.cur = cur;
+    return cur;
+  }
+
+  private finishStream(): void {
+    const cur = this.cur;
+    if (!cur) return;
+    this.cur = undefined;
+    this.streamsChecked++;
+    const last = cur.next - 1n;
+    const head = cur.head;
+    if (!head) {
+      this.report(
+        {
+          kind: 'inserted',
+          stream: cur.name,
+          revision: 0n,
+          message: `stream ${cur.name} has events but no stream head: its events were inserted behind the store's back`,
+        },
+        cur.prevPosition,
+      );
+      return;
+    }
+    if (head.revision > last) {
+      this.report(
+        {
+          kind: 'missing',
+          stream: cur.name,
+          revision: last + 1n,
+          position: head.lastPosition === cur.prevPosition ? undefined : head.lastPosition,
+          message: `stream ${cur.name}: the head says revision ${head.revision} but the events end at ${last}: revisions ${last + 1n}..${head.revision} are missing`,
+        },
+        head.lastPosition,
+      );
+    } else if (head.revision < last) {
+      this.report(
+        {
+          kind: 'inserted',
+          stream: cur.name,
+          revision: head.revision + 1n,
+          message: `stream ${cur.name}: events after the head revision ${head.revision} (up to ${last}) were inserted`,
+        },
+        cur.prevPosition,
+      );
+    } else if (!head.lastHash.equals(cur.prevHash) || head.lastPosition !== cur.prevPosition) {
+      this.report(
+        {
+          kind: 'head_mismatch',
+          stream: cur.name,
+          revision: last,
+          position: cur.prevPosition,
+          message: `stream ${cur.name}: the head's hash or position differs from revision ${last}'s`,
+        },
+        cur.prevPosition,
+      );
+    }
+  }
+
+  /**
+   * SHA-256(previous stored hash ‖ UTF-8(canonical event JSON)) of the current row equals its
+   * stored hash (the definition is hashEvent/canonicalEventJson in hash.ts).
+   */
+  private hashMatches(buf: Buffer, cur: Stream, revision: bigint, hs: number, he: number): boolean {
+    if (he - hs !== 32) return false; // NULL or not a SHA-256: no content can match it
+    const f = this.f;
+    const ds = f[10] as number;
+    const de = f[11] as number;
+    const ms = f[12] as number;
+    const me = f[13] as number;
+    const ts = f[8] as number;
+    const te = f[9] as number;
+    const is = f[6] as number;
+    if (de < 0 || me < 0 || te < 0 || f[7] !== is + 16) return false; // NULL content cannot be what was hashed
+    // jsonb's binary form is a version byte (1) and the text
+    if (buf[ds] !== 1 || buf[ms] !== 1) throw new Error('verifyLog: unknown jsonb binary format version');
+    const need = 128 + (cur.json.length + (te - ts)) * 6 + (de - ds + me - ms) * 2;
+    if (this.out.length < need) this.out = Buffer.allocUnsafe(Math.max(need, this.out.length * 2));
+    let out = this.out;
+    const prev = cur.prevHash;
+    for (let k = 0; k < 32; k++) out[k] = prev[k] as number;
+    let o = put(L_DATA, out, 32);
+    let o2 = this.writer.write(buf, ds + 1, de, out, o);
+    if (o2 < 0) {
+      const text = referenceCanonical(buf, ds + 1, de);
+      if (text === undefined) return false;
+      ({ out, o: o2 } = this.ensure(out, o, text));
+    }
+    o = put(L_EVENT_ID, out, o2);
+    o = uuid(buf, is, out, o);
+    o = put(L_METADATA, out, o);
+    o2 = this.writer.write(buf, ms + 1, me, out, o);
+    if (o2 < 0) {
+      const text = referenceCanonical(buf, ms + 1, me);
+      if (text === undefined) return false;
+      ({ out, o: o2 } = this.ensure(out, o, text));
+    }
+    o = put(L_STREAM, out, o2);
+    o = put(cur.json, out, o);
+    o = put(L_REVISION, out, o);
+    o += out.write(revision.toString(), o, 'latin1');
+    o = put(L_TYPE, out, o);
+    const o3 = jsonStringInto(buf, ts, te, out, o);
+    if (o3 >= 0) o = o3;
+    else ({ out, o } = this.ensure(out, o, JSON.stringify(buf.toString('utf8', ts, te))));
+    out[o++] = 0x7d;
+    // a hex digest compared with the stored bytes in place: node:crypto's one-shot 'buffer'
+    // output, or the stored hash as hex, would cost more than the comparison itself
+    const digest =
+      prev.length === 32
+        ? sha256Once('sha256', new Uint8Array(out.buffer, out.byteOffset, o), 'hex')
+        : createHash('sha256').update(prev).update(out.subarray(32, o)).digest('hex'); // a stored hash that is not a SHA-256 (tampered): hash exactly those bytes
+    for (let k = 0; k < 32; k++) {
+      const b = (buf[hs + k] as number) * 2;
+      if (digest.charCodeAt(2 * k) !== HEX[b] || digest.charCodeAt(2 * k + 1) !== HEX[b + 1]) return false;
+    }
+    return true;
+  }
+
+  /** Writes `text` (UTF-8) at o, growing the output buffer when needed. */
+  private ensure(out: Buffer, o: number, text: string): { out: Buffer; o: number } {
+    const need = o + Buffer.byteLength(text, 'utf8') + 1024;
+    if (need > out.length) {
+      const bigger = Buffer.allocUnsafe(need * 2);
+      out.copy(bigger, 0, 0, o);
+      this.out = bigger;
+      out = bigger;
+    }
+    return { out, o: o + out.write(text, o, 'utf8') };
+  }
+}
+
+/**
+ * The reference for data or metadata outside the fast path: what the store's readers get
+ * (JSON.parse of jsonb's text, as pg's type parser does) canonicalised. Undefined when it has no
+ * canonical form (e.g. a number beyond double range): no stored hash can be over such content.
+ */
+function referenceCanonical(buf: Buffer, start: number, end: number): string | undefined {
+  try {
+    return canonicalize(JSON.parse(buf.toString('utf8', start, end)));
+  } catch (err) {
+    if (err instanceof TypeError) return undefined;
+    throw err;
+  }
+}
+
+function sameBytes(buf: Buffer, s: number, e: number, b: Buffer): boolean {
+  if (e - s !== b.length) return false;
+  for (let k = 0; k < b.length; k++) if (buf[s + k] !== b[k]) return false;
+  return true;
+}
+
+/** The JSON string of the UTF-8 text buf[s, e) when it needs no escapes (as JSON.stringify writes it). */
+function jsonString(buf: Buffer, s: number, e: number): Buffer | undefined {
+  const out = Buffer.allocUnsafe(e - s + 2);
+  return jsonStringInto(buf, s, e, out, 0) < 0 ? undefined : out;
+}
+
+/**
+ * Writes the JSON string of the UTF-8 text buf[s, e) at o when it needs no escapes: JSON.stringify
+ * escapes only `"`, `\` and control characters below U+0020 (valid UTF-8 has no lone surrogates),
+ * so without those the bytes between the quotes are the text's own. Returns -1 otherwise.
+ */
+function jsonStringInto(buf: Buffer, s: number, e: number, out: Buffer, o: number): number {
+  out[o++] = 0x22;
+  for (let k = s; k < e; k++) {
+    const b = buf[k] as number;
+    if (b < 0x20 || b === 0x22 || b === 0x5c) return -1;
+    out[o++] = b;
+  }
+  out[o++] = 0x22;
+  return o;
+}
+
+function put(b: Buffer, out: Buffer, o: number): number {
+  for (let k = 0; k < b.length; k++) out[o++] = b[k] as number;
+  return o;
+}
+
+/** A binary uuid as PostgreSQL prints it (lower-case 8-4-4-4-12), which is what readers get. */
+function uuid(buf: Buffer, s: number, out: Buffer, o: number): number {
+  for (let k = 0; k < 16; k++) {
+    if (k === 4 || k === 6 || k === 8 || k === 10) out[o++] = 0x2d;
+    const b = (buf[s + k] as number) * 2;
+    out[o++] = HEX[b] as number;
+    out[o++] = HEX[b + 1] as number;
+  }
+  return o;
+}
