@@ -5,7 +5,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { createHttpApp, registerOps, createMetricsRegistry, type HttpAppOptions, type ReadinessCheck } from '@tradecore/http-kit';
+import { createHttpApp, registerOps, createMetricsRegistry, type HttpAppOptions, type MetricsRegistry, type ReadinessCheck } from '@tradecore/http-kit';
 import type { CommandDeps } from './context.ts';
 import { authRoutes, registerUser } from './routes/auth.ts';
 import { orderRoutes } from './routes/orders.ts';
@@ -20,9 +20,10 @@ export const commandRoutes: FastifyPluginAsyncZod<CommandDeps> = async (app, opt
   await app.register(adminRoutes, deps);
 };
 
-export async function buildCommandApp(deps: CommandDeps, http: HttpAppOptions & { readiness?: ReadinessCheck[] } = {}): Promise<FastifyInstance> {
-  const app = await createHttpApp({ ...http, tokens: deps.tokens, title: 'Tradecore command API' });
-  registerOps(app, { registry: createMetricsRegistry('command-api'), readiness: http.readiness ?? [] });
+export async function buildCommandApp(deps: CommandDeps, http: HttpAppOptions & { readiness?: ReadinessCheck[]; registry?: MetricsRegistry } = {}): Promise<FastifyInstance> {
+  const { readiness = [], registry = createMetricsRegistry('command-api'), ...options } = http;
+  const app = await createHttpApp({ ...options, tokens: deps.tokens, title: 'Tradecore command API' });
+  registerOps(app, { registry, readiness });
   await app.register(commandRoutes, { ...deps, prefix: '/api/v1' });
   return app;
 }

@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import pg from 'pg';
 import { z } from 'zod';
 import { createPostgresEventStore } from '@tradecore/event-store';
-import { createTokenService, envFields, loadServiceEnv, randomIds, stopOnSignals, systemClock } from '@tradecore/http-kit';
+import { createMetricsRegistry, createTokenService, envFields, instrumentEventStore, loadServiceEnv, randomIds, stopOnSignals, systemClock } from '@tradecore/http-kit';
 import { buildCommandApp, ensureAdmin } from './app.ts';
 import { MarketDirectory, UserDirectory } from './directories.ts';
 import { createScryptHasher } from './passwords.ts';
@@ -34,7 +34,8 @@ const Env = z.object({
 async function main(): Promise<void> {
   const env = loadServiceEnv('command-api', Env);
   const pool = new pg.Pool({ connectionString: env.DATABASE_URL, max: 20 });
-  const store = createPostgresEventStore({ pool, schema: env.EVENT_STORE_SCHEMA });
+  const registry = createMetricsRegistry('command-api');
+  const store = instrumentEventStore(createPostgresEventStore({ pool, schema: env.EVENT_STORE_SCHEMA }), registry);
   const clock = systemClock;
   const tokens = createTokenService({ secret: env.JWT_SECRET, clock });
   const deps = {
@@ -58,6 +59,7 @@ async function main(): Promise<void> {
     ...(env.REDIS_URL ? { redisUrl: env.REDIS_URL } : {}),
     ...(env.TLS_CERT_FILE && env.TLS_KEY_FILE ? { https: { cert: readFileSync(env.TLS_CERT_FILE), key: readFileSync(env.TLS_KEY_FILE) } } : {}),
     readiness: [{ name: 'postgres', check: async () => void (await pool.query('select 1')) }],
+    registry,
   });
   await app.listen({ port: env.PORT, host: env.HOST });
   stopOnSignals('command-api', async () => {

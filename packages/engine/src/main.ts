@@ -10,7 +10,7 @@
  * SIGTERM/SIGINT stop gracefully (finish the in-flight batch, commit, disconnect).
  */
 import { createPostgresEventStore } from '@tradecore/event-store';
-import { createMetricsRegistry, envFields, loadServiceEnv, stopOnSignals } from '@tradecore/http-kit';
+import { createMetricsRegistry, envFields, instrumentEventStore, loadServiceEnv, stopOnSignals } from '@tradecore/http-kit';
 import pg from 'pg';
 import { z } from 'zod';
 import { createPostgresCheckpointStore } from './checkpoints.ts';
@@ -52,11 +52,11 @@ async function main(): Promise<void> {
   const topicPrefix = env.TOPIC_PREFIX;
   const pool = new pg.Pool({ connectionString: env.DATABASE_URL, max: 16 });
   pool.on('error', (e) => logger.warn({ err: e }, 'idle PostgreSQL client error'));
-  const store = createPostgresEventStore({ pool, schema: env.EVENT_STORE_SCHEMA });
+  const registry = createMetricsRegistry(`engine-${roles.join('-')}`);
+  const store = instrumentEventStore(createPostgresEventStore({ pool, schema: env.EVENT_STORE_SCHEMA }), registry);
   await store.ready();
   const kafka = kafkaClient(brokers, `tradecore-${roles.join('-')}`);
   const checkpoints = await createPostgresCheckpointStore(pool);
-  const registry = createMetricsRegistry(`engine-${roles.join('-')}`);
   const metrics = engineMetrics(registry);
   const handlers = roles.filter((r): r is HandlerName => r === 'risk' || r === 'execution');
   const admin = kafka.admin();

@@ -4,3 +4,4 @@ export * from './runtime.ts';
 export * from './ops.ts';
 export * from './app.ts';
 export * from './service.ts';
+export * from './store-metrics.ts';

@@ -14,6 +14,7 @@ import pg from 'pg';
 import {
   createHttpApp,
   createMetricsRegistry,
+  instrumentEventStore,
   createTokenService,
   randomIds,
   registerOps,
@@ -31,7 +32,7 @@ import {
   listMarket,
   type CommandDeps,
 } from '@tradecore/command-api';
-import { createPostgresCheckpointStore, kafkaClient, startInProcessEngine, startKafkaEngine, startRelay } from '@tradecore/engine';
+import { createPostgresCheckpointStore, engineMetrics, kafkaClient, startInProcessEngine, startKafkaEngine, startRelay } from '@tradecore/engine';
 import { createProjector, runProjection, startKafkaProjections } from '@tradecore/projections';
 import { createPositionWaiter, memoryCache, redisCache, registerQueryRoutes } from '@tradecore/query-api';
 import type { Config } from './config.ts';
@@ -86,15 +87,17 @@ export async function startSystem(config: Config, options: SystemOptions = {}): 
     stops.push(() => pool.end());
     // The log lives in EventStoreDB when EVENTSTORE_URL is given; read models, checkpoints and the
     // vault stay in PostgreSQL either way.
-    const store: EventStore = config.EVENTSTORE_URL
-      ? createEventStoreDbEventStore({ connectionString: config.EVENTSTORE_URL })
-      : createPostgresEventStore({ pool });
+    const registry = createMetricsRegistry('tradecore');
+    const store: EventStore = instrumentEventStore(
+      config.EVENTSTORE_URL ? createEventStoreDbEventStore({ connectionString: config.EVENTSTORE_URL }) : createPostgresEventStore({ pool }),
+      registry,
+    );
     stops.push(() => store.close());
+    const metrics = engineMetrics(registry);
 
     // A random secret per start in single-node mode when none is configured; printed nowhere.
     const secret = config.JWT_SECRET ? Buffer.from(config.JWT_SECRET, 'utf8') : randomBytes(48);
     const tokens = createTokenService({ secret, clock, ttlSeconds: config.JWT_TTL_SECONDS });
-    const registry = createMetricsRegistry('tradecore');
     const keys = masterKeysFromEnv() ?? { current: localMasterKey(config.DATA_DIR), previous: [] };
     const vault = createPostgresVault({ pool, current: keys.current, previous: keys.previous });
     const deps: CommandDeps = {
@@ -131,14 +134,14 @@ export async function startSystem(config: Config, options: SystemOptions = {}): 
     if (config.KAFKA_BROKERS) {
       const brokers = config.KAFKA_BROKERS.split(',');
       const kafka = kafkaClient(brokers, 'tradecore-single-node');
-      const relay = await startRelay({ store, kafka, checkpoints: await createPostgresCheckpointStore(pool), topicPrefix: config.KAFKA_TOPIC_PREFIX });
+      const relay = await startRelay({ store, kafka, checkpoints: await createPostgresCheckpointStore(pool), topicPrefix: config.KAFKA_TOPIC_PREFIX, metrics });
       stops.push(() => relay.stop());
-      const engine = await startKafkaEngine({ store, kafka, topicPrefix: config.KAFKA_TOPIC_PREFIX, clock });
+      const engine = await startKafkaEngine({ store, kafka, topicPrefix: config.KAFKA_TOPIC_PREFIX, clock, metrics });
       stops.push(() => engine.stop());
       const projections = await startKafkaProjections({ kafka, topicPrefix: config.KAFKA_TOPIC_PREFIX, projector });
       stops.push(() => projections.stop());
     } else {
-      const engine = await startInProcessEngine({ store, pool, clock });
+      const engine = await startInProcessEngine({ store, pool, clock, metrics });
       stops.push(() => engine.stop());
       const projections = runProjection(store, projector, { registry, onError: (err) => log(`projection retry: ${(err as Error).message}`) });
       await projections.started;
