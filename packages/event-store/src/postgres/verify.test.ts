@@ -209,6 +209,36 @@ describe('verifyLog', { timeout: 300_000 }, () => {
     expect(report.problems.filter((p) => p.kind === 'seal_broken').length).toBeGreaterThanOrEqual(2);
   });
 
+  it('hashes awkward content as readers get it, and names a change deep inside it', async () => {
+    // verifyLog rebuilds the canonical JSON from jsonb's text without JSON.parse where it can
+    // (ASCII keys) and through canonicalize where it cannot (the non-ASCII and escaped keys here)
+    const db = await createTestDatabase('es_verify_awkward');
+    const store = createPostgresEventStore({ connectionString: db.url });
+    worlds.push({ db, store, events: [] });
+    const awkward = [
+      { 'ключ': 'значение', nested: { z: [1.5, -0, 1e21, 1e-7, 'a"b\\c\n\u0001'], a: null } },
+      { 'a"b': { '\u0001': true, 'é': ['€', '😀', '\u2028'] }, n: 123456789012345680000 },
+      { plain: { deep: [{ y: 'x', x: [0.1, 0.30000000000000004, 999999999999999] }] }, '': 'empty key' },
+    ];
+    let last = 0n;
+    for (let i = 0; i < 3; i++) {
+      last = (await store.appendToStream(`awkward-${i % 2}`, awkward.map((d, k) => newEvent('Awkward', { i, k, d }, { note: `ü${i}` })))).position;
+    }
+    await settle(store, last);
+    await createSealer(store, { maxEventsPerSeal: 4 }).sealNow();
+    const clean = await verifyLog(store);
+    expect(clean.problems).toEqual([]);
+    expect(clean.eventsChecked).toBe(9);
+
+    const [victim] = (await store.readStream('awkward-1')).slice(1, 2);
+    await store.pool.query(
+      `update event_store.events set data = jsonb_set(data, $2::text[], '"😃"') where position = $1`,
+      [victim?.globalPosition.toString(), ['d', 'a"b', 'é', '1']],
+    );
+    const report = await verifyLog(store, { parallelism: 1 });
+    expect(report.firstProblem).toMatchObject({ kind: 'modified', stream: 'awkward-1', revision: 1n, position: victim?.globalPosition });
+  });
+
   it('seals in the background and stops cleanly', async () => {
     const w = await world();
     const sealer = createSealer(w.store, { intervalMs: 20 });
