@@ -6,7 +6,7 @@
  */
 import Fastify from 'fastify';
 import pg from 'pg';
-import { createPostgresEventStore } from '@tradecore/event-store';
+import { createPostgresEventStore, type PostgresEventStoreOptions } from '@tradecore/event-store';
 import { createTokenService, randomIds, systemClock } from '@tradecore/http-kit';
 import { buildCommandApp, ensureAdmin } from '../src/app.ts';
 import { MarketDirectory, UserDirectory } from '../src/directories.ts';
@@ -54,7 +54,9 @@ async function main(): Promise<void> {
       return send(...args);
     };
   });
-  const store = createPostgresEventStore({ pool });
+  // BENCH_GROUP_COMMIT: the store's groupCommit option as JSON (false, or { maxInFlight, ... }), to compare.
+  const groupCommit = process.env.BENCH_GROUP_COMMIT ? (JSON.parse(process.env.BENCH_GROUP_COMMIT) as PostgresEventStoreOptions['groupCommit']) : undefined;
+  const store = createPostgresEventStore({ pool, ...(groupCommit === undefined ? {} : { groupCommit }) });
   await store.ready();
   const deps = {
     store,

@@ -226,6 +226,7 @@ async function main(): Promise<void> {
     ...cost,
     bareFastifyReqPerSec: Math.round(hello['2xx'] / hello.duration),
     ratioToBare: Number((accepted / (hello['2xx'] / hello.duration)).toFixed(3)),
+    groupCommit: process.env.BENCH_GROUP_COMMIT ?? 'default',
     goal: { ordersPerSec: 3000, p99Ms: 20, met: accepted >= 3000 && orders.latency.p99 <= 20 },
   };
   console.log(`RESULT ${JSON.stringify(result)}`);

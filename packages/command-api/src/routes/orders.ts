@@ -1,7 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { createHash } from 'node:crypto';
-import { v5 as uuidv5 } from 'uuid';
+import { hash } from 'node:crypto';
 import { authenticate, problems } from '@tradecore/http-kit';
 import { WrongExpectedRevisionError } from '@tradecore/event-store';
 import {
@@ -13,9 +12,11 @@ import {
   type EventData,
 } from '@tradecore/core-domain';
 import { FINAL_STATUSES, appendWithRetry, metadataFor, newEvent, positionOf, type CommandDeps } from '../context.ts';
+import { nameUuid, uuidNamespace } from '../name-uuid.ts';
 
 /** Namespace of Tradecore's derived ids (UUIDv5). */
 export const ORDER_ID_NAMESPACE = '6f1d3c1e-8a0b-5f0e-9a41-2b7c0d5e9f10';
+const ORDER_ID_NAMESPACE_BYTES = uuidNamespace(ORDER_ID_NAMESPACE);
 
 const DecimalInput = z.string().min(1).max(40);
 const ClientOrderId = z.string().min(1).max(64).regex(/^[\x21-\x7e]+$/, 'clientOrderId must be 1-64 printable ASCII characters');
@@ -47,7 +48,7 @@ function canonicalHash(value: Record<string, unknown>): string {
   const sorted = Object.keys(value)
     .sort()
     .map((k) => [k, value[k]]);
-  return createHash('sha256').update(JSON.stringify(sorted)).digest('hex');
+  return hash('sha256', JSON.stringify(sorted), 'hex');
 }
 
 type OrderPlacedData = EventData<'OrderPlaced'>;
@@ -96,10 +97,10 @@ export const orderRoutes: FastifyPluginAsyncZod<CommandDeps> = async (app, deps)
       const requestHash = canonicalHash(normalized);
       const key = request.headers['idempotency-key'] ?? body.clientOrderId;
       // With a key the order id is derived from it: a retry (even after a restart) lands on the same stream.
-      const orderId = key ? uuidv5(`${principal.userId}:${key}`, ORDER_ID_NAMESPACE) : deps.ids.uuid();
+      const orderId = key ? nameUuid(`${principal.userId}:${key}`, ORDER_ID_NAMESPACE_BYTES) : deps.ids.uuid();
       const data: OrderPlacedData = { orderId, userId: principal.userId, ...normalized, requestHash, placedAt: deps.clock.now().toISOString() };
       const stream = streams.order(orderId);
-      const eventId = uuidv5(`${orderId}:placed:${requestHash}`, ORDER_ID_NAMESPACE);
+      const eventId = nameUuid(`${orderId}:placed:${requestHash}`, ORDER_ID_NAMESPACE_BYTES);
       let position: number;
       try {
         const result = await deps.store.appendToStream(stream, [newEvent(eventId, { type: 'OrderPlaced', schemaVersion: 1, data }, metadataFor(deps, request, principal.userId))], {
