@@ -1,3 +1,4 @@
+import pg from 'pg';
 import { createTestDatabase, type TestDatabase } from '@tradecore/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
 import { newEvent } from '../contract.suite.ts';
@@ -81,10 +82,11 @@ describe('verifyLog', { timeout: 300_000 }, () => {
     expect(report.sealsChecked).toBe(3);
     expect(report.unsealedEvents).toBe(15);
     expect(report.lastSeal?.hash).toBe(seals[2]?.hash);
-    // also with a bare pool, in small pages, reporting progress
+    // also with a bare pool, in small pages, reporting progress, and with the chains read in ranges
     const phases = new Set<string>();
     expect((await verifyLog(w.store.pool, { batchSize: 7, onProgress: (p) => phases.add(p.phase) })).ok).toBe(true);
     expect([...phases]).toEqual(['chains', 'seals']);
+    expect(await verifyLog(w.store, { anchors: [{ sealId: 2n, hash: seals[1]?.hash ?? '' }], parallelism: 3 })).toEqual(report);
   });
 
   it('names an event whose data was changed in SQL', async () => {
@@ -162,6 +164,15 @@ describe('verifyLog', { timeout: 300_000 }, () => {
     const report = await verifyLog(w.store);
     expect(report.firstProblem).toMatchObject({ kind: 'reordered', position: a.globalPosition, stream: 'acct-4', revision: 0n });
     expect(report.problems.some((p) => p.kind === 'reordered' && p.stream === 'acct-0' && p.revision === 1n)).toBe(true);
+    // the same problems in the same order when the chains are read in ranges by several connections
+    expect(await verifyLog(w.store, { parallelism: 3 })).toEqual(report);
+    // and when everything runs on one connection, one pass after the other
+    const single = new pg.Pool({ connectionString: w.db.url, max: 1 });
+    try {
+      expect(await verifyLog(single)).toEqual(report);
+    } finally {
+      await single.end();
+    }
   });
 
   it('names events of one stream whose positions were swapped, transaction ids and all', async () => {
