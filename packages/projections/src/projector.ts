@@ -19,9 +19,10 @@ import type pg from 'pg';
 import type { RecordedEvent } from '@tradecore/event-store';
 import { Gauge, type Registry } from 'prom-client';
 import { BatchFold, UNREAD_EVENT_TYPES, loadKeys, orderAverageFillPrice, parseRecorded, positionAveragePrice, positionId, type MarketRow, type OrderRow, type OrderStatus, type ParseOutcome, type ParsedEvent, type PositionRow } from './fold.ts';
+import { fastParse } from './fast-parse.ts';
 import { CHECKPOINT_NAME, migrateSchema } from './migrations.ts';
 import { fmt, fmtOrNull, signedUnits, units } from './money.ts';
-import { bulkInsertSql, ident, lockKeySql, type Column, type Queryable } from './sql.ts';
+import { bulkInsertSql, copyRows, ident, lockKeySql, type Column, type Queryable } from './sql.ts';
 
 export const NOTIFY_CHANNEL = 'tradecore_readmodel';
 /** PostgreSQL rejects NOTIFY payloads of 8000 bytes or more. */
@@ -87,7 +88,15 @@ export interface Projector {
   /** The checkpoint: the last global position applied. */
   position(): Promise<bigint>;
   /** Pipelined bulk apply for replays (needs `cache: true`); see replayPipeline in the source. */
-  replayPipeline(): ReplayPipeline;
+  replayPipeline(options?: ReplayPipelineOptions): ReplayPipeline;
+}
+
+export interface ReplayPipelineOptions {
+  /**
+   * The schema's read-model tables were created empty for this replay and nothing else writes
+   * them: a row this pipeline has not written yet is appended with COPY instead of upserted.
+   */
+  emptySchema?: boolean;
 }
 
 export interface ReplayPipeline {
@@ -139,15 +148,21 @@ export function createProjector(options: ProjectorOptions): Projector {
     return fresh;
   }
 
-  /** Parses, loads what the fold needs (cache first) and folds; `yieldEvery` lets I/O run in between. */
-  async function foldEvents(db: Queryable, fresh: readonly RecordedEvent[], yieldEvery = 0): Promise<Folded> {
+  /**
+   * Parses, loads what the fold needs (cache first) and folds; `yieldEvery` lets I/O run in between.
+   * `fast`: try fastParse before zod (replays of the store's own log only).
+   */
+  async function foldEvents(db: Queryable, fresh: readonly RecordedEvent[], yieldEvery = 0, fast = false): Promise<Folded> {
     const breathe = async (i: number) => {
       if (yieldEvery > 0 && i > 0 && i % yieldEvery === 0) await new Promise<void>((resolve) => setImmediate(resolve));
     };
     const outcomes: ParseOutcome[] = [];
     let i = 0;
     for (const e of fresh) {
-      if (!UNREAD_EVENT_TYPES.has(e.type)) outcomes.push(parseRecorded(e));
+      if (!UNREAD_EVENT_TYPES.has(e.type)) {
+        const parsed = fast ? fastParse(e) : undefined;
+        outcomes.push(parsed ? { ok: true, parsed } : parseRecorded(e));
+      }
       await breathe(++i);
     }
     const parsed: ParsedEvent[] = [];
@@ -241,13 +256,16 @@ export function createProjector(options: ProjectorOptions): Projector {
    * Replays only (a schema this projector writes alone, with the cache): folds batch n+1 while
    * batch n is being written, one transaction per batch, in order. The cache holds every row that
    * has a write in flight, so loads never see a stale row; it is only cleared once writes drained.
+   * Events are checked by fastParse first (zod when it is unsure); into an empty schema, rows
+   * appear with COPY the first time and are upserted after that.
    */
-  function replayPipeline(): ReplayPipeline {
+  function replayPipeline(pipelineOptions: ReplayPipelineOptions = {}): ReplayPipeline {
     if (!cache) throw new Error('replayPipeline needs a projector created with cache: true');
     let checkpoint: bigint | undefined;
     let pending: Promise<void> = Promise.resolve();
     let failure: unknown;
     let failed = false;
+    const plan: CopyPlan | undefined = pipelineOptions.emptySchema ? new Map() : undefined;
     return {
       async push(events) {
         if (failed) throw failure;
@@ -259,8 +277,9 @@ export function createProjector(options: ProjectorOptions): Projector {
           await pending;
           clearCache();
         }
-        const folded = await foldEvents(pool, fresh, 2_000);
-        const statements = writeStatements(s, folded.fold); // values captured now, before the next fold mutates rows
+        // Short slices: each statement of the write in flight needs an event-loop turn to be sent.
+        const folded = await foldEvents(pool, fresh, 500, true);
+        const statements = writeStatements(s, folded.fold, plan); // values captured now, before the next fold mutates rows
         remember(folded);
         checkpoint = last.globalPosition;
         const at = checkpoint.toString();
@@ -272,7 +291,7 @@ export function createProjector(options: ProjectorOptions): Projector {
             await client.query('begin');
             if (options.synchronousCommit === false) await client.query('set local synchronous_commit = off');
             await client.query(`select pg_advisory_xact_lock(${lockKeySql(schema)})`);
-            await runStatements(client, statements);
+            await runStatements(client, statements, client);
             await client.query(`update ${s}.projection_checkpoint set position = $2, updated_at = now() where name = $1`, [CHECKPOINT_NAME, at]);
             await client.query('commit');
             gauge?.set({ schema }, Number(at));
@@ -488,21 +507,52 @@ function upsertSet(columns: readonly string[]): string {
   return columns.map((c) => `${c} = excluded.${c}`).join(', ');
 }
 
-interface Statement {
-  text: string;
-  values: unknown[];
+/** A query, or rows to append with COPY (replays only, see CopyPlan). */
+type Statement = { text: string; values: unknown[] } | { copy: string; columns: readonly string[]; rows: unknown[][] };
+
+async function runStatements(db: Queryable, statements: readonly Statement[], client?: pg.ClientBase): Promise<void> {
+  for (const st of statements) {
+    if ('copy' in st) {
+      if (!client) throw new Error('a COPY statement needs a client');
+      await copyRows(client, st.copy, st.columns, st.rows);
+    } else {
+      await db.query(st.text, st.values);
+    }
+  }
 }
 
-async function runStatements(db: Queryable, statements: readonly Statement[]): Promise<void> {
-  for (const st of statements) await db.query(st.text, st.values);
-}
+/**
+ * A replay's record of every key it has queued a write for, per table. A key that is not in it
+ * was never written to the replay's fresh schema, so its row can be appended with COPY instead of
+ * an upsert; every other row still goes through the upsert (correct whether or not the row exists).
+ */
+export type CopyPlan = Map<string, Set<string>>;
 
 /** Every write of a batch, with its values captured now (synchronously). */
-function writeStatements(s: string, f: BatchFold): Statement[] {
+function writeStatements(s: string, f: BatchFold, plan?: CopyPlan): Statement[] {
   const out: Statement[] = [];
   const db = { query: (text: string, values?: unknown[]) => void out.push({ text, values: values ?? [] }) };
-  const bulk = (_db: unknown, table: string, columns: readonly Column[], rows: readonly unknown[][], onConflict: string, alias?: string) => {
-    const st = bulkInsertSql(table, columns, rows, onConflict, alias);
+  /** `keyColumns`: how many leading columns are the table's key (0: never COPY, always upsert). */
+  const bulk = (_db: unknown, table: string, columns: readonly Column[], rows: unknown[][], onConflict: string, alias?: string, keyColumns = 0) => {
+    let upserts = rows;
+    if (plan && keyColumns > 0) {
+      let written = plan.get(table);
+      if (!written) plan.set(table, (written = new Set()));
+      const fresh: unknown[][] = [];
+      upserts = [];
+      for (const row of rows) {
+        const key = keyColumns === 1 ? String(row[0]) : row.slice(0, keyColumns).map(String).join('\u0000');
+        if (written.has(key)) {
+          upserts.push(row);
+        } else {
+          // A repeated key within the batch (the tape's do-nothing rule) sees the first row COPYed.
+          written.add(key);
+          fresh.push(row);
+        }
+      }
+      if (fresh.length > 0) out.push({ copy: table, columns: columns.map((c) => c.name), rows: fresh });
+    }
+    const st = bulkInsertSql(table, columns, upserts, onConflict, alias);
     if (st) out.push(st);
   };
   if (f.users.size > 0) {
@@ -615,6 +665,8 @@ function writeStatements(s: string, f: BatchFold): Statement[] {
       o.lastPosition.toString(),
     ]),
     `on conflict (order_id) do update set ${upsertSet(orderCols.slice(1).map((c) => c.name))}`,
+    undefined,
+    1,
   );
 
   const balances = [...f.balances.values()];
@@ -633,6 +685,7 @@ function writeStatements(s: string, f: BatchFold): Statement[] {
     `on conflict (user_id, asset) do update set available = t.available + excluded.available, reserved = t.reserved + excluded.reserved,
        updated_at = excluded.updated_at, last_position = excluded.last_position`,
     't',
+    2,
   );
 
   const positions = [...f.dirtyPositions].map((k) => f.positions.get(k)).filter((p): p is PositionRow => p !== undefined);
@@ -663,6 +716,8 @@ function writeStatements(s: string, f: BatchFold): Statement[] {
       p.lastPosition.toString(),
     ]),
     `on conflict (position_id) do update set ${upsertSet(positionCols.slice(1).map((c) => c.name))}`,
+    undefined,
+    1,
   );
 
   const trades = [...f.trades.values()];
@@ -719,6 +774,7 @@ function writeStatements(s: string, f: BatchFold): Statement[] {
        executed = t.executed or excluded.executed,
        settled = t.settled or excluded.settled`,
     't',
+    2,
   );
 
   bulk(
@@ -735,6 +791,8 @@ function writeStatements(s: string, f: BatchFold): Statement[] {
     ],
     f.tape.map((t) => [t.tradeId, t.marketId, fmt(t.price), fmt(t.quantity), t.takerSide, t.tradeTime, t.position.toString()]),
     'on conflict (trade_id) do nothing',
+    undefined,
+    1,
   );
 
   const candles = [...f.candles.values()];
@@ -758,6 +816,7 @@ function writeStatements(s: string, f: BatchFold): Statement[] {
        high = greatest(c.high, excluded.high), low = least(c.low, excluded.low), close = excluded.close,
        volume = c.volume + excluded.volume, quote_volume = c.quote_volume + excluded.quote_volume, trade_count = c.trade_count + excluded.trade_count`,
     'c',
+    3,
   );
 
   const levels = [...f.levels.values()].filter((l) => l.quantity !== 0n || l.orderCount !== 0);
@@ -774,6 +833,7 @@ function writeStatements(s: string, f: BatchFold): Statement[] {
     levels.map((l) => [l.marketId, l.side, fmt(l.price), fmt(l.quantity), l.orderCount]),
     `on conflict (market_id, side, price) do update set quantity = b.quantity + excluded.quantity, order_count = b.order_count + excluded.order_count`,
     'b',
+    3,
   );
   if (levels.length > 0) {
     db.query(

@@ -94,7 +94,7 @@ export async function replayReadModels(options: ReplayOptions): Promise<ReplayRe
   const started = performance.now();
   const { projector, restoreIndexes } = await freshSchema(options.pool, options.schema);
   const to = options.toPosition ?? (await options.store.headPosition());
-  const pipeline = projector.replayPipeline();
+  const pipeline = projector.replayPipeline({ emptySchema: true });
   const r = await pump(options.store, 0n, to, options.batchSize ?? 20_000, (page) => pipeline.push(page), options.onProgress);
   await pipeline.finish();
   await restoreIndexes(options.pool);
@@ -148,7 +148,7 @@ async function rebuildLocked(options: RebuildOptions, live: string, shadow: stri
   const analytics = options.analyticsSchema ?? 'analytics';
   const batchSize = options.batchSize ?? 20_000;
   const { projector: shadowProjector, restoreIndexes } = await freshSchema(options.pool, shadow);
-  const pipeline = shadowProjector.replayPipeline();
+  const pipeline = shadowProjector.replayPipeline({ emptySchema: true });
   const bulk = await pump(options.store, 0n, undefined, batchSize, (page) => pipeline.push(page), options.onProgress);
   await pipeline.finish();
   await restoreIndexes(options.pool);
