@@ -160,7 +160,17 @@ async function main(): Promise<void> {
     const latencyTrades = await waitForTrades(ts, latencyFrom, ORDERS / 2, TIMEOUT_MS);
     const events = await eventsAfter(ts, latencyFrom);
     const placed = new Map<string, RecordedEvent>();
+    const accepted = new Map<string, RecordedEvent>();
     for (const e of events) if (e.type === 'OrderPlaced') placed.set((e.data as { orderId: string }).orderId, e);
+    for (const e of events) if (e.type === 'OrderAccepted') accepted.set((e.data as { orderId: string }).orderId, e);
+    // Where the time goes: OrderPlaced → OrderAccepted (relay, Kafka, risk) and the later
+    // OrderAccepted of a pair → TradeExecuted (relay, Kafka, execution).
+    const riskHop: number[] = [];
+    const executionHop: number[] = [];
+    for (const [orderId, a] of accepted) {
+      const p = placed.get(orderId);
+      if (p) riskHop.push(Date.parse(a.recordedAt) - Date.parse(p.recordedAt));
+    }
     const latencies: number[] = [];
     let firstPlaced = Number.POSITIVE_INFINITY;
     let lastDecision = 0;
@@ -174,8 +184,14 @@ async function main(): Promise<void> {
       const a = placed.get(d.takerOrderId);
       const b = placed.get(d.makerOrderId);
       if (a && b) latencies.push(Date.parse(e.recordedAt) - Math.max(Date.parse(a.recordedAt), Date.parse(b.recordedAt)));
+      const aa = accepted.get(d.takerOrderId);
+      const ba = accepted.get(d.makerOrderId);
+      if (aa && ba) executionHop.push(Date.parse(e.recordedAt) - Math.max(Date.parse(aa.recordedAt), Date.parse(ba.recordedAt)));
     }
     latencies.sort((x, y) => x - y);
+    riskHop.sort((x, y) => x - y);
+    executionHop.sort((x, y) => x - y);
+    const hop = (xs: readonly number[]) => ({ p50Ms: percentile(xs, 50), p99Ms: percentile(xs, 99) });
     const sustained = Math.round(Math.min(ORDERS, (counts.OrderRested ?? 0) + latencyTrades) / ((lastDecision - firstPlaced) / 1000));
     const p99 = percentile(latencies, 99);
     const result = {
@@ -189,6 +205,7 @@ async function main(): Promise<void> {
       p90Ms: percentile(latencies, 90),
       p99Ms: p99,
       maxMs: latencies[latencies.length - 1] ?? null,
+      hops: { placedToAccepted: hop(riskHop), acceptedToTrade: hop(executionHop) },
       goal: GOAL,
       goalMet: capacity >= GOAL.ordersPerSecond && p99 !== null && p99 <= GOAL.p99Ms && latencyTrades >= ORDERS / 2,
       machine: { cpus: os.cpus().length, loadAverage1m: Number(os.loadavg()[0]!.toFixed(1)), node: process.version },
@@ -203,6 +220,8 @@ async function main(): Promise<void> {
       'latency p90 (ms)': { value: result.p90Ms },
       'latency p99 (ms)': { value: result.p99Ms },
       'latency max (ms)': { value: result.maxMs },
+      'hop OrderPlaced → OrderAccepted p50 / p99 (ms)': { value: `${result.hops.placedToAccepted.p50Ms} / ${result.hops.placedToAccepted.p99Ms}` },
+      'hop OrderAccepted → TradeExecuted p50 / p99 (ms)': { value: `${result.hops.acceptedToTrade.p50Ms} / ${result.hops.acceptedToTrade.p99Ms}` },
       [`goal ≥ ${GOAL.ordersPerSecond}/s, p99 ≤ ${GOAL.p99Ms} ms`]: { value: result.goalMet ? 'met' : 'not met' },
       'load average (1 min)': { value: result.machine.loadAverage1m },
     });

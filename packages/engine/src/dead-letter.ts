@@ -3,6 +3,7 @@
  * Kafka mode publishes them to the dead-letter topic keyed by the original key; single-node mode
  * writes them to the `engine_dead_letters` table. Either way: a counter and an error log line.
  */
+import type { RecordedEvent } from '@tradecore/event-store';
 import type { Producer } from 'kafkajs';
 import type pg from 'pg';
 import type { InboxInput } from './inbox.ts';
@@ -96,6 +97,18 @@ export async function postgresDeadLetterSink(pool: pg.Pool, now: () => Date): Pr
   };
 }
 
+/**
+ * The correlation id every log line about an input carries (so logs join across services): the
+ * input's metadata.correlationId, or its event id where the writer set none (as decisions do).
+ * Undefined for an input that could not be decoded.
+ */
+export function correlationIdOf(event: RecordedEvent | null | undefined): string | undefined {
+  if (!event) return undefined;
+  // The same rule as the decisions' metadata (stream-runner's decisionMetadata).
+  const c = (event.metadata as { correlationId?: unknown } | null | undefined)?.correlationId;
+  return typeof c === 'string' ? c : event.eventId;
+}
+
 /** Counts, logs and publishes one dead letter. */
 export async function deadLetter(
   sink: DeadLetterSink,
@@ -114,6 +127,7 @@ export async function deadLetter(
       offset: letter.input.offset,
       eventId: letter.input.event?.eventId,
       type: letter.input.event?.type,
+      correlationId: correlationIdOf(letter.input.event),
       attempts: letter.attempts,
       err: letter.error,
     },

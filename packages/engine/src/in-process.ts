@@ -10,7 +10,7 @@ import type pg from 'pg';
 import { backoffDelay, sleep } from './backoff.ts';
 import { createPostgresCheckpointStore, type CheckpointStore } from './checkpoints.ts';
 import { forEachLimit } from './concurrency.ts';
-import { postgresDeadLetterSink, type DeadLetterSink } from './dead-letter.ts';
+import { correlationIdOf, postgresDeadLetterSink, type DeadLetterSink } from './dead-letter.ts';
 import { systemClock, type Clock } from './ids.ts';
 import { createPostgresSnapshotStore, type SnapshotStore } from './snapshots.ts';
 import { inputFromEvent, type InboxHandler, type InboxInput } from './inbox.ts';
@@ -77,6 +77,11 @@ export async function startInProcessEngine(options: InProcessEngineOptions): Pro
     const index = new Map<string, InboxInput[]>();
     for (const e of events) {
       for (const route of routeEvent(e)) {
+        if (route.topic === 'dead-letter')
+          logger.warn(
+            { eventId: e.eventId, type: e.type, stream: e.stream, position: e.globalPosition.toString(), correlationId: correlationIdOf(e) },
+            'event has no routing key fields; no handler can decide it',
+          );
         if (route.topic !== 'account-inbox' && route.topic !== 'market-inbox') continue;
         for (const handler of handlers) {
           if (handler.inbox !== route.topic) continue;

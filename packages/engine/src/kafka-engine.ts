@@ -2,8 +2,10 @@
  * Kafka mode: each handler is a consumer group on its inbox (risk: account-inbox, execution:
  * market-inbox). Partition assignment is ownership: the execution handler owns the markets of its
  * partitions and rebuilds their state when the assignment changes; a rebalance drops every cached
- * state first. Offsets are resolved after the handler finished a batch and committed after each
- * batch (and on graceful stop); a crash redelivers, which the handlers skip.
+ * state first. Offsets are resolved after the handler finished a batch and committed at most every
+ * `commitIntervalMs` (and on graceful stop), not after each batch: kafkajs fetches again only after
+ * every batch of a fetch, commit included, is done, so a commit per batch put a broker round trip
+ * on every hop. A crash redelivers what was not committed yet, which the handlers skip.
  *
  * A handler that must stop (the store stayed unavailable) crashes its consumer without committing
  * past the batch: `done` rejects, nothing is skipped.
@@ -40,6 +42,8 @@ export interface KafkaEngineOptions {
   partitionsConsumedConcurrently?: number;
   sessionTimeoutMs?: number;
   heartbeatIntervalMs?: number;
+  /** Offsets of finished batches are committed this often (and on stop); 0: after every batch. Default 1000. */
+  commitIntervalMs?: number;
   deadLetters?: DeadLetterSink;
   /** Order-book snapshots for the execution handler (createPostgresSnapshotStore). Default none. */
   snapshots?: SnapshotStore;
@@ -99,6 +103,30 @@ export async function startKafkaEngine(options: KafkaEngineOptions): Promise<Kaf
   const assignments = new Map<string, readonly number[]>();
   let stopping = false;
 
+  const commitIntervalMs = options.commitIntervalMs ?? 1_000;
+  /** Per consumer: the offsets of finished batches not yet committed, and the batches in flight. */
+  interface Committer {
+    consumer: Consumer;
+    topic: string;
+    pending: Map<number, string>;
+    inFlight: number;
+    idle: (() => void)[];
+    timer?: NodeJS.Timeout;
+  }
+  const committers: Committer[] = [];
+
+  async function commitPending(c: Committer): Promise<void> {
+    if (c.pending.size === 0) return;
+    const offsets = [...c.pending].map(([partition, offset]) => ({ topic: c.topic, partition, offset }));
+    c.pending.clear();
+    try {
+      await c.consumer.commitOffsets(offsets);
+    } catch (e) {
+      // Not committed: these inputs are redelivered after a restart or rebalance and skipped there.
+      logger.warn({ err: e, topic: c.topic }, 'committing consumer offsets failed');
+    }
+  }
+
   async function startConsumer(handler: InboxHandler): Promise<Consumer> {
     const topic = topicName(prefix, handler.inbox);
     const consumer = kafka.consumer({
@@ -120,7 +148,11 @@ export async function startKafkaEngine(options: KafkaEngineOptions): Promise<Kaf
       ready = handler.assigned(partitions);
       ready.catch(() => undefined);
     });
+    const committer: Committer = { consumer, topic, pending: new Map(), inFlight: 0, idle: [] };
+    committers.push(committer);
     consumer.on(consumer.events.REBALANCING, () => {
+      // Offsets of partitions this member may lose are left to the next owner (it skips the redelivery).
+      committer.pending.clear();
       assignments.set(handler.name, []);
       handler.revoked();
       options.onRevocation?.(handler.name as HandlerName);
@@ -138,19 +170,31 @@ export async function startKafkaEngine(options: KafkaEngineOptions): Promise<Kaf
     await consumer.run({
       partitionsConsumedConcurrently: options.partitionsConsumedConcurrently ?? 8,
       eachBatchAutoResolve: false,
-      autoCommit: true,
+      autoCommit: false,
       eachBatch: async (payload) => {
         const { batch } = payload;
         await ready;
         if (!payload.isRunning() || payload.isStale() || batch.messages.length === 0) return;
-        const inputs = batch.messages.map((m) => inputFromMessage(topic, batch.partition, m));
-        const startedAt = Date.now();
-        await handler.handle(batch.partition, inputs);
-        options.onBatch?.({ handler: handler.name as HandlerName, partition: batch.partition, startedAt, endedAt: Date.now(), count: inputs.length });
-        payload.resolveOffset(batch.lastOffset());
-        await payload.heartbeat();
+        committer.inFlight += 1;
+        try {
+          const inputs = batch.messages.map((m) => inputFromMessage(topic, batch.partition, m));
+          const startedAt = Date.now();
+          await handler.handle(batch.partition, inputs);
+          options.onBatch?.({ handler: handler.name as HandlerName, partition: batch.partition, startedAt, endedAt: Date.now(), count: inputs.length });
+          payload.resolveOffset(batch.lastOffset());
+          committer.pending.set(batch.partition, (BigInt(batch.lastOffset()) + 1n).toString());
+          if (commitIntervalMs === 0) await commitPending(committer);
+          await payload.heartbeat();
+        } finally {
+          committer.inFlight -= 1;
+          if (committer.inFlight === 0) for (const wake of committer.idle.splice(0)) wake();
+        }
       },
     });
+    if (commitIntervalMs > 0) {
+      committer.timer = setInterval(() => void commitPending(committer), commitIntervalMs);
+      committer.timer.unref();
+    }
     return consumer;
   }
 
@@ -168,7 +212,20 @@ export async function startKafkaEngine(options: KafkaEngineOptions): Promise<Kaf
     stop() {
       stopped ??= (async () => {
         stopping = true;
-        // disconnect(): the in-flight batch finishes, resolved offsets are committed, the member leaves.
+        // Stop fetching, let the batches in flight finish, commit what they finished, then leave
+        // (disconnect() itself commits nothing with autoCommit off).
+        await Promise.all(
+          committers.map(async (c) => {
+            clearInterval(c.timer);
+            try {
+              c.consumer.pause([{ topic: c.topic }]);
+            } catch (e) {
+              logger.debug({ err: e, topic: c.topic }, 'pausing before stop failed (consumer not running)');
+            }
+            if (c.inFlight > 0) await new Promise<void>((resolve) => c.idle.push(resolve));
+            await commitPending(c);
+          }),
+        );
         await Promise.all(consumers.map((c) => c.disconnect()));
         abort.abort();
         for (const h of handlers) h.revoked();

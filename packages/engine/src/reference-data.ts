@@ -21,9 +21,14 @@ export class ReferenceData {
 
   async refresh(): Promise<void> {
     const fresh: RecordedEvent[] = [];
-    for (const stream of [streams.markets, streams.control]) {
-      const from = (this.revisions.get(stream) ?? -1n) + 1n;
-      const read = await this.store.readStream(stream, { fromRevision: from });
+    // Both reads at once: a refresh sits on every batch's critical path, so it costs one round trip.
+    const reads = await Promise.all(
+      [streams.markets, streams.control].map(async (stream) => ({
+        stream,
+        read: await this.store.readStream(stream, { fromRevision: (this.revisions.get(stream) ?? -1n) + 1n }),
+      })),
+    );
+    for (const { stream, read } of reads) {
       const last = read[read.length - 1];
       if (last) this.revisions.set(stream, last.streamRevision);
       fresh.push(...read);

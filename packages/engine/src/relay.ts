@@ -2,7 +2,7 @@
  * The relay: reads the event store in global order from its checkpoint and publishes every event
  * to Kafka (routeEvent: the events topic plus the inboxes) with an idempotent producer, one
  * producer batch per read batch (split only where a partition's records would pass the size limit), and saves its checkpoint only after the broker acknowledged the
- * batch (acks = all). A crash between ack and checkpoint republishes the batch: duplicates are
+ * batch (acks = all), in the background (the next read does not wait for the write). A crash between ack and checkpoint republishes the batch: duplicates are
  * allowed (handlers are idempotent), losses are not.
  *
  * On an error (store unavailable, broker gone) the relay stops reading, waits with a bounded
@@ -13,6 +13,7 @@ import type { Kafka, Message, Producer, TopicMessages } from 'kafkajs';
 import { backoffDelay, sleep } from './backoff.ts';
 import type { CheckpointStore } from './checkpoints.ts';
 import { encodeRecordedEvent, eventHeaders } from './codec.ts';
+import { correlationIdOf } from './dead-letter.ts';
 import { defaultLogger, engineMetrics, type EngineMetrics, type Logger } from './observability.ts';
 import { routeEvent, topicName, type LogicalTopic } from './routing.ts';
 import { PRODUCER_CONFIG, ensureTopics } from './topics.ts';
@@ -58,7 +59,13 @@ export const MAX_PARTITION_BYTES = 768 * 1024;
  * partition's records would pass `maxPartitionBytes` (a 1,000-event batch to the single-partition
  * events topic does), then several, sent one after the other so per-partition order is kept.
  */
-export function buildTopicMessages(events: readonly RecordedEvent[], topicPrefix: string, maxPartitionBytes = MAX_PARTITION_BYTES): TopicMessages[][] {
+export function buildTopicMessages(
+  events: readonly RecordedEvent[],
+  topicPrefix: string,
+  maxPartitionBytes = MAX_PARTITION_BYTES,
+  /** Called for each event that can reach no handler (sent to the dead-letter topic). */
+  onUnroutable?: (e: RecordedEvent) => void,
+): TopicMessages[][] {
   const requests: TopicMessages[][] = [];
   let byTopic = new Map<LogicalTopic, Message[]>();
   let bytes = new Map<string, number>();
@@ -74,6 +81,7 @@ export function buildTopicMessages(events: readonly RecordedEvent[], topicPrefix
     const routes = routeEvent(e);
     const size = value.length + 200;
     if (routes.some((r) => (bytes.get(`${r.topic}/${r.partition}`) ?? 0) + size > maxPartitionBytes)) flush();
+    if (onUnroutable && routes.some((r) => r.topic === 'dead-letter')) onUnroutable(e);
     for (const route of routes) {
       let list = byTopic.get(route.topic);
       if (!list) byTopic.set(route.topic, (list = []));
@@ -130,21 +138,78 @@ export function createRelay(options: RelayOptions): Relay {
     }
   }
 
+  // Checkpoint writes run beside the relay loop, one at a time, each saving the newest acknowledged
+  // position: the next read does not wait for a database round trip, and a burst of small batches
+  // costs one write instead of one each. Only acknowledged positions are ever saved; a crash loses
+  // at most the writes still pending, and the batches after the saved position are sent again.
+  let acked = 0n;
+  let saved = 0n;
+  let saving: Promise<void> | undefined;
+  let saveError: Error | undefined;
+  function saveCheckpoint(): Promise<void> {
+    const sub = subscription;
+    saving ??= (async () => {
+      try {
+        while (saved < acked) {
+          const target = acked;
+          await options.checkpoints.save(name, target);
+          saved = target;
+          position = target;
+        }
+      } catch (e) {
+        // As a crash before the checkpoint: end this subscription, resume from the saved checkpoint
+        // after a backoff and publish the unsaved batches again (duplicates, never losses).
+        saveError = e instanceof Error ? e : new Error(String(e));
+        void sub?.close();
+      } finally {
+        saving = undefined;
+      }
+    })();
+    return saving;
+  }
+  /** Waits for every acknowledged position to be saved; rethrows a failed save (the loop restarts). */
+  async function flushCheckpoint(): Promise<void> {
+    while (saving) await saving;
+    if (saved < acked && saveError === undefined) await saveCheckpoint();
+    if (saveError !== undefined) {
+      const e = saveError;
+      saveError = undefined;
+      // Forget what was acknowledged but not saved, as a crash would: the restart republishes it.
+      acked = saved;
+      throw e;
+    }
+  }
+
   async function publish(events: readonly RecordedEvent[]): Promise<void> {
     if (events.length === 0 || !producer) return;
+    // A checkpoint that could not be saved stops this subscription: the relay resumes from the saved one.
+    if (saveError !== undefined) await flushCheckpoint();
     const end = metrics.relayBatchSeconds.startTimer();
-    const requests = buildTopicMessages(events, prefix);
+    const requests = buildTopicMessages(events, prefix, MAX_PARTITION_BYTES, (e) =>
+      logger.warn(
+        { eventId: e.eventId, type: e.type, stream: e.stream, position: e.globalPosition.toString(), correlationId: correlationIdOf(e) },
+        'event has no routing key fields; published to the dead-letter topic',
+      ),
+    );
     for (const topicMessages of requests) await send(producer, topicMessages);
     const last = events[events.length - 1]!.globalPosition;
-    await options.checkpoints.save(name, last);
-    position = last;
+    acked = last;
+    void saveCheckpoint();
     for (const topicMessages of requests) for (const tm of topicMessages) metrics.relayed.inc({ topic: tm.topic }, tm.messages.length);
     end();
-    options.onBatch?.({ count: events.length, lastPosition: last });
+    if (options.onBatch) {
+      // Callers of onBatch (tests) are promised a saved checkpoint.
+      await flushCheckpoint();
+      options.onBatch({ count: events.length, lastPosition: last });
+    }
   }
 
   async function runOnce(): Promise<void> {
+    // A save left running by a failed round lands first, so the load below sees it.
+    await flushCheckpoint().catch(() => undefined);
     position = await options.checkpoints.load(name);
+    acked = position;
+    saved = position;
     // stop() may have been called while the checkpoint loaded: then there is nothing to close later.
     if (abort.signal.aborted) return;
     logger.info({ from: position.toString() }, 'relay subscribing from checkpoint');
@@ -154,6 +219,7 @@ export function createRelay(options: RelayOptions): Relay {
     } finally {
       subscription = undefined;
     }
+    await flushCheckpoint();
   }
 
   async function supervise(): Promise<void> {

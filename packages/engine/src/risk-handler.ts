@@ -128,7 +128,6 @@ export function createRiskHandler(deps: HandlerDeps): InboxHandler {
           );
       }
       if (valid.length === 0) return;
-      await referenceGate.ensure();
       // Last prices as of each priced input, read before deciding (decisions are synchronous).
       const lastPrice = new Map<string, string | null>();
       const pricedMarkets = new Set<number>();
@@ -136,8 +135,9 @@ export function createRiskHandler(deps: HandlerDeps): InboxHandler {
         const marketId = (v.event.data as { marketId?: unknown } | null)?.marketId;
         if (PRICED.has(v.event.type) && typeof marketId === 'number' && Number.isSafeInteger(marketId) && marketId > 0) pricedMarkets.add(marketId);
       }
+      // The catch-ups are independent reads: one round trip of latency for all of them.
+      await Promise.all([referenceGate.ensure(), ...[...pricedMarkets].map((m) => priceGate(m).ensure())]);
       if (pricedMarkets.size > 0) {
-        await Promise.all([...pricedMarkets].map((m) => priceGate(m).ensure()));
         for (const v of valid) {
           const marketId = (v.event.data as { marketId?: unknown } | null)?.marketId;
           if (PRICED.has(v.event.type) && typeof marketId === 'number' && pricedMarkets.has(marketId))

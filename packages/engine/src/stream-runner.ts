@@ -24,7 +24,7 @@ import {
   type RecordedEvent,
 } from '@tradecore/event-store';
 import { backoffDelay, sleep } from './backoff.ts';
-import { deadLetter, type DeadLetterSink } from './dead-letter.ts';
+import { correlationIdOf, deadLetter, type DeadLetterSink } from './dead-letter.ts';
 import { derivedEventId, type Clock } from './ids.ts';
 import type { InboxInput } from './inbox.ts';
 import type { SnapshotStore } from './snapshots.ts';
@@ -138,6 +138,8 @@ export interface StoreRetryOptions {
   attempts?: number;
   backoff?: { initialMs?: number; maxMs?: number };
   signal?: AbortSignal;
+  /** Extra fields for the retry log lines (the correlation ids of the inputs the operation is for). */
+  logContext?: Record<string, unknown>;
 }
 
 /**
@@ -155,7 +157,7 @@ export async function retryStore<T>(what: string, fn: () => Promise<T>, o: Store
         throw new HandlerStoppedError(`${o.handler}: ${what} failed ${attempt} times; stopping rather than skipping`, { cause: e });
       o.metrics.retries.inc({ handler: o.handler, kind: 'store' });
       const delay = backoffDelay(attempt, { initialMs: 100, maxMs: 3_000, ...o.backoff });
-      o.logger.warn({ err: e, attempt, delayMs: delay, what }, 'store operation failed; retrying');
+      o.logger.warn({ ...o.logContext, err: e, attempt, delayMs: delay, what }, 'store operation failed; retrying');
       await sleep(delay, o.signal);
     }
   }
@@ -245,8 +247,8 @@ export class StreamRunner<S> {
     this.remember(stream, { state, revision });
   }
 
-  private withStore<T>(what: string, fn: () => Promise<T>): Promise<T> {
-    return retryStore(what, fn, { ...this.o, attempts: this.o.storeAttempts });
+  private withStore<T>(what: string, fn: () => Promise<T>, logContext?: Record<string, unknown>): Promise<T> {
+    return retryStore(what, fn, { ...this.o, attempts: this.o.storeAttempts, logContext });
   }
 
   /**
@@ -261,8 +263,11 @@ export class StreamRunner<S> {
     const deadLettered = new Set<string>();
     const failures = new Map<string, number>();
     let conflicts = 0;
+    // Lines about several inputs name all their correlation ids; lines about one input name its own.
+    const correlationIds = [...new Set(inputs.map((si) => correlationIdOf(si.event)))];
+    const debug = this.o.logger.isLevelEnabled('debug');
     for (;;) {
-      const loaded = await this.withStore(`load ${stream}`, () => this.load(stream));
+      const loaded = await this.withStore(`load ${stream}`, () => this.load(stream), { stream, correlationIds });
       let working = loaded.state;
       const pending: NewEvent[] = [];
       let decided = 0;
@@ -283,6 +288,11 @@ export class StreamRunner<S> {
           poisoned = { si, error: e instanceof Error ? e : new Error(String(e)) };
           break;
         }
+        if (debug)
+          this.o.logger.debug(
+            { stream, eventId: si.event.eventId, type: si.event.type, correlationId: correlationIdOf(si.event), decision: result.map((ev) => ev.type) },
+            'decided',
+          );
         if (result.length === 0) {
           ignored++;
           continue;
@@ -302,7 +312,7 @@ export class StreamRunner<S> {
         failures.set(id, attempts);
         if (attempts < this.o.poisonAttempts) {
           this.o.metrics.retries.inc({ handler: this.o.handler, kind: 'poison' });
-          this.o.logger.warn({ stream, eventId: id, attempts, err: poisoned.error }, 'decision failed; retrying');
+          this.o.logger.warn({ stream, eventId: id, correlationId: correlationIdOf(poisoned.si.event), attempts, err: poisoned.error }, 'decision failed; retrying');
           await sleep(backoffDelay(attempts, { initialMs: 20, maxMs: 500 }), this.o.signal);
         } else {
           deadLettered.add(id);
@@ -320,10 +330,13 @@ export class StreamRunner<S> {
         return 0;
       }
       try {
-        const result = await this.withStore(`append ${stream}`, () =>
-          this.o.store.appendToStream(stream, pending, {
-            expectedRevision: loaded.revision < 0n ? 'no_stream' : loaded.revision,
-          }),
+        const result = await this.withStore(
+          `append ${stream}`,
+          () =>
+            this.o.store.appendToStream(stream, pending, {
+              expectedRevision: loaded.revision < 0n ? 'no_stream' : loaded.revision,
+            }),
+          { stream, correlationIds },
         );
         const entry: Cached<S> = { state: working, revision: result.nextExpectedRevision, snapshotRevision: loaded.snapshotRevision ?? -1n };
         this.remember(stream, entry);
@@ -339,7 +352,7 @@ export class StreamRunner<S> {
         this.o.metrics.retries.inc({ handler: this.o.handler, kind: 'conflict' });
         if (conflicts >= this.o.conflictAttempts)
           throw new HandlerStoppedError(`${this.o.handler}: ${stream} kept conflicting (${conflicts} rounds)`, { cause: e });
-        this.o.logger.debug({ stream, conflicts, err: e }, 'concurrent write: reloading and deciding again');
+        this.o.logger.debug({ stream, conflicts, correlationIds, err: e }, 'concurrent write: reloading and deciding again');
         if (conflicts > 2) await sleep(backoffDelay(conflicts - 2, { initialMs: 5, maxMs: 200 }), this.o.signal);
       }
     }
