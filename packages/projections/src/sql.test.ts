@@ -19,7 +19,7 @@ describe('copyRows', () => {
   it('stores every value as sent: escapes, NULL, the text "\\N", unicode, numerics, booleans, times', async () => {
     await pool.query('create table copied (k int primary key, t text, n numeric, b boolean, ts timestamptz, big bigint)');
     const texts = ['plain', 'tab\there', 'line\nbreak', 'cr\rhere', 'back\\slash', '\\N', 'ünïcødé ✓ 🚀', '', ' spaced ', 'quote\'s "double"'];
-    const rows = texts.map((t, i) => [i, t, i % 2 === 0 ? '123456789012345678.123456789012' : '-0.5', i % 2 === 0, '2026-01-05T10:25:55.500Z', 9_007_199_254_740_993n + BigInt(i)]);
+    const rows: unknown[][] = texts.map((t, i) => [i, t, i % 2 === 0 ? '123456789012345678.123456789012' : '-0.5', i % 2 === 0, '2026-01-05T10:25:55.500Z', 9_007_199_254_740_993n + BigInt(i)]);
     rows.push([texts.length, null, null, null, null, null]);
     const client = await pool.connect();
     try {
