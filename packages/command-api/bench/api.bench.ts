@@ -175,12 +175,15 @@ async function main(): Promise<void> {
   } finally {
     await stopServer(api.child);
   }
-  const bare = await startServer({ BENCH_BARE: '1' });
-  let hello: autocannon.Result;
-  try {
-    hello = await run({ url: `${bare.url}/hello`, method: 'POST', connections: CONNECTIONS, duration: DURATION_S, body: '{}', headers: { 'content-type': 'application/json' } });
-  } finally {
-    await stopServer(bare.child);
+  // BENCH_SKIP_BARE=1 leaves out the hello-world run (A/B comparisons of the order path).
+  let hello: autocannon.Result | undefined;
+  if (process.env.BENCH_SKIP_BARE !== '1') {
+    const bare = await startServer({ BENCH_BARE: '1' });
+    try {
+      hello = await run({ url: `${bare.url}/hello`, method: 'POST', connections: CONNECTIONS, duration: DURATION_S, body: '{}', headers: { 'content-type': 'application/json' } });
+    } finally {
+      await stopServer(bare.child);
+    }
   }
   await db.drop();
 
@@ -201,10 +204,10 @@ async function main(): Promise<void> {
     machineBusyCores: Number((machineBusyMs / (orders.duration * 1000)).toFixed(2)),
     otherBusyCores: Number(((machineBusyMs - serverCpuMs - pgCpuMs - generatorCpuMs) / (orders.duration * 1000)).toFixed(2)),
   };
-  const rows = [
+  const rows: [string, number, number, number, number][] = [
     ['POST /api/v1/orders (PostgreSQL event store)', accepted, orders.latency.p50, orders.latency.p99, orders.non2xx],
-    ['bare fastify hello-world', hello['2xx'] / hello.duration, hello.latency.p50, hello.latency.p99, hello.non2xx],
-  ] as const;
+  ];
+  if (hello) rows.push(['bare fastify hello-world', hello['2xx'] / hello.duration, hello.latency.p50, hello.latency.p99, hello.non2xx]);
   console.log(`\ncommand-api benchmark: ${CONNECTIONS} connections, ${DURATION_S} s each, ${TRADERS} traders; load average ${loadBefore} before, ${loadAfter} after the orders run`);
   console.log('| target | accepted req/s | p50 ms | p99 ms | non-2xx |');
   console.log('|---|---|---|---|---|');
@@ -224,8 +227,8 @@ async function main(): Promise<void> {
     p99Ms: orders.latency.p99,
     non2xx: orders.non2xx,
     ...cost,
-    bareFastifyReqPerSec: Math.round(hello['2xx'] / hello.duration),
-    ratioToBare: Number((accepted / (hello['2xx'] / hello.duration)).toFixed(3)),
+    bareFastifyReqPerSec: hello ? Math.round(hello['2xx'] / hello.duration) : null,
+    ratioToBare: hello ? Number((accepted / (hello['2xx'] / hello.duration)).toFixed(3)) : null,
     groupCommit: process.env.BENCH_GROUP_COMMIT ?? 'default',
     goal: { ordersPerSec: 3000, p99Ms: 20, met: accepted >= 3000 && orders.latency.p99 <= 20 },
   };

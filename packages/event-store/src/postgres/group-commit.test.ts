@@ -216,6 +216,35 @@ describe('PostgreSQL event store: group commit', () => {
     expect(after.position > events[1]!.globalPosition).toBe(true);
   });
 
+  it('does not hold a batch behind a stream head that another transaction keeps locked', async () => {
+    const busy = name('locked');
+    await store.appendToStream(busy, [newEvent('Base')], { expectedRevision: 'no_stream' });
+    const held = new pg.Client({ connectionString: db.url });
+    await held.connect();
+    try {
+      await held.query('begin');
+      const heldResult = await store.appendToStreamInTransaction(held, busy, [newEvent('Held')], { expectedRevision: 0n });
+      let waitingSettled = false;
+      const free = name('free');
+      // queued in the same tick: one batch
+      const waiting = store.appendToStream(busy, [newEvent('AfterHeld')], { expectedRevision: 'any' }).finally(() => {
+        waitingSettled = true;
+      });
+      const quick = store.appendToStream(free, [newEvent('Free')], { expectedRevision: 'no_stream' });
+      const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('the batch waited for the locked head')), 10_000));
+      expect((await Promise.race([quick, timeout])).nextExpectedRevision).toBe(0n);
+      expect(waitingSettled).toBe(false); // still waiting, alone, for the lock
+      await held.query('commit');
+      const after = await waiting;
+      expect(after.nextExpectedRevision).toBe(2n);
+      expect(after.position > heldResult.position).toBe(true);
+    } finally {
+      await held.query('rollback').catch(() => undefined);
+      await held.end();
+    }
+    expect((await store.readStream(busy)).map((e) => e.type)).toEqual(['Base', 'Held', 'AfterHeld']);
+  });
+
   it('keeps working (appending alone) against a schema without append_batch', async () => {
     const old = await createTestDatabase('es_group_commit_old');
     const first = createPostgresEventStore({ connectionString: old.url });

@@ -468,4 +468,170 @@ $fn$;
 `;
     },
   },
+  {
+    version: 4,
+    name: 'append_batch: a stream head locked by another transaction is left to a lone append',
+    sql: (schema) => {
+      const s = quoteIdent(schema);
+      return `
+-- Version 3's function (see there for the statuses), except that it never waits for a stream head
+-- another transaction holds (FOR UPDATE SKIP LOCKED): that append gets status 3 and the client
+-- appends it alone, so one long transaction elsewhere delays only the appends to its streams,
+-- not everything batched with them.
+create or replace function ${s}.append_batch(p_batch json)
+returns table (k integer, status smallint, revision bigint, last_position bigint)
+language plpgsql
+set enable_seqscan = off
+as $fn$
+declare
+  a record;
+  v_ids uuid[];
+  n integer;
+  v_rev bigint;
+  v_prev bytea;
+  v_last_pos bigint;
+  v_existing boolean;
+  v_h bytea;
+  v_types text[];
+  v_type_json text[];
+  v_data text[];
+  v_metadata text[];
+  i integer;
+  v_floor bigint;
+  v_ceiling bigint;
+  v_offset bigint := coalesce(nullif(current_setting('tradecore.event_store_offset', true), ''), '0')::bigint;
+  r_pos bigint[] := '{}';
+  r_stream text[] := '{}';
+  r_rev bigint[] := '{}';
+  r_id uuid[] := '{}';
+  r_type text[] := '{}';
+  r_data text[] := '{}';
+  r_meta text[] := '{}';
+  r_hash bytea[] := '{}';
+begin
+  -- This transaction's positions are [v_floor, v_ceiling).
+  v_floor := pg_current_xact_id()::text::bigint * ${POSITIONS_PER_TRANSACTION};
+  v_ceiling := v_floor + ${POSITIONS_PER_TRANSACTION};
+  for a in
+    select * from json_to_recordset(p_batch)
+      as x(k integer, s text, sj json, m smallint, e bigint, i text, t json, d json, md json)
+     order by x.k
+  loop
+    k := a.k;
+    v_ids := case when a.i = '' then '{}'::uuid[] else string_to_array(a.i, ',')::uuid[] end;
+    n := cardinality(v_ids);
+    if n > 0 and exists (select 1 from ${s}.events ev where ev.event_id = any(v_ids)) then
+      status := 2; revision := null; last_position := null;
+      return next;
+      continue;
+    end if;
+    select h.revision, h.last_hash, h.last_position into v_rev, v_prev, v_last_pos
+      from ${s}.streams h where h.stream = a.s for update skip locked;
+    v_existing := found;
+    if not v_existing and exists (select 1 from ${s}.streams h where h.stream = a.s) then
+      -- Its head is locked by another transaction. Waiting here would hold up every append of the
+      -- batch behind it: this one is appended alone instead (and waits there, on its own).
+      status := 3; revision := null; last_position := null;
+      return next;
+      continue;
+    end if;
+    if v_existing then
+      if v_last_pos >= v_ceiling then
+        status := 3; revision := v_rev; last_position := v_last_pos;
+        return next;
+        continue;
+      end if;
+      if a.m = 1 or (a.m = 0 and v_rev <> a.e) then
+        status := 1; revision := v_rev; last_position := v_last_pos;
+        return next;
+        continue;
+      end if;
+    else
+      if a.m = 0 or a.m = 3 then
+        status := 1; revision := -1; last_position := null;
+        return next;
+        continue;
+      end if;
+      v_rev := -1;
+      v_prev := '\\x0000000000000000000000000000000000000000000000000000000000000000'::bytea;
+    end if;
+    if n = 0 then
+      status := 0; revision := v_rev; last_position := coalesce(v_last_pos, 0);
+      return next;
+      continue;
+    end if;
+    if v_offset + n > ${POSITIONS_PER_TRANSACTION} then
+      raise exception 'append_batch: more than ${POSITIONS_PER_TRANSACTION} events in one transaction' using errcode = '54000';
+    end if;
+
+    select coalesce(array_agg(e #>> '{}' order by o), '{}'), coalesce(array_agg(e::text order by o), '{}')
+      into v_types, v_type_json from json_array_elements(a.t) with ordinality as t(e, o);
+    select coalesce(array_agg(e::text order by o), '{}') into v_data
+      from json_array_elements(a.d) with ordinality as t(e, o);
+    select coalesce(array_agg(e::text order by o), '{}') into v_metadata
+      from json_array_elements(a.md) with ordinality as t(e, o);
+    if cardinality(v_types) <> n or cardinality(v_data) <> n or cardinality(v_metadata) <> n then
+      raise exception 'append_batch: argument arrays differ in length' using errcode = '22023';
+    end if;
+
+    v_h := v_prev;
+    for i in 1 .. n loop
+      v_h := sha256(v_h || convert_to(
+        '{"data":' || v_data[i] || ',"eventId":"' || v_ids[i]::text || '","metadata":' || v_metadata[i] ||
+        ',"stream":' || a.sj::text || ',"streamRevision":' || (v_rev + i)::text ||
+        ',"type":' || v_type_json[i] || '}', 'UTF8'));
+      r_pos := r_pos || (v_floor + v_offset + i - 1);
+      r_stream := r_stream || a.s;
+      r_rev := r_rev || (v_rev + i);
+      r_id := r_id || v_ids[i];
+      r_type := r_type || v_types[i];
+      r_data := r_data || v_data[i];
+      r_meta := r_meta || v_metadata[i];
+      r_hash := r_hash || v_h;
+    end loop;
+
+    if v_existing then
+      update ${s}.streams h set revision = v_rev + n, last_position = v_floor + v_offset + n - 1, last_hash = v_h
+        where h.stream = a.s;
+    else
+      insert into ${s}.streams (stream, revision, last_position, last_hash)
+        values (a.s, v_rev + n, v_floor + v_offset + n - 1, v_h)
+        on conflict do nothing;
+      if not found then
+        -- Another transaction created the stream meanwhile and committed (we waited for it): its
+        -- transaction id may be higher than ours, so chaining onto it here is not safe.
+        r_pos := r_pos[1 : cardinality(r_pos) - n];
+        r_stream := r_stream[1 : cardinality(r_stream) - n];
+        r_rev := r_rev[1 : cardinality(r_rev) - n];
+        r_id := r_id[1 : cardinality(r_id) - n];
+        r_type := r_type[1 : cardinality(r_type) - n];
+        r_data := r_data[1 : cardinality(r_data) - n];
+        r_meta := r_meta[1 : cardinality(r_meta) - n];
+        r_hash := r_hash[1 : cardinality(r_hash) - n];
+        if a.m = 1 then
+          select h.revision, h.last_position into v_rev, v_last_pos from ${s}.streams h where h.stream = a.s;
+          status := 1; revision := coalesce(v_rev, -1); last_position := v_last_pos;
+        else
+          status := 3; revision := null; last_position := null;
+        end if;
+        return next;
+        continue;
+      end if;
+    end if;
+    v_offset := v_offset + n;
+    status := 0; revision := v_rev + n; last_position := v_floor + v_offset - 1;
+    return next;
+  end loop;
+
+  if cardinality(r_id) > 0 then
+    perform set_config('tradecore.event_store_offset', v_offset::text, true);
+    insert into ${s}.events (position, stream, revision, event_id, type, data, metadata, hash)
+      select u.p, u.st, u.r, u.id, u.t, u.d::jsonb, u.m::jsonb, u.h
+        from unnest(r_pos, r_stream, r_rev, r_id, r_type, r_data, r_meta, r_hash) as u(p, st, r, id, t, d, m, h);
+  end if;
+end
+$fn$;
+`;
+    },
+  },
 ];
