@@ -4,7 +4,7 @@
  * username, a symbol or an id.
  */
 import { parseEvent, streams, type EventData } from '@tradecore/core-domain';
-import type { EventStore } from '@tradecore/event-store';
+import type { EventStore, RecordedEvent } from '@tradecore/event-store';
 import type { Vault } from '@tradecore/vault';
 
 abstract class StreamDirectory {
@@ -17,7 +17,7 @@ abstract class StreamDirectory {
     private readonly stream: string,
   ) {}
 
-  protected abstract fold(type: string, schemaVersion: number, data: unknown): void | Promise<void>;
+  protected abstract fold(type: string, schemaVersion: number, data: unknown, recorded: RecordedEvent): void | Promise<void>;
 
   /** Folds every event appended since the last catch-up; concurrent callers share one read. */
   catchUp(): Promise<void> {
@@ -27,7 +27,7 @@ abstract class StreamDirectory {
           const from = this.revision === null ? 0n : this.revision + 1n;
           const events = await this.store.readStream(this.stream, { fromRevision: from, maxCount: 1000 });
           for (const e of events) {
-            await this.fold(e.type, e.metadata.schemaVersion, e.data);
+            await this.fold(e.type, e.metadata.schemaVersion, e.data, e);
             this.revision = e.streamRevision;
           }
           if (events.length < 1000) return;
@@ -51,9 +51,48 @@ abstract class StreamDirectory {
 
 export type UserRecord = EventData<'UserRegistered'>;
 
+/** A recorded `UserForgotten`: who forgot whom, why, when, and where it is in the log. */
+export type ErasureRecord = EventData<'UserForgotten'> & { forgottenAt: string; position: bigint };
+
+/**
+ * The `erasures` stream: which users were forgotten (right to erasure). Every instance that learns
+ * of an erasure from the log also shreds the user's data key (idempotent), which drops the key from
+ * its vault cache and finishes an erasure whose writer stopped between the append and the shred.
+ */
+export class ErasureDirectory extends StreamDirectory {
+  private readonly byUser = new Map<number, ErasureRecord>();
+
+  constructor(
+    store: EventStore,
+    private readonly vault: Vault | undefined,
+    private readonly onForgotten: (userId: number) => void,
+  ) {
+    super(store, streams.erasures);
+  }
+
+  protected async fold(type: string, schemaVersion: number, data: unknown, recorded: RecordedEvent): Promise<void> {
+    const e = parseEvent(type, schemaVersion, data);
+    if (e.type !== 'UserForgotten' || this.byUser.has(e.data.userId)) return;
+    if (this.vault) await this.vault.shred(subjectOf(e.data.userId));
+    this.byUser.set(e.data.userId, { ...e.data, forgottenAt: recorded.metadata.occurredAt, position: recorded.globalPosition });
+    this.onForgotten(e.data.userId);
+  }
+
+  find(userId: number): ErasureRecord | undefined {
+    return this.byUser.get(userId);
+  }
+}
+
+/** The vault subject that holds a user's data key. */
+export function subjectOf(userId: number): string {
+  return `user-${userId}`;
+}
+
 export class UserDirectory extends StreamDirectory {
   private readonly byName = new Map<string, UserRecord>();
   private readonly byId = new Map<number, UserRecord>();
+  /** Forgotten users; caught up together with the registry. */
+  readonly erasures: ErasureDirectory;
 
   /** With a vault, usernames and password hashes are sealed in the log and opened here. */
   constructor(
@@ -61,13 +100,22 @@ export class UserDirectory extends StreamDirectory {
     private readonly vault?: Vault,
   ) {
     super(store, streams.users);
+    this.erasures = new ErasureDirectory(store, vault, (userId) => this.forget(userId));
+  }
+
+  /**
+   * Folds new registrations and new erasures (both reads at once). Either order ends the same: a
+   * registration folded after its erasure is blank, an erasure folded after it forgets the user.
+   */
+  override async catchUp(): Promise<void> {
+    await Promise.all([super.catchUp(), this.erasures.catchUp()]);
   }
 
   protected async fold(type: string, schemaVersion: number, data: unknown): Promise<void> {
     const e = parseEvent(type, schemaVersion, data);
     if (e.type !== 'UserRegistered') return;
     let record = e.data;
-    if (this.vault) {
+    if (this.vault && !this.erasures.find(e.data.userId)) {
       const username = await this.vault.open('username', e.data.username);
       const passwordHash = await this.vault.open('passwordHash', e.data.passwordHash);
       // A forgotten (shredded) user can no longer be found or log in.
@@ -77,11 +125,17 @@ export class UserDirectory extends StreamDirectory {
       }
       record = { ...e.data, username, passwordHash };
     }
+    // Checked after the vault reads, with no await until the maps are set: an erasure folded
+    // meanwhile is seen here, one folded later forgets the entry set now.
+    if (this.erasures.find(e.data.userId)) {
+      this.byId.set(e.data.userId, { ...e.data, username: '', passwordHash: '' });
+      return;
+    }
     this.byName.set(record.username.toLowerCase(), record);
     this.byId.set(record.userId, record);
   }
 
-  /** Drops a user whose personal data was just shredded. */
+  /** Drops a user whose personal data was shredded: no longer found by name, so login fails as for an unknown user. */
   forget(userId: number): void {
     const record = this.byId.get(userId);
     if (record?.username) this.byName.delete(record.username.toLowerCase());

@@ -79,6 +79,19 @@ export const UserRegistered = event('UserRegistered', {
   roles: z.array(Role).min(1),
 });
 
+// ---- erasures stream (right to erasure; one event per forgotten user, expected revision) ----
+/**
+ * An admin forgot a user: the user's data key was deleted from the vault (crypto-shredding), so the
+ * sealed personal fields of their `UserRegistered` can no longer be opened. The events themselves
+ * (and the hash chains) are unchanged. Who: `forgottenBy` (and `metadata.userId`); when:
+ * `metadata.occurredAt`; why: `reason`.
+ */
+export const UserForgotten = event('UserForgotten', {
+  userId: UserId,
+  reason: z.string(),
+  forgottenBy: UserId,
+});
+
 // ---- markets stream (registry: marketId = stream revision + 1) ----
 export const MarketListed = event('MarketListed', {
   marketId: MarketId,
@@ -335,6 +348,7 @@ export const OrderRejectedByEngine = event('OrderRejectedByEngine', {
 
 export const TradecoreEvent = z.discriminatedUnion('type', [
   UserRegistered,
+  UserForgotten,
   MarketListed,
   MarketHalted,
   MarketResumed,
@@ -407,6 +421,8 @@ export function isTradecoreEventType(type: string): type is TradecoreEventType {
 // ---- stream names ----
 export const streams = {
   users: 'users',
+  /** `UserForgotten`, one per forgotten user (not in `users`: there userId = revision + 1). */
+  erasures: 'erasures',
   markets: 'markets',
   control: 'control',
   order: (orderId: string) => `order-${orderId}`,

@@ -1,4 +1,5 @@
 export * from './events.ts';
+export * from './personal-data.ts';
 export * from './numbers.ts';
 export * from './book/types.ts';
 export * from './book/factory.ts';

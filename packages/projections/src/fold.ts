@@ -6,7 +6,7 @@
  * levels, candles) are folded into deltas here and merged by the upsert itself, so the projector
  * never has to read them. The fold is pure: no I/O, no clock.
  */
-import { DecimalValidationError, parseEvent, type TradecoreEvent, type Side } from '@tradecore/core-domain';
+import { DecimalValidationError, parseEvent, shownWithoutVault, type TradecoreEvent, type Side } from '@tradecore/core-domain';
 import type { RecordedEvent } from '@tradecore/event-store';
 import { abs, averagePrice, notional, signedUnits, units } from './money.ts';
 
@@ -265,6 +265,7 @@ export function loadKeys(events: readonly ParsedEvent[]): LoadKeys {
         keys.positionKeys.set(positionId(e.data.userId, e.data.marketId), { userId: e.data.userId, marketId: e.data.marketId });
         break;
       case 'UserRegistered':
+      case 'UserForgotten':
       case 'KillSwitchEngaged':
       case 'KillSwitchReleased':
       case 'OrderAmendRequested':
@@ -422,7 +423,8 @@ export class BatchFold {
     switch (e.type) {
       case 'UserRegistered': {
         const d = e.data;
-        this.users.set(d.userId, { userId: d.userId, username: d.username, roles: [...d.roles], registeredAt: time, lastPosition: pos });
+        // A sealed username is personal data: the read model shows a placeholder, never the cipher text.
+        this.users.set(d.userId, { userId: d.userId, username: shownWithoutVault(d.username), roles: [...d.roles], registeredAt: time, lastPosition: pos });
         return;
       }
       case 'MarketListed': {
@@ -522,6 +524,9 @@ export class BatchFold {
       case 'OrderCancelRejected':
       case 'OrderEntered':
         // Requests, refused requests and the engine's intake leave the order as it is; decisions move it.
+        return;
+      case 'UserForgotten':
+        // The users row never held the personal data in clear (see UserRegistered): nothing changes.
         return;
       case 'FundsDeposited': {
         const amount = units(e.data.amount, 'amount');

@@ -92,7 +92,10 @@ export function referenceFold(events: readonly RecordedEvent[]): ReferenceResult
     try {
       switch (e.type) {
         case 'UserRegistered':
-          users.set(e.data.userId, { user_id: String(e.data.userId), username: e.data.username, roles: `{${e.data.roles.join(',')}}`, registered_at: time, last_position: pos.toString() });
+          users.set(e.data.userId, { user_id: String(e.data.userId), username: e.data.username.startsWith('pii:v1:') ? '[personal data]' : e.data.username, roles: `{${e.data.roles.join(',')}}`, registered_at: time, last_position: pos.toString() });
+          break;
+        case 'UserForgotten':
+          // The users row shows a placeholder for sealed usernames from the start; forgetting changes no row.
           break;
         case 'MarketListed': {
           const d = e.data;

@@ -5,6 +5,7 @@ import { v5 as uuidv5 } from 'uuid';
 import { authenticate, problems, requireRole, type Principal } from '@tradecore/http-kit';
 import { parsePositiveAmount, priceToTicks, quantityToLots, streams, validateStepSizes } from '@tradecore/core-domain';
 import { appendWithRetry, metadataFor, newEvent, positionOf, type CommandDeps } from '../context.ts';
+import { subjectOf, type ErasureRecord } from '../directories.ts';
 import { ORDER_ID_NAMESPACE } from './orders.ts';
 
 const Asset = z.string().regex(/^[A-Z][A-Z0-9]{1,11}$/, 'asset must be 2-12 upper-case letters or digits');
@@ -38,6 +39,10 @@ const KillSwitchBody = z
   .strict()
   .refine((b) => b.scope !== 'market' || b.marketId !== undefined, { message: 'a market kill switch needs marketId', path: ['marketId'] })
   .refine((b) => b.scope !== 'user' || b.userId !== undefined, { message: 'a user kill switch needs userId', path: ['userId'] });
+
+const ForgetParams = z.object({ userId: z.coerce.number().int().positive().max(2_147_483_647) }).strict();
+const ForgetBody = z.object({ reason: z.string().trim().min(1).max(500) }).strict();
+const Forgotten = z.object({ userId: z.number().int(), forgottenBy: z.number().int(), forgottenAt: z.string(), reason: z.string(), position: z.number().int() });
 
 export const MARKET_DEFAULTS = {
   makerFeeBps: 10,
@@ -101,6 +106,43 @@ export async function listMarket(deps: CommandDeps, input: ListMarketInput, list
   return { marketId, position: positionOf(result) };
 }
 
+/** Thrown inside an append attempt when another request recorded the erasure first. */
+class AlreadyForgotten extends Error {}
+
+/**
+ * Forgets a user (right to erasure): records `UserForgotten` in the `erasures` stream (at most once
+ * per user: expected revision, re-checked on every retry), then shreds the user's data key. The
+ * answer is the recorded erasure, so a repeat answers the same and appends nothing; it shreds again
+ * (a no-op), which also finishes an erasure whose writer stopped between the append and the shred.
+ */
+export async function forgetUser(deps: CommandDeps, userId: number, input: { reason: string }, forgottenBy: number, metadata: Parameters<typeof newEvent>[2]): Promise<ErasureRecord> {
+  await deps.users.catchUp();
+  if (!deps.users.findById(userId)) throw problems.notFound(`no user ${userId}`);
+  const erasures = deps.users.erasures;
+  if (!erasures.find(userId)) {
+    try {
+      await appendWithRetry(deps.store, async () => {
+        await erasures.catchUp();
+        if (erasures.find(userId)) throw new AlreadyForgotten();
+        return {
+          stream: streams.erasures,
+          expectedRevision: erasures.expectedRevision(),
+          events: [newEvent(deps.ids.uuid(), { type: 'UserForgotten', schemaVersion: 1, data: { userId, reason: input.reason, forgottenBy } }, metadata)],
+        };
+      });
+    } catch (err) {
+      if (!(err instanceof AlreadyForgotten)) throw err;
+    }
+    // Folding our own event shreds the key and drops the user from the directory.
+    await deps.users.catchUp();
+  }
+  const record = erasures.find(userId);
+  if (!record) throw new Error(`the erasure of user ${userId} was appended but is not in the erasures stream`);
+  if (deps.vault) await deps.vault.shred(subjectOf(userId));
+  deps.users.forget(userId);
+  return record;
+}
+
 export const adminRoutes: FastifyPluginAsyncZod<CommandDeps> = async (app, deps) => {
   app.post(
     '/admin/markets',
@@ -149,6 +191,29 @@ export const adminRoutes: FastifyPluginAsyncZod<CommandDeps> = async (app, deps)
       const position = positionOf(result);
       void reply.header('x-event-position', String(position));
       return reply.code(202).send({ depositId, position });
+    },
+  );
+
+  app.post(
+    '/admin/users/:userId/forget',
+    {
+      schema: {
+        tags: ['admin'],
+        summary: 'Forget a user (right to erasure)',
+        description:
+          "Shreds the user's data key, so the personal fields sealed in the log (username, password hash) can no longer be opened, and records `UserForgotten` (who, why, when) in the `erasures` stream. The log itself is unchanged and still verifies. The user can no longer log in (answered like an unknown user); their id, orders and balances stay. Idempotent: a repeat answers the recorded erasure and appends nothing.",
+        security: [{ bearer: [] }],
+        params: ForgetParams,
+        body: ForgetBody,
+        response: { 202: Forgotten },
+      },
+    },
+    async (request, reply) => {
+      const principal = admin(deps, request);
+      const record = await forgetUser(deps, request.params.userId, request.body, principal.userId, metadataFor(deps, request, principal.userId));
+      const position = Number(record.position);
+      void reply.header('x-event-position', String(position));
+      return reply.code(202).send({ userId: record.userId, forgottenBy: record.forgottenBy, forgottenAt: record.forgottenAt, reason: record.reason, position });
     },
   );
 

@@ -3,7 +3,7 @@
  * account, event by event in global order, with who caused each event and every risk decision's
  * rule, limit and observed value.
  */
-import { addDecimals } from '@tradecore/core-domain';
+import { addDecimals, shownWithoutVault } from '@tradecore/core-domain';
 import type { RecordedEvent } from '@tradecore/event-store';
 import type { Connection } from '../connect.ts';
 import { notFound } from '../errors.ts';
@@ -54,7 +54,9 @@ export function describe(e: RecordedEvent): string {
   const d = rec(e.data);
   switch (e.type) {
     case 'UserRegistered':
-      return `user ${str(d.userId)} registered as ${str(d.username)} (${Array.isArray(d.roles) ? d.roles.join(', ') : '-'})`;
+      return `user ${str(d.userId)} registered as ${typeof d.username === 'string' ? shownWithoutVault(d.username) : str(d.username)} (${Array.isArray(d.roles) ? d.roles.join(', ') : '-'})`;
+    case 'UserForgotten':
+      return `user ${str(d.userId)} forgotten by user ${str(d.forgottenBy)} (data key shredded; personal fields unreadable): ${str(d.reason)}`;
     case 'MarketListed':
       return `market ${str(d.marketId)} ${str(d.symbol)} listed: tick ${str(d.tickSize)}, lot ${str(d.lotSize)}, band ${str(d.priceBandBps)} bps`;
     case 'FundsDeposited':
