@@ -12,7 +12,11 @@ export type MetricsRegistry = Registry;
 export interface EventStoreMetrics {
   appendSeconds: Histogram<'outcome'>;
   appendedEvents: Counter<'type'>;
+  rejections: Counter<'type' | 'reason'>;
 }
+
+/** Decisions that refuse an order or a request; their `reason` is the rejection's label. */
+const REJECTIONS = new Set(['OrderRejected', 'OrderRejectedByEngine', 'OrderAmendRejected', 'OrderCancelRejected']);
 
 const byRegistry = new WeakMap<Registry, EventStoreMetrics>();
 
@@ -33,9 +37,20 @@ export function eventStoreMetrics(registry: Registry): EventStoreMetrics {
       labelNames: ['type'],
       registers: [registry],
     }),
+    rejections: new Counter({
+      name: 'tradecore_rejections_total',
+      help: 'Rejections appended by the risk and execution handlers, by event type and reason',
+      labelNames: ['type', 'reason'],
+      registers: [registry],
+    }),
   };
   byRegistry.set(registry, m);
   return m;
+}
+
+function reasonOf(data: unknown): string {
+  const reason = typeof data === 'object' && data !== null ? (data as { reason?: unknown }).reason : undefined;
+  return typeof reason === 'string' ? reason : 'unknown';
 }
 
 /** The same store, with appendToStream timed; every other member is the store's own. */
@@ -46,7 +61,10 @@ export function instrumentEventStore<S extends EventStore>(store: S, registry: R
     try {
       const result = await store.appendToStream(stream, events, options);
       end({ outcome: 'ok' });
-      for (const e of events) metrics.appendedEvents.inc({ type: e.type });
+      for (const e of events) {
+        metrics.appendedEvents.inc({ type: e.type });
+        if (REJECTIONS.has(e.type)) metrics.rejections.inc({ type: e.type, reason: reasonOf(e.data) });
+      }
       return result;
     } catch (err) {
       end({ outcome: err instanceof WrongExpectedRevisionError || err instanceof IdempotencyConflictError ? 'conflict' : 'error' });
