@@ -202,3 +202,34 @@ describe('rebuildReadModels', () => {
     expect(await count('rm_once', 'orders')).toBeGreaterThan(0);
   });
 });
+
+describe('replayPipeline', () => {
+  it('folds batches that arrive during a write into one write, and ends equal to batch-by-batch apply', async () => {
+    const events = history.events;
+    const live = createProjector({ pool, schema: 'rp_live', notify: false });
+    await live.migrate();
+    for (let i = 0; i < events.length; i += 50) await live.apply(events.slice(i, i + 50));
+
+    const replay = createProjector({ pool, schema: 'rp_replay', notify: false, cache: true });
+    await replay.migrate();
+    // Count the pipeline's transactions: each one moves the checkpoint once.
+    await pool.query(`create table rp_replay.writes (n int not null); insert into rp_replay.writes values (0)`);
+    await pool.query(`create function rp_replay.count_write() returns trigger language plpgsql as $$ begin update rp_replay.writes set n = n + 1; return new; end $$`);
+    await pool.query(`create trigger count_write after update on rp_replay.projection_checkpoint for each row execute function rp_replay.count_write()`);
+    const pipeline = replay.replayPipeline({ emptySchema: true });
+    let pushes = 0;
+    let errors = 0;
+    for (let i = 0; i < events.length; i += 50) {
+      errors += await pipeline.push(events.slice(i, i + 50));
+      pushes += 1;
+    }
+    expect(await pipeline.finish()).toBe(events[events.length - 1]?.globalPosition);
+    const writes = await pool.query<{ n: number }>('select n from rp_replay.writes');
+    const n = writes.rows[0]?.n ?? 0;
+    expect(n).toBeGreaterThan(0);
+    expect(n).toBeLessThan(pushes);
+    await pool.query('drop table rp_replay.writes');
+    expect(await diffReadModels(pool, 'rp_live', 'rp_replay')).toEqual([]);
+    expect(errors).toBe(await count('rp_replay', 'projection_errors'));
+  });
+});

@@ -150,9 +150,10 @@ export function createProjector(options: ProjectorOptions): Projector {
 
   /**
    * Parses, loads what the fold needs (cache first) and folds; `yieldEvery` lets I/O run in between.
-   * `fast`: try fastParse before zod (replays of the store's own log only).
+   * `fast`: try fastParse before zod (replays of the store's own log only). `into`: fold on into
+   * an earlier batch's fold, not yet written, as if both were one batch.
    */
-  async function foldEvents(db: Queryable, fresh: readonly RecordedEvent[], yieldEvery = 0, fast = false): Promise<Folded> {
+  async function foldEvents(db: Queryable, fresh: readonly RecordedEvent[], yieldEvery = 0, fast = false, into?: Folded): Promise<Folded> {
     const breathe = async (i: number) => {
       if (yieldEvery > 0 && i > 0 && i % yieldEvery === 0) await new Promise<void>((resolve) => setImmediate(resolve));
     };
@@ -168,9 +169,9 @@ export function createProjector(options: ProjectorOptions): Projector {
     const parsed: ParsedEvent[] = [];
     for (const o of outcomes) if (o.ok) parsed.push(o.parsed);
     const keys = loadKeys(parsed);
-    const markets = new Map<number, MarketRow>();
-    const orders = new Map<string, OrderRow>();
-    const positions = new Map<string, PositionRow>();
+    const markets = into?.markets ?? new Map<number, MarketRow>();
+    const orders = into?.orders ?? new Map<string, OrderRow>();
+    const positions = into?.positions ?? new Map<string, PositionRow>();
     if (cache) {
       for (const id of keys.marketIds) {
         const m = cache.markets.get(id);
@@ -198,7 +199,7 @@ export function createProjector(options: ProjectorOptions): Projector {
     for (const [k, v] of await loadMarkets(db, s, [...keys.marketIds])) markets.set(k, v);
     for (const [k, v] of await loadOrders(db, s, [...keys.orderIds])) orders.set(k, v);
     for (const [k, v] of await loadPositions(db, s, [...keys.positionKeys.values()])) positions.set(k, v);
-    const fold = new BatchFold(markets, orders, positions);
+    const fold = into?.fold ?? new BatchFold(markets, orders, positions);
     i = 0;
     for (const o of outcomes) {
       if (o.ok) fold.apply(o.parsed);
@@ -208,9 +209,10 @@ export function createProjector(options: ProjectorOptions): Projector {
     return { fold, markets, orders, positions };
   }
 
-  function remember(f: Folded): void {
+  /** `mayClear`: false in the replay pipeline, which clears the cache itself once no write is in flight. */
+  function remember(f: Folded, mayClear = true): void {
     if (!cache) return;
-    if (cache.orders.size + f.orders.size > cacheMax) clearCache();
+    if (mayClear && cache.orders.size + f.orders.size > cacheMax) clearCache();
     for (const [k, v] of f.markets) cache.markets.set(k, v);
     for (const [k, v] of f.orders) cache.orders.set(k, v);
     for (const [k, v] of f.positions) cache.positions.set(k, v);
@@ -253,19 +255,73 @@ export function createProjector(options: ProjectorOptions): Projector {
   }
 
   /**
-   * Replays only (a schema this projector writes alone, with the cache): folds batch n+1 while
-   * batch n is being written, one transaction per batch, in order. The cache holds every row that
-   * has a write in flight, so loads never see a stale row; it is only cleared once writes drained.
+   * Replays only (a schema this projector writes alone, with the cache): batches are folded while
+   * the previous write is in flight, one transaction per write, in order. Batches that arrive while
+   * a write is in flight are folded into one (as a single larger batch would be), so rows that
+   * change in each of them — balances, positions, orders — are written once for all of them; a
+   * write starts as soon as the previous one is done, or waits for it past `MAX_UNWRITTEN` events.
+   * The cache holds every row that has a write in flight or pending, so loads never see a stale
+   * row; it is only cleared once everything is written.
    * Events are checked by fastParse first (zod when it is unsure); into an empty schema, rows
    * appear with COPY the first time and are upserted after that.
    */
   function replayPipeline(pipelineOptions: ReplayPipelineOptions = {}): ReplayPipeline {
     if (!cache) throw new Error('replayPipeline needs a projector created with cache: true');
+    const MAX_UNWRITTEN = 200_000;
     let checkpoint: bigint | undefined;
     let pending: Promise<void> = Promise.resolve();
+    let writing = false;
     let failure: unknown;
     let failed = false;
     const plan: CopyPlan | undefined = pipelineOptions.emptySchema ? new Map() : undefined;
+    /** Folded, not yet handed to a write. */
+    let unwritten: { folded: Folded; events: number } | undefined;
+
+    /** Hands the unwritten fold to a write (after the one in flight). Its values are captured now. */
+    const write = (): void => {
+      if (!unwritten || checkpoint === undefined) return;
+      const statements = writeStatements(s, unwritten.folded.fold, plan);
+      unwritten = undefined;
+      const at = checkpoint.toString();
+      const previous = pending;
+      writing = true;
+      pending = (async () => {
+        await previous;
+        const client = await pool.connect();
+        try {
+          await client.query('begin');
+          if (options.synchronousCommit === false) await client.query('set local synchronous_commit = off');
+          await client.query(`select pg_advisory_xact_lock(${lockKeySql(schema)})`);
+          await runStatements(client, statements, client);
+          await client.query(`update ${s}.projection_checkpoint set position = $2, updated_at = now() where name = $1`, [CHECKPOINT_NAME, at]);
+          await client.query('commit');
+          gauge?.set({ schema }, Number(at));
+        } catch (err) {
+          await client.query('rollback').catch(() => undefined);
+          throw err;
+        } finally {
+          client.release();
+        }
+      })();
+      const mine = pending;
+      pending.then(
+        () => {
+          if (pending === mine) writing = false;
+        },
+        (err: unknown) => {
+          failed = true;
+          failure = err;
+          writing = false;
+          clearCache();
+        },
+      );
+    };
+    const drain = async (): Promise<void> => {
+      write();
+      await pending;
+      if (failed) throw failure;
+    };
+
     return {
       async push(events) {
         if (failed) throw failure;
@@ -274,45 +330,22 @@ export function createProjector(options: ProjectorOptions): Projector {
         const last = fresh[fresh.length - 1];
         if (!last) return 0;
         if (cache.orders.size > cacheMax) {
-          await pending;
+          await drain();
           clearCache();
         }
+        const errorsBefore = unwritten?.folded.fold.errors.length ?? 0;
         // Short slices: each statement of the write in flight needs an event-loop turn to be sent.
-        const folded = await foldEvents(pool, fresh, 500, true);
-        const statements = writeStatements(s, folded.fold, plan); // values captured now, before the next fold mutates rows
-        remember(folded);
+        const folded = await foldEvents(pool, fresh, 500, true, unwritten?.folded);
+        remember(folded, false);
         checkpoint = last.globalPosition;
-        const at = checkpoint.toString();
-        const previous = pending;
-        pending = (async () => {
-          await previous;
-          const client = await pool.connect();
-          try {
-            await client.query('begin');
-            if (options.synchronousCommit === false) await client.query('set local synchronous_commit = off');
-            await client.query(`select pg_advisory_xact_lock(${lockKeySql(schema)})`);
-            await runStatements(client, statements, client);
-            await client.query(`update ${s}.projection_checkpoint set position = $2, updated_at = now() where name = $1`, [CHECKPOINT_NAME, at]);
-            await client.query('commit');
-            gauge?.set({ schema }, Number(at));
-          } catch (err) {
-            await client.query('rollback').catch(() => undefined);
-            throw err;
-          } finally {
-            client.release();
-          }
-        })();
-        pending.catch((err: unknown) => {
-          failed = true;
-          failure = err;
-          clearCache();
-        });
-        await previous;
+        unwritten = { folded, events: (unwritten?.events ?? 0) + fresh.length };
+        if (writing && unwritten.events >= MAX_UNWRITTEN) await pending.catch(() => undefined);
         if (failed) throw failure;
-        return folded.fold.errors.length;
+        if (!writing) write();
+        return folded.fold.errors.length - errorsBefore;
       },
       async finish() {
-        await pending;
+        await drain();
         return checkpoint ?? (await readPosition());
       },
     };
