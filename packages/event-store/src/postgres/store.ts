@@ -615,10 +615,15 @@ export function createPostgresEventStore(options: PostgresEventStoreOptions): Po
       // cycle; appends to one stream keep their arrival order (the sort is stable).
       batch.sort((a, b) => (a.stream < b.stream ? -1 : a.stream > b.stream ? 1 : 0));
       inFlight++;
-      void writeBatch(batch).finally(() => {
-        inFlight--;
-        scheduleFlush();
-      });
+      void writeBatch(batch)
+        .catch((err: unknown) => {
+          // writeBatch settles every append itself; this only keeps a bug from leaving one hanging.
+          for (const q of batch) q.reject(err);
+        })
+        .finally(() => {
+          inFlight--;
+          scheduleFlush();
+        });
     }
   };
   const scheduleFlush = (): void => {
