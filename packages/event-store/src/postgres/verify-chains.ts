@@ -71,6 +71,7 @@ export class ChainScanner {
   private cur: Stream | undefined;
   private readonly writer = new JsonbCanonicalWriter();
   private out: Buffer = Buffer.allocUnsafe(1 << 16);
+  private reserve = 0;
   /** field offsets of the row being processed: start, end (-1 = NULL) per field */
   private readonly f = new Int32Array(FIELDS * 2);
 
@@ -300,7 +301,10 @@ export class ChainScanner {
     if (de < 0 || me < 0 || te < 0 || f[7] !== is + 16) return false; // NULL content cannot be what was hashed
     // jsonb's binary form is a version byte (1) and the text
     if (buf[ds] !== 1 || buf[ms] !== 1) throw new Error('verifyLog: unknown jsonb binary format version');
-    const need = 128 + (cur.json.length + (te - ts)) * 6 + (de - ds + me - ms) * 2;
+    // room for everything written without a capacity check (hash, literals, id, stream, revision,
+    // type); the two JSON writers check their own and otherwise go through ensure()
+    this.reserve = 128 + (cur.json.length + (te - ts)) * 6;
+    const need = this.reserve + (de - ds + me - ms) * 2;
     if (this.out.length < need) this.out = Buffer.allocUnsafe(Math.max(need, this.out.length * 2));
     let out = this.out;
     const prev = cur.prevHash;
@@ -345,7 +349,7 @@ export class ChainScanner {
 
   /** Writes `text` (UTF-8) at o, growing the output buffer when needed. */
   private ensure(out: Buffer, o: number, text: string): { out: Buffer; o: number } {
-    const need = o + Buffer.byteLength(text, 'utf8') + 1024;
+    const need = o + Buffer.byteLength(text, 'utf8') + this.reserve;
     if (need > out.length) {
       const bigger = Buffer.allocUnsafe(need * 2);
       out.copy(bigger, 0, 0, o);
