@@ -245,6 +245,19 @@ describe('PostgreSQL event store: group commit', () => {
     expect((await store.readStream(busy)).map((e) => e.type)).toEqual(['Base', 'Held', 'AfterHeld']);
   });
 
+  it('close() lets queued and in-flight appends finish before it ends the pool', async () => {
+    const closing = createPostgresEventStore({ connectionString: db.url, groupCommit: { maxInFlight: 1, maxAppends: 4 } });
+    await closing.ready();
+    const streams = Array.from({ length: 40 }, (_, i) => name(`closing-${i}`));
+    // ten batches, one after the other; close() is called while the first is being written
+    const pending = streams.map((stream) => closing.appendToStream(stream, [newEvent('C')], { expectedRevision: 'no_stream' }));
+    await closing.close();
+    const results = await Promise.all(pending);
+    expect(results.map((r) => r.nextExpectedRevision)).toEqual(streams.map(() => 0n));
+    expect(new Set(results.map((r) => txOf(r.position))).size).toBe(10);
+    for (const stream of streams) expect((await store.readStream(stream)).length).toBe(1);
+  });
+
   it('keeps working (appending alone) against a schema without append_batch', async () => {
     const old = await createTestDatabase('es_group_commit_old');
     const first = createPostgresEventStore({ connectionString: old.url });
