@@ -109,7 +109,15 @@ export async function walkingSkeleton(api: Http, admin: { username: string; pass
     const r = await api.call<{ balances: { asset: string; available: string; reserved: string }[] }>('GET', '/api/v1/portfolio', { token: user.token });
     return Object.fromEntries(r.body.balances.map((b) => [b.asset, { available: b.available, reserved: b.reserved }]));
   };
-  const sellerPortfolio = await portfolio(users.a);
-  const buyerPortfolio = await portfolio(users.b);
+  // Orders and trades show a fill as soon as TradeExecuted is projected; the portfolio changes with
+  // the risk handler's FillSettled, one engine hop later. Both orders are filled, so once the
+  // settlements are projected nothing stays reserved: wait for that, then compare the balances.
+  const settled = (user: { token: string }) =>
+    eventually('the fill to be settled in the portfolio', async () => {
+      const p = await portfolio(user);
+      return Object.values(p).every((b) => Number(b.reserved) === 0) ? p : undefined;
+    });
+  const sellerPortfolio = await settled(users.a);
+  const buyerPortfolio = await settled(users.b);
   return { sell, buy, sellOrder, buyOrder, sellerFills, buyerFills, sellerPortfolio, buyerPortfolio, users, marketId: btc.marketId };
 }
