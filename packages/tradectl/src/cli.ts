@@ -175,7 +175,7 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
       .option('--user <userId>', "print this user's balances, positions and open orders as of the end of the replay")
       .option('--market <marketId>', "print this market's book as of the end of the replay")
       .option('--force', 'allow replaying into the schema named readmodel')
-      .option('--batch-size <n>', 'events per read and per transaction', '5000')
+      .option('--batch-size <n>', "events per read and per transaction (default: the projections package's, 20,000)")
       .addOption(new Option('--format <format>', 'summary format').choices(['text', 'json']).default('text')),
   )
     .addHelpText(
