@@ -10,8 +10,8 @@
  * OrderPlaced appends, BENCH_WRITERS at a time, nothing else running: that is the store's append
  * rate) before the pipeline starts; then relay, risk and execution drain the backlog. Capacity =
  * orders / (last TradeExecuted − first OrderAccepted), database clock.
- * Phase 2, latency: BENCH_ORDERS orders (default 4,000) offered open-loop at BENCH_RATE orders/s
- * (default 400) while the pipeline runs. Latency of a trade = its TradeExecuted recordedAt minus
+ * Phase 2, latency: once the drain's settlements are done, BENCH_ORDERS orders (default 4,000)
+ * offered open-loop at BENCH_RATE orders/s (default 400) while the pipeline runs. Latency of a trade = its TradeExecuted recordedAt minus
  * the later of its two OrderPlaced recordedAt; p50/p90/p99.
  * BENCH_MODE=processes runs relay, risk and execution as three child processes (default: one).
  *
@@ -62,13 +62,17 @@ async function eventsAfter(ts: TestStore, from: bigint): Promise<RecordedEvent[]
   }
 }
 
-async function waitForTrades(ts: TestStore, from: bigint, n: number, timeoutMs: number): Promise<number> {
+async function waitForType(ts: TestStore, from: bigint, type: string, n: number, timeoutMs: number): Promise<number> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const c = await countType(ts, from, 'TradeExecuted');
+    const c = await countType(ts, from, type);
     if (c >= n || Date.now() > deadline) return c;
     await new Promise((r) => setTimeout(r, 200));
   }
+}
+
+function waitForTrades(ts: TestStore, from: bigint, n: number, timeoutMs: number): Promise<number> {
+  return waitForType(ts, from, 'TradeExecuted', n, timeoutMs);
 }
 
 async function main(): Promise<void> {
@@ -149,6 +153,9 @@ async function main(): Promise<void> {
       stops.push(() => relay.stop(), () => engine.stop());
     }
     const drainTrades = await waitForTrades(ts, drainFrom, DRAIN / 2, TIMEOUT_MS);
+    // The drain's settlements (one FillSettled per order) still flow through risk after its last
+    // trade: measuring latency before they are done would queue the first offered orders behind them.
+    await waitForType(ts, drainFrom, 'FillSettled', DRAIN, TIMEOUT_MS);
     const latencyFrom = await ts.store.headPosition();
     const drained = await eventsAfter(ts, drainFrom);
     const firstAccepted = Math.min(...drained.filter((e) => e.type === 'OrderAccepted').map((e) => Date.parse(e.recordedAt)));
