@@ -83,6 +83,14 @@ export async function createTestDatabaseOn(adminUrl: string, prefix = 'tc'): Pro
       const c = new pg.Client({ connectionString: adminUrl });
       await c.connect();
       try {
+        // Give connections that are closing (a pool ending, a child process stopping) up to 3 s to
+        // go on their own: a forced drop terminates them, and a client without an error listener
+        // turns that termination (57P01) into an unhandled error in whichever test owns it.
+        for (let waited = 0; waited < 3_000; waited += 100) {
+          const r = await c.query<{ n: number }>('select count(*)::int as n from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()', [name]);
+          if ((r.rows[0]?.n ?? 0) === 0) break;
+          await new Promise((ok) => setTimeout(ok, 100));
+        }
         await c.query(`drop database if exists "${name}" with (force)`);
       } finally {
         await c.end();
