@@ -4,8 +4,10 @@
  *
  * Why CPU and not wall time: the benchmark machine is small and shared, so wall time swings with
  * other load while process.cpuUsage() (user + system of this node process) measures what the read
- * path itself costs. The PostgreSQL backend's CPU is not included; the load averages are printed
- * so runs can be compared.
+ * path itself costs. PostgreSQL's side is reported separately when the server runs on this
+ * machine: the CPU of this database's backends from /proc (clock ticks, 10 ms resolution), so a
+ * change that moves work from node into SQL shows up as such. Load averages are printed so runs
+ * can be compared.
  *
  * Seeds READ_BENCH_EVENTS events (default 100,000; 100 per append, 50 streams) shaped like engine
  * events into a fresh testkit database, then reads them all REPEATS times (default 5) per path,
@@ -19,7 +21,9 @@
  */
 import { createTestDatabase } from '@tradecore/testkit';
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
+import pg from 'pg';
 import type { NewEvent, RecordedEvent } from '../src/index.ts';
 import * as current from '../src/index.ts';
 
@@ -80,11 +84,39 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)] ?? NaN;
 }
 
+/** Seconds of CPU (user + system) per backend pid, for the backends of `db`; empty if /proc cannot see them. */
+async function backendCpu(admin: pg.Client): Promise<Map<number, number>> {
+  const pids = await admin.query<{ pid: number }>(
+    'select pid from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()',
+  );
+  const out = new Map<number, number>();
+  for (const { pid } of pids.rows) {
+    try {
+      // Fields after the parenthesised command name: utime and stime are the 12th and 13th.
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      out.set(pid, (Number(fields[11]) + Number(fields[12])) / 100);
+    } catch {
+      // Not on this machine, or the backend just exited: its CPU is not counted.
+    }
+  }
+  return out;
+}
+
+function cpuSince(before: Map<number, number>, after: Map<number, number>): number | undefined {
+  if (after.size === 0) return undefined;
+  let total = 0;
+  for (const [pid, s] of after) total += s - (before.get(pid) ?? 0);
+  return total;
+}
+
 const load = (): string => loadavg().map((x) => x.toFixed(2)).join(' ');
 
 async function main(): Promise<void> {
   const db = await createTestDatabase('bench_read_path');
   const store = createPostgresEventStore({ connectionString: db.url, poolSize: 4 });
+  const admin = new pg.Client({ connectionString: db.url });
+  await admin.connect();
   try {
     await store.ready();
     const seedStart = Date.now();
@@ -116,35 +148,45 @@ async function main(): Promise<void> {
     // Warm-up: JIT, prepared statements, the table in PostgreSQL's cache.
     for (const run of Object.values(paths)) await run();
 
-    const samples: Record<string, { cpuUs: number[]; wallMs: number[] }> = {};
+    const samples: Record<string, { cpuUs: number[]; pgUs: number[]; wallMs: number[] }> = {};
     for (let r = 0; r < REPEATS; r++) {
       for (const [name, run] of Object.entries(paths)) {
+        const pg0 = await backendCpu(admin);
         const cpu0 = process.cpuUsage();
         const t0 = performance.now();
         const acc = await run();
         const wall = performance.now() - t0;
         const cpu = process.cpuUsage(cpu0);
+        const pgSeconds = cpuSince(pg0, await backendCpu(admin));
         if (acc.n !== EVENTS) throw new Error(`${name} read ${acc.n} events, expected ${EVENTS}`);
-        const s = (samples[name] ??= { cpuUs: [], wallMs: [] });
+        const s = (samples[name] ??= { cpuUs: [], pgUs: [], wallMs: [] });
         s.cpuUs.push((cpu.user + cpu.system) / acc.n);
+        if (pgSeconds !== undefined) s.pgUs.push((pgSeconds * 1e6) / acc.n);
         s.wallMs.push(wall);
         console.log(
           `${name.padEnd(13)} run ${r + 1}: ${((cpu.user + cpu.system) / acc.n).toFixed(2)} µs/event node CPU ` +
             `(user ${(cpu.user / acc.n).toFixed(2)}, sys ${(cpu.system / acc.n).toFixed(2)}), ` +
+            `PostgreSQL ${pgSeconds === undefined ? '?' : ((pgSeconds * 1e6) / acc.n).toFixed(2)} µs/event, ` +
             `${Math.round(acc.n / (wall / 1000))} events/s wall, check ${acc.check}; load ${load()}`,
         );
       }
     }
-    const result: Record<string, { cpuUsPerEvent: number; eventsPerSecondWall: number }> = {};
+    const result: Record<string, { cpuUsPerEvent: number; pgCpuUsPerEvent: number | null; eventsPerSecondWall: number }> = {};
     for (const [name, s] of Object.entries(samples)) {
-      result[name] = {
+      const r = {
         cpuUsPerEvent: Number(median(s.cpuUs).toFixed(2)),
+        pgCpuUsPerEvent: s.pgUs.length > 0 ? Number(median(s.pgUs).toFixed(2)) : null,
         eventsPerSecondWall: Math.round(EVENTS / (median(s.wallMs) / 1000)),
       };
-      console.log(`${name}: median ${result[name].cpuUsPerEvent} µs/event node CPU, ${result[name].eventsPerSecondWall} events/s wall`);
+      result[name] = r;
+      console.log(
+        `${name}: median ${r.cpuUsPerEvent} µs/event node CPU, ${r.pgCpuUsPerEvent ?? '?'} µs/event PostgreSQL CPU, ` +
+          `${r.eventsPerSecondWall} events/s wall`,
+      );
     }
     console.log(`RESULT ${JSON.stringify({ events: EVENTS, repeats: REPEATS, load: loadavg(), ...result })}`);
   } finally {
+    await admin.end();
     await store.close();
     await db.drop();
   }
