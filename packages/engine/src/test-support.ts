@@ -34,16 +34,21 @@ export async function createTestStore(prefix = 'engine', options: { pollInterval
     store,
     pool,
     async close() {
-      // Bounded: a test's teardown must not hang on a subscription someone forgot to stop.
-      const bounded = (what: string, p: Promise<unknown>) =>
-        Promise.race([
-          p.catch(() => undefined),
-          new Promise((r) => setTimeout(() => {
-            console.warn(`[engine test-support] ${what} did not finish within 15 s; going on`);
-            r(undefined);
-          }, 15_000).unref()),
+      // Bounded: a test's teardown must not hang on a subscription someone forgot to stop. The
+      // timer is cleared when the step finishes (it used to fire anyway and report a false hang).
+      const bounded = async (what: string, p: Promise<unknown>, state?: () => string): Promise<void> => {
+        let timer: NodeJS.Timeout | undefined;
+        const finished = await Promise.race([
+          p.then(
+            () => true,
+            () => true,
+          ),
+          new Promise<false>((r) => (timer = setTimeout(() => r(false), 15_000))),
         ]);
-      await bounded('store.close()', store.close());
+        clearTimeout(timer);
+        if (!finished) console.warn(`[engine test-support] ${what} did not finish within 15 s; going on${state ? ` (${state()})` : ''}`);
+      };
+      await bounded('store.close()', store.close(), () => store.describeClose());
       await bounded('pool.end()', pool.end());
       await bounded('drop database', db.drop());
     },

@@ -258,6 +258,20 @@ describe('PostgreSQL event store: group commit', () => {
     for (const stream of streams) expect((await store.readStream(stream)).length).toBe(1);
   });
 
+  it('close() called twice at once (a signal handler beside a teardown) finishes both after the queued appends', async () => {
+    const closing = createPostgresEventStore({ connectionString: db.url, groupCommit: { maxInFlight: 1, maxAppends: 2 } });
+    await closing.ready();
+    const streams = Array.from({ length: 12 }, (_, i) => name(`twice-${i}`));
+    const pending = streams.map((stream) => closing.appendToStream(stream, [newEvent('C')], { expectedRevision: 'no_stream' }));
+    const first = closing.close();
+    const second = closing.close();
+    // before the fix, the second close replaced the first one's wake-up and the first never resolved
+    expect(closing.describeClose()).toMatch(/waiting for \d+ queued or in-flight append|subscription|ending the pool|closed/);
+    await Promise.all([first, second]);
+    expect(closing.describeClose()).toMatch(/^closed; pool 0 clients/);
+    expect((await Promise.all(pending)).map((r) => r.nextExpectedRevision)).toEqual(streams.map(() => 0n));
+  });
+
   it('keeps working (appending alone) against a schema without append_batch', async () => {
     const old = await createTestDatabase('es_group_commit_old');
     const first = createPostgresEventStore({ connectionString: old.url });

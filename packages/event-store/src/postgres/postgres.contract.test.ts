@@ -25,7 +25,7 @@ for (const groupCommit of [true, false]) {
         clearTimeout(timer);
         if (!closed)
           console.warn(
-            `[event-store contract] store.close() did not finish within ${CLOSE_BOUND_MS} ms (pool: ${store.pool.totalCount} clients, ${store.pool.idleCount} idle, ${store.pool.waitingCount} waiting); dropping the database anyway`,
+            `[event-store contract] store.close() did not finish within ${CLOSE_BOUND_MS} ms (${store.describeClose()}); dropping the database anyway`,
           );
         await db.drop();
       },

@@ -93,6 +93,8 @@ export interface PostgresEventStore extends EventStore {
   readonly pool: pg.Pool;
   /** Resolves once migrations have run (every method waits for it anyway). */
   ready(): Promise<void>;
+  /** What close() is waiting for, with the pool's and the append queue's state (reports of a slow close). */
+  describeClose(): string;
   /** Streaming, bounded-memory read of the global log in position order (auditors, exports). */
   readAllStream(options?: ReadAllStreamOptions): AsyncGenerator<RecordedEvent, void, undefined>;
   /**
@@ -560,7 +562,7 @@ export function createPostgresEventStore(options: PostgresEventStoreOptions): Po
   let flushScheduled = false;
   // Batched appends not settled yet: close() waits for them before it ends the pool.
   let unsettled = 0;
-  let onSettled: (() => void) | undefined;
+  const settledWaiters: (() => void)[] = [];
 
   /** The batch argument: one JSON array, built by concatenation so that canonical texts stay byte-exact. */
   const batchJson = (batch: readonly Queued[]): string => {
@@ -698,7 +700,7 @@ export function createPostgresEventStore(options: PostgresEventStoreOptions): Po
       });
     } finally {
       unsettled--;
-      if (unsettled === 0) onSettled?.();
+      if (unsettled === 0) for (const wake of settledWaiters.splice(0)) wake();
     }
   };
 
@@ -879,19 +881,36 @@ export function createPostgresEventStore(options: PostgresEventStoreOptions): Po
     return sub;
   };
 
-  const close = async (): Promise<void> => {
-    if (closed) return;
+  // Where close() is, for a report when it takes long (see closeStage()).
+  let closeStage = 'open';
+  let closing: Promise<void> | undefined;
+  const closeOnce = async (): Promise<void> => {
+    closeStage = `waiting for ${subscriptions.size} subscription handler(s) to return`;
     await Promise.all([...subscriptions].map((sub) => sub.close()));
     closed = true;
-    if (unsettled > 0) await new Promise<void>((resolve) => (onSettled = resolve));
+    if (unsettled > 0) {
+      closeStage = `waiting for ${unsettled} queued or in-flight append(s)`;
+      await new Promise<void>((resolve) => settledWaiters.push(resolve));
+    }
     if (notifyTimer) clearTimeout(notifyTimer);
     notifyTimer = undefined;
+    closeStage = 'sending the last NOTIFY';
     await notifying?.catch(() => undefined);
     await sendPendingNotify(); // the last appends' wake-up for other processes
+    closeStage = 'stopping LISTEN';
     await listening?.catch(() => undefined);
     stopListening();
-    if (ownsPool) await pool.end();
+    if (ownsPool) {
+      closeStage = 'ending the pool (waits for every checked-out client to be released)';
+      await pool.end();
+    }
+    closeStage = 'closed';
   };
+  // Idempotent: a second caller (a signal handler beside a test's teardown) shares the first close.
+  const close = (): Promise<void> => (closing ??= closeOnce());
+  const describeClose = (): string =>
+    `${closeStage}; pool ${pool.totalCount} clients, ${pool.idleCount} idle, ${pool.waitingCount} waiting; ` +
+    `${subscriptions.size} subscriptions, ${unsettled} unsettled appends, ${queue.length} queued, ${inFlight} batches in flight`;
 
   return {
     schema,
@@ -906,5 +925,6 @@ export function createPostgresEventStore(options: PostgresEventStoreOptions): Po
     subscribeToAll,
     wakeSubscribers,
     close,
+    describeClose,
   };
 }
