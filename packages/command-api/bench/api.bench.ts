@@ -8,13 +8,12 @@
  * shared, so figures move with it). BENCH_CPU_PROF=<dir> runs the server with `--cpu-prof`.
  */
 import autocannon from 'autocannon';
-import { execFileSync, fork, type ChildProcess } from 'node:child_process';
+import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { resolve } from 'node:path';
 import pg from 'pg';
-import { createTestDatabase } from '@tradecore/testkit';
+import { createTestDatabase, machineCpuMs, postgresBackendCpu } from '@tradecore/testkit';
 import type { ServerStats } from './api-server.ts';
 
 const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 15);
@@ -53,47 +52,22 @@ function stopServer(child: ChildProcess): Promise<void> {
   });
 }
 
-let clkTck = 100;
-try {
-  clkTck = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-} catch {
-  // 100 on every Linux we know
-}
-
-/** utime + stime of a process in ms (/proc), null once it is gone. */
-function cpuMsOf(pid: number): number | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / clkTck;
-  } catch {
-    return null;
-  }
-}
-
 /** CPU ms of each PostgreSQL backend connected to the bench database (same machine only). */
 async function backendCpu(url: string): Promise<Map<number, number>> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
-    const r = await client.query<{ pid: number }>('select pid from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()');
-    const out = new Map<number, number>();
-    for (const { pid } of r.rows) {
-      const ms = cpuMsOf(pid);
-      if (ms !== null) out.set(pid, ms);
-    }
-    return out;
+    return await postgresBackendCpu(client);
   } finally {
     await client.end();
   }
 }
 
-/** Busy and total CPU ms of the whole machine (all cores) since boot, from /proc/stat. */
+/** The machine's CPU counters; the benchmark needs them (it runs where /proc is). */
 function machineCpu(): { busyMs: number; totalMs: number } {
-  const v = (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').trim().split(/\s+/).slice(1, 9).map(Number);
-  const total = v.reduce((a, b) => a + b, 0);
-  const idle = (v[3] ?? 0) + (v[4] ?? 0);
-  return { busyMs: ((total - idle) * 1000) / clkTck, totalMs: (total * 1000) / clkTck };
+  const m = machineCpuMs();
+  if (!m) throw new Error('bench:api reads /proc/stat for the machine busy figure; it runs on Linux only');
+  return m;
 }
 
 function load(): string {

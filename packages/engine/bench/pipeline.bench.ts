@@ -18,14 +18,16 @@
  * Prints a table, then `RESULT {json}` as the last line. The goal (≥ 5,000 orders/s, p99 ≤ 100 ms)
  * is reported as met or not, with the figures reached.
  */
-import { getKafka, isSkip } from '@tradecore/testkit';
+import { cpuMsBetween, getKafka, isSkip, machineCpuMs, postgresBackendCpu, processCpuMs } from '@tradecore/testkit';
+import { readFileSync, writeFileSync } from 'node:fs';
+import inspector from 'node:inspector';
 import type { RecordedEvent } from '@tradecore/event-store';
 import os from 'node:os';
 import { v5 as uuidv5 } from 'uuid';
 import { createPostgresCheckpointStore } from '../src/checkpoints.ts';
 import { systemClock } from '../src/ids.ts';
 import { startKafkaEngine } from '../src/kafka-engine.ts';
-import { engineMetrics } from '../src/observability.ts';
+import { engineMetrics, type EngineMetrics } from '../src/observability.ts';
 import { startRelay } from '../src/relay.ts';
 import { createPostgresSnapshotStore } from '../src/snapshots.ts';
 import { TEST_NAMESPACE, createTestStore, deposit, marketListed, quietLogger, spawnEngine, testKafkaClient, type EngineProcess, type TestStore } from '../src/test-support.ts';
@@ -38,11 +40,69 @@ const USERS = Number(process.env.BENCH_USERS ?? 400) & ~1;
 const MARKETS = Number(process.env.BENCH_MARKETS ?? 8);
 const MODE = process.env.BENCH_MODE === 'processes' ? 'processes' : 'single';
 const TIMEOUT_MS = Number(process.env.BENCH_TIMEOUT_MS ?? 240_000);
+/** BENCH_CPU_PROF=<file.cpuprofile>: a V8 CPU profile of the drain alone (single mode). */
+const PROFILE_FILE = process.env.BENCH_CPU_PROF;
+
+async function startProfiler(): Promise<{ stopInto(file: string): Promise<void> }> {
+  const session = new inspector.Session();
+  session.connect();
+  const post = <T>(method: string, params?: object): Promise<T> =>
+    new Promise((done, fail) => session.post(method, params ?? {}, (err, result) => (err ? fail(err) : done(result as T))));
+  await post('Profiler.enable');
+  await post('Profiler.start');
+  return {
+    async stopInto(file) {
+      const { profile } = await post<{ profile: unknown }>('Profiler.stop');
+      writeFileSync(file, JSON.stringify(profile));
+      session.disconnect();
+    },
+  };
+}
 const GOAL = { ordersPerSecond: 5_000, p99Ms: 100 };
 
 function percentile(sorted: readonly number[], p: number): number | null {
   if (sorted.length === 0) return null;
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
+}
+
+/** CPU ms of the local broker started by infra/kafka-local (null when the broker is elsewhere). */
+function kafkaBrokerCpuMs(): number | null {
+  try {
+    const pid = Number(readFileSync(new URL('../../../infra/kafka-local/.run/kafka.pid', import.meta.url), 'utf8').trim());
+    return Number.isSafeInteger(pid) && pid > 0 ? processCpuMs(pid) : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * p50 and p99 of the engine's latency histograms during the latency phase, as the upper bound of
+ * the bucket that holds the quantile (the histograms keep buckets, not samples).
+ */
+async function stageQuantiles(metrics: EngineMetrics): Promise<Record<string, { p50Ms: number | null; p99Ms: number | null; count: number }>> {
+  const out: Record<string, { p50Ms: number | null; p99Ms: number | null; count: number }> = {};
+  const add = async (label: string, name: string, handler?: string) => {
+    const metric = metrics.registry.getSingleMetric(name);
+    if (!metric) return;
+    const { values } = await metric.get();
+    const buckets = values
+      .filter((v) => (v as { metricName?: string }).metricName === `${name}_bucket` && (handler === undefined || v.labels.handler === handler))
+      .map((v) => ({ le: v.labels.le === '+Inf' ? Number.POSITIVE_INFINITY : Number(v.labels.le), n: v.value }))
+      .sort((a, b) => a.le - b.le);
+    const count = buckets[buckets.length - 1]?.n ?? 0;
+    const q = (p: number): number | null => {
+      if (count === 0) return null;
+      const b = buckets.find((x) => x.n >= p * count);
+      return b && Number.isFinite(b.le) ? b.le * 1000 : null;
+    };
+    out[label] = { p50Ms: q(0.5), p99Ms: q(0.99), count };
+  };
+  await add('relay: recorded → acked', 'tradecore_relay_event_age_seconds');
+  await add('risk: recorded → handling', 'tradecore_engine_input_age_seconds', 'risk');
+  await add('risk: batch', 'tradecore_engine_batch_seconds', 'risk');
+  await add('execution: recorded → handling', 'tradecore_engine_input_age_seconds', 'execution');
+  await add('execution: batch', 'tradecore_engine_batch_seconds', 'execution');
+  return out;
 }
 
 async function countType(ts: TestStore, from: bigint, type: string): Promise<number> {
@@ -87,6 +147,8 @@ async function main(): Promise<void> {
   const kafka = testKafkaClient(tk.brokers, 'bench-pipeline');
   const stops: Array<() => Promise<void>> = [];
   const procs: EngineProcess[] = [];
+  // Single mode: the engine's own latency histograms break the hops down (relay, queueing, handling).
+  const metrics = engineMetrics();
   try {
     const users = Array.from({ length: USERS }, (_, i) => 1000 + i);
     const markets = Array.from({ length: MARKETS }, (_, i) => i + 1);
@@ -139,6 +201,10 @@ async function main(): Promise<void> {
     const drainFrom = await ts.store.headPosition();
     const preload = await offer(DRAIN, Number.POSITIVE_INFINITY, 'drain');
     const appendRate = Math.round(DRAIN / preload.seconds);
+    // Where the drain's CPU goes: this process (relay, risk and execution in single mode), the
+    // PostgreSQL backends of the bench database, the local Kafka broker, the whole machine.
+    const profiler = MODE === 'single' && PROFILE_FILE ? await startProfiler() : undefined;
+    const cpuBefore = { node: process.cpuUsage(), pg: await postgresBackendCpu(ts.pool), kafka: kafkaBrokerCpuMs(), machine: machineCpuMs(), at: performance.now() };
 
     if (MODE === 'processes') {
       const env = { DATABASE_URL: ts.db.url, KAFKA_BROKERS: tk.brokers.join(','), TOPIC_PREFIX: tk.prefix };
@@ -147,7 +213,6 @@ async function main(): Promise<void> {
         for (const p of procs) await p.stop();
       });
     } else {
-      const metrics = engineMetrics();
       const relay = await startRelay({ store: ts.store, kafka, topicPrefix: tk.prefix, checkpoints: await createPostgresCheckpointStore(ts.pool), logger: quietLogger, metrics });
       const engine = await startKafkaEngine({ store: ts.store, kafka, topicPrefix: tk.prefix, clock: systemClock, logger: quietLogger, metrics, snapshots: await createPostgresSnapshotStore(ts.pool) });
       stops.push(() => relay.stop(), () => engine.stop());
@@ -156,6 +221,20 @@ async function main(): Promise<void> {
     // The drain's settlements (one FillSettled per order) still flow through risk after its last
     // trade: measuring latency before they are done would queue the first offered orders behind them.
     await waitForType(ts, drainFrom, 'FillSettled', DRAIN, TIMEOUT_MS);
+    const cpuAfter = { node: process.cpuUsage(cpuBefore.node), pg: await postgresBackendCpu(ts.pool), kafka: kafkaBrokerCpuMs(), machine: machineCpuMs(), at: performance.now() };
+    if (profiler) await profiler.stopInto(PROFILE_FILE!);
+    const perOrder = (ms: number | null): number | null => (ms === null ? null : Number((ms / DRAIN).toFixed(3)));
+    const pgMs = cpuMsBetween(cpuBefore.pg, cpuAfter.pg);
+    const drainCpu = {
+      // In processes mode the engine runs in children: this process only waits.
+      nodeMsPerOrder: MODE === 'single' ? perOrder((cpuAfter.node.user + cpuAfter.node.system) / 1000) : null,
+      postgresMsPerOrder: perOrder(pgMs),
+      kafkaMsPerOrder: perOrder(cpuBefore.kafka !== null && cpuAfter.kafka !== null ? cpuAfter.kafka - cpuBefore.kafka : null),
+      machineBusyCores:
+        cpuBefore.machine && cpuAfter.machine
+          ? Number(((cpuAfter.machine.busyMs - cpuBefore.machine.busyMs) / ((cpuAfter.machine.totalMs - cpuBefore.machine.totalMs) / os.cpus().length)).toFixed(2))
+          : null,
+    };
     const latencyFrom = await ts.store.headPosition();
     const drained = await eventsAfter(ts, drainFrom);
     const firstAccepted = Math.min(...drained.filter((e) => e.type === 'OrderAccepted').map((e) => Date.parse(e.recordedAt)));
@@ -163,9 +242,11 @@ async function main(): Promise<void> {
     const capacity = drainTrades >= DRAIN / 2 ? Math.round(DRAIN / ((lastTrade - firstAccepted) / 1000)) : 0;
 
     // ---- phase 2: latency at an offered rate ----
+    metrics.registry.resetMetrics();
     const offered = await offer(ORDERS, RATE, 'load');
     const latencyTrades = await waitForTrades(ts, latencyFrom, ORDERS / 2, TIMEOUT_MS);
     const events = await eventsAfter(ts, latencyFrom);
+    const stages = MODE === 'single' ? await stageQuantiles(metrics) : null;
     const placed = new Map<string, RecordedEvent>();
     const accepted = new Map<string, RecordedEvent>();
     for (const e of events) if (e.type === 'OrderPlaced') placed.set((e.data as { orderId: string }).orderId, e);
@@ -207,12 +288,14 @@ async function main(): Promise<void> {
       storeAppendsPerSecond: appendRate,
       drain: { orders: DRAIN, trades: drainTrades, complete: drainTrades >= DRAIN / 2 },
       ordersPerSecond: capacity,
+      drainCpu,
       latencyPhase: { orders: ORDERS, offeredRate: RATE, offerSeconds: Number(offered.seconds.toFixed(2)), writerLagMaxMs: offered.lagMaxMs, trades: latencyTrades, complete: latencyTrades >= ORDERS / 2, sustainedOrdersPerSecond: sustained },
       p50Ms: percentile(latencies, 50),
       p90Ms: percentile(latencies, 90),
       p99Ms: p99,
       maxMs: latencies[latencies.length - 1] ?? null,
       hops: { placedToAccepted: hop(riskHop), acceptedToTrade: hop(executionHop) },
+      stages,
       goal: GOAL,
       goalMet: capacity >= GOAL.ordersPerSecond && p99 !== null && p99 <= GOAL.p99Ms && latencyTrades >= ORDERS / 2,
       machine: { cpus: os.cpus().length, loadAverage1m: Number(os.loadavg()[0]!.toFixed(1)), node: process.version },
@@ -229,7 +312,12 @@ async function main(): Promise<void> {
       'latency max (ms)': { value: result.maxMs },
       'hop OrderPlaced → OrderAccepted p50 / p99 (ms)': { value: `${result.hops.placedToAccepted.p50Ms} / ${result.hops.placedToAccepted.p99Ms}` },
       'hop OrderAccepted → TradeExecuted p50 / p99 (ms)': { value: `${result.hops.acceptedToTrade.p50Ms} / ${result.hops.acceptedToTrade.p99Ms}` },
+      ...(stages
+        ? Object.fromEntries(Object.entries(stages).map(([k, v]) => [`stage ${k} p50 / p99 (ms, bucket bound)`, { value: `${v.p50Ms} / ${v.p99Ms}` }]))
+        : {}),
       [`goal ≥ ${GOAL.ordersPerSecond}/s, p99 ≤ ${GOAL.p99Ms} ms`]: { value: result.goalMet ? 'met' : 'not met' },
+      'drain CPU per order (ms): engine node / PostgreSQL / Kafka': { value: `${drainCpu.nodeMsPerOrder ?? 'n/a'} / ${drainCpu.postgresMsPerOrder ?? 'n/a'} / ${drainCpu.kafkaMsPerOrder ?? 'n/a'}` },
+      'drain: machine busy (cores of 2)': { value: drainCpu.machineBusyCores ?? 'n/a' },
       'load average (1 min)': { value: result.machine.loadAverage1m },
     });
     console.log(`RESULT ${JSON.stringify(result)}`);

@@ -60,6 +60,13 @@ describe('single-node mode: the walking skeleton through the in-process subscrip
     expect(b.balances.get('USD')?.available).toBe(999_799_600_000_000_000n);
     expect(b.balances.get('USD')?.reserved).toBe(0n);
     await engine.stop();
+    // The hop latency histograms saw every input of both handlers (operators' per-hop p99).
+    const exposition = await metrics.registry.metrics();
+    const count = (name: string, handler: string) => Number(new RegExp(`^${name}_count\\{handler="${handler}"\\} (\\d+)$`, 'm').exec(exposition)?.[1] ?? 0);
+    expect(count('tradecore_engine_input_age_seconds', 'risk')).toBeGreaterThanOrEqual(3); // two orders and the trade
+    expect(count('tradecore_engine_input_age_seconds', 'execution')).toBeGreaterThanOrEqual(2); // two acceptances
+    expect(count('tradecore_engine_batch_seconds', 'risk')).toBeGreaterThanOrEqual(1);
+    expect(count('tradecore_engine_batch_seconds', 'execution')).toBeGreaterThanOrEqual(1);
 
     const before = countTypes(await waitForQuiet(ts.store, 1_000));
     const replay = await startInProcessEngine({ store: ts.store, pool: ts.pool, clock, logger: quietLogger, metrics, checkpointName: 'replay' });

@@ -15,7 +15,16 @@ export interface EngineMetrics {
   retries: Counter<'handler' | 'kind'>;
   relayed: Counter<'topic'>;
   relayBatchSeconds: Histogram;
+  /** Age of a batch's oldest event (recordedAt to the broker's ack) when the relay has published it. */
+  relayedAgeSeconds: Histogram;
+  /** Age of an input (its recordedAt to the moment its handler starts on it): the hop's queueing. */
+  inputAgeSeconds: Histogram<'handler'>;
+  /** Time a handler takes for one batch of one partition (decide and append). */
+  handlerBatchSeconds: Histogram<'handler'>;
 }
+
+/** Latency buckets from 1 ms to 10 s (the pipeline's hops are milliseconds; a backlog is seconds). */
+const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10];
 
 const byRegistry = new WeakMap<Registry, EngineMetrics>();
 
@@ -53,6 +62,26 @@ export function engineMetrics(registry: Registry = new Registry()): EngineMetric
       name: 'tradecore_relay_batch_seconds',
       help: 'Time to publish one read batch and save the checkpoint',
       buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+      registers: [registry],
+    }),
+    relayedAgeSeconds: new Histogram({
+      name: 'tradecore_relay_event_age_seconds',
+      help: 'Age of the oldest event of a published batch when the broker acknowledged it (recordedAt to ack)',
+      buckets: LATENCY_BUCKETS,
+      registers: [registry],
+    }),
+    inputAgeSeconds: new Histogram({
+      name: 'tradecore_engine_input_age_seconds',
+      help: 'Age of an inbox input when its handler starts on it (event recordedAt to handling)',
+      labelNames: ['handler'],
+      buckets: LATENCY_BUCKETS,
+      registers: [registry],
+    }),
+    handlerBatchSeconds: new Histogram({
+      name: 'tradecore_engine_batch_seconds',
+      help: "Time a handler takes for one batch of one partition's inputs (decide and append)",
+      labelNames: ['handler'],
+      buckets: LATENCY_BUCKETS,
       registers: [registry],
     }),
   };

@@ -193,6 +193,8 @@ export function createRelay(options: RelayOptions): Relay {
     );
     for (const topicMessages of requests) await send(producer, topicMessages);
     const last = events[events.length - 1]!.globalPosition;
+    const oldest = Date.parse(events[0]!.recordedAt);
+    if (Number.isFinite(oldest)) metrics.relayedAgeSeconds.observe(Math.max(0, Date.now() - oldest) / 1000);
     acked = last;
     void saveCheckpoint();
     for (const topicMessages of requests) for (const tm of topicMessages) metrics.relayed.inc({ topic: tm.topic }, tm.messages.length);

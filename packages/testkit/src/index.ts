@@ -5,3 +5,4 @@ export * from './eventstoredb.ts';
 export * from './describe-with.ts';
 export * from './skip.ts';
 export { dockerStatus, pingDocker, dockerEndpoint, type DockerStatus, type DockerEndpoint } from './docker.ts';
+export * from './cpu.ts';
