@@ -23,7 +23,7 @@ import {
 } from '@tradecore/core-domain';
 import { forEachLimit } from './concurrency.ts';
 import { deadLetter } from './dead-letter.ts';
-import type { HandlerDeps } from './handler-deps.ts';
+import { runnerOptions, type HandlerDeps } from './handler-deps.ts';
 import { FreshnessGate } from './fresh.ts';
 import { derivedId } from './ids.ts';
 import type { InboxHandler, InboxInput } from './inbox.ts';
@@ -43,7 +43,7 @@ export interface ExecutionHandlerOptions {
 const MARKET_STREAM = /^market-([1-9]\d*)$/;
 
 export function createExecutionHandler(deps: HandlerDeps, options: ExecutionHandlerOptions = {}): InboxHandler {
-  const name = 'execution';
+  const name = 'execution' as const;
   const logger = deps.logger.child({ handler: name });
   const decider = createMarketDecider({ createBook: () => createOrderBook('fast') });
   const reference = new ReferenceData(deps.store);
@@ -62,16 +62,7 @@ export function createExecutionHandler(deps: HandlerDeps, options: ExecutionHand
     parse: parseRecorded,
   };
   const runner = new StreamRunner<MarketState>(model, {
-    handler: name,
-    store: deps.store,
-    clock: deps.clock,
-    deadLetters: deps.deadLetters,
-    metrics: deps.metrics,
-    logger,
-    signal: deps.signal,
-    poisonAttempts: deps.tuning?.poisonAttempts,
-    storeAttempts: deps.tuning?.storeAttempts,
-    backoff: deps.tuning?.storeBackoff,
+    ...runnerOptions(name, deps, logger),
     mutableState: true,
     snapshots: options.snapshots
       ? {

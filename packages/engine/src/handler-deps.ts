@@ -4,6 +4,7 @@ import type { DeadLetterSink } from './dead-letter.ts';
 import type { Clock } from './ids.ts';
 import type { SnapshotStore } from './snapshots.ts';
 import type { EngineMetrics, Logger } from './observability.ts';
+import type { RunnerOptions } from './stream-runner.ts';
 
 export type HandlerName = 'risk' | 'execution';
 
@@ -32,4 +33,20 @@ export interface HandlerDeps {
   tuning?: HandlerTuning;
   /** Execution handler: order-book snapshots (snapshot + tail rebuilds). */
   snapshots?: SnapshotStore;
+}
+
+/** The stream runner's options every handler shares: its name, the injected ports and the tuning. */
+export function runnerOptions(handler: HandlerName, deps: HandlerDeps, logger: Logger): RunnerOptions {
+  return {
+    handler,
+    store: deps.store,
+    clock: deps.clock,
+    deadLetters: deps.deadLetters,
+    metrics: deps.metrics,
+    logger,
+    signal: deps.signal,
+    poisonAttempts: deps.tuning?.poisonAttempts,
+    storeAttempts: deps.tuning?.storeAttempts,
+    backoff: deps.tuning?.storeBackoff,
+  };
 }

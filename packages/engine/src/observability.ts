@@ -1,5 +1,6 @@
 /** Logging (pino) and metrics (prom-client) for the engine, both injectable. */
 import { pino, type Logger } from 'pino';
+import { perRegistry } from '@tradecore/http-kit';
 import { Counter, Histogram, Registry } from 'prom-client';
 
 export type { Logger } from 'pino';
@@ -26,13 +27,13 @@ export interface EngineMetrics {
 /** Latency buckets from 1 ms to 10 s (the pipeline's hops are milliseconds; a backlog is seconds). */
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10];
 
-const byRegistry = new WeakMap<Registry, EngineMetrics>();
-
 /** Engine metrics registered once per registry (several engines in one process share them). */
 export function engineMetrics(registry: Registry = new Registry()): EngineMetrics {
-  const known = byRegistry.get(registry);
-  if (known) return known;
-  const m: EngineMetrics = {
+  return engineMetricsOf(registry);
+}
+
+const engineMetricsOf = perRegistry(
+  (registry): EngineMetrics => ({
     registry,
     deadLetters: new Counter({
       name: 'tradecore_engine_dead_letters_total',
@@ -84,7 +85,5 @@ export function engineMetrics(registry: Registry = new Registry()): EngineMetric
       buckets: LATENCY_BUCKETS,
       registers: [registry],
     }),
-  };
-  byRegistry.set(registry, m);
-  return m;
-}
+  }),
+);

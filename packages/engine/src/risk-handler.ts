@@ -17,7 +17,7 @@ import {
 import type { RecordedEvent } from '@tradecore/event-store';
 import { forEachLimit, groupBy } from './concurrency.ts';
 import { deadLetter } from './dead-letter.ts';
-import type { HandlerDeps } from './handler-deps.ts';
+import { runnerOptions, type HandlerDeps } from './handler-deps.ts';
 import type { InboxHandler, InboxInput } from './inbox.ts';
 import { FreshnessGate } from './fresh.ts';
 import { LastPrices } from './last-prices.ts';
@@ -46,21 +46,10 @@ class PoisonInputError extends Error {
 }
 
 export function createRiskHandler(deps: HandlerDeps): InboxHandler {
-  const name = 'risk';
+  const name = 'risk' as const;
   const logger = deps.logger.child({ handler: name });
   const limits = deps.tuning?.limits ?? DEFAULT_ACCOUNT_LIMITS;
-  const runner = new StreamRunner<AccountState>(accountModel, {
-    handler: name,
-    store: deps.store,
-    clock: deps.clock,
-    deadLetters: deps.deadLetters,
-    metrics: deps.metrics,
-    logger,
-    signal: deps.signal,
-    poisonAttempts: deps.tuning?.poisonAttempts,
-    storeAttempts: deps.tuning?.storeAttempts,
-    backoff: deps.tuning?.storeBackoff,
-  });
+  const runner = new StreamRunner<AccountState>(accountModel, runnerOptions(name, deps, logger));
   const reference = new ReferenceData(deps.store);
   const prices = new LastPrices(deps.store);
   // Partitions run concurrently: they share catch-up reads that started after their batch arrived.

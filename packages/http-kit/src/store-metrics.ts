@@ -18,12 +18,25 @@ export interface EventStoreMetrics {
 /** Decisions that refuse an order or a request; their `reason` is the rejection's label. */
 const REJECTIONS = new Set(['OrderRejected', 'OrderRejectedByEngine', 'OrderAmendRejected', 'OrderCancelRejected']);
 
-const byRegistry = new WeakMap<Registry, EventStoreMetrics>();
+/**
+ * A set of metrics created once per registry: prom-client refuses a second metric of one name in a
+ * registry, and several components of one process (two engines, a store wrapper per writer) ask
+ * for the same set.
+ */
+export function perRegistry<M>(create: (registry: Registry) => M): (registry: Registry) => M {
+  const known = new WeakMap<Registry, M>();
+  return (registry) => {
+    let m = known.get(registry);
+    if (m === undefined) {
+      m = create(registry);
+      known.set(registry, m);
+    }
+    return m;
+  };
+}
 
-export function eventStoreMetrics(registry: Registry): EventStoreMetrics {
-  const known = byRegistry.get(registry);
-  if (known) return known;
-  const m: EventStoreMetrics = {
+export const eventStoreMetrics = perRegistry(
+  (registry): EventStoreMetrics => ({
     appendSeconds: new Histogram({
       name: 'tradecore_event_store_append_seconds',
       help: 'Time of one appendToStream call (durable commit included), by outcome: ok, conflict (expected revision or idempotency), error',
@@ -43,10 +56,8 @@ export function eventStoreMetrics(registry: Registry): EventStoreMetrics {
       labelNames: ['type', 'reason'],
       registers: [registry],
     }),
-  };
-  byRegistry.set(registry, m);
-  return m;
-}
+  }),
+);
 
 function reasonOf(data: unknown): string {
   const reason = typeof data === 'object' && data !== null ? (data as { reason?: unknown }).reason : undefined;

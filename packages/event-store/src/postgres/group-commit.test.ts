@@ -266,7 +266,7 @@ describe('PostgreSQL event store: group commit', () => {
     const first = closing.close();
     const second = closing.close();
     // before the fix, the second close replaced the first one's wake-up and the first never resolved
-    expect(closing.describeClose()).toMatch(/waiting for \d+ queued or in-flight append|subscription|ending the pool|closed/);
+    expect(closing.describeClose()).toMatch(/waiting for \d+ unsettled append|subscription|ending the pool|closed/);
     await Promise.all([first, second]);
     expect(closing.describeClose()).toMatch(/^closed; pool 0 clients/);
     expect((await Promise.all(pending)).map((r) => r.nextExpectedRevision)).toEqual(streams.map(() => 0n));

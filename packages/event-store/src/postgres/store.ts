@@ -341,7 +341,8 @@ export function createPostgresEventStore(options: PostgresEventStoreOptions): Po
   };
   const wakeSubscribers = (position?: bigint): void => {
     signal.fire(position);
-    if (!sendNotify || closed) return;
+    // Once closing, the timer is not armed (scheduleNotify): close() sends the last position itself.
+    if (!sendNotify) return;
     if (position !== undefined && (pendingNotify === undefined || position > pendingNotify)) pendingNotify = position;
     pendingNotify ??= 0n;
     scheduleNotify();
@@ -560,7 +561,8 @@ export function createPostgresEventStore(options: PostgresEventStoreOptions): Po
   let inFlight = 0;
   let arrivals = 0;
   let flushScheduled = false;
-  // Batched appends not settled yet: close() waits for them before it ends the pool.
+  // Appends not settled yet (in their prologue, queued or being written): close() waits for them
+  // before it ends the pool.
   let unsettled = 0;
   const settledWaiters: (() => void)[] = [];
 
@@ -679,23 +681,36 @@ export function createPostgresEventStore(options: PostgresEventStoreOptions): Po
     setImmediate(flush);
   };
 
-  const appendToStream = async (
+  /** Both append paths: validate the stream and events, encode them once, wait for migrations. */
+  const prepareAppend = async (
     stream: string,
     events: readonly NewEvent[],
-    opts?: { expectedRevision?: ExpectedRevision },
-  ): Promise<AppendResult> => {
+    opts: { expectedRevision?: ExpectedRevision } | undefined,
+  ): Promise<{ expected: ReturnType<typeof normalizeExpected>; p: Prepared; eventCount: number }> => {
     assertStreamName(stream);
     const normalized = normalizeEvents(stream, events);
     const expected = normalizeExpected(opts?.expectedRevision);
     const p = prepare(normalized);
     await ready();
-    if (!batching || normalized.length === 0 || normalized.length > maxEvents || closed) {
-      return appendAlone(stream, expected, p, normalized.length);
-    }
+    return { expected, p, eventCount: normalized.length };
+  };
+
+  const appendToStream = async (
+    stream: string,
+    events: readonly NewEvent[],
+    opts?: { expectedRevision?: ExpectedRevision },
+  ): Promise<AppendResult> => {
+    // Counted from the first synchronous step: close() must wait for an append that is still in
+    // its prologue (validation, migrations) as much as for one already queued or being written.
     unsettled++;
     try {
+      const { expected, p, eventCount } = await prepareAppend(stream, events, opts);
+      // While close() waits, appends still join batches: the flush runs until the pool ends.
+      if (!batching || eventCount === 0 || eventCount > maxEvents) {
+        return await appendAlone(stream, expected, p, eventCount);
+      }
       return await new Promise<AppendResult>((resolve, reject) => {
-        queue.push({ seq: arrivals++, stream, expected, p, eventCount: normalized.length, resolve, reject });
+        queue.push({ seq: arrivals++, stream, expected, p, eventCount, resolve, reject });
         scheduleFlush();
       });
     } finally {
@@ -710,11 +725,7 @@ export function createPostgresEventStore(options: PostgresEventStoreOptions): Po
     events: readonly NewEvent[],
     opts?: { expectedRevision?: ExpectedRevision },
   ): Promise<AppendResult> => {
-    assertStreamName(stream);
-    const normalized = normalizeEvents(stream, events);
-    const expected = normalizeExpected(opts?.expectedRevision);
-    const p = prepare(normalized);
-    await ready();
+    const { expected, p } = await prepareAppend(stream, events, opts);
     try {
       // Check ids first: a unique violation would abort the caller's transaction.
       if (p.ids.length > 0) {
@@ -889,7 +900,7 @@ export function createPostgresEventStore(options: PostgresEventStoreOptions): Po
     await Promise.all([...subscriptions].map((sub) => sub.close()));
     closed = true;
     if (unsettled > 0) {
-      closeStage = `waiting for ${unsettled} queued or in-flight append(s)`;
+      closeStage = `waiting for ${unsettled} unsettled append(s)`;
       await new Promise<void>((resolve) => settledWaiters.push(resolve));
     }
     if (notifyTimer) clearTimeout(notifyTimer);
