@@ -2,20 +2,11 @@
  * `pnpm start`: Tradecore single-node mode. Prints the URL and the admin credentials; Ctrl-C (or
  * SIGTERM) stops everything cleanly.
  */
-import { ConfigError, loadConfig } from './config.ts';
+import { loadConfigOrExit } from './config.ts';
 import { startSystem } from './system.ts';
 
 async function main(): Promise<void> {
-  let config;
-  try {
-    config = loadConfig();
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`${err.message}\n`);
-      process.exit(78);
-    }
-    throw err;
-  }
+  const config = loadConfigOrExit();
   const signals = ['SIGINT', 'SIGTERM'] as const;
   const earlier = new Map(signals.map((s) => [s, new Set(process.listeners(s))]));
   const system = await startSystem(config);
