@@ -62,7 +62,8 @@ function plainObject(value: unknown): value is Record<string, unknown> {
 function matches(value: unknown, s: Shape): boolean {
   if (!plainObject(value)) return false;
   let present = 0;
-  for (const key of Object.keys(value)) {
+  // for-in over a plain object (checked above: no inherited enumerable keys) allocates no key array.
+  for (const key in value) {
     const check = s.fields.get(key);
     const v = value[key];
     if (!check || v === undefined || !check(v)) return false;

@@ -180,9 +180,16 @@ const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})
 /** When an event happened: its metadata.occurredAt (the injected clock), else when it was recorded. */
 const CANONICAL_ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 
+/** The last canonical occurredAt seen: consecutive events mostly share it (one command's events). */
+let lastCanonical: string | undefined;
+
 export function eventTime(rec: RecordedEvent): string {
   const occurred = (rec.metadata as { occurredAt?: unknown } | undefined)?.occurredAt;
-  if (typeof occurred === 'string' && CANONICAL_ISO.test(occurred) && Number.isFinite(Date.parse(occurred))) return occurred;
+  if (lastCanonical !== undefined && occurred === lastCanonical) return lastCanonical;
+  if (typeof occurred === 'string' && CANONICAL_ISO.test(occurred) && Number.isFinite(Date.parse(occurred))) {
+    lastCanonical = occurred;
+    return occurred;
+  }
   if (typeof occurred === 'string' && ISO.test(occurred) && Number.isFinite(Date.parse(occurred))) return new Date(occurred).toISOString();
   const recorded = Date.parse(rec.recordedAt);
   return Number.isFinite(recorded) ? new Date(recorded).toISOString() : new Date(0).toISOString();

@@ -232,4 +232,22 @@ describe('replayPipeline', () => {
     expect(await diffReadModels(pool, 'rp_live', 'rp_replay')).toEqual([]);
     expect(errors).toBe(await count('rp_replay', 'projection_errors'));
   });
+
+  it('ends equal to batch-by-batch apply when its cache overflows mid-replay (folds straight into the cache, then loads rows again)', async () => {
+    const events = history.events;
+    const live = createProjector({ pool, schema: 'rp_live2', notify: false });
+    await live.migrate();
+    for (let i = 0; i < events.length; i += 50) await live.apply(events.slice(i, i + 50));
+
+    // A cache bound far below the history's orders: cleared again and again.
+    const replay = createProjector({ pool, schema: 'rp_small', notify: false, cache: true, cacheMaxEntries: 40 });
+    await replay.migrate();
+    const pipeline = replay.replayPipeline({ emptySchema: true });
+    let errors = 0;
+    for (let i = 0; i < events.length; i += 50) errors += await pipeline.push(events.slice(i, i + 50));
+    expect(await pipeline.finish()).toBe(events[events.length - 1]?.globalPosition);
+    expect(await count('rp_small', 'orders')).toBeGreaterThan(40);
+    expect(await diffReadModels(pool, 'rp_live2', 'rp_small')).toEqual([]);
+    expect(errors).toBe(await count('rp_small', 'projection_errors'));
+  });
 });
