@@ -15,9 +15,9 @@
 import { STREAM_DOES_NOT_EXIST } from '@event-driven-io/emmett';
 import { getPostgreSQLEventStore, type PostgresEventStore as EmmettStore } from '@event-driven-io/emmett-postgresql';
 import { createTestDatabase, type TestDatabase } from '@tradecore/testkit';
-import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { createPostgresEventStore, type NewEvent, type PostgresEventStore } from '../src/index.ts';
+import { sampleEvent } from './sample-events.ts';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 4);
 const READ_EVENTS = Number(process.env.BENCH_READ_EVENTS ?? 200_000);
@@ -30,29 +30,7 @@ interface Appender {
   append(stream: string, events: NewEvent[], expected: bigint | undefined): Promise<bigint>;
 }
 
-function makeEvent(i: number): NewEvent {
-  return {
-    eventId: randomUUID(),
-    type: 'OrderPlaced',
-    data: {
-      orderId: randomUUID(),
-      userId: 1000 + (i % 97),
-      marketId: 1 + (i % 5),
-      side: i % 2 === 0 ? 'buy' : 'sell',
-      priceTicks: String(10_000 + (i % 500)),
-      quantityLots: String(1 + (i % 50)),
-      timeInForce: 'GTC',
-      clientOrderId: `c-${i}`,
-    },
-    metadata: {
-      correlationId: randomUUID(),
-      causationId: null,
-      userId: 1000 + (i % 97),
-      occurredAt: '2025-06-01T12:00:00.000Z',
-      schemaVersion: 1,
-    },
-  };
-}
+const makeEvent = (i: number): NewEvent => sampleEvent(i);
 
 function tradecore(store: PostgresEventStore): Appender {
   return {

@@ -19,13 +19,12 @@
  * READ_BENCH_SRC (the store module to measure, default ../src/index.ts; point it at a copy of an
  * older src/ inside this package to compare before/after in alternating runs).
  */
-import { createTestDatabase } from '@tradecore/testkit';
-import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { cpuMsBetween, createTestDatabase, postgresBackendCpu } from '@tradecore/testkit';
 import { loadavg } from 'node:os';
 import pg from 'pg';
 import type { NewEvent, RecordedEvent } from '../src/index.ts';
 import * as current from '../src/index.ts';
+import { sampleEvent } from './sample-events.ts';
 
 // Same API either way: an older copy of src/ exports the same createPostgresEventStore.
 const { createPostgresEventStore } = process.env.READ_BENCH_SRC
@@ -39,29 +38,7 @@ const PAGE = Number(process.env.READ_BENCH_PAGE ?? 20_000);
 const PER_APPEND = 100;
 const STREAMS = 50;
 
-function makeEvent(i: number): NewEvent {
-  return {
-    eventId: randomUUID(),
-    type: i % 3 === 0 ? 'OrderPlaced' : i % 3 === 1 ? 'OrderAccepted' : 'TradeExecuted',
-    data: {
-      orderId: randomUUID(),
-      userId: 1000 + (i % 97),
-      marketId: 1 + (i % 5),
-      side: i % 2 === 0 ? 'buy' : 'sell',
-      priceTicks: String(10_000 + (i % 500)),
-      quantityLots: String(1 + (i % 50)),
-      timeInForce: 'GTC',
-      clientOrderId: `c-${i}`,
-    },
-    metadata: {
-      correlationId: randomUUID(),
-      causationId: null,
-      userId: 1000 + (i % 97),
-      occurredAt: '2025-06-01T12:00:00.000Z',
-      schemaVersion: 1,
-    },
-  };
-}
+const makeEvent = (i: number): NewEvent => sampleEvent(i, i % 3 === 0 ? 'OrderPlaced' : i % 3 === 1 ? 'OrderAccepted' : 'TradeExecuted');
 
 /** Touches every field so that the read cannot skip work; the checksum is printed so it is used. */
 function consume(e: RecordedEvent, acc: { n: number; check: number }): void {
@@ -82,32 +59,6 @@ function consume(e: RecordedEvent, acc: { n: number; check: number }): void {
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)] ?? NaN;
-}
-
-/** Seconds of CPU (user + system) per backend pid, for the backends of `db`; empty if /proc cannot see them. */
-async function backendCpu(admin: pg.Client): Promise<Map<number, number>> {
-  const pids = await admin.query<{ pid: number }>(
-    'select pid from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()',
-  );
-  const out = new Map<number, number>();
-  for (const { pid } of pids.rows) {
-    try {
-      // Fields after the parenthesised command name: utime and stime are the 12th and 13th.
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      out.set(pid, (Number(fields[11]) + Number(fields[12])) / 100);
-    } catch {
-      // Not on this machine, or the backend just exited: its CPU is not counted.
-    }
-  }
-  return out;
-}
-
-function cpuSince(before: Map<number, number>, after: Map<number, number>): number | undefined {
-  if (after.size === 0) return undefined;
-  let total = 0;
-  for (const [pid, s] of after) total += s - (before.get(pid) ?? 0);
-  return total;
 }
 
 const load = (): string => loadavg().map((x) => x.toFixed(2)).join(' ');
@@ -151,22 +102,22 @@ async function main(): Promise<void> {
     const samples: Record<string, { cpuUs: number[]; pgUs: number[]; wallMs: number[] }> = {};
     for (let r = 0; r < REPEATS; r++) {
       for (const [name, run] of Object.entries(paths)) {
-        const pg0 = await backendCpu(admin);
+        const pg0 = await postgresBackendCpu(admin);
         const cpu0 = process.cpuUsage();
         const t0 = performance.now();
         const acc = await run();
         const wall = performance.now() - t0;
         const cpu = process.cpuUsage(cpu0);
-        const pgSeconds = cpuSince(pg0, await backendCpu(admin));
+        const pgMs = cpuMsBetween(pg0, await postgresBackendCpu(admin));
         if (acc.n !== EVENTS) throw new Error(`${name} read ${acc.n} events, expected ${EVENTS}`);
         const s = (samples[name] ??= { cpuUs: [], pgUs: [], wallMs: [] });
         s.cpuUs.push((cpu.user + cpu.system) / acc.n);
-        if (pgSeconds !== undefined) s.pgUs.push((pgSeconds * 1e6) / acc.n);
+        if (pgMs !== null) s.pgUs.push((pgMs * 1e3) / acc.n);
         s.wallMs.push(wall);
         console.log(
           `${name.padEnd(13)} run ${r + 1}: ${((cpu.user + cpu.system) / acc.n).toFixed(2)} µs/event node CPU ` +
             `(user ${(cpu.user / acc.n).toFixed(2)}, sys ${(cpu.system / acc.n).toFixed(2)}), ` +
-            `PostgreSQL ${pgSeconds === undefined ? '?' : ((pgSeconds * 1e6) / acc.n).toFixed(2)} µs/event, ` +
+            `PostgreSQL ${pgMs === null ? '?' : ((pgMs * 1e3) / acc.n).toFixed(2)} µs/event, ` +
             `${Math.round(acc.n / (wall / 1000))} events/s wall, check ${acc.check}; load ${load()}`,
         );
       }
