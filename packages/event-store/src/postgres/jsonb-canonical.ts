@@ -54,16 +54,29 @@ const IN_DEST = 2;
 /** fields per entry of the member / element stack */
 const FIELDS = 5; // keyStart, keyEnd, where, valueStart, valueEnd
 
+const SPACE = 0x20;
+/** what write()'s flat fast path returns for a text it does not handle */
+const NOT_FLAT = -2;
+/** members of an object the flat fast path handles */
+const MAX_FLAT = 1024;
+/** a key of fewer than four bytes: its prefix as if padded with zero bytes (below every key byte) */
+const KEY_PAD = [2 ** 32, 2 ** 24, 2 ** 16, 2 ** 8];
+
 const JSON_NUMBER = /^-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?$/;
 
 export class JsonbCanonicalWriter {
   private src: Uint8Array = new Uint8Array(0);
   private end = 0;
   private scratch: Buffer;
+  private scratchView: DataView;
   private top = 0; // scratch fill
   private dest: Uint8Array = new Uint8Array(0);
   private destAt = 0;
   private stack: Int32Array;
+  /** flat fast path: per member the key's start and end (after its quote), the value's start and end and where it is */
+  private readonly span = new Int32Array(5 * MAX_FLAT);
+  /** flat fast path: the first four key bytes as a number, for sorting */
+  private readonly prefix = new Float64Array(MAX_FLAT);
   private sp = 0;
   private order: Int32Array;
   /** span of the value parsed last */
@@ -73,6 +86,7 @@ export class JsonbCanonicalWriter {
 
   constructor(scratchBytes = 1 << 20) {
     this.scratch = Buffer.allocUnsafe(scratchBytes);
+    this.scratchView = new DataView(this.scratch.buffer, this.scratch.byteOffset, this.scratch.length);
     this.stack = new Int32Array(1 << 16);
     this.order = new Int32Array(1 << 12);
   }
@@ -83,6 +97,8 @@ export class JsonbCanonicalWriter {
    * fit in `out`): then nothing is promised about `out` beyond `at`.
    */
   write(src: Uint8Array, start: number, end: number, out: Uint8Array, at: number): number {
+    const flat = this.flat(src, start, end, out, at);
+    if (flat !== NOT_FLAT) return flat;
     this.src = src;
     this.end = end;
     this.top = 0;
@@ -99,6 +115,143 @@ export class JsonbCanonicalWriter {
     const from = this.where === IN_SRC ? src : this.scratch;
     copy(from, this.vs, this.ve, out, at);
     return at + n;
+  }
+
+  /**
+   * The common case, an object of scalars exactly as jsonb_out prints it (`{"k": v, "k": v}`):
+   * one scan for the members' spans, a sort of the keys, one copy of each member. Returns
+   * NOT_FLAT for anything else (nested values, non-integer numbers, any other spacing), which the
+   * general parser then handles; -1 when it would not fit in `out`.
+   */
+  private flat(s: Uint8Array, start: number, end: number, out: Uint8Array, at: number): number {
+    if (start + 2 > end || s[start] !== LBRACE || s[end - 1] !== RBRACE) return NOT_FLAT;
+    if (start + 2 === end) {
+      if (at + 2 > out.length) return -1;
+      out[at] = LBRACE;
+      out[at + 1] = RBRACE;
+      return at + 2;
+    }
+    const span = this.span;
+    const pre = this.prefix;
+    const dv = new DataView(s.buffer, s.byteOffset, s.length);
+    const last = end - 1; // the closing brace
+    let n = 0;
+    let size = 1;
+    let i = start + 1;
+    let nested = false;
+    for (;;) {
+      // key: printable ASCII without escapes (byte order = UTF-16 code-unit order)
+      if (s[i] !== QUOTE) return NOT_FLAT;
+      let j = i + 1;
+      let p = 0;
+      for (;;) {
+        if (j >= last) return NOT_FLAT;
+        const b = s[j] as number;
+        if (b === QUOTE) break;
+        if (b < 0x20 || b >= 0x7f || b === BACKSLASH) return NOT_FLAT;
+        if (j - i <= 4) p = p * 256 + b;
+        j++;
+      }
+      const klen = j - i - 1;
+      if (klen < 4) p *= KEY_PAD[klen] as number;
+      const ke = j + 1;
+      if (ke + 2 >= last || s[ke] !== COLON || s[ke + 1] !== SPACE) return NOT_FLAT;
+      let vs = ke + 2;
+      const c = s[vs] as number;
+      let ve: number;
+      let ve2 = 0;
+      let where: number;
+      if (c === QUOTE) {
+        j = vs + 1;
+        for (;;) {
+          if (j + 4 <= last) {
+            // four bytes at a time while none is a quote or a backslash
+            const v = dv.getUint32(j);
+            const x = v ^ 0x22222222;
+            const y = v ^ 0x5c5c5c5c;
+            if (((((x - 0x01010101) & ~x) | ((y - 0x01010101) & ~y)) & 0x80808080) === 0) {
+              j += 4;
+              continue;
+            }
+          }
+          if (j >= last) return NOT_FLAT;
+          const b = s[j] as number;
+          if (b === QUOTE) break;
+          j += b === BACKSLASH ? 2 : 1;
+        }
+        ve = j + 1;
+        ve2 = ve;
+        where = IN_SRC;
+      } else if (c === LBRACE || c === LBRACKET) {
+        // a container: the general parser writes its canonical text into the scratch buffer
+        // (ve: where the source resumes; vs, ve2: the canonical text, in `where`)
+        if (!nested) {
+          nested = true;
+          this.src = s;
+          this.end = last;
+          this.top = 0;
+          this.sp = 0;
+        }
+        ve = this.value(vs, 1);
+        if (ve < 0) return -1;
+        where = this.where;
+        vs = this.vs;
+        ve2 = this.ve;
+      } else {
+        j = vs;
+        while (j < last && s[j] !== COMMA) j++;
+        ve = j;
+        if (!scalarToken(s, vs, ve)) return NOT_FLAT;
+        ve2 = ve;
+        where = IN_SRC;
+      }
+      if (n >= MAX_FLAT) return NOT_FLAT;
+      const m = n * 5;
+      span[m] = i;
+      span[m + 1] = ke;
+      span[m + 2] = vs;
+      span[m + 3] = ve2;
+      span[m + 4] = where;
+      pre[n] = p;
+      n++;
+      size += ke - i + 1 + ve2 - vs + 1;
+      if (ve === last) break;
+      if (s[ve] !== COMMA || s[ve + 1] !== SPACE) return NOT_FLAT;
+      i = ve + 2;
+    }
+    // insertion sort of the members by key bytes
+    const ord = this.order;
+    for (let k = 0; k < n; k++) {
+      const pk = pre[k] as number;
+      let q = k;
+      while (q > 0) {
+        const o = ord[q - 1] as number;
+        const po = pre[o] as number;
+        let c = pk - po;
+        if (c === 0) {
+          c = compareSpans(s, span, k * 5, o * 5);
+          if (c === 0) return NOT_FLAT; // duplicate key: jsonb never prints one
+        }
+        if (c > 0) break;
+        ord[q] = o;
+        q--;
+      }
+      ord[q] = k;
+    }
+    if (at + size > out.length) return -1;
+    const dvOut = new DataView(out.buffer, out.byteOffset, out.length);
+    let o = at;
+    out[o++] = LBRACE;
+    for (let k = 0; k < n; k++) {
+      const m = (ord[k] as number) * 5;
+      if (k > 0) out[o++] = COMMA;
+      o = copyWords(s, dv, span[m] as number, span[m + 1] as number, out, dvOut, o);
+      out[o++] = COLON;
+      if (span[m + 4] === IN_SRC) o = copyWords(s, dv, span[m + 2] as number, span[m + 3] as number, out, dvOut, o);
+      else o = copyWords(this.scratch, this.scratchView, span[m + 2] as number, span[m + 3] as number, out, dvOut, o);
+    }
+    out[o++] = RBRACE;
+    return o;
   }
 
   private ws(i: number): number {
@@ -354,6 +507,38 @@ export class JsonbCanonicalWriter {
   }
 }
 
+/**
+ * A scalar token the flat fast path copies as is: true, false, null, or an integer already in
+ * ECMAScript's form (at most 15 digits, no leading zero, not -0).
+ */
+function scalarToken(s: Uint8Array, i: number, j: number): boolean {
+  const c = s[i] as number;
+  if (c === 0x74) return j - i === 4 && s[i + 1] === 0x72 && s[i + 2] === 0x75 && s[i + 3] === 0x65;
+  if (c === 0x66) return j - i === 5 && s[i + 1] === 0x61 && s[i + 2] === 0x6c && s[i + 3] === 0x73 && s[i + 4] === 0x65;
+  if (c === 0x6e) return j - i === 4 && s[i + 1] === 0x75 && s[i + 2] === 0x6c && s[i + 3] === 0x6c;
+  const k = c === MINUS ? i + 1 : i;
+  if (j - k < 1 || j - k > 15 || (s[k] === ZERO && (j - k !== 1 || k !== i))) return false;
+  for (let m = k; m < j; m++) {
+    const d = s[m] as number;
+    if (d < ZERO || d > NINE) return false;
+  }
+  return true;
+}
+
+/** Compares the keys of flat members a and b (span offsets) by their bytes. */
+function compareSpans(s: Uint8Array, span: Int32Array, a: number, b: number): number {
+  let i = (span[a] as number) + 1;
+  const ie = (span[a + 1] as number) - 1;
+  let j = (span[b] as number) + 1;
+  const je = (span[b + 1] as number) - 1;
+  for (; i < ie && j < je; i++, j++) {
+    const x = s[i] as number;
+    const y = s[j] as number;
+    if (x !== y) return x - y;
+  }
+  return ie - i - (je - j);
+}
+
 /** Compares the keys (quoted, escape-free ASCII) of stack entries a and b by their bytes. */
 function compareKeys(s: Uint8Array, st: Int32Array, a: number, b: number): number {
   let i = (st[a] as number) + 1;
@@ -366,6 +551,14 @@ function compareKeys(s: Uint8Array, st: Int32Array, a: number, b: number): numbe
     if (x !== y) return x - y;
   }
   return ie - i - (je - j);
+}
+
+/** Copies from[start, end) to `to` at `at`, four bytes at a time (DataView loads and stores are inlined). */
+function copyWords(from: Uint8Array, fromView: DataView, start: number, end: number, to: Uint8Array, toView: DataView, at: number): number {
+  let k = start;
+  for (; k + 4 <= end; k += 4, at += 4) toView.setUint32(at, fromView.getUint32(k));
+  for (; k < end; k++) to[at++] = from[k] as number;
+  return at;
 }
 
 function copy(from: Uint8Array, start: number, end: number, to: Uint8Array, at: number): number {

@@ -69,9 +69,7 @@ export class ChainScanner {
   private ended = false;
   private carry: Buffer | undefined;
   private cur: Stream | undefined;
-  private readonly writer = new JsonbCanonicalWriter();
-  private out: Buffer = Buffer.allocUnsafe(1 << 16);
-  private reserve = 0;
+  private readonly hasher = new EventHasher();
   /** field offsets of the row being processed: start, end (-1 = NULL) per field */
   private readonly f = new Int32Array(FIELDS * 2);
 
@@ -290,7 +288,37 @@ export class ChainScanner {
    */
   private hashMatches(buf: Buffer, cur: Stream, revision: bigint, hs: number, he: number): boolean {
     if (he - hs !== 32) return false; // NULL or not a SHA-256: no content can match it
-    const f = this.f;
+    const h = this.hasher;
+    const o = h.build(buf, this.f, cur.json, cur.json.length, revision);
+    if (o < 0) return false;
+    const prev = cur.prevHash;
+    if (prev.length !== 32) {
+      // a stored hash that is not a SHA-256 (tampered): hash exactly those bytes
+      const digest = createHash('sha256').update(prev).update(h.out.subarray(32, o)).digest();
+      return digest.equals(buf.subarray(hs, he));
+    }
+    return h.matches(prev, 0, o, buf, hs);
+  }
+}
+
+/**
+ * The canonical JSON of one event row of the COPY (fields stream, revision, position, event_id,
+ * type, data, metadata, hash, ... as in chainCopySql and positionCopySql), written after 32 bytes
+ * kept for the previous hash, and the SHA-256 of both compared with a stored hash.
+ */
+export class EventHasher {
+  /** bytes 0..32: the previous hash (set by matches()); then the canonical JSON written by build() */
+  out: Buffer = Buffer.allocUnsafe(1 << 16);
+  private readonly writer = new JsonbCanonicalWriter();
+  private reserve = 0;
+
+  /**
+   * Writes the canonical JSON of the row whose field offsets are `f` at out[32..]; returns its
+   * end, or -1 when the row's content cannot be what was hashed (NULL content, a non-uuid id, or
+   * data without a canonical form). `streamJson[0, streamJsonLength)` is the stream name as a
+   * JSON string (UTF-8).
+   */
+  build(buf: Buffer, f: Int32Array, streamJson: Uint8Array, streamJsonLength: number, revision: bigint | number): number {
     const ds = f[10] as number;
     const de = f[11] as number;
     const ms = f[12] as number;
@@ -298,22 +326,20 @@ export class ChainScanner {
     const ts = f[8] as number;
     const te = f[9] as number;
     const is = f[6] as number;
-    if (de < 0 || me < 0 || te < 0 || f[7] !== is + 16) return false; // NULL content cannot be what was hashed
+    if (de < 0 || me < 0 || te < 0 || f[7] !== is + 16) return -1; // NULL content cannot be what was hashed
     // jsonb's binary form is a version byte (1) and the text
     if (buf[ds] !== 1 || buf[ms] !== 1) throw new Error('verifyLog: unknown jsonb binary format version');
     // room for everything written without a capacity check (hash, literals, id, stream, revision,
     // type); the two JSON writers check their own and otherwise go through ensure()
-    this.reserve = 128 + (cur.json.length + (te - ts)) * 6;
+    this.reserve = 128 + (streamJsonLength + (te - ts)) * 6;
     const need = this.reserve + (de - ds + me - ms) * 2;
     if (this.out.length < need) this.out = Buffer.allocUnsafe(Math.max(need, this.out.length * 2));
     let out = this.out;
-    const prev = cur.prevHash;
-    for (let k = 0; k < 32; k++) out[k] = prev[k] as number;
     let o = put(L_DATA, out, 32);
     let o2 = this.writer.write(buf, ds + 1, de, out, o);
     if (o2 < 0) {
       const text = referenceCanonical(buf, ds + 1, de);
-      if (text === undefined) return false;
+      if (text === undefined) return -1;
       ({ out, o: o2 } = this.ensure(out, o, text));
     }
     o = put(L_EVENT_ID, out, o2);
@@ -322,28 +348,31 @@ export class ChainScanner {
     o2 = this.writer.write(buf, ms + 1, me, out, o);
     if (o2 < 0) {
       const text = referenceCanonical(buf, ms + 1, me);
-      if (text === undefined) return false;
+      if (text === undefined) return -1;
       ({ out, o: o2 } = this.ensure(out, o, text));
     }
     o = put(L_STREAM, out, o2);
-    o = put(cur.json, out, o);
+    for (let k = 0; k < streamJsonLength; k++) out[o++] = streamJson[k] as number;
     o = put(L_REVISION, out, o);
-    o += out.write(revision.toString(), o, 'latin1');
+    o = typeof revision === 'number' ? decimal(revision, out, o) : o + out.write(revision.toString(), o, 'latin1');
     o = put(L_TYPE, out, o);
     const o3 = jsonStringInto(buf, ts, te, out, o);
     if (o3 >= 0) o = o3;
     else ({ out, o } = this.ensure(out, o, JSON.stringify(buf.toString('utf8', ts, te))));
     out[o++] = 0x7d;
-    // a hex digest compared with the stored bytes in place: node:crypto's one-shot 'buffer'
-    // output, or the stored hash as hex, would cost more than the comparison itself
-    const digest =
-      prev.length === 32
-        ? sha256Once('sha256', new Uint8Array(out.buffer, out.byteOffset, o), 'hex')
-        : createHash('sha256').update(prev).update(out.subarray(32, o)).digest('hex'); // a stored hash that is not a SHA-256 (tampered): hash exactly those bytes
-    for (let k = 0; k < 32; k++) {
-      const b = (buf[hs + k] as number) * 2;
-      if (digest.charCodeAt(2 * k) !== HEX[b] || digest.charCodeAt(2 * k + 1) !== HEX[b + 1]) return false;
-    }
+    return o;
+  }
+
+  /**
+   * SHA-256(prev[at, at + 32) ‖ out[32, end)) equals stored[hs, hs + 32). The digest comes back as
+   * a 'binary' (latin1) string, one char per byte, and is compared in place: node:crypto's one-shot 'buffer'
+   * output would cost more than the comparison itself.
+   */
+  matches(prev: Uint8Array, at: number, end: number, stored: Uint8Array, hs: number): boolean {
+    const out = this.out;
+    for (let k = 0; k < 32; k++) out[k] = prev[at + k] as number;
+    const digest = sha256Once('sha256', new Uint8Array(out.buffer, out.byteOffset, end), 'binary');
+    for (let k = 0; k < 32; k++) if (digest.charCodeAt(k) !== stored[hs + k]) return false;
     return true;
   }
 
@@ -358,6 +387,22 @@ export class ChainScanner {
     }
     return { out, o: o + out.write(text, o, 'utf8') };
   }
+}
+
+/** A non-negative safe integer in decimal at o. */
+function decimal(n: number, out: Buffer, o: number): number {
+  if (n < 10) {
+    out[o] = 0x30 + n;
+    return o + 1;
+  }
+  let digits = 1;
+  for (let x = n; x >= 10; x = Math.floor(x / 10)) digits++;
+  let q = n;
+  for (let k = digits - 1; k >= 0; k--) {
+    out[o + k] = 0x30 + (q % 10);
+    q = Math.floor(q / 10);
+  }
+  return o + digits;
 }
 
 /**
@@ -391,7 +436,7 @@ function jsonString(buf: Buffer, s: number, e: number): Buffer | undefined {
  * escapes only `"`, `\` and control characters below U+0020 (valid UTF-8 has no lone surrogates),
  * so without those the bytes between the quotes are the text's own. Returns -1 otherwise.
  */
-function jsonStringInto(buf: Buffer, s: number, e: number, out: Buffer, o: number): number {
+export function jsonStringInto(buf: Buffer, s: number, e: number, out: Buffer, o: number): number {
   out[o++] = 0x22;
   for (let k = s; k < e; k++) {
     const b = buf[k] as number;

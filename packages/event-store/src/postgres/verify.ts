@@ -29,6 +29,7 @@ import { copyOut } from './copy-out.ts';
 import { assertSchemaName, POSITIONS_PER_TRANSACTION, quoteIdent } from './schema.ts';
 import type { PostgresLogSource } from './sealer.ts';
 import { ChainScanner, chainCopySql, type Reporter } from './verify-chains.ts';
+import { HeadCheck, joinParts, PositionScanner, headsCopySql, positionCopySql } from './verify-position.ts';
 
 export type LogProblemKind = 'modified' | 'missing' | 'inserted' | 'reordered' | 'head_mismatch' | 'seal_broken';
 
@@ -56,6 +57,13 @@ export interface VerifyLogOptions {
    * ranges; 15 vs 18 vs 21 µs of CPU per event). More pays where PostgreSQL runs on more cores.
    */
   parallelism?: number;
+  /**
+   * How pass 1 reads the chains. 'position' (default): first in global position order, which
+   * costs PostgreSQL half as much (verify-position.ts); it only decides that every chain and head
+   * is intact, and when anything is not, the stream-order walk runs and names the problems, so the
+   * report is the same either way. 'stream': the stream-order walk only.
+   */
+  chainOrder?: 'position' | 'stream';
   /** Stop collecting after this many problems. Default 100. */
   maxProblems?: number;
   /** Seal hashes kept outside the database (e.g. printed by an earlier audit): each must still match. */
@@ -174,8 +182,27 @@ export async function verifyLog(
     // ---------------- pass 1: per-stream chains, in ranges of stream names ----------------
     // Ranges of about equal event counts (by the heads' revisions), cut at stream names in the
     // database's own order, so that the ranges' rows concatenated are the (stream, revision) order.
-    const heads = await client.query<{ n: string }>(`select count(*)::text as n from ${s}.streams`);
+    const heads = await client.query<{ n: string; events: string }>(
+      `select count(*)::text as n, coalesce(sum(greatest(revision, 0) + 1), 0)::text as events from ${s}.streams`,
+    );
     const headCount = BigInt(heads.rows[0]?.n ?? '0');
+    const byPosition = (options.chainOrder ?? 'position') === 'position';
+    // the position walk: parts of about equal event counts, cut at seal boundaries
+    const positionParts = byPosition ? Math.max(1, Math.min(Math.floor(options.parallelism ?? 2), poolMax - 1)) : 0;
+    const positionBounds: bigint[] = [];
+    if (positionParts > 1) {
+      const total = Number(heads.rows[0]?.events ?? '0');
+      const cuts = await client.query<{ to_position: string; n: string }>(
+        `select to_position::text, (sum(event_count) over (order by seal_id))::text as n from ${s}.seals order by seal_id`,
+      );
+      for (let k = 1; k < positionParts; k++) {
+        const want = (total * k) / positionParts;
+        let best: { to_position: string; n: string } | undefined;
+        for (const r of cuts.rows) if (!best || Math.abs(Number(r.n) - want) < Math.abs(Number(best.n) - want)) best = r;
+        const at = best ? BigInt(best.to_position) : undefined;
+        if (at !== undefined && (positionBounds.length === 0 || at > (positionBounds[positionBounds.length - 1] as bigint))) positionBounds.push(at);
+      }
+    }
     const bounds =
       parallelism < 2
         ? []
@@ -199,7 +226,7 @@ export async function verifyLog(
     };
     if (poolMax > 1) {
       const snapshot = (await client.query<{ id: string }>('select pg_export_snapshot() as id')).rows[0]?.id ?? '';
-      for (let k = 0; k < ranges.length; k++) {
+      for (let k = 0; k < Math.max(ranges.length, positionBounds.length + 1); k++) {
         const r = await pool.connect();
         readers.push(r);
         await r.query('begin isolation level repeatable read read only');
@@ -238,7 +265,59 @@ export async function verifyLog(
       streamsChecked += scanner.streamsChecked;
       streamsWithHead += BigInt(scanner.streamsWithHead);
     };
+    /**
+     * The position walk (verify-position.ts): true when every chain and head is intact, with
+     * eventsChecked and streamsChecked set as the stream-order walk would; false (counts reset)
+     * when anything is not, and the stream-order walk must name it.
+     */
+    const chainsByPosition = async (): Promise<boolean> => {
+      const conns = readers.length > 0 ? readers : [client];
+      const parts = Array.from({ length: Math.min(positionBounds.length + 1, conns.length) }, (_, k) => new PositionScanner(k === 0));
+      let failed = false;
+      let sinceProgress = 0;
+      await Promise.all(
+        parts.map((part, k) => {
+          let counted = 0;
+          const sql = positionCopySql(s, positionBounds[k - 1], k === parts.length - 1 ? undefined : positionBounds[k]);
+          return copyOut(conns[k] as pg.ClientBase, sql, (chunk) => {
+            if (failed) return; // the stream-order walk will run: the rest only drains
+            part.rows.push(chunk);
+            if (part.anomaly !== undefined) failed = true;
+            const delta = part.eventsChecked - counted;
+            counted = part.eventsChecked;
+            eventsChecked += delta;
+            sinceProgress += delta;
+            if (sinceProgress >= batch) {
+              sinceProgress = 0;
+              progress('chains');
+            }
+          });
+        }),
+      );
+      let ok = !failed && joinParts(parts) === undefined;
+      if (ok) {
+        for (const part of parts) part.rows.finish();
+        const check = new HeadCheck(parts);
+        await copyOut(conns[0] as pg.ClientBase, headsCopySql(s), (chunk) => check.rows.push(chunk));
+        check.rows.finish();
+        const started = parts.reduce((n, p) => n + p.streamsStarted, 0);
+        ok = check.anomaly === undefined && check.matched === check.heads && check.matched === started && BigInt(check.heads) === headCount;
+        if (ok) {
+          streamsChecked += check.matched;
+          streamsWithHead = headCount;
+          return true;
+        }
+      }
+      eventsChecked = 0;
+      return false;
+    };
     const chains = async (): Promise<void> => {
+      if (byPosition && (await chainsByPosition())) {
+        progress('chains');
+        chainsDone = true;
+        if (sealProgressPending) progress('seals');
+        return;
+      }
       if (readers.length > 0) {
         const results = await Promise.allSettled(ranges.map((_, k) => readChains(k, readers[k] as pg.PoolClient)));
         for (const r of results) if (r.status === 'rejected') throw r.reason;
