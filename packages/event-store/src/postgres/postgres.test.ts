@@ -271,6 +271,45 @@ describe('PostgreSQL event store migrations', () => {
   });
 });
 
+describe('PostgreSQL event store: the LISTEN connection', () => {
+  it('is released on every stop, also when the pool hands the same client out again; close() then ends the pool', async () => {
+    const db = await createTestDatabase('es_listen');
+    // Two clients: the pool reuses the last released one (LIFO), so the LISTEN checkouts below
+    // get a client object that an earlier LISTEN checkout already released.
+    const store = createPostgresEventStore({ connectionString: db.url, poolSize: 2 });
+    const admin = new pg.Client({ connectionString: db.url });
+    await admin.connect();
+    const listeningBackends = async (): Promise<number> =>
+      Number(
+        (await admin.query<{ n: string }>("select count(*)::text as n from pg_stat_activity where datname = current_database() and query like 'listen %' and pid <> pg_backend_pid()")).rows[0]?.n,
+      );
+    try {
+      await store.ready();
+      const seen = new Set<unknown>();
+      let reused = 0;
+      store.pool.on('acquire', (client) => {
+        if (seen.has(client)) reused++;
+        seen.add(client);
+      });
+      for (let round = 0; round < 4; round++) {
+        const sub = store.subscribeToAll(() => Promise.resolve(), { fromPosition: 0n });
+        await eventually(listeningBackends, 1);
+        await sub.close();
+        await eventually(listeningBackends, 0);
+        // Every checkout came back: nothing is held once the subscription has stopped.
+        await eventually(async () => store.pool.totalCount - store.pool.idleCount, 0);
+      }
+      expect(reused).toBeGreaterThan(0);
+      await store.close();
+      expect(store.pool.totalCount).toBe(0);
+    } finally {
+      await admin.end();
+      await store.close();
+      await db.drop();
+    }
+  });
+});
+
 describe('PostgreSQL event store start-up guard', () => {
   it('refuses to start when stored positions are ahead of the transaction counter (restored elsewhere)', async () => {
     const db = await createTestDatabase('es_guard');

@@ -349,7 +349,17 @@ export function createPostgresEventStore(options: PostgresEventStoreOptions): Po
   };
 
   // ---- LISTEN (one connection per store, while subscriptions are active) ----
-  let listener: pg.PoolClient | undefined;
+  /**
+   * One checkout of the LISTEN connection. The pool hands the same client object out again after
+   * a release, so "released already" belongs to the checkout, never to the client: a flag kept per
+   * client once skipped the release of its second checkout, leaking a pool slot and hanging
+   * pool.end() (test: postgres.test.ts, subscriptions that stop and start again).
+   */
+  interface ListenCheckout {
+    client: pg.PoolClient;
+    release(err?: Error): void;
+  }
+  let listener: ListenCheckout | undefined;
   let listening: Promise<void> | undefined;
   let activeSubscriptions = 0;
   let relistenTimer: NodeJS.Timeout | undefined;
@@ -363,12 +373,33 @@ export function createPostgresEventStore(options: PostgresEventStoreOptions): Po
     }
     signal.fire(pos);
   };
-  const released = new WeakSet<pg.PoolClient>();
-  const releaseOnce = (c: pg.PoolClient, err?: Error): void => {
-    if (released.has(c)) return;
-    released.add(c);
-    c.removeListener('notification', onNotification);
-    c.release(err);
+  const scheduleRelisten = (): void => {
+    relistenTimer ??= setTimeout(() => {
+      relistenTimer = undefined;
+      startListening();
+    }, 1000);
+  };
+  const checkOut = (c: pg.PoolClient): ListenCheckout => {
+    let released = false;
+    const checkout: ListenCheckout = {
+      client: c,
+      release(err?: Error) {
+        if (released) return;
+        released = true;
+        c.removeListener('notification', onNotification);
+        c.removeListener('error', onError);
+        c.release(err);
+      },
+    };
+    function onError(err: Error): void {
+      if (listener === checkout) listener = undefined;
+      checkout.release(err);
+      scheduleRelisten();
+      signal.fire();
+    }
+    c.on('notification', onNotification);
+    c.on('error', onError);
+    return checkout;
   };
   const stopListening = (): void => {
     if (relistenTimer) clearTimeout(relistenTimer);
@@ -376,44 +407,30 @@ export function createPostgresEventStore(options: PostgresEventStoreOptions): Po
     const l = listener;
     listener = undefined;
     if (l) {
-      l.removeListener('notification', onNotification);
-      l.query(`unlisten ${quoteIdent(channel)}`).then(
-        () => releaseOnce(l),
-        (err: Error) => releaseOnce(l, err),
+      l.client.removeListener('notification', onNotification);
+      l.client.query(`unlisten ${quoteIdent(channel)}`).then(
+        () => l.release(),
+        (err: Error) => l.release(err),
       );
     }
   };
   const startListening = (): void => {
     if (listener || listening || closed || activeSubscriptions === 0) return;
     listening = (async () => {
-      let client: pg.PoolClient | undefined;
+      let checkout: ListenCheckout | undefined;
       try {
-        client = await pool.connect();
-        const c = client;
-        c.on('notification', onNotification);
-        c.on('error', (err: Error) => {
-          if (listener === c) listener = undefined;
-          releaseOnce(c, err);
-          relistenTimer ??= setTimeout(() => {
-            relistenTimer = undefined;
-            startListening();
-          }, 1000);
-          signal.fire();
-        });
-        await c.query(`listen ${quoteIdent(channel)}`);
+        checkout = checkOut(await pool.connect());
+        await checkout.client.query(`listen ${quoteIdent(channel)}`);
         if (closed || activeSubscriptions === 0) {
-          c.removeListener('notification', onNotification);
-          await c.query(`unlisten ${quoteIdent(channel)}`);
-          releaseOnce(c);
+          checkout.client.removeListener('notification', onNotification);
+          await checkout.client.query(`unlisten ${quoteIdent(channel)}`);
+          checkout.release();
           return;
         }
-        listener = c;
+        listener = checkout;
       } catch (err) {
-        if (client) releaseOnce(client, err instanceof Error ? err : undefined);
-        relistenTimer ??= setTimeout(() => {
-          relistenTimer = undefined;
-          startListening();
-        }, 1000);
+        checkout?.release(err instanceof Error ? err : undefined);
+        scheduleRelisten();
       } finally {
         listening = undefined;
       }
