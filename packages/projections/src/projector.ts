@@ -606,7 +606,7 @@ function writeStatements(s: string, f: BatchFold, plan?: CopyPlan): Statement[] 
       const fresh: unknown[][] = [];
       upserts = [];
       for (const row of rows) {
-        const key = keyColumns === 1 ? String(row[0]) : row.slice(0, keyColumns).map(String).join('\u0000');
+        const key = keyColumns === 1 ? String(row[0]) : keyColumns === 2 ? `${String(row[0])}\u0000${String(row[1])}` : row.slice(0, keyColumns).map(String).join('\u0000');
         if (written.has(key)) {
           upserts.push(row);
         } else {

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { createTestDatabase, type TestDatabase } from '@tradecore/testkit';
-import { copyField, copyRows } from './sql.ts';
+import fc from 'fast-check';
+import { arrayLiteral, bulkInsertSql, copyField, copyPayload, copyRows } from './sql.ts';
 
 let db: TestDatabase;
 let pool: pg.Pool;
@@ -57,5 +58,61 @@ describe('copyRows', () => {
     expect(() => copyField({})).toThrow(TypeError);
     expect(() => copyField(Number.NaN)).toThrow(TypeError);
     expect(copyField(undefined)).toBe('\\N');
+  });
+});
+
+describe('copyPayload', () => {
+  it('is the text format of copyField per value, tab-separated, one line per row', () => {
+    const value = fc.oneof(
+      fc.string(),
+      fc.string({ unit: 'grapheme' }),
+      fc.string({ unit: fc.constantFrom('a', '\\', '\t', '\n', '\r', 'é', '🚀', 'N') }),
+      fc.constant(null),
+      fc.boolean(),
+      fc.integer(),
+      fc.bigInt(),
+    );
+    fc.assert(
+      fc.property(fc.array(fc.array(value, { minLength: 1, maxLength: 6 }), { maxLength: 30 }), (rows) => {
+        const expected = rows.map((r) => `${r.map(copyField).join('\t')}\n`).join('');
+        expect(copyPayload(rows).toString('utf8')).toBe(expected);
+      }),
+      { numRuns: 2_000 },
+    );
+  });
+
+  it('grows past its first buffer', () => {
+    const long = 'x'.repeat(100_000);
+    const rows = [[long, 'é'.repeat(70_000)], ['a\tb', 1]];
+    expect(copyPayload(rows).toString('utf8')).toBe(`${long}\t${'é'.repeat(70_000)}\na\\tb\t1\n`);
+  });
+});
+
+describe('bulkInsertSql', () => {
+  it("sends each column as an array literal PostgreSQL reads back value for value", async () => {
+    await pool.query('create table arrayed (k int primary key, t text, n numeric, b boolean, big bigint)');
+    const texts = ['plain', 'with "quotes"', 'back\\slash', 'comma,brace{}', 'NULL', 'null', '', ' spaced ', 'tab\there', 'ünïcødé ✓ 🚀', "quote's"];
+    const rows: unknown[][] = texts.map((t, i) => [i, t, i % 2 === 0 ? '-123456789012345678.123456789012' : '0.5', i % 3 === 0, 9_007_199_254_740_993n + BigInt(i)]);
+    rows.push([texts.length, null, null, null, null]);
+    const st = bulkInsertSql('arrayed', [
+      { name: 'k', type: 'int' },
+      { name: 't', type: 'text' },
+      { name: 'n', type: 'numeric' },
+      { name: 'b', type: 'boolean' },
+      { name: 'big', type: 'bigint' },
+    ], rows, '');
+    if (!st) throw new Error('no statement for rows');
+    await pool.query(st.text, st.values);
+    const r = await pool.query<{ k: number; t: string | null; n: string | null; b: boolean | null; big: string | null }>('select k, t, n::text as n, b, big::text as big from arrayed order by k');
+    expect(r.rows.map((x) => x.t)).toEqual([...texts, null]);
+    expect(r.rows[0]).toEqual({ k: 0, t: 'plain', n: '-123456789012345678.123456789012', b: true, big: '9007199254740993' });
+    expect(r.rows[1]).toEqual({ k: 1, t: 'with "quotes"', n: '0.5', b: false, big: '9007199254740994' });
+    expect(r.rows[texts.length]).toEqual({ k: texts.length, t: null, n: null, b: null, big: null });
+  });
+
+  it('refuses values it cannot encode', () => {
+    expect(() => arrayLiteral([[{}]], 0)).toThrow(TypeError);
+    expect(() => arrayLiteral([[Number.POSITIVE_INFINITY]], 0)).toThrow(TypeError);
+    expect(arrayLiteral([[1, 'a'], [null, 'b"c'], [undefined, true]], 0)).toBe('{1,NULL,NULL}');
   });
 });

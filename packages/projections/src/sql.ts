@@ -33,13 +33,37 @@ export interface Column {
 /**
  * `insert ... select * from unnest($1::t1[], $2::t2[], ...)`: one statement for many rows.
  * `onConflict` is the tail (`on conflict (...) do update set ...`), or '' for plain inserts.
+ * Each column goes as one array literal (see arrayLiteral), which is what pg would send for a JS
+ * array, built without pg's per-element preparation.
  */
 export function bulkInsertSql(table: string, columns: readonly Column[], rows: readonly unknown[][], onConflict: string, alias?: string): { text: string; values: unknown[] } | null {
   if (rows.length === 0) return null;
-  const arrays = columns.map((_, i) => rows.map((r) => r[i]));
+  const arrays = columns.map((_, i) => arrayLiteral(rows, i));
   const params = columns.map((c, i) => `$${i + 1}::${c.type}[]`).join(', ');
   const names = columns.map((c) => c.name).join(', ');
   return { text: `insert into ${table}${alias ? ` as ${alias}` : ''} (${names}) select * from unnest(${params}) ${onConflict}`, values: arrays };
+}
+
+const ARRAY_QUOTE = /["\\]/;
+
+/**
+ * Column `column` of `rows` as a one-dimensional PostgreSQL array literal: NULL for null or
+ * undefined, strings double-quoted (backslash and double quote escaped), numbers, bigints and
+ * booleans as text. The same literal pg builds from a JS array of these values.
+ */
+export function arrayLiteral(rows: readonly (readonly unknown[])[], column: number): string {
+  let out = '{';
+  for (let r = 0; r < rows.length; r++) {
+    if (r > 0) out += ',';
+    const v = rows[r]?.[column];
+    if (v === null || v === undefined) out += 'NULL';
+    else if (typeof v === 'string') out += ARRAY_QUOTE.test(v) ? `"${v.replace(/[\\"]/g, '\\$&')}"` : `"${v}"`;
+    else if (typeof v === 'number' && Number.isFinite(v)) out += String(v);
+    else if (typeof v === 'bigint') out += v.toString();
+    else if (typeof v === 'boolean') out += v ? 'true' : 'false';
+    else throw new TypeError(`arrayLiteral: cannot encode ${typeof v}`);
+  }
+  return `${out}}`;
 }
 
 export async function bulkInsert(db: Queryable, table: string, columns: readonly Column[], rows: readonly unknown[][], onConflict: string, alias?: string): Promise<void> {
@@ -116,17 +140,87 @@ class CopyIn implements pg.Submittable {
   handleCopyData(): void {}
 }
 
+/**
+ * COPY's text format written straight into a growing buffer: no string per field or line. ASCII
+ * text is copied byte by byte (escaping backslash, tab, newline and carriage return on the way);
+ * a string with anything else goes through copyField and Buffer.write (UTF-8).
+ */
+class CopyPayload {
+  private buf = Buffer.allocUnsafe(1 << 16);
+  private len = 0;
+
+  private room(n: number): void {
+    if (this.len + n <= this.buf.length) return;
+    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.len + n));
+    this.buf.copy(next, 0, 0, this.len);
+    this.buf = next;
+  }
+
+  byte(b: number): void {
+    this.room(1);
+    this.buf[this.len++] = b;
+  }
+
+  ascii(text: string): void {
+    const n = text.length;
+    this.room(n);
+    const buf = this.buf;
+    let at = this.len;
+    for (let i = 0; i < n; i++) buf[at++] = text.charCodeAt(i);
+    this.len = at;
+  }
+
+  field(value: unknown): void {
+    if (typeof value === 'string') {
+      const n = value.length;
+      // Escapes double a byte at most; non-ASCII text is handed to the slow path below.
+      this.room(2 * n);
+      const buf = this.buf;
+      let at = this.len;
+      for (let i = 0; i < n; i++) {
+        const c = value.charCodeAt(i);
+        if (c >= 0x80) return this.utf8(copyField(value));
+        if (c === 0x5c || c === 0x09 || c === 0x0a || c === 0x0d) {
+          buf[at++] = 0x5c;
+          buf[at++] = c === 0x5c ? 0x5c : c === 0x09 ? 0x74 : c === 0x0a ? 0x6e : 0x72;
+        } else {
+          buf[at++] = c;
+        }
+      }
+      this.len = at;
+      return;
+    }
+    this.ascii(copyField(value));
+  }
+
+  private utf8(text: string): void {
+    const n = Buffer.byteLength(text, 'utf8');
+    this.room(n);
+    this.len += this.buf.write(text, this.len, n, 'utf8');
+  }
+
+  bytes(): Buffer {
+    return this.buf.subarray(0, this.len);
+  }
+}
+
+/** The COPY text-format payload of rows: tab-separated fields, one line per row. */
+export function copyPayload(rows: readonly (readonly unknown[])[]): Buffer {
+  const out = new CopyPayload();
+  for (const row of rows) {
+    for (let c = 0; c < row.length; c++) {
+      if (c > 0) out.byte(0x09);
+      out.field(row[c]);
+    }
+    out.byte(0x0a);
+  }
+  return out.bytes();
+}
+
 /** Appends rows to a table with COPY FROM STDIN (plain inserts: any key conflict fails the COPY). */
 export async function copyRows(client: pg.ClientBase, table: string, columns: readonly string[], rows: readonly (readonly unknown[])[]): Promise<void> {
   if (rows.length === 0) return;
-  const lines: string[] = new Array<string>(rows.length);
-  for (let i = 0; i < rows.length; i++) {
-    const row = rows[i] ?? [];
-    let line = '';
-    for (let c = 0; c < row.length; c++) line += (c === 0 ? '' : '\t') + copyField(row[c]);
-    lines[i] = line;
-  }
-  const copy = new CopyIn(`copy ${table} (${columns.join(', ')}) from stdin`, Buffer.from(`${lines.join('\n')}\n`, 'utf8'));
+  const copy = new CopyIn(`copy ${table} (${columns.join(', ')}) from stdin`, copyPayload(rows));
   client.query(copy);
   await copy.done;
 }
