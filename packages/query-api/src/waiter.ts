@@ -83,9 +83,19 @@ export function createPositionWaiter(options: PositionWaiterOptions): PositionWa
 
   const connect = async (): Promise<void> => {
     while (!closed) {
+      let dropFailed: (() => void) | undefined;
       try {
         const c = await options.pool.connect();
         let held = true;
+        // A LISTEN or first read that fails leaves this connection unusable to us: give it back
+        // destroyed (not leaked, which would pin a pool slot and hang pool.end()).
+        dropFailed = () => {
+          if (!held) return;
+          held = false;
+          if (client === c) client = undefined;
+          isConnected = false;
+          c.release(true);
+        };
         c.on('notification', onNotification);
         c.on('error', () => {
           isConnected = false;
@@ -107,9 +117,16 @@ export function createPositionWaiter(options: PositionWaiterOptions): PositionWa
         await readCheckpoint();
         // anything missed while disconnected: tell listeners to treat everything as changed
         const resync: ReadModelNotification = { schema, position: position.toString(), markets: [], users: [], overflow: true };
-        for (const l of listeners) l(resync);
+        for (const l of listeners) {
+          try {
+            l(resync);
+          } catch {
+            // a listener's failure must not stop the others, nor cost this connection
+          }
+        }
         return;
       } catch {
+        dropFailed?.();
         await new Promise((r) => setTimeout(r, 500));
       }
     }
