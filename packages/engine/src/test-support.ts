@@ -292,7 +292,7 @@ const REPO_ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 export async function spawnEngine(roles: readonly string[], env: { DATABASE_URL: string; KAFKA_BROKERS: string; TOPIC_PREFIX: string }): Promise<EngineProcess> {
   // ENGINE_CPU_PROF_DIR=<dir>: each engine process writes a V8 CPU profile there on exit (benchmarks).
   const profile = process.env.ENGINE_CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.ENGINE_CPU_PROF_DIR}`, `--cpu-prof-name=engine-${roles.join('+')}-${Date.now()}.cpuprofile`] : [];
-  const child = spawn(process.execPath, [...profile, '--import', 'tsx', MAIN, ...roles], {
+  const child = spawn(process.execPath, [...profile, '--max-semi-space-size=64', '--import', 'tsx', MAIN, ...roles], {
     cwd: REPO_ROOT,
     // PORT 0: several engines per test, each with its own ops port (announced with `ready`).
     env: { ...process.env, SESSION_TIMEOUT_MS: '6000', PORT: '0', ...env, LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn' },

@@ -212,7 +212,7 @@ interface ServerProcess {
 }
 
 async function startServer(env: Record<string, string>, cpuProfDir: string | null, logFile: string, log: (s: string) => void): Promise<ServerProcess> {
-  const execArgv = [...(cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', cpuProfDir] : []), '--import', 'tsx', SERVER_MAIN];
+  const execArgv = [...(cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', cpuProfDir] : []), '--max-semi-space-size=64', '--import', 'tsx', SERVER_MAIN];
   const child = spawn(process.execPath, execArgv, { cwd: REPO_ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const file = createWriteStream(logFile);
   let stderr = '';
