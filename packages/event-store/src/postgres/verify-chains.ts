@@ -364,9 +364,9 @@ export class EventHasher {
   }
 
   /**
-   * SHA-256(prev[at, at + 32) ‖ out[32, end)) equals stored[hs, hs + 32). The digest comes back as
-   * a 'binary' (latin1) string, one char per byte, and is compared in place: node:crypto's one-shot 'buffer'
-   * output would cost more than the comparison itself.
+   * SHA-256(prev[at, at + 32) ‖ out[32, end)) equals stored[hs, hs + 32). The digest comes back
+   * as a 'binary' (latin1) string, one char per byte, and is compared in place: node:crypto's
+   * one-shot 'buffer' output would cost more than the comparison itself.
    */
   matches(prev: Uint8Array, at: number, end: number, stored: Uint8Array, hs: number): boolean {
     const out = this.out;

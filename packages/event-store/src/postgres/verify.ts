@@ -12,7 +12,10 @@
  *
  * Both passes read one REPEATABLE READ snapshot (a consistent cut, while appends go on). For speed
  * (a million events in seconds, not minutes):
- * - pass 1 is split into ranges of stream names, each read by its own connection in the same
+ * - pass 1 first reads the events in position order, which costs PostgreSQL half as much, and only
+ *   decides whether every chain and head is intact (verify-position.ts); when anything is not, the
+ *   stream-order walk below runs and names the problems, so reports do not depend on it;
+ * - that walk is split into ranges of stream names, each read by its own connection in the same
  *   snapshot (pg_export_snapshot) as one streamed binary COPY, and hashed without building
  *   JavaScript objects per event (verify-chains.ts, jsonb-canonical.ts);
  * - pass 2 runs meanwhile on the first connection, and lets PostgreSQL compare each seal's
@@ -49,10 +52,12 @@ export interface VerifyLogOptions {
   /** Rows per query where events are read page by page (pass 2 on a damaged range), and events between progress calls. Default 2000. */
   batchSize?: number;
   /**
-   * Connections reading pass 1 at once (each a range of streams, all in the same snapshot), besides
-   * the one running pass 2 meanwhile; at most the pool's size minus one. With a pool of one
-   * connection both passes run one after the other on it. Default 1: the hashing here (one thread)
-   * costs about as much CPU per event as one PostgreSQL backend reading the chains, so on a 2-core
+   * Connections reading pass 1 at once (all in the same snapshot), besides the one running pass 2
+   * meanwhile; at most the pool's size minus one. With a pool of one connection both passes run
+   * one after the other on it. The position walk (chainOrder) reads this many parts of the
+   * position range, default 2 (its PostgreSQL CPU per event is about half node's, so two backends
+   * keep one node thread busy). The stream-order walk reads this many ranges of streams, default 1:
+   * there the hashing (one thread) costs about as much CPU per event as one backend, so on a 2-core
    * machine more ranges only add backend CPU (measured: 1M events, same wall time with 1, 2 or 3
    * ranges; 15 vs 18 vs 21 µs of CPU per event). More pays where PostgreSQL runs on more cores.
    */
