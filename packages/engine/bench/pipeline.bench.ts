@@ -206,9 +206,15 @@ async function main(): Promise<void> {
     const profiler = MODE === 'single' && PROFILE_FILE ? await startProfiler() : undefined;
     const cpuBefore = { node: process.cpuUsage(), pg: await postgresBackendCpu(ts.pool), kafka: kafkaBrokerCpuMs(), machine: machineCpuMs(), at: performance.now() };
 
+    const roleCpuBefore = new Map<string, number | null>();
     if (MODE === 'processes') {
       const env = { DATABASE_URL: ts.db.url, KAFKA_BROKERS: tk.brokers.join(','), TOPIC_PREFIX: tk.prefix };
-      for (const roles of [['relay'], ['risk'], ['execution']]) procs.push(await spawnEngine(roles, env));
+      for (const roles of [['relay'], ['risk'], ['execution']]) {
+        const proc = await spawnEngine(roles, env);
+        procs.push(proc);
+        // Baseline once it is ready: start-up (tsx compiling the sources) is not the drain's work.
+        roleCpuBefore.set(roles.join('+'), proc.child.pid === undefined ? null : processCpuMs(proc.child.pid));
+      }
       stops.push(async () => {
         for (const p of procs) await p.stop();
       });
@@ -223,12 +229,20 @@ async function main(): Promise<void> {
     await waitForType(ts, drainFrom, 'FillSettled', DRAIN, TIMEOUT_MS);
     const cpuAfter = { node: process.cpuUsage(cpuBefore.node), pg: await postgresBackendCpu(ts.pool), kafka: kafkaBrokerCpuMs(), machine: machineCpuMs(), at: performance.now() };
     if (profiler) await profiler.stopInto(PROFILE_FILE!);
+    const roleCpuAfter = new Map(procs.map((p) => [p.roles.join('+'), p.child.pid === undefined ? null : processCpuMs(p.child.pid)]));
     const perOrder = (ms: number | null): number | null => (ms === null ? null : Number((ms / DRAIN).toFixed(3)));
     const pgMs = cpuMsBetween(cpuBefore.pg, cpuAfter.pg);
     const drainCpu = {
       // In processes mode the engine runs in children: this process only waits.
       nodeMsPerOrder: MODE === 'single' ? perOrder((cpuAfter.node.user + cpuAfter.node.system) / 1000) : null,
       postgresMsPerOrder: perOrder(pgMs),
+      // Processes mode: each engine process (relay, risk, execution) on its own.
+      perProcessMsPerOrder: Object.fromEntries(
+        [...roleCpuBefore].map(([role, before]) => {
+          const after = roleCpuAfter.get(role) ?? null;
+          return [role, before === null || after === null ? null : perOrder(after - before)];
+        }),
+      ),
       kafkaMsPerOrder: perOrder(cpuBefore.kafka !== null && cpuAfter.kafka !== null ? cpuAfter.kafka - cpuBefore.kafka : null),
       machineBusyCores:
         cpuBefore.machine && cpuAfter.machine
@@ -317,6 +331,9 @@ async function main(): Promise<void> {
         : {}),
       [`goal ≥ ${GOAL.ordersPerSecond}/s, p99 ≤ ${GOAL.p99Ms} ms`]: { value: result.goalMet ? 'met' : 'not met' },
       'drain CPU per order (ms): engine node / PostgreSQL / Kafka': { value: `${drainCpu.nodeMsPerOrder ?? 'n/a'} / ${drainCpu.postgresMsPerOrder ?? 'n/a'} / ${drainCpu.kafkaMsPerOrder ?? 'n/a'}` },
+      ...(MODE === 'processes'
+        ? { 'drain CPU per order (ms): relay / risk / execution processes': { value: ['relay', 'risk', 'execution'].map((r) => drainCpu.perProcessMsPerOrder[r] ?? 'n/a').join(' / ') } }
+        : {}),
       'drain: machine busy (cores of 2)': { value: drainCpu.machineBusyCores ?? 'n/a' },
       'load average (1 min)': { value: result.machine.loadAverage1m },
     });

@@ -291,7 +291,9 @@ const REPO_ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 /** Starts `main.ts <roles>` in a child process and waits until it reports ready. */
 export async function spawnEngine(roles: readonly string[], env: { DATABASE_URL: string; KAFKA_BROKERS: string; TOPIC_PREFIX: string }): Promise<EngineProcess> {
   // ENGINE_CPU_PROF_DIR=<dir>: each engine process writes a V8 CPU profile there on exit (benchmarks).
-  const profile = process.env.ENGINE_CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.ENGINE_CPU_PROF_DIR}`, `--cpu-prof-name=engine-${roles.join('+')}-${Date.now()}.cpuprofile`] : [];
+  // One directory per role, default file names: tsx's loader thread writes a profile too, and a
+  // fixed name would let it overwrite the main thread's.
+  const profile = process.env.ENGINE_CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.ENGINE_CPU_PROF_DIR}/${roles.join('+')}`] : [];
   const child = spawn(process.execPath, [...profile, '--max-semi-space-size=64', '--import', 'tsx', MAIN, ...roles], {
     cwd: REPO_ROOT,
     // PORT 0: several engines per test, each with its own ops port (announced with `ready`).
