@@ -233,6 +233,22 @@ describe('replayPipeline', () => {
     expect(errors).toBe(await count('rp_replay', 'projection_errors'));
   });
 
+  it('ends equal to batch-by-batch apply when batches are larger than its fold slices (one batch of the whole history)', async () => {
+    const events = history.events;
+    expect(events.length).toBeGreaterThan(2_500);
+    const live = createProjector({ pool, schema: 'rp_live3', notify: false });
+    await live.migrate();
+    for (let i = 0; i < events.length; i += 50) await live.apply(events.slice(i, i + 50));
+
+    const replay = createProjector({ pool, schema: 'rp_whole', notify: false, cache: true });
+    await replay.migrate();
+    const pipeline = replay.replayPipeline({ emptySchema: true });
+    const errors = await pipeline.push(events);
+    expect(await pipeline.finish()).toBe(events[events.length - 1]?.globalPosition);
+    expect(await diffReadModels(pool, 'rp_live3', 'rp_whole')).toEqual([]);
+    expect(errors).toBe(await count('rp_whole', 'projection_errors'));
+  });
+
   it('ends equal to batch-by-batch apply when its cache overflows mid-replay (folds straight into the cache, then loads rows again)', async () => {
     const events = history.events;
     const live = createProjector({ pool, schema: 'rp_live2', notify: false });

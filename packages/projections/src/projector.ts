@@ -290,7 +290,9 @@ export function createProjector(options: ProjectorOptions): Projector {
    * the previous write is in flight, one transaction per write, in order. Batches that arrive while
    * a write is in flight are folded into one (as a single larger batch would be), so rows that
    * change in each of them — balances, positions, orders — are written once for all of them; a
-   * write starts as soon as the previous one is done, or waits for it past `MAX_UNWRITTEN` events.
+   * write starts as soon as the previous one is done and `MIN_WRITE` events are waiting (looked at
+   * every `FOLD_SLICE` events, also within a batch), and folding waits for the write in flight
+   * past `MAX_UNWRITTEN` events.
    * The cache holds every row that has a write in flight or pending, so loads never see a stale
    * row; it is only cleared once everything is written.
    * Events are checked by fastParse first (zod when it is unsure); into an empty schema, rows
@@ -299,6 +301,10 @@ export function createProjector(options: ProjectorOptions): Projector {
   function replayPipeline(pipelineOptions: ReplayPipelineOptions = {}): ReplayPipeline {
     if (!cache) throw new Error('replayPipeline needs a projector created with cache: true');
     const MAX_UNWRITTEN = 200_000;
+    /** Events folded between chances to start a write. */
+    const FOLD_SLICE = 2_500;
+    /** A write waits for this many events (or finish()): fewer, larger transactions. */
+    const MIN_WRITE = 10_000;
     let checkpoint: bigint | undefined;
     let pending: Promise<void> = Promise.resolve();
     let writing = false;
@@ -365,16 +371,25 @@ export function createProjector(options: ProjectorOptions): Projector {
           await drain();
           clearCache();
         }
-        const errorsBefore = unwritten?.folded.fold.errors.length ?? 0;
-        // Short slices: each statement of the write in flight needs an event-loop turn to be sent.
-        const folded = await foldEvents(pool, fresh, 500, true, unwritten?.folded);
-        remember(folded, false);
-        checkpoint = last.globalPosition;
-        unwritten = { folded, events: (unwritten?.events ?? 0) + fresh.length };
-        if (writing && unwritten.events >= MAX_UNWRITTEN) await pending.catch(() => undefined);
-        if (failed) throw failure;
-        if (!writing) write();
-        return folded.fold.errors.length - errorsBefore;
+        // Folded in slices, and a write handed over between slices as soon as the previous one is
+        // done: PostgreSQL starts sooner, and the last write (node waiting) is smaller than a page.
+        let errors = 0;
+        for (let at = 0; at < fresh.length; at += FOLD_SLICE) {
+          const part = fresh.length <= FOLD_SLICE ? fresh : fresh.slice(at, at + FOLD_SLICE);
+          const partLast = part[part.length - 1];
+          if (!partLast) break;
+          const errorsBefore = unwritten?.folded.fold.errors.length ?? 0;
+          // Short event-loop turns: each statement of the write in flight needs one to be sent.
+          const folded = await foldEvents(pool, part, 500, true, unwritten?.folded);
+          remember(folded, false);
+          checkpoint = partLast.globalPosition;
+          unwritten = { folded, events: (unwritten?.events ?? 0) + part.length };
+          errors += folded.fold.errors.length - errorsBefore;
+          if (writing && unwritten.events >= MAX_UNWRITTEN) await pending.catch(() => undefined);
+          if (failed) throw failure;
+          if (!writing && unwritten.events >= MIN_WRITE) write();
+        }
+        return errors;
       },
       async finish() {
         await drain();
