@@ -249,6 +249,27 @@ describe('replayPipeline', () => {
     expect(errors).toBe(await count('rp_whole', 'projection_errors'));
   });
 
+  it('folds while its schema is being created, and fails with the schema when that fails', async () => {
+    const events = history.events;
+    const ok = createProjector({ pool, schema: 'rp_ready', notify: false, cache: true });
+    let created = false;
+    const ready = (async () => {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      await ok.migrate();
+      created = true;
+    })();
+    const pipeline = ok.replayPipeline({ emptySchema: true, ready });
+    await pipeline.push(events.slice(0, 100));
+    expect(await pipeline.finish()).toBe(events[99]?.globalPosition);
+    expect(created).toBe(true);
+    expect(await ok.position()).toBe(events[99]?.globalPosition);
+
+    const broken = createProjector({ pool, schema: 'rp_never', notify: false, cache: true });
+    const failing = broken.replayPipeline({ emptySchema: true, ready: Promise.reject(new Error('schema not created')) });
+    await failing.push(events.slice(0, 100));
+    await expect(failing.finish()).rejects.toThrow('schema not created');
+  });
+
   it('ends equal to batch-by-batch apply when its cache overflows mid-replay (folds straight into the cache, then loads rows again)', async () => {
     const events = history.events;
     const live = createProjector({ pool, schema: 'rp_live2', notify: false });

@@ -97,6 +97,11 @@ export interface ReplayPipelineOptions {
    * them: a row this pipeline has not written yet is appended with COPY instead of upserted.
    */
   emptySchema?: boolean;
+  /**
+   * With emptySchema: the schema is still being created (empty, checkpoint 0) and is ready when
+   * this settles. Batches are folded meanwhile; the first write waits for it (and fails with it).
+   */
+  ready?: Promise<unknown>;
 }
 
 export interface ReplayPipeline {
@@ -305,8 +310,11 @@ export function createProjector(options: ProjectorOptions): Projector {
     const FOLD_SLICE = 2_500;
     /** A write waits for this many events (or finish()): fewer, larger transactions. */
     const MIN_WRITE = 10_000;
-    let checkpoint: bigint | undefined;
-    let pending: Promise<void> = Promise.resolve();
+    const ready = pipelineOptions.emptySchema ? pipelineOptions.ready : undefined;
+    let checkpoint: bigint | undefined = ready ? 0n : undefined;
+    let pending: Promise<void> = ready ? ready.then(() => undefined) : Promise.resolve();
+    // A failure to create the schema surfaces through the first write (or finish()).
+    pending.catch(() => undefined);
     let writing = false;
     let failure: unknown;
     let failed = false;

@@ -91,38 +91,43 @@ function firstPage(store: EventStore, batchSize: number): Promise<RecordedEvent[
 
 /**
  * A new schema for a replay, without its secondary (non-unique) indexes: a bulk load is faster
- * building them once at the end than maintaining them row by row. Returns how to restore them.
+ * building them once at the end than maintaining them row by row. The projector comes at once;
+ * `prepared` settles once the schema exists, with how to restore the indexes.
  */
-async function freshSchema(pool: pg.Pool, schema: string): Promise<{ projector: Projector; restoreIndexes: (db: Queryable) => Promise<void> }> {
-  await pool.query(`drop schema if exists ${ident(schema)} cascade`);
+function freshSchema(pool: pg.Pool, schema: string): { projector: Projector; prepared: Promise<{ restoreIndexes: (db: Queryable) => Promise<void> }> } {
   const projector = createProjector({ pool, schema, notify: false, cache: true, synchronousCommit: false });
-  await projector.migrate();
-  const defs = await pool.query<{ name: string; def: string }>(
-    `select c.relname as name, pg_get_indexdef(x.indexrelid) as def
-       from pg_index x join pg_class c on c.oid = x.indexrelid join pg_namespace n on n.oid = c.relnamespace
-      where n.nspname = $1 and not x.indisprimary and not x.indisunique`,
-    [schema],
-  );
-  for (const d of defs.rows) await pool.query(`drop index ${ident(schema)}.${ident(d.name)}`);
-  return {
-    projector,
-    // Built side by side on the pool's connections (PostgreSQL builds each on its own backend).
-    restoreIndexes: async (db) => {
-      await Promise.all(defs.rows.map((d) => db.query(d.def)));
-    },
-  };
+  const prepared = (async () => {
+    await pool.query(`drop schema if exists ${ident(schema)} cascade`);
+    await projector.migrate();
+    const defs = await pool.query<{ name: string; def: string }>(
+      `select c.relname as name, pg_get_indexdef(x.indexrelid) as def
+         from pg_index x join pg_class c on c.oid = x.indexrelid join pg_namespace n on n.oid = c.relnamespace
+        where n.nspname = $1 and not x.indisprimary and not x.indisunique`,
+      [schema],
+    );
+    for (const d of defs.rows) await pool.query(`drop index ${ident(schema)}.${ident(d.name)}`);
+    return {
+      // Built side by side on the pool's connections (PostgreSQL builds each on its own backend).
+      restoreIndexes: async (db: Queryable) => {
+        await Promise.all(defs.rows.map((d) => db.query(d.def)));
+      },
+    };
+  })();
+  prepared.catch(() => undefined);
+  return { projector, prepared };
 }
 
 export async function replayReadModels(options: ReplayOptions): Promise<ReplayResult> {
   const started = performance.now();
   const batchSize = options.batchSize ?? 20_000;
   const first = firstPage(options.store, batchSize);
-  const { projector, restoreIndexes } = await freshSchema(options.pool, options.schema);
+  // The schema is created while the first pages are read and folded.
+  const { projector, prepared } = freshSchema(options.pool, options.schema);
   const to = options.toPosition ?? (await options.store.headPosition());
-  const pipeline = projector.replayPipeline({ emptySchema: true });
+  const pipeline = projector.replayPipeline({ emptySchema: true, ready: prepared });
   const r = await pump(options.store, 0n, to, batchSize, (page) => pipeline.push(page), options.onProgress, first);
   await pipeline.finish();
-  await restoreIndexes(options.pool);
+  await (await prepared).restoreIndexes(options.pool);
   const durationMs = performance.now() - started;
   return { schema: options.schema, ...r, durationMs, eventsPerSecond: r.events / Math.max(durationMs / 1000, 1e-9) };
 }
@@ -173,11 +178,12 @@ async function rebuildLocked(options: RebuildOptions, live: string, shadow: stri
   const analytics = options.analyticsSchema ?? 'analytics';
   const batchSize = options.batchSize ?? 20_000;
   const first = firstPage(options.store, batchSize);
-  const { projector: shadowProjector, restoreIndexes } = await freshSchema(options.pool, shadow);
-  const pipeline = shadowProjector.replayPipeline({ emptySchema: true });
+  // The shadow schema is created while the first pages are read and folded.
+  const { projector: shadowProjector, prepared } = freshSchema(options.pool, shadow);
+  const pipeline = shadowProjector.replayPipeline({ emptySchema: true, ready: prepared });
   const bulk = await pump(options.store, 0n, undefined, batchSize, (page) => pipeline.push(page), options.onProgress, first);
   await pipeline.finish();
-  await restoreIndexes(options.pool);
+  await (await prepared).restoreIndexes(options.pool);
 
   const oldName = `${live}_old_${Date.now()}`;
   const client = await options.pool.connect();
