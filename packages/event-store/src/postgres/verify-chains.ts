@@ -11,6 +11,7 @@
 import { createHash, hash as sha256Once } from 'node:crypto';
 import { canonicalize } from '../canonical-json.ts';
 import { GENESIS_HASH } from '../hash.ts';
+import { CopyRows } from './copy-out.ts';
 import { JsonbCanonicalWriter } from './jsonb-canonical.ts';
 import type { LogProblem } from './verify.ts';
 
@@ -38,7 +39,6 @@ function textLiteral(value: string): string {
   return `convert_from('\\x${Buffer.from(value, 'utf8').toString('hex')}'::bytea, 'UTF8')`;
 }
 
-const SIGNATURE = Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1');
 const FIELDS = 11;
 const HEX = Buffer.from(Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0')).join(''), 'latin1');
 const L_DATA = Buffer.from('{"data":', 'latin1');
@@ -65,80 +65,22 @@ export class ChainScanner {
   streamsChecked = 0;
   /** streams whose head row was found (each head belongs to one stream name) */
   streamsWithHead = 0;
-  private headerDone = false;
-  private ended = false;
-  private carry: Buffer | undefined;
   private cur: Stream | undefined;
   private readonly hasher = new EventHasher();
+  private readonly rows = new CopyRows(FIELDS, (buf) => this.row(buf));
   /** field offsets of the row being processed: start, end (-1 = NULL) per field */
-  private readonly f = new Int32Array(FIELDS * 2);
+  private readonly f = this.rows.f;
 
   constructor(private readonly report: Reporter) {}
 
   /** Feeds one CopyData payload. */
   push(chunk: Buffer): void {
-    let buf = chunk;
-    if (this.carry) {
-      buf = Buffer.concat([this.carry, chunk]);
-      this.carry = undefined;
-    }
-    let p = 0;
-    if (!this.headerDone) {
-      if (buf.length < 19) {
-        this.carry = Buffer.from(buf);
-        return;
-      }
-      if (!buf.subarray(0, 11).equals(SIGNATURE)) throw new Error('verifyLog: unexpected COPY header');
-      const ext = buf.readInt32BE(15);
-      if (buf.length < 19 + ext) {
-        this.carry = Buffer.from(buf);
-        return;
-      }
-      p = 19 + ext;
-      this.headerDone = true;
-    }
-    const f = this.f;
-    const n = buf.length;
-    while (p + 2 <= n) {
-      const count = ((buf[p] as number) << 24) >> 16 | (buf[p + 1] as number);
-      if (count === -1) {
-        this.ended = true;
-        p += 2;
-        break;
-      }
-      if (count !== FIELDS) throw new Error(`verifyLog: COPY row with ${count} fields`);
-      let q = p + 2;
-      let complete = true;
-      for (let k = 0; k < FIELDS; k++) {
-        if (q + 4 > n) {
-          complete = false;
-          break;
-        }
-        const len = ((buf[q] as number) << 24) | ((buf[q + 1] as number) << 16) | ((buf[q + 2] as number) << 8) | (buf[q + 3] as number);
-        q += 4;
-        if (len < 0) {
-          f[2 * k] = q;
-          f[2 * k + 1] = -1;
-          continue;
-        }
-        if (q + len > n) {
-          complete = false;
-          break;
-        }
-        f[2 * k] = q;
-        f[2 * k + 1] = q + len;
-        q += len;
-      }
-      if (!complete) break;
-      this.row(buf);
-      p = q;
-    }
-    if (p < n && !this.ended) this.carry = Buffer.from(buf.subarray(p));
+    this.rows.push(chunk);
   }
 
   /** After the COPY finished: closes the last stream. */
   finish(): void {
-    if (!this.ended || this.carry) throw new Error('verifyLog: the COPY data ended early');
+    this.rows.finish();
     this.finishStream();
   }
 

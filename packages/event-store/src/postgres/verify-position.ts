@@ -23,6 +23,7 @@
  */
 import { hash as sha256Once } from 'node:crypto';
 import { GENESIS_HASH } from '../hash.ts';
+import { CopyRows } from './copy-out.ts';
 import { EventHasher, jsonStringInto } from './verify-chains.ts';
 
 /** Columns as in chainCopySql (the same first eight), in position order within (after, upTo]. */
@@ -40,87 +41,7 @@ export function headsCopySql(schemaIdent: string): string {
   return `copy (select stream, revision, last_position, last_hash from ${schemaIdent}.streams) to stdout (format binary)`;
 }
 
-const SIGNATURE = Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1');
 const TWO_32 = 4294967296;
-
-/**
- * Splits binary COPY data into rows of `fields` fields: for each complete row, `row(buf, f)` with
- * f[2k], f[2k+1] the start and end of field k in buf (end -1: NULL).
- */
-export class CopyRows {
-  ended = false;
-  private headerDone = false;
-  private carry: Buffer | undefined;
-  readonly f: Int32Array;
-
-  constructor(
-    private readonly fields: number,
-    private readonly row: (buf: Buffer, f: Int32Array) => void,
-  ) {
-    this.f = new Int32Array(fields * 2);
-  }
-
-  push(chunk: Buffer): void {
-    let buf = chunk;
-    if (this.carry) {
-      buf = Buffer.concat([this.carry, chunk]);
-      this.carry = undefined;
-    }
-    let p = 0;
-    if (!this.headerDone) {
-      if (buf.length < 19 || buf.length < 19 + buf.readInt32BE(15)) {
-        this.carry = Buffer.from(buf);
-        return;
-      }
-      if (!buf.subarray(0, 11).equals(SIGNATURE)) throw new Error('verifyLog: unexpected COPY header');
-      p = 19 + buf.readInt32BE(15);
-      this.headerDone = true;
-    }
-    const f = this.f;
-    const fields = this.fields;
-    const n = buf.length;
-    while (p + 2 <= n) {
-      const count = (((buf[p] as number) << 24) >> 16) | (buf[p + 1] as number);
-      if (count === -1) {
-        this.ended = true;
-        p += 2;
-        break;
-      }
-      if (count !== fields) throw new Error(`verifyLog: COPY row with ${count} fields`);
-      let q = p + 2;
-      let complete = true;
-      for (let k = 0; k < fields; k++) {
-        if (q + 4 > n) {
-          complete = false;
-          break;
-        }
-        const len = ((buf[q] as number) << 24) | ((buf[q + 1] as number) << 16) | ((buf[q + 2] as number) << 8) | (buf[q + 3] as number);
-        q += 4;
-        if (len < 0) {
-          f[2 * k] = q;
-          f[2 * k + 1] = -1;
-          continue;
-        }
-        if (q + len > n) {
-          complete = false;
-          break;
-        }
-        f[2 * k] = q;
-        f[2 * k + 1] = q + len;
-        q += len;
-      }
-      if (!complete) break;
-      this.row(buf, f);
-      p = q;
-    }
-    if (p < n && !this.ended) this.carry = Buffer.from(buf.subarray(p));
-  }
-
-  /** After the COPY finished: all of it was rows. */
-  finish(): void {
-    if (!this.ended || this.carry) throw new Error('verifyLog: the COPY data ended early');
-  }
-}
 
 /** A big-endian int8 field as a number, NaN outside the safe integer range. */
 function int64(buf: Buffer, at: number): number {
