@@ -99,12 +99,15 @@ export function createPositionWaiter(options: PositionWaiterOptions): PositionWa
         c.on('notification', onNotification);
         c.on('error', () => {
           isConnected = false;
-          if (client === c) client = undefined;
+          // Only an established listener reconnects from here; while LISTEN is still being set up,
+          // the loop below retries (both would open two listeners).
+          const established = client === c;
+          if (established) client = undefined;
           // After close() released it, an error (the server going away) is not ours to release again.
           if (!held) return;
           held = false;
           c.release(true);
-          if (!closed) setTimeout(() => void connect(), 500);
+          if (!closed && established) setTimeout(() => void connect(), 500);
         });
         releaseHeld = () => {
           if (!held) return;
