@@ -13,10 +13,10 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { createTestDatabase, createTestDatabaseOn, getKafka, kafkaAnswers, type TestDatabase, type TestKafka } from '@tradecore/testkit';
+import { PidSetCpu, createTestDatabase, createTestDatabaseOn, getKafka, kafkaAnswers, machineCpuMs, sampleProcess, type TestDatabase, type TestKafka } from '@tradecore/testkit';
 import { assertLoopback } from './http.ts';
 import { summarizeProfile, type CpuProfile, type ProfileSummary } from './profile.ts';
-import { PidSetCpu, loadAverage, machineInfo, sampleMachine, sampleProcess } from './proc.ts';
+import { loadAverage, machineInfo } from './proc.ts';
 import { prove, type Proof } from './proof.ts';
 import { startPrivatePostgres, type PrivatePostgres } from './private-postgres.ts';
 import type { DoneMessage, GeneratorMessage, GeneratorPlan, Window } from './protocol.ts';
@@ -513,7 +513,7 @@ export async function runLoadtest(o: LoadtestOptions, argv: readonly string[]): 
       generator: gen.pid ? sampleProcess(gen.pid) : null,
       postgresCpuMs: pgCpu.usedMs(),
       kafkaCpuMs: kPid ? (sampleProcess(kPid)?.cpuMs ?? null) : null,
-      machine: sampleMachine(),
+      machine: machineCpuMs(),
       loadAvg1: loadAverage()[0],
       ...lastScrape,
     });

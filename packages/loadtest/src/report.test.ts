@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import { Histogram } from './histogram.ts';
-import { parseStat } from './proc.ts';
 import { cpuBreakdown, markdownTable, memoryTrend, seriesOf, slope, stepRows, table } from './report.ts';
 import { DEFAULT_CRITERIA } from './ramp.ts';
 import type { StepTotals, Window } from './protocol.ts';
@@ -79,15 +78,5 @@ describe('report arithmetic', () => {
   it('tables', () => {
     expect(table(['a', 'bb'], [['x', 1]])).toBe('a  bb\n-  --\nx   1');
     expect(markdownTable(['a', 'b'], [[1, 2]])).toBe('| a | b |\n|---|--:|\n| 1 | 2 |');
-  });
-
-  it('parses /proc/<pid>/stat with a name holding spaces and parentheses', () => {
-    const fields = Array.from({ length: 50 }, (_, i) => String(i + 3));
-    fields[14 - 3] = '250'; // utime
-    fields[15 - 3] = '50'; // stime
-    fields[24 - 3] = '1000'; // rss pages
-    const s = parseStat(`123 (node (x) y) ${fields.join(' ')}`);
-    expect(s.cpuMs).toBe(3000);
-    expect(s.rssBytes).toBe(4096 * 1000);
   });
 });

@@ -11,10 +11,10 @@
  * reading, checking, folding, encoding) and PostgreSQL µs/event (this database's backends, from
  * /proc; blank when the server is not local), with the 1-minute load average.
  */
-import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import pg from 'pg';
 import { createPostgresEventStore } from '@tradecore/event-store';
+import { cpuMsBetween, postgresBackendCpu } from '@tradecore/testkit';
 import * as current from '../src/index.ts';
 import { InMemoryEventStore } from '../src/testing/index.ts';
 import type { RecordedEvent } from '@tradecore/event-store';
@@ -28,22 +28,6 @@ const SCHEMA = 'bench_replay_cpu';
 const { replayReadModels } = process.env.REPLAY_SRC ? ((await import(new URL(process.env.REPLAY_SRC, import.meta.url).href)) as typeof current) : current;
 /** REPLAY_MEMORY=1: the log is read once and replayed from memory, which leaves out the read path. */
 const MEMORY = process.env.REPLAY_MEMORY === '1';
-
-/** CPU seconds (user + system) per backend pid of this database, from /proc. */
-async function backendCpu(admin: pg.Client): Promise<Map<number, number>> {
-  const pids = await admin.query<{ pid: number }>('select pid from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()');
-  const out = new Map<number, number>();
-  for (const { pid } of pids.rows) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      out.set(pid, (Number(fields[11]) + Number(fields[12])) / 100);
-    } catch {
-      // not local, or the backend has exited
-    }
-  }
-  return out;
-}
 
 const admin = new pg.Client({ connectionString: URL_ });
 await admin.connect();
@@ -66,16 +50,14 @@ try {
     // A fresh pool per run: its backends are new, so all of their CPU is this run's.
     const pool = new pg.Pool({ connectionString: URL_, max: 4 });
     const store = createPostgresEventStore({ pool, schema: 'event_store', migrate: false, notify: false });
-    const before = await backendCpu(admin);
+    const before = await postgresBackendCpu(admin);
     const load0 = loadavg()[0] ?? 0;
     const cpu0 = process.cpuUsage();
     const r = await replayReadModels({ store: memory ?? store, pool, schema: SCHEMA, batchSize: BATCH });
     const cpu = process.cpuUsage(cpu0);
-    const after = await backendCpu(admin);
-    let pgCpu = 0;
-    for (const [pid, s] of after) pgCpu += s - (before.get(pid) ?? 0);
+    const pgCpuMs = cpuMsBetween(before, await postgresBackendCpu(admin));
     const nodeUs = ((cpu.user + cpu.system) / r.events).toFixed(2);
-    const pgUs = after.size > 0 ? ((pgCpu * 1e6) / r.events).toFixed(2) : '';
+    const pgUs = pgCpuMs === null ? '' : ((pgCpuMs * 1e3) / r.events).toFixed(2);
     console.log(
       `run ${i + 1}: ${r.events} events in ${(r.durationMs / 1000).toFixed(2)} s = ${Math.round(r.eventsPerSecond)} ev/s; node ${nodeUs} us/ev; postgres ${pgUs} us/ev; errors ${r.errors}; load ${load0.toFixed(2)} -> ${(loadavg()[0] ?? 0).toFixed(2)}`,
     );

@@ -1,29 +1,55 @@
 /**
- * CPU accounting for benchmarks on this machine: a process's user + system time, the PostgreSQL
- * backends serving one database, the whole machine. Read from /proc, so only for processes on
- * the same Linux host; elsewhere every figure is null and the benchmarks print "n/a".
+ * CPU and memory accounting for benchmarks and load tests on this machine: a process's user +
+ * system time and resident memory, the PostgreSQL backends serving one database, the whole
+ * machine. Read from /proc, so only for processes on the same Linux host; elsewhere every figure
+ * is null and the callers print "n/a".
  */
 import { readFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import type pg from 'pg';
 
-let clockTicks = 100;
-try {
-  clockTicks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-} catch {
-  // 100 on every Linux we know
+const PAGE_BYTES = 4096;
+let clockTicks: number | undefined;
+/** Clock ticks per second of /proc's CPU fields, asked once, when first needed (not on import). */
+function ticksPerSecond(): number {
+  if (clockTicks === undefined) {
+    try {
+      clockTicks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+    } catch {
+      clockTicks = 100; // every Linux we know
+    }
+  }
+  return clockTicks;
+}
+
+export interface ProcSample {
+  /** user + system CPU since the process started, ms. */
+  cpuMs: number;
+  rssBytes: number;
+}
+
+/** Parses /proc/<pid>/stat text (the command name may contain spaces and parentheses). */
+export function parseProcStat(text: string): ProcSample {
+  const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  // fields after the name: state(3) ... utime(14) stime(15) ... rss(24); rest[0] is field 3
+  const utime = Number(rest[14 - 3]);
+  const stime = Number(rest[15 - 3]);
+  const rssPages = Number(rest[24 - 3]);
+  return { cpuMs: ((utime + stime) * 1000) / ticksPerSecond(), rssBytes: rssPages * PAGE_BYTES };
+}
+
+/** CPU and resident memory of a process, null once it is gone (or without /proc). */
+export function sampleProcess(pid: number): ProcSample | null {
+  try {
+    return parseProcStat(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return null;
+  }
 }
 
 /** utime + stime of a process in ms, null once it is gone (or without /proc). */
 export function processCpuMs(pid: number): number | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // The command name is parenthesised and may hold spaces: fields are counted after it.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / clockTicks;
-  } catch {
-    return null;
-  }
+  return sampleProcess(pid)?.cpuMs ?? null;
 }
 
 /** CPU ms of each PostgreSQL backend connected to the client's database (except the client's own). */
@@ -40,6 +66,7 @@ export async function postgresBackendCpu(client: pg.ClientBase | pg.Pool): Promi
 /**
  * CPU ms the backends spent between two samples. Backends that exited in between are not
  * counted (their time is gone with them), so the figure is a lower bound; null without /proc.
+ * Where backends come and go during the measurement, poll them with PidSetCpu instead.
  */
 export function cpuMsBetween(before: ReadonlyMap<number, number>, after: ReadonlyMap<number, number>): number | null {
   if (after.size === 0) return null;
@@ -48,13 +75,44 @@ export function cpuMsBetween(before: ReadonlyMap<number, number>, after: Readonl
   return total;
 }
 
+/**
+ * Tracks the cumulative CPU of a changing set of pids (e.g. PostgreSQL backends serving one
+ * database), polled: the total is the sum over every pid ever seen of its last reading minus its
+ * first, so a backend that exits still counts up to its last sample.
+ */
+export class PidSetCpu {
+  private last = new Map<number, number>();
+  private first = new Map<number, number>();
+
+  observe(pids: readonly number[]): void {
+    for (const pid of pids) {
+      const ms = processCpuMs(pid);
+      if (ms === null) continue;
+      if (!this.first.has(pid)) this.first.set(pid, ms);
+      this.last.set(pid, ms);
+    }
+  }
+
+  /** CPU used since each pid was first seen, ms. */
+  usedMs(): number {
+    let sum = 0;
+    for (const [pid, v] of this.last) sum += v - (this.first.get(pid) ?? v);
+    return sum;
+  }
+
+  get pids(): number {
+    return this.last.size;
+  }
+}
+
 /** Busy and total CPU ms of the whole machine (all cores) since boot, from /proc/stat. */
 export function machineCpuMs(): { busyMs: number; totalMs: number } | null {
   try {
     const v = (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').trim().split(/\s+/).slice(1, 9).map(Number);
     const total = v.reduce((a, b) => a + b, 0);
     const idle = (v[3] ?? 0) + (v[4] ?? 0);
-    return { busyMs: ((total - idle) * 1000) / clockTicks, totalMs: (total * 1000) / clockTicks };
+    const ticks = ticksPerSecond();
+    return { busyMs: ((total - idle) * 1000) / ticks, totalMs: (total * 1000) / ticks };
   } catch {
     return null;
   }

@@ -1,0 +1,45 @@
+import { describe, expect, it } from 'vitest';
+import { PidSetCpu, cpuMsBetween, machineCpuMs, parseProcStat, processCpuMs, sampleProcess } from './cpu.ts';
+
+/** Keeps this thread busy for `ms` of wall time: at least that much CPU, several clock ticks. */
+function burn(ms: number): void {
+  const until = Date.now() + ms;
+  while (Date.now() < until) {
+    // busy
+  }
+}
+
+describe('CPU accounting from /proc', () => {
+  it('parses /proc/<pid>/stat with a name holding spaces and parentheses', () => {
+    const fields = Array.from({ length: 50 }, (_, i) => String(i + 3));
+    fields[14 - 3] = '250'; // utime
+    fields[15 - 3] = '50'; // stime
+    fields[24 - 3] = '1000'; // rss pages
+    const s = parseProcStat(`123 (node (x) y) ${fields.join(' ')}`);
+    expect(s.cpuMs).toBe(3000);
+    expect(s.rssBytes).toBe(4096 * 1000);
+  });
+
+  it('reads this process, the machine, and nothing for a pid that does not exist', () => {
+    const before = processCpuMs(process.pid);
+    expect(before).not.toBeNull();
+    burn(60);
+    expect(processCpuMs(process.pid)!).toBeGreaterThan(before!);
+    expect(sampleProcess(process.pid)!.rssBytes).toBeGreaterThan(0);
+    const m = machineCpuMs()!;
+    expect(m.totalMs).toBeGreaterThanOrEqual(m.busyMs);
+    expect(m.busyMs).toBeGreaterThan(0);
+    expect(processCpuMs(2 ** 31 - 1)).toBeNull();
+  });
+
+  it('sums a changing pid set from first to last sight, and differences two snapshots', () => {
+    const set = new PidSetCpu();
+    set.observe([process.pid, 2 ** 31 - 1]);
+    burn(60);
+    set.observe([process.pid]);
+    expect(set.pids).toBe(1);
+    expect(set.usedMs()).toBeGreaterThan(0);
+    expect(cpuMsBetween(new Map([[1, 10]]), new Map([[1, 25], [2, 5]]))).toBe(20);
+    expect(cpuMsBetween(new Map(), new Map())).toBeNull();
+  });
+});
