@@ -4,7 +4,7 @@
  * catalogue-valid event builders and topic readers.
  */
 import { createPostgresEventStore, type EventMetadata, type NewEvent, type PostgresEventStore, type RecordedEvent } from '@tradecore/event-store';
-import { createTestDatabase, type TestDatabase } from '@tradecore/testkit';
+import { createTestDatabase, finishedWithin, type TestDatabase } from '@tradecore/testkit';
 import { Kafka, logLevel, type KafkaMessage } from 'kafkajs';
 import pg from 'pg';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -34,18 +34,9 @@ export async function createTestStore(prefix = 'engine', options: { pollInterval
     store,
     pool,
     async close() {
-      // Bounded: a test's teardown must not hang on a subscription someone forgot to stop. The
-      // timer is cleared when the step finishes (it used to fire anyway and report a false hang).
+      // Bounded: a test's teardown must not hang on a subscription someone forgot to stop.
       const bounded = async (what: string, p: Promise<unknown>, state?: () => string): Promise<void> => {
-        let timer: NodeJS.Timeout | undefined;
-        const finished = await Promise.race([
-          p.then(
-            () => true,
-            () => true,
-          ),
-          new Promise<false>((r) => (timer = setTimeout(() => r(false), 15_000))),
-        ]);
-        clearTimeout(timer);
+        const finished = await finishedWithin(p.catch(() => undefined), 15_000);
         if (!finished) console.warn(`[engine test-support] ${what} did not finish within 15 s; going on${state ? ` (${state()})` : ''}`);
       };
       await bounded('store.close()', store.close(), () => store.describeClose());

@@ -6,3 +6,4 @@ export * from './describe-with.ts';
 export * from './skip.ts';
 export { dockerStatus, pingDocker, dockerEndpoint, type DockerStatus, type DockerEndpoint } from './docker.ts';
 export * from './cpu.ts';
+export * from './timing.ts';

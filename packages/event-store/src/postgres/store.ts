@@ -909,7 +909,7 @@ export function createPostgresEventStore(options: PostgresEventStoreOptions): Po
     return sub;
   };
 
-  // Where close() is, for a report when it takes long (see closeStage()).
+  // Where close() is, for a report when it takes long (describeClose()).
   let closeStage = 'open';
   let closing: Promise<void> | undefined;
   const closeOnce = async (): Promise<void> => {
