@@ -18,8 +18,8 @@
  * Prints a table, then `RESULT {json}` as the last line. The goal (≥ 5,000 orders/s, p99 ≤ 100 ms)
  * is reported as met or not, with the figures reached.
  */
-import { cpuMsBetween, getKafka, isSkip, machineCpuMs, postgresBackendCpu, processCpuMs } from '@tradecore/testkit';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { cpuMsBetween, getKafka, isSkip, localKafkaBrokerPid, machineCpuMs, postgresBackendCpu, processCpuMs } from '@tradecore/testkit';
+import { writeFileSync } from 'node:fs';
 import inspector from 'node:inspector';
 import type { RecordedEvent } from '@tradecore/event-store';
 import os from 'node:os';
@@ -67,12 +67,8 @@ function percentile(sorted: readonly number[], p: number): number | null {
 
 /** CPU ms of the local broker started by infra/kafka-local (null when the broker is elsewhere). */
 function kafkaBrokerCpuMs(): number | null {
-  try {
-    const pid = Number(readFileSync(new URL('../../../infra/kafka-local/.run/kafka.pid', import.meta.url), 'utf8').trim());
-    return Number.isSafeInteger(pid) && pid > 0 ? processCpuMs(pid) : null;
-  } catch {
-    return null;
-  }
+  const pid = localKafkaBrokerPid();
+  return pid === null ? null : processCpuMs(pid);
 }
 
 /**

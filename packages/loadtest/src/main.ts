@@ -13,7 +13,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { PidSetCpu, createTestDatabase, createTestDatabaseOn, getKafka, kafkaAnswers, machineCpuMs, sampleProcess, type TestDatabase, type TestKafka } from '@tradecore/testkit';
+import { PidSetCpu, createTestDatabase, createTestDatabaseOn, getKafka, kafkaAnswers, localKafkaBrokerPid, machineCpuMs, sampleProcess, type TestDatabase, type TestKafka } from '@tradecore/testkit';
 import { assertLoopback } from './http.ts';
 import { summarizeProfile, type CpuProfile, type ProfileSummary } from './profile.ts';
 import { loadAverage, machineInfo } from './proc.ts';
@@ -367,15 +367,6 @@ async function scanStats(pool: pg.Pool): Promise<TableScans[]> {
   }
 }
 
-function kafkaPid(): number | null {
-  try {
-    const pid = Number(readFileSync(join(REPO_ROOT, 'infra/kafka-local/.run/kafka.pid'), 'utf8').trim());
-    return sampleProcess(pid) ? pid : null;
-  } catch {
-    return null;
-  }
-}
-
 function stamp(): string {
   return new Date().toISOString().replace(/[-:]/g, '').replace(/\..+/, '').replace('T', '-');
 }
@@ -505,7 +496,7 @@ export async function runLoadtest(o: LoadtestOptions, argv: readonly string[]): 
     const pgAdmin = databaseUrl ? new pg.Pool({ connectionString: databaseUrl, max: 1 }) : undefined;
     const dbName = databaseUrl ? new URL(databaseUrl).pathname.slice(1) : '';
     const pgCpu = new PidSetCpu();
-    const kPid = o.mode === 'full' ? kafkaPid() : null;
+    const kPid = o.mode === 'full' ? localKafkaBrokerPid() : null;
     let lastScrape: { heapUsedBytes?: number; eventLoopP99Ms?: number } = {};
     const sample = (t: number): ResourceSample => ({
       t,

@@ -9,7 +9,9 @@
  */
 import kafkajs from 'kafkajs';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
+import { sampleProcess } from './cpu.ts';
 import { dockerStatus, loadOptionalModule, type StartedContainer } from './docker.ts';
 import type { Skip } from './skip.ts';
 
@@ -132,4 +134,17 @@ export async function getKafka(): Promise<TestKafka | Skip> {
       }
     },
   };
+}
+
+/**
+ * The pid of the broker that infra/kafka-local/kafka.sh started in this checkout (its CPU is
+ * part of a benchmark's cost), or null when none runs here (a broker elsewhere, or stopped).
+ */
+export function localKafkaBrokerPid(): number | null {
+  try {
+    const pid = Number(readFileSync(new URL('../../../infra/kafka-local/.run/kafka.pid', import.meta.url), 'utf8').trim());
+    return Number.isSafeInteger(pid) && pid > 0 && sampleProcess(pid) !== null ? pid : null;
+  } catch {
+    return null;
+  }
 }
