@@ -83,19 +83,18 @@ export function createPositionWaiter(options: PositionWaiterOptions): PositionWa
 
   const connect = async (): Promise<void> => {
     while (!closed) {
-      let dropFailed: (() => void) | undefined;
+      // Gives this checkout back to the pool once (destroyed when it failed us).
+      let giveBack: ((destroy: boolean) => void) | undefined;
       try {
         const c = await options.pool.connect();
         let held = true;
-        // A LISTEN or first read that fails leaves this connection unusable to us: give it back
-        // destroyed (not leaked, which would pin a pool slot and hang pool.end()).
-        dropFailed = () => {
+        const back = (destroy: boolean): void => {
           if (!held) return;
           held = false;
-          if (client === c) client = undefined;
-          isConnected = false;
-          c.release(true);
+          c.release(destroy);
         };
+        giveBack = back;
+        releaseHeld = () => back(false);
         c.on('notification', onNotification);
         c.on('error', () => {
           isConnected = false;
@@ -105,15 +104,9 @@ export function createPositionWaiter(options: PositionWaiterOptions): PositionWa
           if (established) client = undefined;
           // After close() released it, an error (the server going away) is not ours to release again.
           if (!held) return;
-          held = false;
-          c.release(true);
+          back(true);
           if (!closed && established) setTimeout(() => void connect(), 500);
         });
-        releaseHeld = () => {
-          if (!held) return;
-          held = false;
-          c.release();
-        };
         await c.query(`listen ${ident(channel)}`);
         client = c;
         isConnected = true;
@@ -129,7 +122,9 @@ export function createPositionWaiter(options: PositionWaiterOptions): PositionWa
         }
         return;
       } catch {
-        dropFailed?.();
+        // A LISTEN that failed leaves the connection unusable to us: destroyed, not leaked (a
+        // leaked checkout pins a pool slot and hangs pool.end()).
+        giveBack?.(true);
         await new Promise((r) => setTimeout(r, 500));
       }
     }
