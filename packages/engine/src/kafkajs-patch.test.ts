@@ -1,0 +1,102 @@
+/**
+ * kafkajs 2.2.4 is patched (patches/kafkajs@2.2.4.patch, pnpm patchedDependencies) on the
+ * producer's hot path: encoders allocate with Buffer.allocUnsafe (pooled, not zeroed) and are sized
+ * for the record or header they hold, varints are written in place, and CRC32-C is sliced by 8.
+ * The broker checks every batch's CRC (the Kafka suites would fail on a wrong one); these tests pin
+ * the encodings against reference implementations without a broker, including the growth paths.
+ */
+import { randomBytes } from 'node:crypto';
+import { createRequire } from 'node:module';
+import { describe, expect, it } from 'vitest';
+
+const require = createRequire(import.meta.url);
+const base = require.resolve('kafkajs').replace(/index\.js$/, 'src/');
+
+interface EncoderInstance {
+  buffer: Buffer;
+  writeVarInt(v: number): EncoderInstance;
+  writeUVarInt(v: number): EncoderInstance;
+  writeVarLong(v: number): EncoderInstance;
+  writeInt32(v: number): EncoderInstance;
+  writeVarIntBytes(v: Buffer | string | null): EncoderInstance;
+}
+const Encoder = require(`${base}protocol/encoder.js`) as new (initialSize?: number) => EncoderInstance;
+const crc32C = require(`${base}protocol/recordBatch/crc32C/index.js`) as (b: Buffer) => number;
+const Record = require(`${base}protocol/recordBatch/record/v0/index.js`) as (r: {
+  offsetDelta?: number;
+  timestampDelta?: number;
+  key: Buffer | string | null;
+  value: Buffer | string | null;
+  headers?: Record<string, string | Buffer>;
+}) => EncoderInstance;
+const RecordDecoder = require(`${base}protocol/recordBatch/record/v0/decoder.js`) as (d: unknown, batch: object) => {
+  key: Buffer | null;
+  value: Buffer | null;
+  headers: Record<string, Buffer>;
+  offset: string;
+};
+const Decoder = require(`${base}protocol/decoder.js`) as new (b: Buffer) => { readVarInt(): number; readBytes(n: number): Buffer };
+
+/** Bit-at-a-time CRC32-C (reflected 0x82f63b78). */
+function referenceCrc32C(buf: Buffer): number {
+  let crc = 0xffffffff;
+  for (const byte of buf) {
+    crc ^= byte;
+    for (let k = 0; k < 8; k++) crc = crc & 1 ? (crc >>> 1) ^ 0x82f63b78 : crc >>> 1;
+  }
+  return (crc ^ 0xffffffff) >>> 0;
+}
+
+/** Unsigned LEB128 of a uint32 (what Kafka's varints are after zig-zag). */
+function referenceUVarInt(v: number): number[] {
+  const out: number[] = [];
+  let x = v >>> 0;
+  while (x >= 0x80) {
+    out.push((x & 0x7f) | 0x80);
+    x >>>= 7;
+  }
+  out.push(x);
+  return out;
+}
+
+describe('patched kafkajs encoding', () => {
+  it('computes CRC32-C like the reference, at every length and alignment', () => {
+    expect(crc32C(Buffer.from('123456789'))).toBe(0xe3069283);
+    expect(crc32C(Buffer.alloc(0))).toBe(0);
+    const pool = randomBytes(5000);
+    for (let len = 0; len < 70; len++) for (let off = 0; off < 9; off++) {
+      const b = pool.subarray(off, off + len);
+      expect(crc32C(b)).toBe(referenceCrc32C(b));
+    }
+    const big = pool.subarray(3, 4999);
+    expect(crc32C(big)).toBe(referenceCrc32C(big));
+  });
+
+  it('writes varints in place, growing a full buffer', () => {
+    const values = [0, 1, -1, 63, 64, -64, -65, 127, 128, 300, -300, 2 ** 28, -(2 ** 28), 2 ** 31 - 1, -(2 ** 31)];
+    for (const v of values) {
+      // initial size 1: every write past the first byte grows the buffer
+      const e = new Encoder(1).writeInt32(7).writeVarInt(v).writeUVarInt(v >>> 0);
+      const zigzag = ((v << 1) ^ (v >> 31)) >>> 0;
+      expect([...e.buffer]).toEqual([0, 0, 0, 7, ...referenceUVarInt(zigzag), ...referenceUVarInt(v)]);
+    }
+    expect([...new Encoder(1).writeVarLong(0).buffer]).toEqual([0]);
+    expect([...new Encoder(1).writeVarLong(150).buffer]).toEqual(referenceUVarInt(300));
+    expect([...new Encoder(1).writeVarLong(-2).buffer]).toEqual([3]);
+  });
+
+  it('encodes records (small, large, multi-byte headers) that decode back to what was written', () => {
+    for (const size of [0, 10, 511, 512, 700, 5000]) {
+      const value = randomBytes(size);
+      const headers = { type: 'OrderPlaced', position: '123456789000001', stream: 'order-ü€', eventId: 'ß'.repeat(40) };
+      const encoded = Record({ offsetDelta: 3, timestampDelta: 0, key: '42', value, headers }).buffer;
+      const d = new Decoder(encoded);
+      const length = d.readVarInt();
+      expect(length).toBe(encoded.length - referenceUVarInt(length * 2).length);
+      const r = RecordDecoder(new Decoder(d.readBytes(length)), { firstOffset: '0', firstTimestamp: '0', magicByte: 2 });
+      expect(r.key?.toString()).toBe('42');
+      expect(r.value?.equals(value)).toBe(true);
+      expect(Object.fromEntries(Object.entries(r.headers).map(([k, v]) => [k, v.toString()]))).toEqual(headers);
+    }
+  });
+});
