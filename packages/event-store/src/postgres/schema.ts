@@ -5,6 +5,8 @@
 
 /** Global positions are `transaction id × POSITIONS_PER_TRANSACTION + index within the transaction`. */
 export const POSITIONS_PER_TRANSACTION = 1_000_000n;
+/** The same as a number, for hot loops over safe-integer positions. */
+export const POSITIONS_PER_TRANSACTION_NUMBER = Number(POSITIONS_PER_TRANSACTION);
 
 export interface Migration {
   version: number;

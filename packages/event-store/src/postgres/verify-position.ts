@@ -22,17 +22,21 @@
  * (revision, position, hash); every head is matched by exactly one stream, so no head lacks events.
  */
 import { hash as sha256Once } from 'node:crypto';
-import { GENESIS_HASH } from '../hash.ts';
+import { GENESIS_HASH, MANIFEST_ENTRY_BYTES } from '../hash.ts';
 import { CopyRows } from './copy-out.ts';
+import { POSITIONS_PER_TRANSACTION_NUMBER as POSITIONS_PER_TRANSACTION } from './schema.ts';
 import { EventHasher, jsonStringInto } from './verify-chains.ts';
 
-/** Columns as in chainCopySql (the same first eight), in position order within (after, upTo]. */
+/**
+ * Columns as in chainCopySql (the same first eight) and the row's transaction, in position order
+ * within (after, upTo].
+ */
 export function positionCopySql(schemaIdent: string, after: bigint | undefined, upTo: bigint | undefined): string {
   const bounds = [
     after === undefined ? undefined : `position > ${after.toString()}`,
     upTo === undefined ? undefined : `position <= ${upTo.toString()}`,
   ].filter((x): x is string => x !== undefined);
-  return `copy (select stream, revision, position, event_id, type, data, metadata, hash
+  return `copy (select stream, revision, position, event_id, type, data, metadata, hash, transaction_id
                   from ${schemaIdent}.events ${bounds.length > 0 ? `where ${bounds.join(' and ')}` : ''}
                  order by position) to stdout (format binary)`;
 }
@@ -51,7 +55,7 @@ function int64(buf: Buffer, at: number): number {
 }
 
 /** One stream within one part: its state after the part's last event of it. */
-interface StreamState {
+export interface StreamState {
   /** index of its 32-byte slot in the part's hash pool: the stored hash of its last event */
   slot: number;
   /** the revision after its last event */
@@ -63,44 +67,100 @@ interface StreamState {
 }
 
 /** A stream whose first event in a later part is not revision 0: checked when the parts are joined. */
-interface Incoming {
+export interface Incoming {
   key: string;
   revision: number;
   /** canonical JSON of that event (without the previous hash) */
-  canonical: Buffer;
+  canonical: Uint8Array;
   /** its stored hash */
-  hash: Buffer;
+  hash: Uint8Array;
 }
 
-/** One part of the position range: checks its events and keeps each stream's state. */
-export class PositionScanner {
-  eventsChecked = 0;
-  /** why this part cannot vouch for the log (undefined: nothing found so far) */
+/** What one part of the position range is to read. */
+export interface PartJob {
+  /** the events table, quoted */
+  schemaIdent: string;
+  after: bigint | undefined;
+  upTo: bigint | undefined;
+  /** this part starts at the beginning of the log (every stream must start at revision 0) */
+  first: boolean;
+  /**
+   * The to_position of every seal whose range lies in this part, ascending; the seals are
+   * contiguous, so seal k covers (sealEnds[k - 1] or the part's start, sealEnds[k]]. Events after
+   * the last one are the unsealed tail (only in the last part).
+   */
+  sealEnds: readonly number[];
+}
+
+/** A part's outcome: what the join, the head check and the seal pass need. */
+export interface PartResult {
   anomaly: string | undefined;
+  eventsChecked: number;
   /** streams whose revision 0 is in this part */
+  streamsStarted: number;
+  readonly streams: Map<string, StreamState>;
+  readonly incoming: readonly Incoming[];
+  /** SHA-256 of the (be64 position ‖ hash) of the events in each seal's range, as sealEnds */
+  readonly sealDigests: readonly Uint8Array[];
+  /** events after the last seal end */
+  tailEvents: number;
+  /** The stored hash of a stream's last event in this part. */
+  hashOf(st: StreamState): Uint8Array;
+}
+
+/**
+ * One part of the position range: checks its events and keeps each stream's state.
+ *
+ * It also does what pass 2 would otherwise read the events a second time for: every position
+ * belongs to its row's transaction, and the (be64 position ‖ hash) bytes of each seal's range,
+ * which an untouched range has exactly as its seal's manifest, are hashed for the seal pass to
+ * compare (verify.ts).
+ */
+export class PositionScanner implements PartResult {
+  eventsChecked = 0;
+  anomaly: string | undefined;
   streamsStarted = 0;
+  tailEvents = 0;
   readonly streams = new Map<string, StreamState>();
   readonly incoming: Incoming[] = [];
+  readonly sealDigests: Buffer[] = [];
   readonly rows: CopyRows;
   private hashes: Buffer = Buffer.allocUnsafe(32 * 4096);
   private lastPosition = -Infinity;
   private readonly hasher = new EventHasher();
   private json: Buffer = Buffer.allocUnsafe(256);
+  private readonly first: boolean;
+  private readonly sealEnds: readonly number[];
+  private sealAt = 0;
+  private manifest: Buffer = Buffer.allocUnsafe(MANIFEST_ENTRY_BYTES * 16384);
+  private manifestLength = 0;
 
-  /** `first`: this part starts at the beginning of the log (every stream must start at revision 0). */
-  constructor(private readonly first: boolean) {
-    this.rows = new CopyRows(8, (buf, f) => {
+  constructor(job: Pick<PartJob, 'first' | 'sealEnds'>) {
+    this.first = job.first;
+    this.sealEnds = job.sealEnds;
+    this.rows = new CopyRows(9, (buf, f) => {
       if (this.anomaly === undefined) this.row(buf, f);
     });
   }
 
-  /** The stored hash of a stream's last event in this part. */
   hashOf(st: StreamState): Buffer {
     return this.hashes.subarray(st.slot * 32, st.slot * 32 + 32);
   }
 
+  /** After the COPY finished: every row was read; the seals after the last event are closed. */
+  finish(): void {
+    this.rows.finish();
+    if (this.anomaly === undefined) while (this.sealAt < this.sealEnds.length) this.closeSeal();
+  }
+
   private fail(why: string): void {
     this.anomaly ??= why;
+  }
+
+  private closeSeal(): void {
+    this.sealDigests.push(sha256Once('sha256', this.manifest.subarray(0, this.manifestLength), 'buffer'));
+    this.manifestLength = 0;
+    this.sealAt++;
   }
 
   private row(buf: Buffer, f: Int32Array): void {
@@ -108,17 +168,40 @@ export class PositionScanner {
     const ss = f[0] as number;
     const se = f[1] as number;
     const hs = f[14] as number;
-    if (se < 0 || (f[3] as number) < 0 || (f[5] as number) < 0 || (f[15] as number) - hs !== 32 || f[3] !== (f[2] as number) + 8 || f[5] !== (f[4] as number) + 8) {
-      this.fail('a NULL or malformed stream, revision, position or hash');
+    const ps = f[4] as number;
+    const xs = f[16] as number;
+    if (se < 0 || (f[3] as number) < 0 || (f[5] as number) < 0 || (f[15] as number) - hs !== 32 || f[3] !== (f[2] as number) + 8 || f[5] !== ps + 8 || f[17] !== xs + 8) {
+      this.fail('a NULL or malformed stream, revision, position, hash or transaction');
       return;
     }
     const revision = int64(buf, f[2] as number);
-    const position = int64(buf, f[4] as number);
+    const position = int64(buf, ps);
     if (!(position > this.lastPosition) || !(revision >= 0)) {
       this.fail(`position ${position} or revision ${revision} out of order or range`);
       return;
     }
     this.lastPosition = position;
+    const inTransaction = position - int64(buf, xs) * POSITIONS_PER_TRANSACTION;
+    if (!(inTransaction >= 0 && inTransaction < POSITIONS_PER_TRANSACTION)) {
+      this.fail(`position ${position} is not its transaction's`);
+      return;
+    }
+    const sealEnds = this.sealEnds;
+    while (this.sealAt < sealEnds.length && position > (sealEnds[this.sealAt] as number)) this.closeSeal();
+    if (this.sealAt < sealEnds.length) {
+      let m = this.manifest;
+      let o = this.manifestLength;
+      if (o + MANIFEST_ENTRY_BYTES > m.length) {
+        const bigger = Buffer.allocUnsafe(m.length * 2);
+        m.copy(bigger, 0, 0, o);
+        this.manifest = m = bigger;
+      }
+      for (let k = 0; k < 8; k++) m[o++] = buf[ps + k] as number;
+      for (let k = 0; k < 32; k++) m[o++] = buf[hs + k] as number;
+      this.manifestLength = o;
+    } else {
+      this.tailEvents++;
+    }
     const key = buf.toString('latin1', ss, se);
     let st = this.streams.get(key);
     let json = this.json;
@@ -170,6 +253,64 @@ export class PositionScanner {
     const hashes = this.hashes;
     for (let k = 0, o = st.slot * 32; k < 32; k++) hashes[o + k] = buf[hs + k] as number;
   }
+
+  /** The part's outcome as structured-clonable data (a worker thread posts it; see PartResultData). */
+  toData(): PartResultData {
+    const n = this.streams.size;
+    const keys: string[] = new Array<string>(n);
+    const next = new Float64Array(n);
+    const last = new Float64Array(n);
+    for (const [key, st] of this.streams) {
+      keys[st.slot] = key;
+      next[st.slot] = st.next;
+      last[st.slot] = st.last;
+    }
+    return {
+      anomaly: this.anomaly,
+      eventsChecked: this.eventsChecked,
+      streamsStarted: this.streamsStarted,
+      tailEvents: this.tailEvents,
+      keys,
+      next,
+      last,
+      hashes: new Uint8Array(this.hashes.buffer, this.hashes.byteOffset, n * 32).slice(),
+      incoming: this.incoming,
+      sealDigests: this.sealDigests.map((d) => new Uint8Array(d)),
+    };
+  }
+}
+
+/** PositionScanner.toData(): the streams' states as parallel arrays indexed by slot. */
+export interface PartResultData {
+  anomaly: string | undefined;
+  eventsChecked: number;
+  streamsStarted: number;
+  tailEvents: number;
+  keys: string[];
+  next: Float64Array;
+  last: Float64Array;
+  hashes: Uint8Array;
+  incoming: Incoming[];
+  sealDigests: Uint8Array[];
+}
+
+/** A part scanned elsewhere (a worker thread), rebuilt from its PartResultData. */
+export function partFromData(d: PartResultData): PartResult {
+  const streams = new Map<string, StreamState>();
+  for (let slot = 0; slot < d.keys.length; slot++) {
+    streams.set(d.keys[slot] as string, { slot, next: d.next[slot] as number, last: d.last[slot] as number, headed: false });
+  }
+  const hashes = d.hashes;
+  return {
+    anomaly: d.anomaly,
+    eventsChecked: d.eventsChecked,
+    streamsStarted: d.streamsStarted,
+    tailEvents: d.tailEvents,
+    streams,
+    incoming: d.incoming,
+    sealDigests: d.sealDigests,
+    hashOf: (st) => hashes.subarray(st.slot * 32, st.slot * 32 + 32),
+  };
 }
 
 /** The stream heads, read as binary COPY (headsCopySql), matched against the parts' final states. */
@@ -179,7 +320,7 @@ export class HeadCheck {
   anomaly: string | undefined;
   readonly rows: CopyRows;
 
-  constructor(private readonly parts: readonly PositionScanner[]) {
+  constructor(private readonly parts: readonly PartResult[]) {
     this.rows = new CopyRows(4, (buf, f) => {
       this.heads++;
       if (this.anomaly === undefined) this.row(buf, f);
@@ -194,12 +335,12 @@ export class HeadCheck {
       return;
     }
     for (let k = this.parts.length - 1; k >= 0; k--) {
-      const part = this.parts[k] as PositionScanner;
+      const part = this.parts[k] as PartResult;
       const st = part.streams.get(key);
       if (st === undefined) continue;
       if (st.headed) {
         this.anomaly = `stream ${key}: two heads`;
-      } else if (int64(buf, f[2] as number) !== st.next - 1 || int64(buf, f[4] as number) !== st.last || !part.hashOf(st).equals(buf.subarray(hs, hs + 32))) {
+      } else if (int64(buf, f[2] as number) !== st.next - 1 || int64(buf, f[4] as number) !== st.last || !buf.subarray(hs, hs + 32).equals(part.hashOf(st))) {
         this.anomaly = `stream ${key}: head differs from its last event`;
       } else {
         st.headed = true;
@@ -215,13 +356,13 @@ export class HeadCheck {
  * Joins the parts (in position order): each stream entering a later part continues the state an
  * earlier part left it in. Returns why not, or undefined when all of them do.
  */
-export function joinParts(parts: readonly PositionScanner[]): string | undefined {
+export function joinParts(parts: readonly PartResult[]): string | undefined {
   for (let k = 1; k < parts.length; k++) {
-    const part = parts[k] as PositionScanner;
+    const part = parts[k] as PartResult;
     for (const e of part.incoming) {
       let found = false;
       for (let j = k - 1; j >= 0 && !found; j--) {
-        const before = parts[j] as PositionScanner;
+        const before = parts[j] as PartResult;
         const st = before.streams.get(e.key);
         if (st === undefined) continue;
         found = true;

@@ -6,7 +6,10 @@ import { hashEvent, GENESIS_HASH } from '../hash.ts';
 import type { RecordedEvent } from '../port.ts';
 import { createSealer, listSeals } from './sealer.ts';
 import { createPostgresEventStore, type PostgresEventStore } from './store.ts';
+import { copyOut } from './copy-out.ts';
 import { verifyLog } from './verify.ts';
+import { PositionScanner, positionCopySql, type PartJob } from './verify-position.ts';
+import { PartThread, threadConnectionConfig } from './verify-threads.ts';
 
 interface World {
   db: TestDatabase;
@@ -278,7 +281,64 @@ describe('verifyLog', { timeout: 300_000 }, () => {
       expect(byStream.ok, name).toBe(name === 'none');
       expect(await verifyLog(w.store), name).toEqual(byStream);
       expect(await verifyLog(w.store, { parallelism: 3 }), name).toEqual(byStream);
+      // the parts after the first read by worker threads on their own connections
+      expect(await verifyLog(w.store, { workerThreads: true }), name).toEqual(byStream);
+      expect(await verifyLog(w.store, { parallelism: 3, workerThreads: true }), name).toEqual(byStream);
     }
+  });
+
+  it('reads a part on a worker thread exactly as on this one, in the exported snapshot', async () => {
+    const w = await world();
+    const config = threadConnectionConfig(w.store.pool);
+    expect(config).toBeDefined();
+    const seals = await listSeals(w.store);
+    const job: PartJob = {
+      schemaIdent: '"event_store"',
+      after: seals[0]?.toPosition,
+      upTo: undefined,
+      first: false,
+      sealEnds: seals.slice(1).map((x) => Number(x.toPosition)),
+    };
+    const client = await w.store.pool.connect();
+    try {
+      await client.query('begin isolation level repeatable read read only');
+      const snapshot = (await client.query<{ id: string }>('select pg_export_snapshot() as id')).rows[0]?.id ?? '';
+      // appended after the snapshot: neither reader may see it
+      await w.store.appendToStream('acct-late', [newEvent('Booked', { late: true })]);
+      const here = new PositionScanner(job);
+      await copyOut(client, positionCopySql(job.schemaIdent, job.after, job.upTo), (chunk) => here.rows.push(chunk));
+      here.finish();
+      const thread = await PartThread.start();
+      expect(thread, 'a worker thread started').toBeDefined();
+      let progressed = 0;
+      const there = await (thread as PartThread).run(config as pg.ClientConfig, snapshot, job, 10, (n) => (progressed += n));
+      expect(here.anomaly).toBeUndefined();
+      expect(here.eventsChecked).toBe(w.events.filter((e) => e.globalPosition > (job.after ?? 0n)).length);
+      expect(progressed).toBe(here.eventsChecked);
+      for (const key of ['anomaly', 'eventsChecked', 'streamsStarted', 'tailEvents'] as const) expect(there[key], key).toEqual(here[key]);
+      expect(there.sealDigests.map((d) => Buffer.from(d).toString('hex'))).toEqual(here.sealDigests.map((d) => d.toString('hex')));
+      expect(here.sealDigests.length).toBe(seals.length - 1);
+      expect(there.incoming.map((e) => [e.key, e.revision, Buffer.from(e.hash).toString('hex')])).toEqual(
+        here.incoming.map((e) => [e.key, e.revision, Buffer.from(e.hash).toString('hex')]),
+      );
+      expect([...there.streams.keys()]).toEqual([...here.streams.keys()]);
+      for (const [key, st] of here.streams) {
+        const other = there.streams.get(key);
+        expect(other && [other.next, other.last, Buffer.from(there.hashOf(other)).toString('hex')], key).toEqual([st.next, st.last, here.hashOf(st).toString('hex')]);
+      }
+    } finally {
+      await client.query('rollback');
+      client.release();
+    }
+  });
+
+  it('hands a thread only connection settings it can use', () => {
+    const byUrl = new pg.Pool({ connectionString: 'postgres://u@127.0.0.1:5432/db', max: 3, idleTimeoutMillis: 5 });
+    expect(threadConnectionConfig(byUrl)).toEqual({ connectionString: 'postgres://u@127.0.0.1:5432/db' });
+    const byCallback = new pg.Pool({ host: '127.0.0.1', password: () => 'secret' });
+    expect(threadConnectionConfig(byCallback), 'a password callback cannot cross threads').toBeUndefined();
+    void byUrl.end();
+    void byCallback.end();
   });
 
   it('seals in the background and stops cleanly', async () => {

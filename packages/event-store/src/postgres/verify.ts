@@ -26,13 +26,15 @@
  * "first problem", the order of problems and truncation do not depend on which connection
  * finished first.
  */
+import { hash as sha256Once } from 'node:crypto';
 import type pg from 'pg';
 import { GENESIS_HASH, manifestEntries, MANIFEST_ENTRY_BYTES, sealHash } from '../hash.ts';
 import { copyOut } from './copy-out.ts';
 import { assertSchemaName, POSITIONS_PER_TRANSACTION, quoteIdent } from './schema.ts';
 import type { PostgresLogSource } from './sealer.ts';
 import { ChainScanner, chainCopySql, type Reporter } from './verify-chains.ts';
-import { HeadCheck, joinParts, PositionScanner, headsCopySql, positionCopySql } from './verify-position.ts';
+import { HeadCheck, joinParts, PositionScanner, headsCopySql, positionCopySql, type PartJob, type PartResult } from './verify-position.ts';
+import { PartThread, threadConnectionConfig } from './verify-threads.ts';
 
 export type LogProblemKind = 'modified' | 'missing' | 'inserted' | 'reordered' | 'head_mismatch' | 'seal_broken';
 
@@ -69,6 +71,13 @@ export interface VerifyLogOptions {
    * report is the same either way. 'stream': the stream-order walk only.
    */
   chainOrder?: 'position' | 'stream';
+  /**
+   * Whether the position walk reads its parts after the first on worker threads, each on its own
+   * connection in the same snapshot (verify-threads.ts), so that node's hashing runs on more than
+   * one core. 'auto' (default): for logs of 100,000 events or more, when the pool's connection
+   * settings can be handed to a thread. A part whose thread cannot start is read here.
+   */
+  workerThreads?: boolean | 'auto';
   /** Stop collecting after this many problems. Default 100. */
   maxProblems?: number;
   /** Seal hashes kept outside the database (e.g. printed by an earlier audit): each must still match. */
@@ -115,8 +124,6 @@ interface SealRow {
   manifest: Buffer;
   previous_hash: Buffer;
   hash: Buffer;
-  /** the events now in the range are exactly the manifest (positions and hashes, in order), each in its own transaction */
-  intact: boolean | null;
 }
 
 interface Entry {
@@ -179,6 +186,7 @@ export async function verifyLog(
 
   const client = await pool.connect();
   const readers: pg.PoolClient[] = [];
+  let threadStarts: Promise<PartThread | undefined>[] = [];
   try {
     await client.query('begin isolation level repeatable read read only');
     // these are long scans of simple expressions: compiling them (JIT) costs more than it saves
@@ -191,19 +199,40 @@ export async function verifyLog(
       `select count(*)::text as n, coalesce(sum(greatest(revision, 0) + 1), 0)::text as events from ${s}.streams`,
     );
     const headCount = BigInt(heads.rows[0]?.n ?? '0');
+    const totalEvents = Number(heads.rows[0]?.events ?? '0');
     const byPosition = (options.chainOrder ?? 'position') === 'position';
     // the position walk: parts of about equal event counts, cut at seal boundaries
     const positionParts = byPosition ? Math.max(1, Math.min(Math.floor(options.parallelism ?? 2), poolMax - 1)) : 0;
+    const wantThreads = options.workerThreads ?? 'auto';
+    const threadConfig =
+      positionParts > 1 && (wantThreads === true || (wantThreads === 'auto' && totalEvents >= 100_000)) ? threadConnectionConfig(pool) : undefined;
+    // started now, so that loading their code overlaps the queries below
+    threadStarts = threadConfig ? Array.from({ length: positionParts - 1 }, () => PartThread.start()) : [];
     const positionBounds: bigint[] = [];
-    if (positionParts > 1) {
-      const total = Number(heads.rows[0]?.events ?? '0');
-      const cuts = await client.query<{ to_position: string; n: string }>(
-        `select to_position::text, (sum(event_count) over (order by seal_id))::text as n from ${s}.seals order by seal_id`,
+    /** every seal's range end when the seals tile the log from position 0 (what the walk's seal digests assume) */
+    let sealEnds: number[] | undefined;
+    if (byPosition) {
+      const seals = await client.query<{ seal_id: string; from_position: string; to_position: string; n: string }>(
+        `select seal_id::text, from_position::text, to_position::text, (sum(event_count) over (order by seal_id))::text as n
+           from ${s}.seals order by seal_id`,
       );
+      sealEnds = [];
+      let id = 0;
+      let to = 0;
+      for (const r of seals.rows) {
+        const from = Number(r.from_position);
+        const end = Number(r.to_position);
+        if (Number(r.seal_id) !== ++id || from !== to || !(end > from) || !Number.isSafeInteger(end)) {
+          sealEnds = undefined; // pass 2 reads these ranges itself and names what is wrong
+          break;
+        }
+        sealEnds.push(end);
+        to = end;
+      }
       for (let k = 1; k < positionParts; k++) {
-        const want = (total * k) / positionParts;
+        const want = (totalEvents * k) / positionParts;
         let best: { to_position: string; n: string } | undefined;
-        for (const r of cuts.rows) if (!best || Math.abs(Number(r.n) - want) < Math.abs(Number(best.n) - want)) best = r;
+        for (const r of seals.rows) if (!best || Math.abs(Number(r.n) - want) < Math.abs(Number(best.n) - want)) best = r;
         const at = best ? BigInt(best.to_position) : undefined;
         if (at !== undefined && (positionBounds.length === 0 || at > (positionBounds[positionBounds.length - 1] as bigint))) positionBounds.push(at);
       }
@@ -229,8 +258,9 @@ export async function verifyLog(
       await c.query('set local enable_hashjoin = off');
       await c.query('set local jit = off');
     };
+    let snapshot = '';
     if (poolMax > 1) {
-      const snapshot = (await client.query<{ id: string }>('select pg_export_snapshot() as id')).rows[0]?.id ?? '';
+      snapshot = (await client.query<{ id: string }>('select pg_export_snapshot() as id')).rows[0]?.id ?? '';
       for (let k = 0; k < Math.max(ranges.length, positionBounds.length + 1); k++) {
         const r = await pool.connect();
         readers.push(r);
@@ -271,53 +301,90 @@ export async function verifyLog(
       streamsWithHead += BigInt(scanner.streamsWithHead);
     };
     /**
-     * The position walk (verify-position.ts): true when every chain and head is intact, with
-     * eventsChecked and streamsChecked set as the stream-order walk would; false (counts reset)
-     * when anything is not, and the stream-order walk must name it.
+     * The position walk (verify-position.ts): the parts' outcomes when every chain and head is
+     * intact, with eventsChecked and streamsChecked set as the stream-order walk would; undefined
+     * (counts reset) when anything is not, and the stream-order walk must name it.
      */
-    const chainsByPosition = async (): Promise<boolean> => {
+    const chainsByPosition = async (): Promise<PartResult[] | undefined> => {
       const conns = readers.length > 0 ? readers : [client];
-      const parts = Array.from({ length: Math.min(positionBounds.length + 1, conns.length) }, (_, k) => new PositionScanner(k === 0));
+      const threads = await Promise.all(threadStarts);
+      const partCount = Math.min(positionBounds.length + 1, conns.length);
+      for (const t of threads.splice(partCount - 1)) t?.dispose();
       let failed = false;
       let sinceProgress = 0;
-      await Promise.all(
-        parts.map((part, k) => {
-          let counted = 0;
-          const sql = positionCopySql(s, positionBounds[k - 1], k === parts.length - 1 ? undefined : positionBounds[k]);
-          return copyOut(conns[k] as pg.ClientBase, sql, (chunk) => {
+      const counted = (delta: number, anomaly: boolean): void => {
+        eventsChecked += delta;
+        sinceProgress += delta;
+        if (anomaly && !failed) {
+          failed = true;
+          for (const t of threads) t?.stop();
+        }
+        if (sinceProgress >= batch) {
+          sinceProgress = 0;
+          progress('chains');
+        }
+      };
+      const parts = await Promise.all(
+        Array.from({ length: partCount }, async (_, k): Promise<PartResult> => {
+          const after = positionBounds[k - 1];
+          const upTo = k === partCount - 1 ? undefined : positionBounds[k];
+          const job: PartJob = {
+            schemaIdent: s,
+            after,
+            upTo,
+            first: k === 0,
+            sealEnds: (sealEnds ?? []).filter((end) => (after === undefined || end > after) && (upTo === undefined || end <= upTo)),
+          };
+          const thread = k === 0 ? undefined : threads[k - 1];
+          if (thread && threadConfig) return thread.run(threadConfig, snapshot, job, batch, counted);
+          const part = new PositionScanner(job);
+          let seen = 0;
+          await copyOut(conns[k] as pg.ClientBase, positionCopySql(s, after, upTo), (chunk) => {
             if (failed) return; // the stream-order walk will run: the rest only drains
             part.rows.push(chunk);
-            if (part.anomaly !== undefined) failed = true;
-            const delta = part.eventsChecked - counted;
-            counted = part.eventsChecked;
-            eventsChecked += delta;
-            sinceProgress += delta;
-            if (sinceProgress >= batch) {
-              sinceProgress = 0;
-              progress('chains');
-            }
+            const delta = part.eventsChecked - seen;
+            seen = part.eventsChecked;
+            counted(delta, part.anomaly !== undefined);
           });
+          if (!failed) part.finish();
+          return part;
         }),
       );
-      let ok = !failed && joinParts(parts) === undefined;
-      if (ok) {
-        for (const part of parts) part.rows.finish();
+      if (!failed && parts.every((p) => p.anomaly === undefined) && joinParts(parts) === undefined) {
         const check = new HeadCheck(parts);
         await copyOut(conns[0] as pg.ClientBase, headsCopySql(s), (chunk) => check.rows.push(chunk));
         check.rows.finish();
         const started = parts.reduce((n, p) => n + p.streamsStarted, 0);
-        ok = check.anomaly === undefined && check.matched === check.heads && check.matched === started && BigInt(check.heads) === headCount;
-        if (ok) {
+        if (check.anomaly === undefined && check.matched === check.heads && check.matched === started && BigInt(check.heads) === headCount) {
           streamsChecked += check.matched;
           streamsWithHead = headCount;
-          return true;
+          return parts;
         }
       }
       eventsChecked = 0;
-      return false;
+      return undefined;
     };
+    /**
+     * What the position walk saw of the seals' ranges (undefined when it did not run or found
+     * something): per seal id the digest of its range's (be64 position ‖ hash) bytes, and the
+     * number of events after the last seal. Every position was checked against its transaction.
+     */
+    let resolveWalkSeals: (seen: { digests: Map<bigint, Uint8Array>; tailEvents: number } | undefined) => void = () => undefined;
+    const walkSeals = new Promise<{ digests: Map<bigint, Uint8Array>; tailEvents: number } | undefined>((resolve) => (resolveWalkSeals = resolve));
     const chains = async (): Promise<void> => {
-      if (byPosition && (await chainsByPosition())) {
+      let parts: PartResult[] | undefined;
+      try {
+        parts = byPosition ? await chainsByPosition() : undefined;
+      } finally {
+        const ends = sealEnds;
+        if (parts && ends) {
+          const digests = new Map<bigint, Uint8Array>();
+          let id = 0n;
+          for (const p of parts) for (const d of p.sealDigests) digests.set(++id, d);
+          resolveWalkSeals(id === BigInt(ends.length) ? { digests, tailEvents: parts.reduce((n, p) => n + p.tailEvents, 0) } : undefined);
+        } else resolveWalkSeals(undefined);
+      }
+      if (parts) {
         progress('chains');
         chainsDone = true;
         if (sealProgressPending) progress('seals');
@@ -456,16 +523,11 @@ export async function verifyLog(
     const sealsPass = async (): Promise<void> => {
       const anchors = new Map((options.anchors ?? []).map((a) => [a.sealId, a.hash.toLowerCase()]));
       let prevSeal: { id: bigint; to: bigint; hash: Buffer } = { id: 0n, to: 0n, hash: GENESIS_HASH };
+      /** seals read, their own problems held back until the walk's view of their ranges is known, so the order of problems stays per seal */
+      const read: { seal: SealRow; id: bigint; from: bigint; to: bigint; manifestDigest: Buffer; found: [LogProblem, bigint][] }[] = [];
       for (;;) {
-        // `intact`: PostgreSQL compares the manifest with the (be64 position ‖ hash) of the events
-        // now in the range, in position order, and checks each position's transaction. Equal
-        // bytes mean the merge below would find nothing, so an untouched range is not shipped
-        // row by row; any other range is merged row by row and every difference named.
         const page = await client.query<SealRow>(
-          `select s.seal_id, s.from_position, s.to_position, s.event_count, s.manifest, s.previous_hash, s.hash,
-                  (select coalesce(string_agg(int8send(e.position) || e.hash, ''::bytea order by e.position), ''::bytea) = s.manifest
-                          and coalesce(bool_and(e.transaction_id::text = (e.position / ${POS})::text), true)
-                     from ${s}.events e where e.position > s.from_position and e.position <= s.to_position) as intact
+          `select s.seal_id, s.from_position, s.to_position, s.event_count, s.manifest, s.previous_hash, s.hash
              from ${s}.seals s where s.seal_id > $1::bigint order by s.seal_id limit 8`,
           [prevSeal.id.toString()],
         );
@@ -475,8 +537,9 @@ export async function verifyLog(
           const id = BigInt(seal.seal_id);
           const from = BigInt(seal.from_position);
           const to = BigInt(seal.to_position);
+          const found: [LogProblem, bigint][] = [];
           const sealProblem = (message: string): void => {
-            report({ kind: 'seal_broken', sealId: id, message: `seal ${id} (positions ${from}..${to}): ${message}` }, from + 1n);
+            found.push([{ kind: 'seal_broken', sealId: id, message: `seal ${id} (positions ${from}..${to}): ${message}` }, from + 1n]);
           };
           if (id !== prevSeal.id + 1n) sealProblem(`follows seal ${prevSeal.id}: seals ${prevSeal.id + 1n}..${id - 1n} are missing`);
           if (from !== prevSeal.to) sealProblem(`starts at position ${from}, but the previous seal ended at ${prevSeal.to}`);
@@ -487,16 +550,40 @@ export async function verifyLog(
           const anchor = anchors.get(id);
           if (anchor !== undefined && anchor !== seal.hash.toString('hex')) sealProblem(`differs from the anchored hash ${anchor}`);
           if (seal.manifest.length !== seal.event_count * MANIFEST_ENTRY_BYTES) sealProblem('event count and manifest disagree');
-          if (seal.intact !== true) await mergeManifest(seal, id, from, to);
+          read.push({ seal: { ...seal, manifest: Buffer.alloc(0) }, id, from, to, manifestDigest: sha256Once('sha256', seal.manifest, 'buffer'), found });
           sealDone();
           prevSeal = { id, to, hash: seal.hash };
           lastSeal = { sealId: id, toPosition: to, hash: seal.hash.toString('hex') };
         }
       }
+      // Each seal's manifest against the events now in its range. When the position walk read an
+      // untouched log, it hashed exactly these (be64 position ‖ hash) bytes per range and checked
+      // every position's transaction: equal digests mean the merge would find nothing. Any other
+      // range is compared by PostgreSQL, and merged row by row (naming every difference) if unequal.
+      const seen = await walkSeals;
+      for (const r of read) {
+        for (const [problem, key] of r.found) report(problem, key);
+        if (seen?.digests.get(r.id)?.every((b, k) => b === r.manifestDigest[k]) === true) continue;
+        const check = await client.query<{ intact: boolean | null; manifest: Buffer }>(
+          `select s.manifest,
+                  (select coalesce(string_agg(int8send(e.position) || e.hash, ''::bytea order by e.position), ''::bytea) = s.manifest
+                          and coalesce(bool_and(e.transaction_id::text = (e.position / ${POS})::text), true)
+                     from ${s}.events e where e.position > s.from_position and e.position <= s.to_position) as intact
+             from ${s}.seals s where s.seal_id = $1::bigint`,
+          [r.id.toString()],
+        );
+        const row = check.rows[0];
+        if (row && row.intact !== true) await mergeManifest({ ...r.seal, manifest: row.manifest }, r.id, r.from, r.to);
+      }
       for (const [sealId, hash] of anchors) {
         if (sealId > prevSeal.id) {
           report({ kind: 'seal_broken', sealId, message: `anchored seal ${sealId} (${hash}) is gone` });
         }
+      }
+      if (seen) {
+        // the walk counted the events after the last seal and checked their transactions
+        unsealedEvents = seen.tailEvents;
+        return;
       }
       // the unsealed tail: counted, and read row by row only if some position left its transaction
       const tail = await client.query<{ n: string; ok: boolean }>(
@@ -530,6 +617,8 @@ export async function verifyLog(
     await client.query('rollback').catch(() => undefined);
     throw err;
   } finally {
+    // threads not used (a walk that ended early): their part never started
+    for (const t of await Promise.all(threadStarts)) t?.dispose();
     for (const r of readers) {
       await r.query('rollback').then(
         () => r.release(),

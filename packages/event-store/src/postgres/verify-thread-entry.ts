@@ -1,0 +1,58 @@
+/**
+ * Entry of a verifyLog worker thread (verify-threads.ts starts it): reads one part of the position
+ * walk on its own connection, in the snapshot the walk's transaction exported, and posts the
+ * part's outcome. Everything it checks is PositionScanner's; only the thread is different.
+ */
+import { parentPort, type MessagePort } from 'node:worker_threads';
+import pg from 'pg';
+import { copyOut } from './copy-out.ts';
+import { PositionScanner, positionCopySql } from './verify-position.ts';
+import type { FromThread, ToThread } from './verify-threads.ts';
+
+if (!parentPort) throw new Error('verify-thread-entry.ts runs in a worker thread');
+const port: MessagePort = parentPort;
+
+let stopped = false;
+
+async function scan(msg: Extract<ToThread, { type: 'job' }>): Promise<void> {
+  const client = new pg.Client(msg.config);
+  try {
+    await client.connect();
+    await client.query('begin isolation level repeatable read read only');
+    await client.query(`set transaction snapshot '${msg.snapshot.replace(/'/g, "''")}'`);
+    await client.query('set local jit = off');
+    const part = new PositionScanner(msg.job);
+    let reported = 0;
+    await copyOut(client, positionCopySql(msg.job.schemaIdent, msg.job.after, msg.job.upTo), (chunk) => {
+      if (stopped) return; // another part found something: the rest only drains
+      part.rows.push(chunk);
+      if (part.eventsChecked - reported >= msg.progressEvery || part.anomaly !== undefined) {
+        port.postMessage({ type: 'progress', events: part.eventsChecked - reported, anomaly: part.anomaly !== undefined } satisfies FromThread);
+        reported = part.eventsChecked;
+      }
+    });
+    if (!stopped && part.anomaly === undefined) part.finish();
+    await client.query('rollback');
+    if (part.eventsChecked > reported) port.postMessage({ type: 'progress', events: part.eventsChecked - reported, anomaly: part.anomaly !== undefined } satisfies FromThread);
+    const data = part.toData();
+    port.postMessage({ type: 'done', result: data } satisfies FromThread, [data.hashes.buffer as ArrayBuffer, data.next.buffer as ArrayBuffer, data.last.buffer as ArrayBuffer]);
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+port.on('message', (msg: ToThread) => {
+  if (msg.type === 'stop') {
+    stopped = true;
+    return;
+  }
+  scan(msg).then(
+    () => port.close(),
+    (err: unknown) => {
+      const e = err instanceof Error ? err : new Error(String(err));
+      port.postMessage({ type: 'error', message: e.message, stack: e.stack } satisfies FromThread);
+      port.close();
+    },
+  );
+});
+port.postMessage({ type: 'ready' } satisfies FromThread);
