@@ -1,7 +1,8 @@
 /**
  * kafkajs 2.2.4 is patched (patches/kafkajs@2.2.4.patch, pnpm patchedDependencies) on the
  * producer's hot path: encoders allocate with Buffer.allocUnsafe (pooled, not zeroed) and are sized
- * for the record or header they hold, varints are written in place, and CRC32-C is sliced by 8.
+ * for the record or header they hold, varints are written in place, CRC32-C is sliced by 8, and a
+ * send's messages are grouped per partition in place (the original copied the array per message).
  * The broker checks every batch's CRC (the Kafka suites would fail on a wrong one); these tests pin
  * the encodings against reference implementations without a broker, including the growth paths.
  */
@@ -35,6 +36,12 @@ const RecordDecoder = require(`${base}protocol/recordBatch/record/v0/decoder.js`
   headers: Record<string, Buffer>;
   offset: string;
 };
+const groupMessagesPerPartition = require(`${base}producer/groupMessagesPerPartition.js`) as (a: {
+  topic: string;
+  partitionMetadata: unknown[];
+  messages: { partition: number; n: number }[];
+  partitioner: (a: { message: { partition: number } }) => number;
+}) => Record<string, { partition: number; n: number }[]>;
 const Decoder = require(`${base}protocol/decoder.js`) as new (b: Buffer) => { readVarInt(): number; readBytes(n: number): Buffer };
 
 /** Bit-at-a-time CRC32-C (reflected 0x82f63b78). */
@@ -98,5 +105,13 @@ describe('patched kafkajs encoding', () => {
       expect(r.value?.equals(value)).toBe(true);
       expect(Object.fromEntries(Object.entries(r.headers).map(([k, v]) => [k, v.toString()]))).toEqual(headers);
     }
+  });
+
+  it('groups a send\'s messages per partition, in order', () => {
+    const messages = Array.from({ length: 2000 }, (_, n) => ({ partition: (n * 7) % 9, n }));
+    const grouped = groupMessagesPerPartition({ topic: 't', partitionMetadata: [{}], messages, partitioner: ({ message }) => message.partition });
+    expect(Object.keys(grouped)).toEqual(['0', '1', '2', '3', '4', '5', '6', '7', '8']);
+    for (const [p, list] of Object.entries(grouped)) expect(list).toEqual(messages.filter((m) => m.partition === Number(p)));
+    expect(groupMessagesPerPartition({ topic: 't', partitionMetadata: [], messages, partitioner: () => 0 })).toEqual({});
   });
 });
