@@ -18,9 +18,15 @@
  * - that walk is split into ranges of stream names, each read by its own connection in the same
  *   snapshot (pg_export_snapshot) as one streamed binary COPY, and hashed without building
  *   JavaScript objects per event (verify-chains.ts, jsonb-canonical.ts);
- * - pass 2 runs meanwhile on the first connection, and lets PostgreSQL compare each seal's
- *   manifest with the events in its range; only a range that differs is merged row by row.
- * Memory stays bounded: one network read and one stream's state per range, a few seals' manifests.
+ * - the position walk's parts after the first are read by worker threads (verify-threads.ts), each
+ *   on its own connection in the same snapshot, so node's hashing uses more than one core;
+ * - the position walk also hashes, per seal, the (be64 position ‖ hash) bytes of the events in the
+ *   seal's range and checks every position's transaction, so pass 2, which runs meanwhile on the
+ *   first connection and reads only the seals, compares digests instead of reading the events
+ *   again; a range whose digest differs (or any range, when the walk found something) is compared
+ *   by PostgreSQL and, if it differs, merged row by row.
+ * Memory stays bounded: one network read per range, every stream's last state for the position
+ * walk (or one stream's per range for the stream-order walk), a few seals' manifests.
  * The checks and the problems they name are those of the sequential page-by-page walk this
  * replaced: problems are collected per range and concatenated in stream order, then pass 2's, so
  * "first problem", the order of problems and truncation do not depend on which connection
