@@ -1,8 +1,10 @@
 /**
  * kafkajs 2.2.4 is patched (patches/kafkajs@2.2.4.patch, pnpm patchedDependencies) on the
  * producer's hot path: encoders allocate with Buffer.allocUnsafe (pooled, not zeroed) and are sized
- * for the record or header they hold, varints are written in place, CRC32-C is sliced by 8, and a
- * send's messages are grouped per partition in place (the original copied the array per message).
+ * for the record, header, batch or request they hold (no doubling copies), varints are written in
+ * place (small varlongs without Long arithmetic), CRC32-C is sliced by 8, records are built from
+ * the message fields instead of a spread copy, and a send's messages are grouped per partition in
+ * place (the original copied the array per message).
  * The broker checks every batch's CRC (the Kafka suites would fail on a wrong one); these tests pin
  * the encodings against reference implementations without a broker, including the growth paths.
  */
@@ -22,6 +24,7 @@ interface EncoderInstance {
   writeVarIntBytes(v: Buffer | string | null): EncoderInstance;
 }
 const Encoder = require(`${base}protocol/encoder.js`) as new (initialSize?: number) => EncoderInstance;
+const EncoderStatics = Encoder as unknown as { sizeOfVarLong(v: number): number };
 const crc32C = require(`${base}protocol/recordBatch/crc32C/index.js`) as (b: Buffer) => number;
 const Record = require(`${base}protocol/recordBatch/record/v0/index.js`) as (r: {
   offsetDelta?: number;
@@ -87,9 +90,20 @@ describe('patched kafkajs encoding', () => {
       const zigzag = ((v << 1) ^ (v >> 31)) >>> 0;
       expect([...e.buffer]).toEqual([0, 0, 0, 7, ...referenceUVarInt(zigzag), ...referenceUVarInt(v)]);
     }
-    expect([...new Encoder(1).writeVarLong(0).buffer]).toEqual([0]);
-    expect([...new Encoder(1).writeVarLong(150).buffer]).toEqual(referenceUVarInt(300));
-    expect([...new Encoder(1).writeVarLong(-2).buffer]).toEqual([3]);
+    // Varlongs: small values take the 32-bit path, larger ones kafkajs' Long path; both zig-zag 64.
+    for (const v of [0, 1, -1, 150, -2, 2 ** 30 - 1, -(2 ** 30), 2 ** 30, -(2 ** 30) - 1, 2 ** 33, -(2 ** 40), 1_700_000_000_123]) {
+      const z = (BigInt(v) << 1n) ^ (BigInt(v) < 0n ? -1n : 0n);
+      const expected: number[] = [];
+      for (let x = BigInt.asUintN(64, z); ; x >>= 7n) {
+        if (x < 0x80n) {
+          expected.push(Number(x));
+          break;
+        }
+        expected.push(Number((x & 0x7fn) | 0x80n));
+      }
+      expect([...new Encoder(1).writeVarLong(v).buffer]).toEqual(expected);
+      expect(EncoderStatics.sizeOfVarLong(v)).toBe(expected.length);
+    }
   });
 
   it('encodes records (small, large, multi-byte headers) that decode back to what was written', () => {
