@@ -69,6 +69,10 @@ export class JsonbCanonicalWriter {
   private end = 0;
   private scratch: Buffer;
   private scratchView: DataView;
+  private srcBuffer: ArrayBufferLike | undefined;
+  private srcView: DataView = new DataView(new ArrayBuffer(0));
+  private outBuffer: ArrayBufferLike | undefined;
+  private outView: DataView = new DataView(new ArrayBuffer(0));
   private top = 0; // scratch fill
   private dest: Uint8Array = new Uint8Array(0);
   private destAt = 0;
@@ -133,7 +137,15 @@ export class JsonbCanonicalWriter {
     }
     const span = this.span;
     const pre = this.prefix;
-    const dv = new DataView(s.buffer, s.byteOffset, s.length);
+    // views over whole ArrayBuffers, kept while the buffers stay the same (every row of a COPY
+    // comes in the same network buffer, and the output buffer is the caller's, reused): a new
+    // DataView per call was a measurable share of this path
+    if (s.buffer !== this.srcBuffer) {
+      this.srcBuffer = s.buffer;
+      this.srcView = new DataView(s.buffer);
+    }
+    const dv = this.srcView;
+    const sb = s.byteOffset;
     const last = end - 1; // the closing brace
     let n = 0;
     let size = 1;
@@ -166,7 +178,7 @@ export class JsonbCanonicalWriter {
         for (;;) {
           if (j + 4 <= last) {
             // four bytes at a time while none is a quote or a backslash
-            const v = dv.getUint32(j);
+            const v = dv.getUint32(sb + j);
             const x = v ^ 0x22222222;
             const y = v ^ 0x5c5c5c5c;
             if (((((x - 0x01010101) & ~x) | ((y - 0x01010101) & ~y)) & 0x80808080) === 0) {
@@ -239,16 +251,21 @@ export class JsonbCanonicalWriter {
       ord[q] = k;
     }
     if (at + size > out.length) return -1;
-    const dvOut = new DataView(out.buffer, out.byteOffset, out.length);
+    if (out.buffer !== this.outBuffer) {
+      this.outBuffer = out.buffer;
+      this.outView = new DataView(out.buffer);
+    }
+    const dvOut = this.outView;
+    const ob = out.byteOffset;
     let o = at;
     out[o++] = LBRACE;
     for (let k = 0; k < n; k++) {
       const m = (ord[k] as number) * 5;
       if (k > 0) out[o++] = COMMA;
-      o = copyWords(s, dv, span[m] as number, span[m + 1] as number, out, dvOut, o);
+      o = copyWords(s, dv, sb, span[m] as number, span[m + 1] as number, out, dvOut, ob, o);
       out[o++] = COLON;
-      if (span[m + 4] === IN_SRC) o = copyWords(s, dv, span[m + 2] as number, span[m + 3] as number, out, dvOut, o);
-      else o = copyWords(this.scratch, this.scratchView, span[m + 2] as number, span[m + 3] as number, out, dvOut, o);
+      if (span[m + 4] === IN_SRC) o = copyWords(s, dv, sb, span[m + 2] as number, span[m + 3] as number, out, dvOut, ob, o);
+      else o = copyWords(this.scratch, this.scratchView, 0, span[m + 2] as number, span[m + 3] as number, out, dvOut, ob, o);
     }
     out[o++] = RBRACE;
     return o;
@@ -553,10 +570,13 @@ function compareKeys(s: Uint8Array, st: Int32Array, a: number, b: number): numbe
   return ie - i - (je - j);
 }
 
-/** Copies from[start, end) to `to` at `at`, four bytes at a time (DataView loads and stores are inlined). */
-function copyWords(from: Uint8Array, fromView: DataView, start: number, end: number, to: Uint8Array, toView: DataView, at: number): number {
+/**
+ * Copies from[start, end) to `to` at `at`, four bytes at a time (DataView loads and stores are
+ * inlined). The views span whole ArrayBuffers: `from` starts at byte fromBase of fromView, `to` at toBase.
+ */
+function copyWords(from: Uint8Array, fromView: DataView, fromBase: number, start: number, end: number, to: Uint8Array, toView: DataView, toBase: number, at: number): number {
   let k = start;
-  for (; k + 4 <= end; k += 4, at += 4) toView.setUint32(at, fromView.getUint32(k));
+  for (; k + 4 <= end; k += 4, at += 4) toView.setUint32(toBase + at, fromView.getUint32(fromBase + k));
   for (; k < end; k++) to[at++] = from[k] as number;
   return at;
 }
