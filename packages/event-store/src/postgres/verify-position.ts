@@ -25,6 +25,7 @@ import { hash as sha256Once } from 'node:crypto';
 import { GENESIS_HASH, MANIFEST_ENTRY_BYTES } from '../hash.ts';
 import { CopyRows } from './copy-out.ts';
 import { POSITIONS_PER_TRANSACTION_NUMBER as POSITIONS_PER_TRANSACTION } from './schema.ts';
+import { StreamTable, type StreamTableData } from './stream-table.ts';
 import { EventHasher, jsonStringInto } from './verify-chains.ts';
 
 /**
@@ -54,20 +55,9 @@ function int64(buf: Buffer, at: number): number {
   return hi * TWO_32 + buf.readUInt32BE(at + 4);
 }
 
-/** One stream within one part: its state after the part's last event of it. */
-export interface StreamState {
-  /** index of its 32-byte slot in the part's hash pool: the stored hash of its last event */
-  slot: number;
-  /** the revision after its last event */
-  next: number;
-  /** position of its last event */
-  last: number;
-  /** a head row matched it (HeadCheck) */
-  headed: boolean;
-}
-
 /** A stream whose first event in a later part is not revision 0: checked when the parts are joined. */
 export interface Incoming {
+  /** the stream name's bytes as a latin1 string (one char per byte) */
   key: string;
   revision: number;
   /** canonical JSON of that event (without the previous hash) */
@@ -98,14 +88,13 @@ export interface PartResult {
   eventsChecked: number;
   /** streams whose revision 0 is in this part */
   streamsStarted: number;
-  readonly streams: Map<string, StreamState>;
+  /** each stream's state after its last event in this part */
+  readonly streams: StreamTable;
   readonly incoming: readonly Incoming[];
   /** SHA-256 of the (be64 position ‖ hash) of the events in each seal's range, as sealEnds */
   readonly sealDigests: readonly Uint8Array[];
   /** events after the last seal end */
   tailEvents: number;
-  /** The stored hash of a stream's last event in this part. */
-  hashOf(st: StreamState): Uint8Array;
 }
 
 /**
@@ -121,11 +110,10 @@ export class PositionScanner implements PartResult {
   anomaly: string | undefined;
   streamsStarted = 0;
   tailEvents = 0;
-  readonly streams = new Map<string, StreamState>();
+  readonly streams = new StreamTable();
   readonly incoming: Incoming[] = [];
   readonly sealDigests: Buffer[] = [];
   readonly rows: CopyRows;
-  private hashes: Buffer = Buffer.allocUnsafe(32 * 4096);
   private lastPosition = -Infinity;
   private readonly hasher = new EventHasher();
   private json: Buffer = Buffer.allocUnsafe(256);
@@ -141,10 +129,6 @@ export class PositionScanner implements PartResult {
     this.rows = new CopyRows(9, (buf, f) => {
       if (this.anomaly === undefined) this.row(buf, f);
     });
-  }
-
-  hashOf(st: StreamState): Buffer {
-    return this.hashes.subarray(st.slot * 32, st.slot * 32 + 32);
   }
 
   /** After the COPY finished: every row was read; the seals after the last event are closed. */
@@ -202,8 +186,8 @@ export class PositionScanner implements PartResult {
     } else {
       this.tailEvents++;
     }
-    const key = buf.toString('latin1', ss, se);
-    let st = this.streams.get(key);
+    const streams = this.streams;
+    let slot = streams.find(buf, ss, se);
     let json = this.json;
     let jsonLength = se - ss + 2;
     if (jsonLength > json.length) json = this.json = Buffer.allocUnsafe(jsonLength * 2);
@@ -214,102 +198,79 @@ export class PositionScanner implements PartResult {
     const hasher = this.hasher;
     const end = hasher.build(buf, f, json, jsonLength, revision);
     if (end < 0) {
-      this.fail(`stream ${key} revision ${revision}: content without a canonical form`);
+      this.fail(`stream ${buf.toString('utf8', ss, se)} revision ${revision}: content without a canonical form`);
       return;
     }
-    if (st === undefined) {
-      const slot = this.streams.size;
-      if ((slot + 1) * 32 > this.hashes.length) {
-        const bigger = Buffer.allocUnsafe(this.hashes.length * 2);
-        this.hashes.copy(bigger);
-        this.hashes = bigger;
-      }
-      st = { slot, next: 0, last: -1, headed: false };
-      this.streams.set(key, st);
+    if (slot < 0) {
+      slot = streams.add(buf, ss, se);
       if (revision === 0) {
         this.streamsStarted++;
         if (!hasher.matches(GENESIS_HASH, 0, end, buf, hs)) {
-          this.fail(`stream ${key} revision 0: hash`);
+          this.fail(`stream ${streams.name(slot)} revision 0: hash`);
           return;
         }
       } else if (this.first) {
-        this.fail(`stream ${key} starts at revision ${revision}`);
+        this.fail(`stream ${streams.name(slot)} starts at revision ${revision}`);
         return;
       } else {
-        this.incoming.push({ key, revision, canonical: Buffer.from(hasher.out.subarray(32, end)), hash: Buffer.from(buf.subarray(hs, hs + 32)) });
+        this.incoming.push({
+          key: buf.toString('latin1', ss, se),
+          revision,
+          canonical: Buffer.from(hasher.out.subarray(32, end)),
+          hash: Buffer.from(buf.subarray(hs, hs + 32)),
+        });
       }
     } else {
-      if (revision !== st.next) {
-        this.fail(`stream ${key}: revision ${revision} after ${st.next - 1}`);
+      if (revision !== streams.next[slot]) {
+        this.fail(`stream ${streams.name(slot)}: revision ${revision} after ${(streams.next[slot] as number) - 1}`);
         return;
       }
-      if (!hasher.matches(this.hashes, st.slot * 32, end, buf, hs)) {
-        this.fail(`stream ${key} revision ${revision}: hash`);
+      if (!hasher.matches(streams.hashes, slot * 32, end, buf, hs)) {
+        this.fail(`stream ${streams.name(slot)} revision ${revision}: hash`);
         return;
       }
     }
-    st.next = revision + 1;
-    st.last = position;
-    const hashes = this.hashes;
-    for (let k = 0, o = st.slot * 32; k < 32; k++) hashes[o + k] = buf[hs + k] as number;
+    streams.next[slot] = revision + 1;
+    streams.last[slot] = position;
+    const hashes = streams.hashes;
+    for (let k = 0, o = slot * 32; k < 32; k++) hashes[o + k] = buf[hs + k] as number;
   }
 
   /** The part's outcome as structured-clonable data (a worker thread posts it; see PartResultData). */
   toData(): PartResultData {
-    const n = this.streams.size;
-    const keys: string[] = new Array<string>(n);
-    const next = new Float64Array(n);
-    const last = new Float64Array(n);
-    for (const [key, st] of this.streams) {
-      keys[st.slot] = key;
-      next[st.slot] = st.next;
-      last[st.slot] = st.last;
-    }
     return {
       anomaly: this.anomaly,
       eventsChecked: this.eventsChecked,
       streamsStarted: this.streamsStarted,
       tailEvents: this.tailEvents,
-      keys,
-      next,
-      last,
-      hashes: new Uint8Array(this.hashes.buffer, this.hashes.byteOffset, n * 32).slice(),
+      streams: this.streams.toData(),
       incoming: this.incoming,
       sealDigests: this.sealDigests.map((d) => new Uint8Array(d)),
     };
   }
 }
 
-/** PositionScanner.toData(): the streams' states as parallel arrays indexed by slot. */
+/** PositionScanner.toData(). */
 export interface PartResultData {
   anomaly: string | undefined;
   eventsChecked: number;
   streamsStarted: number;
   tailEvents: number;
-  keys: string[];
-  next: Float64Array;
-  last: Float64Array;
-  hashes: Uint8Array;
+  streams: StreamTableData;
   incoming: Incoming[];
   sealDigests: Uint8Array[];
 }
 
-/** A part scanned elsewhere (a worker thread), rebuilt from its PartResultData. */
+/** A part scanned elsewhere (a worker thread), from its PartResultData. */
 export function partFromData(d: PartResultData): PartResult {
-  const streams = new Map<string, StreamState>();
-  for (let slot = 0; slot < d.keys.length; slot++) {
-    streams.set(d.keys[slot] as string, { slot, next: d.next[slot] as number, last: d.last[slot] as number, headed: false });
-  }
-  const hashes = d.hashes;
   return {
     anomaly: d.anomaly,
     eventsChecked: d.eventsChecked,
     streamsStarted: d.streamsStarted,
     tailEvents: d.tailEvents,
-    streams,
+    streams: new StreamTable(d.streams),
     incoming: d.incoming,
     sealDigests: d.sealDigests,
-    hashOf: (st) => hashes.subarray(st.slot * 32, st.slot * 32 + 32),
   };
 }
 
@@ -328,27 +289,32 @@ export class HeadCheck {
   }
 
   private row(buf: Buffer, f: Int32Array): void {
-    const key = buf.toString('latin1', f[0], f[1]);
     const hs = f[6] as number;
-    if ((f[1] as number) < 0 || f[3] !== (f[2] as number) + 8 || f[5] !== (f[4] as number) + 8 || (f[7] as number) - hs !== 32) {
+    const ss = f[0] as number;
+    const se = f[1] as number;
+    if (se < 0 || f[3] !== (f[2] as number) + 8 || f[5] !== (f[4] as number) + 8 || (f[7] as number) - hs !== 32) {
       this.anomaly = 'a NULL or malformed head';
       return;
     }
     for (let k = this.parts.length - 1; k >= 0; k--) {
-      const part = this.parts[k] as PartResult;
-      const st = part.streams.get(key);
-      if (st === undefined) continue;
-      if (st.headed) {
-        this.anomaly = `stream ${key}: two heads`;
-      } else if (int64(buf, f[2] as number) !== st.next - 1 || int64(buf, f[4] as number) !== st.last || !buf.subarray(hs, hs + 32).equals(part.hashOf(st))) {
-        this.anomaly = `stream ${key}: head differs from its last event`;
+      const streams = (this.parts[k] as PartResult).streams;
+      const slot = streams.find(buf, ss, se);
+      if (slot < 0) continue;
+      if (streams.headed[slot] === 1) {
+        this.anomaly = `stream ${streams.name(slot)}: two heads`;
+      } else if (
+        int64(buf, f[2] as number) !== (streams.next[slot] as number) - 1 ||
+        int64(buf, f[4] as number) !== streams.last[slot] ||
+        !buf.subarray(hs, hs + 32).equals(streams.hashOf(slot))
+      ) {
+        this.anomaly = `stream ${streams.name(slot)}: head differs from its last event`;
       } else {
-        st.headed = true;
+        streams.headed[slot] = 1;
         this.matched++;
       }
       return;
     }
-    this.anomaly = `stream ${key}: a head without events`;
+    this.anomaly = `stream ${buf.toString('utf8', ss, se)}: a head without events`;
   }
 }
 
@@ -361,13 +327,15 @@ export function joinParts(parts: readonly PartResult[]): string | undefined {
     const part = parts[k] as PartResult;
     for (const e of part.incoming) {
       let found = false;
+      const key = Buffer.from(e.key, 'latin1');
       for (let j = k - 1; j >= 0 && !found; j--) {
-        const before = parts[j] as PartResult;
-        const st = before.streams.get(e.key);
-        if (st === undefined) continue;
+        const before = (parts[j] as PartResult).streams;
+        const slot = before.find(key, 0, key.length);
+        if (slot < 0) continue;
         found = true;
-        if (st.next !== e.revision) return `stream ${e.key}: revision ${e.revision} after ${st.next - 1}`;
-        const digest = sha256Once('sha256', Buffer.concat([before.hashOf(st), e.canonical]), 'buffer');
+        const next = before.next[slot] as number;
+        if (next !== e.revision) return `stream ${e.key}: revision ${e.revision} after ${next - 1}`;
+        const digest = sha256Once('sha256', Buffer.concat([before.hashOf(slot), e.canonical]), 'buffer');
         if (!digest.equals(e.hash)) return `stream ${e.key} revision ${e.revision}: hash`;
       }
       if (!found) return `stream ${e.key} starts at revision ${e.revision}`;

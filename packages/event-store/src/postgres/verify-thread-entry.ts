@@ -35,7 +35,15 @@ async function scan(msg: Extract<ToThread, { type: 'job' }>): Promise<void> {
     await client.query('rollback');
     if (part.eventsChecked > reported) port.postMessage({ type: 'progress', events: part.eventsChecked - reported, anomaly: part.anomaly !== undefined } satisfies FromThread);
     const data = part.toData();
-    port.postMessage({ type: 'done', result: data } satisfies FromThread, [data.hashes.buffer as ArrayBuffer, data.next.buffer as ArrayBuffer, data.last.buffer as ArrayBuffer]);
+    port.postMessage({ type: 'done', result: data } satisfies FromThread, [
+      data.streams.keyBytes.buffer,
+      data.streams.keyStart.buffer,
+      data.streams.keyLength.buffer,
+      data.streams.next.buffer,
+      data.streams.last.buffer,
+      data.streams.hashes.buffer,
+      data.streams.index.buffer,
+    ] as ArrayBuffer[]);
   } finally {
     await client.end().catch(() => undefined);
   }
