@@ -4,7 +4,9 @@
  * for the record, header, batch or request they hold (no doubling copies), varints are written in
  * place (small varlongs without Long arithmetic), CRC32-C is sliced by 8, records are built from
  * the message fields instead of a spread copy, and a send's messages are grouped per partition in
- * place (the original copied the array per message).
+ * place (the original copied the array per message). Consumer side: a record's offset and
+ * timestamp are computed as safe integers where they are (not through BigInt per record), and its
+ * headers without a spread copy per header.
  * The broker checks every batch's CRC (the Kafka suites would fail on a wrong one); these tests pin
  * the encodings against reference implementations without a broker, including the growth paths.
  */
@@ -45,6 +47,11 @@ const groupMessagesPerPartition = require(`${base}producer/groupMessagesPerParti
   messages: { partition: number; n: number }[];
   partitioner: (a: { message: { partition: number } }) => number;
 }) => Record<string, { partition: number; n: number }[]>;
+const RecordBatch = (require(`${base}protocol/recordBatch/v0/index.js`) as { RecordBatch: (o: object) => Promise<EncoderInstance> }).RecordBatch;
+const decodeRecordBatch = require(`${base}protocol/recordBatch/v0/decoder.js`) as (d: unknown) => Promise<{
+  records: { offset: string; timestamp: string; key: Buffer | null; value: Buffer | null; headers: Record<string, Buffer | Buffer[]> }[];
+}>;
+const Long = require(`${base}utils/long.js`) as { fromValue(v: string | number): unknown };
 const Decoder = require(`${base}protocol/decoder.js`) as new (b: Buffer) => { readVarInt(): number; readBytes(n: number): Buffer };
 
 /** Bit-at-a-time CRC32-C (reflected 0x82f63b78). */
@@ -127,5 +134,31 @@ describe('patched kafkajs encoding', () => {
     expect(Object.keys(grouped)).toEqual(['0', '1', '2', '3', '4', '5', '6', '7', '8']);
     for (const [p, list] of Object.entries(grouped)) expect(list).toEqual(messages.filter((m) => m.partition === Number(p)));
     expect(groupMessagesPerPartition({ topic: 't', partitionMetadata: [], messages, partitioner: () => 0 })).toEqual({});
+  });
+
+  it('decodes offsets, timestamps and headers of a batch (safe-integer and BigInt ranges, repeated headers)', async () => {
+    for (const [firstOffset, delta] of [
+      ['0', 70],
+      ['9007199254740000', 1],
+      ['9223372036854775000', 5],
+    ] as const) {
+      const firstTimestamp = 1_700_000_000_000;
+      const records = Array.from({ length: 12 }, (_, i) =>
+        Record({ offsetDelta: i, timestampDelta: i * delta * (firstOffset === '0' ? 1 : 2 ** 20), key: String(i), value: Buffer.from(`v${i}`), headers: { type: 'T', dup: i % 2 ? 'x' : 'y' } }),
+      );
+      const batch = await RecordBatch({ records, firstOffset: Long.fromValue(firstOffset), firstTimestamp, maxTimestamp: firstTimestamp, lastOffsetDelta: 11 });
+      const decoded = await decodeRecordBatch(new Decoder(batch.buffer));
+      decoded.records.forEach((r, i) => {
+        expect(r.offset).toBe((BigInt(firstOffset) + BigInt(i)).toString());
+        expect(r.timestamp).toBe((BigInt(firstTimestamp) + BigInt(i * delta * (firstOffset === '0' ? 1 : 2 ** 20))).toString());
+        expect(r.key?.toString()).toBe(String(i));
+        expect(Object.keys(r.headers)).toEqual(['type', 'dup']);
+        expect(String(r.headers.dup)).toBe(i % 2 ? 'x' : 'y');
+      });
+    }
+    // A repeated header key becomes an array, in order.
+    const one = await RecordBatch({ records: [Record({ key: null, value: Buffer.from('v'), headers: { a: [Buffer.from('1'), Buffer.from('2'), Buffer.from('3')] } as unknown as Record<string, Buffer> })], firstTimestamp: 0, maxTimestamp: 0 });
+    const [r] = (await decodeRecordBatch(new Decoder(one.buffer))).records;
+    expect((r!.headers.a as Buffer[]).map(String)).toEqual(['1', '2', '3']);
   });
 });
