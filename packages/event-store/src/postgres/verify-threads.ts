@@ -9,10 +9,12 @@
  * to another thread, e.g. a password callback; the TypeScript loader not found), its part is read
  * on this thread exactly as before.
  */
-import { readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { pathToFileURL } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { threadId, Worker } from 'node:worker_threads';
 import type pg from 'pg';
 import { partFromData, type PartJob, type PartResult, type PartResultData } from './verify-position.ts';
 
@@ -55,14 +57,72 @@ export function threadConnectionConfig(pool: pg.Pool): pg.ClientConfig | undefin
   return config;
 }
 
-/** The code a new thread runs: loads the entry, through tsx when this module runs from TypeScript source. */
-function bootstrap(): string | undefined {
+/**
+ * The code a new thread runs. From TypeScript source (how this workspace runs) a thread cannot load
+ * .ts files by itself, and registering tsx's loader in it costs about half a second of CPU and a
+ * second of wall time per thread: as long as reading a few hundred thousand events. So the entry
+ * and what it imports are bundled once into plain JavaScript with esbuild (tsx's own dependency),
+ * cached under this package's node_modules/.cache by a hash of the sources, and a thread loads that
+ * in tens of milliseconds. Without esbuild or a writable cache, tsx's loader is registered instead.
+ */
+export async function threadBootstrap(): Promise<string | undefined> {
   const here = import.meta.url;
-  const entry = new URL(here.endsWith('.ts') ? './verify-thread-entry.ts' : './verify-thread-entry.js', here).href;
-  if (!here.endsWith('.ts')) return `import(${JSON.stringify(entry)})`;
-  const tsx = tsxEsmApi(here);
-  if (tsx === undefined) return undefined;
-  return `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); })`;
+  if (!here.endsWith('.ts')) return `import(${JSON.stringify(new URL('./verify-thread-entry.js', here).href)})`;
+  const bundle = await bundledEntry(here).catch(() => undefined);
+  if (bundle !== undefined) return `require(${JSON.stringify(bundle)})`;
+  const tsx = tsxManifest(here);
+  const api = tsx === undefined ? undefined : tsxEsmApi(tsx);
+  if (api === undefined) return undefined;
+  const entry = new URL('./verify-thread-entry.ts', here).href;
+  return `import(${JSON.stringify(api)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); })`;
+}
+
+let bundling: Promise<string> | undefined;
+
+/** The path of the bundled thread entry (CommonJS), built when the sources changed. */
+function bundledEntry(here: string): Promise<string> {
+  bundling ??= (async () => {
+    const tsx = tsxManifest(here);
+    if (tsx === undefined) throw new Error('tsx not found');
+    const esbuild = createRequire(tsx)('esbuild') as {
+      version: string;
+      build(options: Record<string, unknown>): Promise<unknown>;
+    };
+    const srcDir = fileURLToPath(new URL('../', here));
+    const sources = readdirSync(srcDir, { recursive: true, encoding: 'utf8' })
+      .filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts'))
+      .sort();
+    const digest = createHash('sha256').update(esbuild.version);
+    for (const f of sources) digest.update(f).update(readFileSync(join(srcDir, f)));
+    // under the package's node_modules, so that the bundle's require('pg') finds this package's pg
+    const cacheDir = fileURLToPath(new URL('../../node_modules/.cache/verify-thread/', here));
+    const file = join(cacheDir, `${digest.digest('hex').slice(0, 24)}.cjs`);
+    if (existsSync(file)) return file;
+    mkdirSync(cacheDir, { recursive: true });
+    const partial = `${file}.${process.pid}.${threadId}.tmp`;
+    await esbuild.build({
+      entryPoints: [fileURLToPath(new URL('./verify-thread-entry.ts', here))],
+      bundle: true,
+      platform: 'node',
+      format: 'cjs',
+      target: 'node20',
+      external: ['pg', 'pg-native'],
+      outfile: partial,
+      logLevel: 'silent',
+    });
+    renameSync(partial, file);
+    for (const old of readdirSync(cacheDir)) if (old.endsWith('.cjs') && join(cacheDir, old) !== file) rmSync(join(cacheDir, old), { force: true });
+    return file;
+  })();
+  return bundling;
+}
+
+function tsxManifest(from: string): string | undefined {
+  try {
+    return createRequire(from).resolve('tsx/package.json');
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -70,9 +130,8 @@ function bootstrap(): string | undefined {
  * conditions; createRequire would resolve the CommonJS build, whose register() then fails to find
  * its own hooks module, so the 'import' target is read from the package's exports.
  */
-function tsxEsmApi(from: string): string | undefined {
+function tsxEsmApi(manifestPath: string): string | undefined {
   try {
-    const manifestPath = createRequire(from).resolve('tsx/package.json');
     const manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as { exports?: Record<string, unknown> };
     const entry = manifest.exports?.['./esm/api'] as { import?: string | { default?: string } } | undefined;
     const target = typeof entry?.import === 'string' ? entry.import : entry?.import?.default;
@@ -87,9 +146,9 @@ export class PartThread {
   private constructor(private readonly worker: Worker) {}
 
   /** A thread that has loaded its code, or undefined when none could start. */
-  static start(): Promise<PartThread | undefined> {
-    const code = bootstrap();
-    if (code === undefined) return Promise.resolve(undefined);
+  static async start(): Promise<PartThread | undefined> {
+    const code = await threadBootstrap();
+    if (code === undefined) return undefined;
     return new Promise((resolve) => {
       const worker = new Worker(code, { eval: true });
       const fail = (): void => {
