@@ -21,7 +21,7 @@ import { prove, type Proof } from './proof.ts';
 import { startPrivatePostgres, type PrivatePostgres } from './private-postgres.ts';
 import type { DoneMessage, GeneratorMessage, GeneratorPlan, Window } from './protocol.ts';
 import { DEFAULT_CRITERIA, rampSchedule, soakSchedule, type PeakCriteria, type Step } from './ramp.ts';
-import { GOALS, chartOf, cpuBreakdown, markdownReport, memoryTrend, overallOf, seriesOf, stepRows, textReport, type ResourceSample, type RunReport } from './report.ts';
+import { GOALS, statementsMarkdown, type StatementStat, chartOf, cpuBreakdown, markdownReport, memoryTrend, overallOf, seriesOf, stepRows, textReport, type ResourceSample, type RunReport } from './report.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const REPO_ROOT = resolve(here, '../../..');
@@ -62,6 +62,8 @@ export interface LoadtestOptions {
   criteria: PeakCriteria;
   settleTimeoutS: number;
   quiet: boolean;
+  /** With --postgres private: pg_stat_statements over the load phase, written to statements.md. */
+  pgStatements: boolean;
 }
 
 const USAGE = `pnpm loadtest [options]
@@ -91,6 +93,8 @@ const USAGE = `pnpm loadtest [options]
   --keep-db                 keep the run's database (and private cluster) for inspection; by default
                             it is dropped after the proof (the report keeps examples of any failure)
   --no-drain                do not cancel the traders' remaining orders at the end
+  --pg-statements           with --postgres private: load the cluster with pg_stat_statements and write
+                            the load phase's statements (calls and time per command) to statements.md
 `;
 
 export function parseOptions(argv: readonly string[]): LoadtestOptions {
@@ -133,6 +137,7 @@ export function parseOptions(argv: readonly string[]): LoadtestOptions {
       'keep-db': { type: 'boolean', default: false },
       postgres: { type: 'string', default: 'shared' },
       'no-drain': { type: 'boolean', default: false },
+      'pg-statements': { type: 'boolean', default: false },
       quiet: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
@@ -191,6 +196,7 @@ export function parseOptions(argv: readonly string[]): LoadtestOptions {
     criteria: { ...DEFAULT_CRITERIA, maxP99Ms: num('p99-bound', values['p99-bound'], 1), maxLagP99Ms: num('lag-bound', values['lag-bound'], 1) },
     settleTimeoutS: num('settle-timeout', values['settle-timeout'], 1),
     quiet: values.quiet,
+    pgStatements: values['pg-statements'],
   };
 }
 
@@ -367,6 +373,33 @@ async function scanStats(pool: pg.Pool): Promise<TableScans[]> {
   }
 }
 
+/** pg_stat_statements in the run's database: created and reset when the load starts (--pg-statements). */
+async function resetStatements(pool: pg.Pool): Promise<boolean> {
+  try {
+    await pool.query('create extension if not exists pg_stat_statements');
+    await pool.query('select pg_stat_statements_reset()');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The statements of the load phase, most total execution time first. */
+async function readStatements(pool: pg.Pool, database: string): Promise<StatementStat[]> {
+  try {
+    const r = await pool.query<{ query: string; calls: string; total: string; rows: string }>(
+      `select s.query, s.calls, s.total_exec_time as total, s.rows
+         from pg_stat_statements s join pg_database d on d.oid = s.dbid
+        where d.datname = $1 and s.query not like '%pg_stat_statements%'
+        order by s.total_exec_time desc limit 60`,
+      [database],
+    );
+    return r.rows.map((x) => ({ query: x.query, calls: Number(x.calls), totalMs: Number(x.total), rows: Number(x.rows) }));
+  } catch {
+    return [];
+  }
+}
+
 function stamp(): string {
   return new Date().toISOString().replace(/[-:]/g, '').replace(/\..+/, '').replace('T', '-');
 }
@@ -414,7 +447,7 @@ export async function runLoadtest(o: LoadtestOptions, argv: readonly string[]): 
         cleanups.push(() => k.deleteTopics().catch(() => undefined));
       }
       if (o.postgres === 'private') {
-        const cluster = await startPrivatePostgres();
+        const cluster = await startPrivatePostgres({ statements: o.pgStatements });
         log(`private PostgreSQL (${cluster.version}) on port ${cluster.port}`);
         privateCluster = cluster;
         db = await createTestDatabaseOn(cluster.adminUrl, 'loadtest');
@@ -492,6 +525,8 @@ export async function runLoadtest(o: LoadtestOptions, argv: readonly string[]): 
     let statsAtStart: DbStats | null = null;
     let statsAtEnd: Promise<DbStats | null> | undefined;
     let tableScans: Promise<TableScans[]> | undefined;
+    let statementsReset: Promise<boolean> | undefined;
+    let statements: Promise<StatementStat[]> | undefined;
     let genError: string | undefined;
     const pgAdmin = databaseUrl ? new pg.Pool({ connectionString: databaseUrl, max: 1 }) : undefined;
     const dbName = databaseUrl ? new URL(databaseUrl).pathname.slice(1) : '';
@@ -518,6 +553,7 @@ export async function runLoadtest(o: LoadtestOptions, argv: readonly string[]): 
             setupDone = m;
             loadStartedAt = performance.now();
             if (pgAdmin) void dbStats(pgAdmin, dbName).then((x) => (statsAtStart = x));
+            if (pgAdmin && o.pgStatements) statementsReset = resetStatements(pgAdmin);
             log(`setup done in ${(m.setupMs / 1000).toFixed(1)} s: ${m.userIds.length} traders, lag source ${m.lagSource}`);
             if (pgAdmin) void backendPids(pgAdmin, dbName).then((p) => pgCpu.observe(p));
             resources.push(sample(0));
@@ -543,6 +579,7 @@ export async function runLoadtest(o: LoadtestOptions, argv: readonly string[]): 
             if (pgAdmin) {
               statsAtEnd = dbStats(pgAdmin, dbName);
               tableScans = scanStats(pgAdmin);
+              if (statementsReset) statements = statementsReset.then((ok) => (ok ? readStatements(pgAdmin, dbName) : []));
             }
             done = m;
             resolveAll();
@@ -569,6 +606,7 @@ export async function runLoadtest(o: LoadtestOptions, argv: readonly string[]): 
     const endStats = statsAtEnd ? await statsAtEnd : null;
     const pgWork = statsAtStart && endStats ? diffStats(statsAtStart, endStats) : null;
     const scans = tableScans ? await tableScans : [];
+    const statementStats = statements ? await statements : null;
     if (genError) failures.push(`generator failed: ${genError}`);
     if (!done) failures.push('the generator ended without its report');
     await pgAdmin?.end();
@@ -676,6 +714,11 @@ export async function runLoadtest(o: LoadtestOptions, argv: readonly string[]): 
     writeFileSync(join(dir, 'report.json'), JSON.stringify(report, null, 1));
     writeFileSync(join(dir, 'chart.png'), chartOf(report));
     writeFileSync(join(dir, 'report.md'), markdownReport(report, 'chart.png'));
+    if (statementStats) {
+      const commands = overall.accepted.place + overall.accepted.amend + overall.accepted.cancel + overall.conflicts;
+      writeFileSync(join(dir, 'statements.md'), statementsMarkdown(statementStats, commands));
+      if (statementStats.length === 0) log('--pg-statements: pg_stat_statements gave nothing (needs --postgres private)');
+    }
     log(`report: ${relative(process.cwd(), dir)}/report.md`);
     return { report, dir, exitCode: report.ok ? 0 : 1 };
   } finally {

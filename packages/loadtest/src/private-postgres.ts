@@ -48,7 +48,7 @@ export function findPostgresBin(): string {
   throw new Error('no PostgreSQL binaries (initdb) found: install PostgreSQL or use --postgres shared');
 }
 
-export async function startPrivatePostgres(options: { maxConnections?: number } = {}): Promise<PrivatePostgres> {
+export async function startPrivatePostgres(options: { maxConnections?: number; statements?: boolean } = {}): Promise<PrivatePostgres> {
   const bin = findPostgresBin();
   const asRoot = process.getuid?.() === 0;
   const dir = mkdtempSync(join(tmpdir(), 'loadtest-pg-'));
@@ -69,7 +69,10 @@ export async function startPrivatePostgres(options: { maxConnections?: number } 
   const data = join(dir, 'data');
   run('initdb', ['-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-instructions']);
   const port = await freePort();
-  const opts = [`-p ${port}`, '-c listen_addresses=127.0.0.1', `-c unix_socket_directories=${dir}`, `-c max_connections=${options.maxConnections ?? 200}`].join(' ');
+  const opts = [`-p ${port}`, '-c listen_addresses=127.0.0.1', `-c unix_socket_directories=${dir}`, `-c max_connections=${options.maxConnections ?? 200}`,
+    // --pg-statements: per-statement counts and times (the extension is created in the run's database).
+    ...(options.statements ? ['-c shared_preload_libraries=pg_stat_statements', '-c pg_stat_statements.track=all'] : []),
+  ].join(' ');
   run('pg_ctl', ['-D', data, '-o', opts, '-l', join(dir, 'postgres.log'), '-w', '-t', '120', 'start']);
   const version = run('postgres', ['--version']).trim();
   let stopped = false;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Histogram } from './histogram.ts';
-import { cpuBreakdown, markdownTable, memoryTrend, seriesOf, slope, stepRows, table } from './report.ts';
+import { cpuBreakdown, markdownTable, memoryTrend, seriesOf, slope, statementsMarkdown, stepRows, table } from './report.ts';
 import { DEFAULT_CRITERIA } from './ramp.ts';
 import type { StepTotals, Window } from './protocol.ts';
 
@@ -78,5 +78,20 @@ describe('report arithmetic', () => {
   it('tables', () => {
     expect(table(['a', 'bb'], [['x', 1]])).toBe('a  bb\n-  --\nx   1');
     expect(markdownTable(['a', 'b'], [[1, 2]])).toBe('| a | b |\n|---|--:|\n| 1 | 2 |');
+  });
+});
+
+describe('statementsMarkdown', () => {
+  it('gives calls and execution time per answered command, one statement per line with pipes escaped', () => {
+    const md = statementsMarkdown(
+      [
+        { query: 'select a\n   from t where x = $1 or y || z', calls: 300, totalMs: 150, rows: 300 },
+        { query: 'commit', calls: 0, totalMs: 0, rows: 0 },
+      ],
+      100,
+    );
+    expect(md).toContain('100 answered commands; these statements: 3.00 calls and 1500 µs of execution per command.');
+    expect(md).toContain('| 3.000 | 1500.0 | 500 | 1.0 | `select a from t where x = $1 or y \\|\\| z` |');
+    expect(md).toContain('| 0.000 | 0.0 | - | - | `commit` |');
   });
 });

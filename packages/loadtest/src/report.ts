@@ -489,3 +489,34 @@ export function markdownReport(r: RunReport, chartFile: string): string {
   }
   return out.join('\n') + '\n';
 }
+
+/** One statement of the load phase from pg_stat_statements (--pg-statements). */
+export interface StatementStat {
+  query: string;
+  calls: number;
+  totalMs: number;
+  rows: number;
+}
+
+/** statements.md: calls and execution time per answered command of each statement of the load phase. */
+export function statementsMarkdown(stats: readonly StatementStat[], commands: number): string {
+  const per = (x: number) => (commands > 0 ? x / commands : 0);
+  const totalCalls = stats.reduce((a, x) => a + x.calls, 0);
+  const totalMs = stats.reduce((a, x) => a + x.totalMs, 0);
+  const out = [
+    '# PostgreSQL statements of the load phase (pg_stat_statements, top 60 by execution time)',
+    '',
+    `${commands} answered commands; these statements: ${per(totalCalls).toFixed(2)} calls and ${(per(totalMs) * 1000).toFixed(0)} µs of execution per command.`,
+    '',
+    'Execution time is elapsed time inside PostgreSQL (waits for locks, I/O and the CPU included, so on a busy machine it is not CPU time);',
+    'statements run inside functions (track = all) appear on their own lines and again inside their caller\'s time.',
+    '',
+    '| calls/command | µs/command | µs/call | rows/call | statement |',
+    '|--:|--:|--:|--:|---|',
+  ];
+  for (const x of stats) {
+    const q = x.query.replace(/\s+/g, ' ').slice(0, 300).replace(/\|/g, '\\|');
+    out.push(`| ${per(x.calls).toFixed(3)} | ${(per(x.totalMs) * 1000).toFixed(1)} | ${x.calls > 0 ? ((x.totalMs / x.calls) * 1000).toFixed(0) : '-'} | ${x.calls > 0 ? (x.rows / x.calls).toFixed(1) : '-'} | \`${q}\` |`);
+  }
+  return `${out.join('\n')}\n`;
+}
