@@ -30,7 +30,7 @@ async function main(): Promise<void> {
   const env = loadServiceEnv('projections', Env);
   const pool = new pg.Pool({ connectionString: env.DATABASE_URL, max: 8 });
   const registry = createMetricsRegistry('projections');
-  const projector = createProjector({ pool, schema: env.READMODEL_SCHEMA, registry });
+  const projector = createProjector({ pool, schema: env.READMODEL_SCHEMA, registry, liveCache: true });
   await projector.migrate();
   const store = createPostgresEventStore({ pool, schema: env.EVENT_STORE_SCHEMA });
   let stop: () => Promise<void>;

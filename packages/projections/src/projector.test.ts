@@ -53,6 +53,56 @@ describe('createProjector', () => {
     expect(await projector.position()).toBe(events[events.length - 1]?.globalPosition);
   });
 
+  it('liveCache: projectors taking turns on one schema (and a failed batch) leave exactly the rows of one projector; the cache saves row loads', async () => {
+    const events = history.events.slice(0, 2_400);
+    /** A pool whose clients count the order ids asked for by loadOrders (`where order_id = any($1)`). */
+    const counted = (schema: string) => {
+      let asked = 0;
+      const p = Object.create(pool) as pg.Pool;
+      p.connect = (async () => {
+        const client = await pool.connect();
+        const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+        return Object.assign(Object.create(client) as pg.PoolClient, {
+          query: (...args: unknown[]) => {
+            const text = typeof args[0] === 'string' ? args[0] : '';
+            if (text.includes(`from "${schema}".orders where order_id = any`)) asked += ((args[1] as unknown[][])[0] ?? []).length;
+            return query(...args);
+          },
+          release: (err?: Error | boolean) => client.release(err),
+        });
+      }) as pg.Pool['connect'];
+      return { pool: p, asked: () => asked };
+    };
+    const refPool = counted('live_ref');
+    const ref = createProjector({ pool: refPool.pool, schema: 'live_ref', notify: false });
+    await ref.migrate();
+    const cachedPool = counted('live_cache');
+    const cached = createProjector({ pool: cachedPool.pool, schema: 'live_cache', notify: false, liveCache: true });
+    const other = createProjector({ pool, schema: 'live_cache', notify: false });
+    await cached.migrate();
+    // 0-600 by the cached projector alone; the same batches by the uncached reference
+    for (let i = 0; i < 600; i += 200) {
+      await ref.apply(events.slice(i, i + 200));
+      await cached.apply(events.slice(i, i + 200));
+    }
+    expect(refPool.asked()).toBeGreaterThan(0);
+    expect(cachedPool.asked()).toBeLessThan(refPool.asked());
+    for (let i = 600; i < events.length; i += 200) await ref.apply(events.slice(i, i + 200));
+    // then turns: the other projector writes rows the cache holds, so the cached one must drop them
+    for (let i = 600; i < 1_800; i += 200) await (i % 400 === 200 ? other : cached).apply(events.slice(i, i + 200));
+    // a failed batch (the checkpoint update fails after the row writes) must not leave its rows in the cache
+    await pool.query(`create function live_cache.fail() returns trigger language plpgsql as $$ begin raise exception 'simulated failure'; end $$`);
+    await pool.query(`create trigger fail before update on live_cache.projection_checkpoint for each row execute function live_cache.fail()`);
+    await expect(cached.apply(events.slice(1_800, 2_000))).rejects.toThrow(/simulated failure/);
+    await pool.query('drop trigger fail on live_cache.projection_checkpoint');
+    await cached.apply(events.slice(1_800, 2_000));
+    await cached.apply(events.slice(2_000, 2_200));
+    await other.apply(events.slice(2_200, 2_300));
+    await cached.apply(events.slice(2_300));
+
+    expect(await snapshotReadModels(pool, 'live_cache')).toEqual(await snapshotReadModels(pool, 'live_ref'));
+  });
+
   it('records events that fail their schema or carry inexact amounts, and goes on', async () => {
     const projector = createProjector({ pool, schema: 'poison', notify: false });
     await projector.migrate();

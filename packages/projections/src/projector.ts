@@ -56,6 +56,15 @@ export interface ProjectorOptions {
    * by `cacheMaxEntries` (default 500,000: past it the cache starts afresh).
    */
   cache?: boolean;
+  /**
+   * Keep markets, orders and positions in memory between live batches too, for a schema that
+   * other projectors may also write (taking turns under the advisory lock). A batch trusts them
+   * only when the checkpoint it reads under the lock is the one this projector committed last, in
+   * the same checkpoint table (a rebuild's swap puts a new one in place): otherwise someone else
+   * wrote in between and they are dropped first. Any failed batch drops them too. Bounded by
+   * `cacheMaxEntries` (default 100,000 here).
+   */
+  liveCache?: boolean;
   cacheMaxEntries?: number;
   /**
    * `false` commits batches with `synchronous_commit = off`: a crash may lose the last batches,
@@ -131,8 +140,15 @@ export function createProjector(options: ProjectorOptions): Projector {
   const channel = options.channel ?? NOTIFY_CHANNEL;
   const gauge = options.registry ? positionGauge(options.registry) : undefined;
   const pool = options.pool;
-  const cache = options.cache ? { markets: new Map<number, MarketRow>(), orders: new Map<string, OrderRow>(), positions: new Map<string, PositionRow>() } : undefined;
-  const cacheMax = options.cacheMaxEntries ?? 500_000;
+  const liveCache = options.liveCache === true && options.cache !== true;
+  const cache =
+    options.cache || liveCache ? { markets: new Map<number, MarketRow>(), orders: new Map<string, OrderRow>(), positions: new Map<string, PositionRow>() } : undefined;
+  const cacheMax = options.cacheMaxEntries ?? (liveCache ? 100_000 : 500_000);
+  /**
+   * liveCache: `<checkpoint table oid>:<position>` that this projector committed last with the
+   * cache in step with the schema; undefined while a batch is in flight or after a failure.
+   */
+  let cachedAt: string | undefined;
   /**
    * True while the cache holds every market, order and position row of the schema: a replay
    * pipeline into an empty schema starts so (and folds straight into the cache, loading nothing);
@@ -266,16 +282,28 @@ export function createProjector(options: ProjectorOptions): Projector {
   }
 
   async function applyInTransaction(db: Queryable, events: readonly RecordedEvent[]): Promise<ApplyResult> {
-    const cp = await db.query<{ position: string }>(
-      `select pg_advisory_xact_lock(${lockKeySql(schema)}), (select position::text from ${s}.projection_checkpoint where name = $1 for update) as position`,
-      [CHECKPOINT_NAME],
+    return (await applyTx(db, events)).result;
+  }
+
+  /** `at`: the checkpoint (table oid and position) the batch leaves, for the live cache. */
+  async function applyTx(db: Queryable, events: readonly RecordedEvent[]): Promise<{ result: ApplyResult; at: string }> {
+    const cp = await db.query<{ position: string; cp_table: string | null }>(
+      `select pg_advisory_xact_lock(${lockKeySql(schema)}), (select position::text from ${s}.projection_checkpoint where name = $1 for update) as position,
+              to_regclass($2)::oid::text as cp_table`,
+      [CHECKPOINT_NAME, `${s}.projection_checkpoint`],
     );
     const start = cp.rows[0]?.position;
     if (start === undefined || start === null) throw new Error(`schema ${schema} has no projection checkpoint: run migrate() first`);
+    const at = `${cp.rows[0]?.cp_table ?? ''}:${start}`;
+    if (liveCache) {
+      // Trusted only if nobody wrote since this projector's last commit (apply() sets it again).
+      if (cachedAt !== at) clearCache();
+      cachedAt = undefined;
+    }
     const fresh = freshAfter(events, BigInt(start));
     const skipped = events.length - fresh.length;
     const last = fresh[fresh.length - 1];
-    if (!last) return { position: BigInt(start), applied: 0, skipped, errors: 0, markets: [], users: [] };
+    if (!last) return { result: { position: BigInt(start), applied: 0, skipped, errors: 0, markets: [], users: [] }, at };
     const folded = await foldEvents(db, fresh);
     try {
       await runStatements(db, writeStatements(s, folded.fold));
@@ -287,7 +315,7 @@ export function createProjector(options: ProjectorOptions): Projector {
     await db.query(`update ${s}.projection_checkpoint set position = $2, updated_at = now() where name = $1`, [CHECKPOINT_NAME, last.globalPosition.toString()]);
     const result = resultOf(fresh, skipped, last.globalPosition, folded.fold);
     if (notify) await db.query('select pg_notify($1, $2)', [channel, notificationPayload(schema, result)]);
-    return result;
+    return { result, at: `${cp.rows[0]?.cp_table ?? ''}:${last.globalPosition}` };
   }
 
   /**
@@ -422,8 +450,10 @@ export function createProjector(options: ProjectorOptions): Projector {
       try {
         await client.query('begin');
         if (options.synchronousCommit === false) await client.query('set local synchronous_commit = off');
-        const result = await applyInTransaction(client, events);
+        const { result, at } = await applyTx(client, events);
         await client.query('commit');
+        // Only a batch this projector committed itself puts the live cache in step again.
+        if (liveCache) cachedAt = at;
         gauge?.set({ schema }, Number(result.position));
         return result;
       } catch (err) {

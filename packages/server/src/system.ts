@@ -129,7 +129,9 @@ export async function startSystem(config: Config, options: SystemOptions = {}): 
     }
 
     // The read side first, so the first reads after start find the read models migrated.
-    const projector = createProjector({ pool, schema: 'readmodel', registry });
+    // liveCache: order, position and market rows stay in memory between batches (dropped whenever
+    // another projector or a rebuild's swap wrote the schema since this one's last commit).
+    const projector = createProjector({ pool, schema: 'readmodel', registry, liveCache: true });
     await projector.migrate();
     if (config.KAFKA_BROKERS) {
       const brokers = config.KAFKA_BROKERS.split(',');
