@@ -9,6 +9,7 @@
  * 2. `tradectl verify` (in-process run(), no progress output): both passes of verifyLog.
  * 3. `tradectl replay` into a fresh schema with the projections package.
  * Prints a table and, last, `RESULT {json}`. Goals: verify ≥ 200,000 events/s, replay ≥ 50,000.
+ * BENCH_KEEP=1 keeps the database; BENCH_REUSE_URL=<its url> runs steps 2 and 3 again on it.
  */
 import { cpus, loadavg } from 'node:os';
 import pg from 'pg';
@@ -124,21 +125,38 @@ async function tradectl(args: string[]): Promise<{ code: number; json: Record<st
   return { code, json, seconds, cpuSeconds, err: io.err() };
 }
 
-const db = await createTestDatabase('tctl_bench');
+// BENCH_REUSE_URL: measure again on a log generated and kept earlier (BENCH_KEEP=1), without
+// generating it again: verify and replay read only the log, and the replay schema is rebuilt
+const REUSE_URL = process.env.BENCH_REUSE_URL;
+const db = REUSE_URL
+  ? { name: new URL(REUSE_URL).pathname.slice(1), url: REUSE_URL, drop: async () => undefined }
+  : await createTestDatabase('tctl_bench');
 const pool = new pg.Pool({ connectionString: db.url, max: 4 });
 pool.on('error', () => undefined);
+
+/** The kept log's size, mix and seals, as `generate` and the sealer would have reported them. */
+async function kept(): Promise<{ gen: Awaited<ReturnType<typeof generate>>; seals: unknown[] }> {
+  const mix = await pool.query<{ type: string; n: string }>('select type, count(*)::text as n from event_store.events group by type');
+  const counts = new Map(mix.rows.map((r) => [r.type, Number(r.n)]));
+  const seals = await pool.query('select seal_id from event_store.seals');
+  await pool.query('drop schema if exists bench_replay cascade');
+  return { gen: { events: [...counts.values()].reduce((a, b) => a + b, 0), seconds: NaN, counts }, seals: seals.rows };
+}
+
 try {
   await migrateEventStore(pool, 'event_store');
   // Bulk load the way pg_restore does: the events table's unique indexes are built after the load
   // (same constraint names and definitions as the migration), not maintained row by row.
-  const FAST_LOAD = process.env.BENCH_FAST_LOAD !== '0';
+  const FAST_LOAD = process.env.BENCH_FAST_LOAD !== '0' && !REUSE_URL;
   if (FAST_LOAD) {
     await pool.query(
       'alter table event_store.events drop constraint events_pkey, drop constraint events_stream_revision_key, drop constraint events_event_id_key',
     );
   }
-  log(`generating ${TARGET.toLocaleString('en-US')} events in ${db.name} …`);
-  const gen = await generate(pool);
+  if (!REUSE_URL) log(`generating ${TARGET.toLocaleString('en-US')} events in ${db.name} …`);
+  else log(`reusing the log kept in ${db.name}`);
+  const reused = REUSE_URL ? await kept() : undefined;
+  const gen = reused ? reused.gen : await generate(pool);
   if (FAST_LOAD) {
     const t = performance.now();
     await pool.query(
@@ -150,7 +168,7 @@ try {
   }
   log(`generated ${gen.events.toLocaleString('en-US')} events in ${gen.seconds.toFixed(1)}s; sealing …`);
   const sealStart = performance.now();
-  const seals = await createSealer({ pool, schema: 'event_store' }, { maxEventsPerSeal: 10_000 }).sealNow();
+  const seals = reused ? reused.seals : await createSealer({ pool, schema: 'event_store' }, { maxEventsPerSeal: 10_000 }).sealNow();
   const sealSeconds = (performance.now() - sealStart) / 1000;
   await pool.query('analyze event_store.events');
 
@@ -168,8 +186,12 @@ try {
   const replayRate = replayed / replay.seconds;
   const n = (x: number) => Math.round(x).toLocaleString('en-US');
   const rows: [string, string, string, string, string, string][] = [
-    ['generate (bulk, hash chains in TS)', n(gen.events), gen.seconds.toFixed(1), n(gen.events / gen.seconds), '-', '-'],
-    [`seal (${seals.length} seals)`, n(gen.events), sealSeconds.toFixed(1), n(gen.events / sealSeconds), '-', '-'],
+    reused
+      ? ['generate: reused the kept log', n(gen.events), '-', '-', '-', '-']
+      : ['generate (bulk, hash chains in TS)', n(gen.events), gen.seconds.toFixed(1), n(gen.events / gen.seconds), '-', '-'],
+    reused
+      ? [`seal: ${seals.length} kept seals`, n(gen.events), '-', '-', '-', '-']
+      : [`seal (${seals.length} seals)`, n(gen.events), sealSeconds.toFixed(1), n(gen.events / sealSeconds), '-', '-'],
     ['tradectl verify', n(verified), verify.seconds.toFixed(1), n(verifyRate), n(verified / verify.cpuSeconds), `${n(GOALS.verify)} ${verifyRate >= GOALS.verify ? 'met' : 'NOT met'}`],
     ['tradectl replay', n(replayed), replay.seconds.toFixed(1), n(replayRate), n(replayed / replay.cpuSeconds), `${n(GOALS.replay)} ${replayRate >= GOALS.replay ? 'met' : 'NOT met'}`],
   ];
@@ -203,6 +225,6 @@ try {
   );
 } finally {
   await pool.end();
-  if (KEEP) log(`kept database ${db.name}`);
+  if (KEEP || REUSE_URL) log(`kept database ${db.name}`);
   else await db.drop();
 }
