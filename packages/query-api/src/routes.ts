@@ -17,6 +17,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type pg from 'pg';
 import { z } from 'zod';
+import { createHash } from 'node:crypto';
 import { authenticate, problemErrorHandler, problems, type Clock, type Principal, type TokenService } from '@tradecore/http-kit';
 import type { ReadModelNotification } from '@tradecore/projections';
 import { memoryCache, redisCache, type Cache, type CacheEntry } from './cache.ts';
@@ -177,14 +178,24 @@ export async function queryRoutes(app: FastifyInstance, deps: QueryApiDeps): Pro
     return reply.type('application/json; charset=utf-8').send(fresh.body);
   };
 
+  // Reads by key with no optional filter run as named prepared statements, so PostgreSQL parses and
+  // plans them once per connection instead of on every request (GET /orders/:id is what clients
+  // poll while waiting for an order). Statements with optional filters (`$2 is null or ...`) stay
+  // unnamed: a custom plan per request can use the index the given filters allow. A rebuild's swap
+  // renames schemas, after which PostgreSQL re-plans prepared statements by name again.
+  const preparedNames = new Map<string, string>([[q.order, `tc_q_${createHash('sha256').update(q.order).digest('hex').slice(0, 24)}`]]);
+  const prepared = (text: string, values: unknown[]): pg.QueryConfig => {
+    const name = preparedNames.get(text);
+    return name === undefined ? { text, values } : { name, text, values };
+  };
   const one = async <R extends pg.QueryResultRow>(sql: string, values: unknown[]): Promise<R> => {
-    const r = await deps.pool.query<R>(sql, values);
+    const r = await deps.pool.query<R>(prepared(sql, values));
     const row = r.rows[0];
     if (!row) throw problems.unavailable('the read models are not initialised');
     return row;
   };
   const many = async <R extends pg.QueryResultRow>(sql: string, values: unknown[], present: keyof R): Promise<{ position: string; rows: R[] }> => {
-    const r = await deps.pool.query<R & { __position: string }>(sql, values);
+    const r = await deps.pool.query<R & { __position: string }>(prepared(sql, values));
     const position = r.rows[0]?.__position;
     if (position === undefined) throw problems.unavailable('the read models are not initialised');
     return { position, rows: r.rows.filter((row) => row[present] !== null) };

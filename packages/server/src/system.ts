@@ -111,7 +111,8 @@ export async function startSystem(config: Config, options: SystemOptions = {}): 
       vault,
       // Early 409 for orders the read side already knows are final; the engine decides authoritatively.
       orderStatus: async (orderId) => {
-        const r = await pool.query<{ status: string }>('select status from readmodel.orders where order_id = $1', [orderId]);
+        // A named (prepared) statement: parsed and planned once per connection, not per amend or cancel.
+        const r = await pool.query<{ status: string }>({ name: 'tc_order_status', text: 'select status from readmodel.orders where order_id = $1', values: [orderId] });
         return r.rows[0]?.status ?? null;
       },
       loginRateLimitPerMinute: config.LOGIN_RATE_LIMIT_PER_MINUTE,
