@@ -1,7 +1,9 @@
 /**
  * Kafka message values: the RecordedEvent as JSON, bigints (streamRevision, globalPosition) as
- * decimal strings. Headers carry the type, the global position, the stream and the event id, so a
- * consumer (or an operator with kcat) can filter without parsing the value.
+ * decimal strings. On `tradecore.events` and the dead-letter topic, headers carry the type, the
+ * global position, the stream and the event id, so a consumer (or an operator with kcat) can filter
+ * without parsing the value. Inbox messages (account-inbox, market-inbox) carry none: their only
+ * readers, the handlers, decode the value anyway (relay.ts buildTopicMessages).
  */
 import type { EventMetadata, RecordedEvent } from '@tradecore/event-store';
 

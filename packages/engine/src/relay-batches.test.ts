@@ -35,6 +35,20 @@ describe('relay produce requests', () => {
     expect(seen).toEqual(events.map((e) => e.globalPosition));
   });
 
+  it('puts headers on the events topic and dead letters, none on the inboxes', () => {
+    const unroutable: RecordedEvent = { ...order(3), data: { marketId: 1 } };
+    const [request] = buildTopicMessages([order(1), unroutable], 'p.');
+    const byTopic = Object.fromEntries(request!.map((tm) => [tm.topic, tm.messages]));
+    expect(byTopic['p.tradecore.events']!.map((m) => m.headers)).toEqual([
+      { type: 'OrderPlaced', position: '1001', stream: 'order-1', eventId: order(1).eventId },
+      { type: 'OrderPlaced', position: '1003', stream: 'order-3', eventId: order(3).eventId },
+    ]);
+    expect(byTopic['p.tradecore.account-inbox']!.map((m) => [m.key, m.headers])).toEqual([['2', undefined]]);
+    expect(byTopic['p.tradecore.dead-letter']!.map((m) => m.headers)).toEqual([
+      { type: 'OrderPlaced', position: '1003', stream: 'order-3', eventId: order(3).eventId, error: 'unroutable: key fields missing', source: 'relay' },
+    ]);
+  });
+
   it('keeps a small batch in one request', () => {
     expect(buildTopicMessages([order(1), order(2)], '')).toHaveLength(1);
   });

@@ -57,14 +57,21 @@ describeWith(getKafka, 'relay (real Kafka, real PostgreSQL)', (tk) => {
     expect(await checkpoints.load('relay')).toBe(head);
 
     const all = await ts.store.readAll();
-    const events = decoded(await collectTopic(kafka, topicName(prefix, 'events'), (m) => m.length >= all.length));
+    const eventMessages = await collectTopic(kafka, topicName(prefix, 'events'), (m) => m.length >= all.length);
+    const events = decoded(eventMessages);
     expect(events.map((e) => e.globalPosition)).toEqual(all.map((e) => e.globalPosition));
     expect(events[0]).toEqual(all[0]);
     // 20 orders + 1 deposit go to the account inbox; nothing else.
     expect(await topicSize(kafka, topicName(prefix, 'account-inbox'))).toBe(21);
     expect(await topicSize(kafka, topicName(prefix, 'market-inbox'))).toBe(0);
     const inbox = await collectTopic(kafka, topicName(prefix, 'account-inbox'), (m) => m.length >= 21);
-    expect(inbox.every((m) => m.headers?.type !== undefined && m.headers.position !== undefined)).toBe(true);
+    // Headers (type, position, stream, eventId) on the events topic; inbox messages carry only key and value.
+    expect(eventMessages.map((m) => [m.headers?.type?.toString(), m.headers?.position?.toString()])).toEqual(all.map((e) => [e.type, e.globalPosition.toString()]));
+    expect(inbox.every((m) => m.headers === undefined || Object.keys(m.headers).length === 0)).toBe(true);
+    const byPosition = (a: bigint, b: bigint) => (a < b ? -1 : a > b ? 1 : 0);
+    expect(decoded(inbox).map((e) => e.globalPosition).sort(byPosition)).toEqual(
+      all.filter((e) => e.type === 'OrderPlaced' || e.type === 'FundsDeposited').map((e) => e.globalPosition),
+    );
   });
 
   it('resumes from its checkpoint after a restart, and republishes (never loses) after a crash before the checkpoint', async () => {

@@ -85,12 +85,15 @@ export function buildTopicMessages(
     for (const route of routes) {
       let list = byTopic.get(route.topic);
       if (!list) byTopic.set(route.topic, (list = []));
-      list.push({
-        key: route.key,
-        value,
-        partition: route.partition,
-        headers: route.topic === 'dead-letter' ? { ...headers, error: 'unroutable: key fields missing', source: 'relay' } : headers,
-      });
+      // Inbox messages carry no headers: only the handlers read them and they decode the value
+      // (headers cost the relay an encoder per header and each consumer two reads per header).
+      const message: Message =
+        route.topic === 'events'
+          ? { key: route.key, value, partition: route.partition, headers }
+          : route.topic === 'dead-letter'
+            ? { key: route.key, value, partition: route.partition, headers: { ...headers, error: 'unroutable: key fields missing', source: 'relay' } }
+            : { key: route.key, value, partition: route.partition };
+      list.push(message);
       const k = `${route.topic}/${route.partition}`;
       bytes.set(k, (bytes.get(k) ?? 0) + size);
     }
