@@ -342,6 +342,15 @@ describe('verifyLog', { timeout: 300_000 }, () => {
     expect(await threadBootstrap(), 'the same bundle while the sources are unchanged').toBe(code);
   });
 
+  it('fails a thread that cannot connect, so that verifyLog reads its part itself', async () => {
+    const thread = await PartThread.start();
+    expect(thread).toBeDefined();
+    const job: PartJob = { schemaIdent: '"event_store"', after: undefined, upTo: undefined, first: true, sealEnds: [] };
+    await expect((thread as PartThread).run({ host: '127.0.0.1', port: 1, connectionTimeoutMillis: 2000 }, 'none', job, 10, () => undefined)).rejects.toThrow(
+      /ECONNREFUSED|connect/,
+    );
+  });
+
   it('hands a thread only connection settings it can use', () => {
     const byUrl = new pg.Pool({ connectionString: 'postgres://u@127.0.0.1:5432/db', max: 3, idleTimeoutMillis: 5 });
     expect(threadConnectionConfig(byUrl)).toEqual({ connectionString: 'postgres://u@127.0.0.1:5432/db' });

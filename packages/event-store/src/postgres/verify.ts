@@ -342,7 +342,19 @@ export async function verifyLog(
             sealEnds: (sealEnds ?? []).filter((end) => (after === undefined || end > after) && (upTo === undefined || end <= upTo)),
           };
           const thread = k === 0 ? undefined : threads[k - 1];
-          if (thread && threadConfig) return thread.run(threadConfig, snapshot, job, batch, counted);
+          if (thread && threadConfig) {
+            let reported = 0;
+            try {
+              return await thread.run(threadConfig, snapshot, job, batch, (n, anomaly) => {
+                reported += n;
+                counted(n, anomaly);
+              });
+            } catch {
+              // e.g. no connection for the thread (max_connections): this part is read here, on
+              // the reader the pool gave it, and whatever fails there fails verifyLog
+              counted(-reported, false);
+            }
+          }
           const part = new PositionScanner(job);
           let seen = 0;
           await copyOut(conns[k] as pg.ClientBase, positionCopySql(s, after, upTo), (chunk) => {
