@@ -245,19 +245,23 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
       .option('--anchor <sealId:hash>', 'a seal hash kept outside the database that must still match (repeatable)', (v: string, prev: string[] | undefined) => [...(prev ?? []), v])
       .option('--digest <hex>', 'with --file: the digest printed by export, which the file must match')
       .option('--max-problems <n>', 'stop collecting after n problems', '100')
+      .option('--parallelism <n>', 'parts of the log read at once, each on its own connection and (from 100,000 events) its own thread; at most 3', '2')
       .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text')),
   )
     .addHelpText(
       'after',
       examples([
         'tradectl verify',
+        'tradectl verify --parallelism 3   # a log of millions of events, PostgreSQL on more cores',
         'tradectl verify --anchor 12:3b1f…e0 --format json',
         'tradectl export --from 1 --to 900000000000 > part.jsonl && tradectl verify --file part.jsonl',
       ]),
     )
-    .action(async (o: CommonOptions & { file?: string; anchor?: string[]; digest?: string; maxProblems: string; format: 'text' | 'json' }) => {
+    .action(async (o: CommonOptions & { file?: string; anchor?: string[]; digest?: string; maxProblems: string; parallelism: string; format: 'text' | 'json' }) => {
       const anchors = (o.anchor ?? []).map(parseAnchor);
       const maxProblems = parseCount(o.maxProblems, '--max-problems');
+      const parallelism = parseCount(o.parallelism, '--parallelism');
+      if (parallelism < 1 || parallelism > 3) throw usage('--parallelism: 1, 2 or 3');
       if (o.digest !== undefined && !/^[0-9a-fA-F]{64}$/.test(o.digest)) throw usage('--digest: expected 64 hex digits');
       if (o.digest !== undefined && o.file === undefined) throw usage('--digest applies to --file only');
       const started = performance.now();
@@ -271,7 +275,7 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
         const conn = requirePostgres(await open(o), 'verify');
         source = `the event log at ${conn.display} (schema ${conn.schema})`;
         if (p.enabled) p.phase('verify chains', await countEvents(conn));
-        report = await verifyOnline(conn, { anchors, maxProblems, progress: p });
+        report = await verifyOnline(conn, { anchors, maxProblems, parallelism, progress: p });
       }
       p.finish();
       const seconds = (performance.now() - started) / 1000;

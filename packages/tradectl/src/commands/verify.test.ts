@@ -49,6 +49,14 @@ describe('tradectl verify (online)', () => {
     expect(j.json.ok).toBe(true);
     expect(j.json.eventsChecked).toBe(f.s.events);
     expect(j.json.sealsChecked).toBeGreaterThanOrEqual(2);
+    for (const parallelism of ['1', '3']) {
+      const other = await verify('--parallelism', parallelism);
+      expect(other.json.eventsChecked, parallelism).toBe(f.s.events);
+      expect({ ...other.json, seconds: 0, eventsPerSecond: 0 }, parallelism).toEqual({ ...j.json, seconds: 0, eventsPerSecond: 0 });
+    }
+    const bad = await tradectl(['verify', '--parallelism', '9'], env);
+    expect(bad.code).toBe(64);
+    expect(bad.err).toContain('--parallelism: 1, 2 or 3');
     const anchor = `${j.json.lastSeal?.sealId}:${j.json.lastSeal?.hash}`;
     expect((await tradectl(['verify', '--anchor', anchor], env)).code).toBe(0);
     const wrong = await tradectl(['verify', '--anchor', `${j.json.lastSeal?.sealId}:${'0'.repeat(64)}`], env);

@@ -27,7 +27,7 @@ export function parseAnchor(value: string): { sealId: bigint; hash: string } {
 
 export async function verifyOnline(
   conn: PostgresConnection,
-  options: { anchors: { sealId: bigint; hash: string }[]; maxProblems: number; batchSize?: number; progress?: Progress },
+  options: { anchors: { sealId: bigint; hash: string }[]; maxProblems: number; parallelism?: number; batchSize?: number; progress?: Progress },
 ): Promise<AnyVerifyReport> {
   const p = options.progress;
   let phase: 'chains' | 'seals' | undefined;
@@ -39,6 +39,7 @@ export async function verifyOnline(
   return verifyLog(conn.store, {
     anchors: options.anchors,
     maxProblems: options.maxProblems,
+    parallelism: options.parallelism,
     batchSize: options.batchSize ?? 5000,
     onProgress: p?.enabled
       ? ({ phase: now, eventsChecked, sealsChecked }) => {
