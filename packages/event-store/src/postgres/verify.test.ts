@@ -284,6 +284,7 @@ describe('verifyLog', { timeout: 300_000 }, () => {
       // the parts after the first read by worker threads on their own connections
       expect(await verifyLog(w.store, { workerThreads: true }), name).toEqual(byStream);
       expect(await verifyLog(w.store, { parallelism: 3, workerThreads: true }), name).toEqual(byStream);
+      expect(await verifyLog(w.store, { workerThreads: 'all' }), name).toEqual(byStream);
     }
   });
 

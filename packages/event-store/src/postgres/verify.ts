@@ -81,9 +81,10 @@ export interface VerifyLogOptions {
    * Whether the position walk reads its parts after the first on worker threads, each on its own
    * connection in the same snapshot (verify-threads.ts), so that node's hashing runs on more than
    * one core. 'auto' (default): for logs of 100,000 events or more, when the pool's connection
-   * settings can be handed to a thread. A part whose thread cannot start is read here.
+   * settings can be handed to a thread. A part whose thread cannot start is read here. 'all': the
+   * first part too, leaving this thread the seals, the heads and the joins.
    */
-  workerThreads?: boolean | 'auto';
+  workerThreads?: boolean | 'auto' | 'all';
   /** Stop collecting after this many problems. Default 100. */
   maxProblems?: number;
   /** Seal hashes kept outside the database (e.g. printed by an earlier audit): each must still match. */
@@ -211,9 +212,11 @@ export async function verifyLog(
     const positionParts = byPosition ? Math.max(1, Math.min(Math.floor(options.parallelism ?? 2), poolMax - 1)) : 0;
     const wantThreads = options.workerThreads ?? 'auto';
     const threadConfig =
-      positionParts > 1 && (wantThreads === true || (wantThreads === 'auto' && totalEvents >= 100_000)) ? threadConnectionConfig(pool) : undefined;
+      positionParts > 1 && (wantThreads === true || wantThreads === 'all' || (wantThreads === 'auto' && totalEvents >= 100_000)) ? threadConnectionConfig(pool) : undefined;
     // started now, so that loading their code overlaps the queries below
-    threadStarts = threadConfig ? Array.from({ length: positionParts - 1 }, () => PartThread.start()) : [];
+    // the first part on this thread too, unless every part gets one ('all')
+    const threadedFirst = wantThreads === 'all' ? 0 : 1;
+    threadStarts = threadConfig ? Array.from({ length: positionParts - threadedFirst }, () => PartThread.start()) : [];
     const positionBounds: bigint[] = [];
     /** every seal's range end when the seals tile the log from position 0 (what the walk's seal digests assume) */
     let sealEnds: number[] | undefined;
@@ -315,7 +318,7 @@ export async function verifyLog(
       const conns = readers.length > 0 ? readers : [client];
       const threads = await Promise.all(threadStarts);
       const partCount = Math.min(positionBounds.length + 1, conns.length);
-      for (const t of threads.splice(partCount - 1)) t?.dispose();
+      for (const t of threads.splice(partCount - threadedFirst)) t?.dispose();
       let failed = false;
       let sinceProgress = 0;
       const counted = (delta: number, anomaly: boolean): void => {
@@ -341,7 +344,7 @@ export async function verifyLog(
             first: k === 0,
             sealEnds: (sealEnds ?? []).filter((end) => (after === undefined || end > after) && (upTo === undefined || end <= upTo)),
           };
-          const thread = k === 0 ? undefined : threads[k - 1];
+          const thread = k < threadedFirst ? undefined : threads[k - threadedFirst];
           if (thread && threadConfig) {
             let reported = 0;
             try {
