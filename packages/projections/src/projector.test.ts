@@ -64,8 +64,9 @@ describe('createProjector', () => {
         const query = client.query.bind(client) as (...args: unknown[]) => unknown;
         return Object.assign(Object.create(client) as pg.PoolClient, {
           query: (...args: unknown[]) => {
-            const text = typeof args[0] === 'string' ? args[0] : '';
-            if (text.includes(`from "${schema}".orders where order_id = any`)) asked += ((args[1] as unknown[][])[0] ?? []).length;
+            // query(text, values) or query({ text, values }) (a named prepared statement)
+            const config = typeof args[0] === 'string' ? { text: args[0], values: args[1] as unknown[] } : (args[0] as { text?: string; values?: unknown[] });
+            if (config.text?.includes(`from "${schema}".orders where order_id = any`)) asked += ((config.values as unknown[][] | undefined)?.[0] ?? []).length;
             return query(...args);
           },
           release: (err?: Error | boolean) => client.release(err),

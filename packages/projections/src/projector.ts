@@ -22,7 +22,7 @@ import { BatchFold, UNREAD_EVENT_TYPES, loadKeys, orderAverageFillPrice, parseRe
 import { fastParse } from './fast-parse.ts';
 import { CHECKPOINT_NAME, migrateSchema } from './migrations.ts';
 import { fmt, fmtOrNull, signedUnits, units } from './money.ts';
-import { bulkInsertSql, copyRows, ident, lockKeySql, type Column, type Queryable } from './sql.ts';
+import { bulkInsertSql, copyRows, ident, lockKeySql, prepared, type Column, type Queryable } from './sql.ts';
 
 export const NOTIFY_CHANNEL = 'tradecore_readmodel';
 /** PostgreSQL rejects NOTIFY payloads of 8000 bytes or more. */
@@ -288,9 +288,11 @@ export function createProjector(options: ProjectorOptions): Projector {
   /** `at`: the checkpoint (table oid and position) the batch leaves, for the live cache. */
   async function applyTx(db: Queryable, events: readonly RecordedEvent[]): Promise<{ result: ApplyResult; at: string }> {
     const cp = await db.query<{ position: string; cp_table: string | null }>(
-      `select pg_advisory_xact_lock(${lockKeySql(schema)}), (select position::text from ${s}.projection_checkpoint where name = $1 for update) as position,
-              to_regclass($2)::oid::text as cp_table`,
-      [CHECKPOINT_NAME, `${s}.projection_checkpoint`],
+      prepared(
+        `select pg_advisory_xact_lock(${lockKeySql(schema)}), (select position::text from ${s}.projection_checkpoint where name = $1 for update) as position,
+                to_regclass($2)::oid::text as cp_table`,
+        [CHECKPOINT_NAME, `${s}.projection_checkpoint`],
+      ),
     );
     const start = cp.rows[0]?.position;
     if (start === undefined || start === null) throw new Error(`schema ${schema} has no projection checkpoint: run migrate() first`);
@@ -312,9 +314,9 @@ export function createProjector(options: ProjectorOptions): Projector {
       throw err;
     }
     remember(folded);
-    await db.query(`update ${s}.projection_checkpoint set position = $2, updated_at = now() where name = $1`, [CHECKPOINT_NAME, last.globalPosition.toString()]);
+    await db.query(prepared(`update ${s}.projection_checkpoint set position = $2, updated_at = now() where name = $1`, [CHECKPOINT_NAME, last.globalPosition.toString()]));
     const result = resultOf(fresh, skipped, last.globalPosition, folded.fold);
-    if (notify) await db.query('select pg_notify($1, $2)', [channel, notificationPayload(schema, result)]);
+    if (notify) await db.query(prepared('select pg_notify($1, $2)', [channel, notificationPayload(schema, result)]));
     return { result, at: `${cp.rows[0]?.cp_table ?? ''}:${last.globalPosition}` };
   }
 
@@ -503,11 +505,13 @@ async function loadMarkets(db: Queryable, s: string, ids: number[]): Promise<Map
   const map = new Map<number, MarketRow>();
   if (ids.length === 0) return map;
   const r = await db.query<MarketDbRow>(
-    `select market_id, market_name, symbol, base_asset, quote_asset, tick_size::text, lot_size::text, reference_price::text, maker_fee_bps, taker_fee_bps,
-            status, current_price::text, ${ISO_SQL('last_trade_time')} as last_trade_time, ${ISO_SQL('listed_at')} as listed_at,
-            ${ISO_SQL('updated_at')} as updated_at, last_position::text
-       from ${s}.markets where market_id = any($1::int[])`,
-    [ids],
+    prepared(
+      `select market_id, market_name, symbol, base_asset, quote_asset, tick_size::text, lot_size::text, reference_price::text, maker_fee_bps, taker_fee_bps,
+              status, current_price::text, ${ISO_SQL('last_trade_time')} as last_trade_time, ${ISO_SQL('listed_at')} as listed_at,
+              ${ISO_SQL('updated_at')} as updated_at, last_position::text
+         from ${s}.markets where market_id = any($1::int[])`,
+      [ids],
+    ),
   );
   for (const m of r.rows) {
     map.set(m.market_id, {
@@ -561,12 +565,14 @@ async function loadOrders(db: Queryable, s: string, ids: string[]): Promise<Map<
   const map = new Map<string, OrderRow>();
   if (ids.length === 0) return map;
   const r = await db.query<OrderDbRow>(
-    `select order_id, user_id, market_id, client_order_id, side, type, time_in_force, post_only, price::text, quantity::text,
-            filled_quantity::text, filled_notional::text, status, reject_reason, cancel_reason, reserved_asset, book_price::text,
-            book_quantity::text, ${ISO_SQL('created_at')} as created_at, ${ISO_SQL('updated_at')} as updated_at,
-            created_position::text, last_position::text
-       from ${s}.orders where order_id = any($1::text[])`,
-    [ids],
+    prepared(
+      `select order_id, user_id, market_id, client_order_id, side, type, time_in_force, post_only, price::text, quantity::text,
+              filled_quantity::text, filled_notional::text, status, reject_reason, cancel_reason, reserved_asset, book_price::text,
+              book_quantity::text, ${ISO_SQL('created_at')} as created_at, ${ISO_SQL('updated_at')} as updated_at,
+              created_position::text, last_position::text
+         from ${s}.orders where order_id = any($1::text[])`,
+      [ids],
+    ),
   );
   for (const o of r.rows) {
     map.set(o.order_id, {
@@ -601,9 +607,11 @@ async function loadPositions(db: Queryable, s: string, keys: { userId: number; m
   const map = new Map<string, PositionRow>();
   if (keys.length === 0) return map;
   const r = await db.query<{ user_id: number; market_id: number; quantity: string; cost_basis: string; realized_pnl: string; updated_at: string; last_position: string }>(
-    `select user_id, market_id, quantity::text, cost_basis::text, realized_pnl::text, ${ISO_SQL('updated_at')} as updated_at, last_position::text
-       from ${s}.positions where position_id = any($1::text[])`,
-    [keys.map((k) => positionId(k.userId, k.marketId))],
+    prepared(
+      `select user_id, market_id, quantity::text, cost_basis::text, realized_pnl::text, ${ISO_SQL('updated_at')} as updated_at, last_position::text
+         from ${s}.positions where position_id = any($1::text[])`,
+      [keys.map((k) => positionId(k.userId, k.marketId))],
+    ),
   );
   for (const p of r.rows) {
     map.set(positionId(p.user_id, p.market_id), {
@@ -634,7 +642,7 @@ async function runStatements(db: Queryable, statements: readonly Statement[], cl
       if (!client) throw new Error('a COPY statement needs a client');
       await copyRows(client, st.copy, st.columns, st.rows);
     } else {
-      await db.query(st.text, st.values);
+      await db.query(prepared(st.text, st.values));
     }
   }
 }

@@ -1,9 +1,28 @@
 /** Small SQL helpers shared by the projector, the rebuild and the analytics installer. */
 import type pg from 'pg';
+import { createHash } from 'node:crypto';
 
 /** Anything that runs a query: a pool or a checked-out client (inside a transaction). */
 export interface Queryable {
   query<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>>;
+  query<R extends pg.QueryResultRow = pg.QueryResultRow>(config: pg.QueryConfig): Promise<pg.QueryResult<R>>;
+}
+
+const preparedNames = new Map<string, string>();
+
+/**
+ * A statement of fixed text (parameters only in `values`) as a named prepared statement:
+ * PostgreSQL parses and plans it once per connection instead of on every call. The name is derived
+ * from the text, so one name always means one text on every connection of every pool.
+ */
+export function prepared(text: string, values: unknown[]): pg.QueryConfig {
+  let name = preparedNames.get(text);
+  if (name === undefined) {
+    if (preparedNames.size >= 10_000) preparedNames.clear();
+    name = `tc_p_${createHash('sha256').update(text).digest('hex').slice(0, 24)}`;
+    preparedNames.set(text, name);
+  }
+  return { name, text, values };
 }
 
 const IDENT = /^[a-z_][a-z0-9_]{0,62}$/;

@@ -323,7 +323,8 @@ export function createPostgresEventStore(options: PostgresEventStoreOptions): Po
     pendingNotify = undefined;
     try {
       // NOTIFY gives its transaction an xid, hence a commit record: don't wait for its WAL flush.
-      await pool.query("select set_config('synchronous_commit', 'off', true), pg_notify($1, $2)", [channel, p.toString()]);
+      // Named: parsed and planned once per connection (it runs up to every notifyDelayMs).
+      await pool.query({ name: stmt('notify'), text: "select set_config('synchronous_commit', 'off', true), pg_notify($1, $2)", values: [channel, p.toString()] });
     } catch {
       // subscribers still poll
     }
