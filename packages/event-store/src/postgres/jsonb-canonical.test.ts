@@ -107,6 +107,47 @@ describe('JsonbCanonicalWriter', () => {
     expect(() => reference(texts[4] as Buffer)).toThrow(/non-finite/);
   });
 
+  it('writes arrays of flat objects and flat objects one level down (a risk decision\'s checks) as the reference does', async () => {
+    const fixed = [
+      '{"side": "sell", "checks": [{"rule": "market.listed", "limit": null, "observed": "3"}, {"rule": "control", "limit": null, "observed": null}, {"rule": "price_band.high", "limit": "116.63", "observed": "106.16"}], "userId": 532}',
+      '{"a": [], "b": {}, "c": [{}], "d": [1, "x", true, null, -5, {"k": "v", "kk": false}], "e": {"z": 1, "yy": "q\\"w", "x": -0}}',
+      '{"a": [1.5, 2, {"n": 1e21}], "b": {"n": 0.1}}',
+      '{"a": [[1], {"b": [2]}], "c": {"d": {"e": 1}}, "f": [{"g": {"h": 1}}]}',
+      '{"a": [{"bb": 1, "a": 2, "B": 3, "10": 4, "9": 5}, "s\\u0001", {"é": 1}], "b": {"😀": 1}}',
+      '{"a": [{"x": "\\n\\t\\"", "xx": 123456789012345}, {"x": 1234567890123456}]}',
+    ];
+    // random objects whose values are arrays of flat objects and flat objects
+    const keys = ['a', 'b', 'aa', 'ab', 'B', 'Z', '_', '10', '2', 'rule', 'limit', 'observed', 'x-y', 'a b', '~', ''];
+    const leaves = ['', 'plain', 'q"b\\', '\n\t\u0001', 'é€😀', 0, -1, 7, 999999999999999, 1.5, 1e21, -0, null, true, false];
+    let x = 42;
+    const rnd = (n: number): number => (x = (x * 1103515245 + 12345) % 2147483648) % n;
+    const flatObject = (): Record<string, unknown> => {
+      const o: Record<string, unknown> = {};
+      for (let i = rnd(5); i > 0; i--) o[keys[rnd(keys.length)] ?? 'k'] = leaves[rnd(leaves.length)];
+      return o;
+    };
+    const random = Array.from({ length: 2000 }, () => {
+      const o: Record<string, unknown> = {};
+      for (let i = 1 + rnd(5); i > 0; i--) {
+        const r = rnd(4);
+        o[keys[rnd(keys.length)] ?? 'k'] =
+          r === 0 ? Array.from({ length: rnd(4) }, () => (rnd(3) === 0 ? leaves[rnd(leaves.length)] : flatObject())) : r === 1 ? flatObject() : leaves[rnd(leaves.length)];
+      }
+      return JSON.stringify(o);
+    });
+    const texts = await throughJsonb([...fixed, ...random]);
+    let written = 0;
+    for (const t of texts) {
+      const got = fast(t);
+      if (got !== undefined) {
+        expect(got, t.toString()).toBe(reference(t));
+        written++;
+      }
+    }
+    // only the non-ASCII keys of the fixed texts decline
+    expect(written).toBe(texts.length - 1);
+  });
+
   it('refuses text that is not one JSON value', () => {
     for (const t of ['{"a": 1', '{"a" 1}', '[1, 2', '{"a": 1} x', 'tru', '{"a": 1, "a": 2}', '"open', '1.2.3', '+1', '']) {
       expect(fast(Buffer.from(t))).toBeUndefined();

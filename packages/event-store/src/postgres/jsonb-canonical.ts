@@ -81,6 +81,9 @@ export class JsonbCanonicalWriter {
   private readonly span = new Int32Array(5 * MAX_FLAT);
   /** flat fast path: the first four key bytes as a number, for sorting */
   private readonly prefix = new Float64Array(MAX_FLAT);
+  /** the same for an object nested in a flat one (flatObjectInto) */
+  private readonly nestedSpan = new Int32Array(5 * MAX_FLAT);
+  private readonly nestedPrefix = new Float64Array(MAX_FLAT);
   private sp = 0;
   private order: Int32Array;
   /** span of the value parsed last */
@@ -204,11 +207,23 @@ export class JsonbCanonicalWriter {
           this.top = 0;
           this.sp = 0;
         }
-        ve = this.value(vs, 1);
-        if (ve < 0) return -1;
-        where = this.where;
-        vs = this.vs;
-        ve2 = this.ve;
+        // an array of flat objects and scalars, or a flat object (the shapes events have, e.g. a
+        // risk decision's checks) is written straight into the scratch buffer; anything else,
+        // from the same place, by the general parser
+        const mark = this.top;
+        ve = c === LBRACKET ? this.flatArrayInto(s, vs, last) : this.flatObjectInto(s, vs, last);
+        if (ve >= 0) {
+          where = IN_SCRATCH;
+          vs = mark;
+          ve2 = this.top;
+        } else {
+          this.top = mark;
+          ve = this.value(vs, 1);
+          if (ve < 0) return -1;
+          where = this.where;
+          vs = this.vs;
+          ve2 = this.ve;
+        }
       } else {
         j = vs;
         while (j < last && s[j] !== COMMA) j++;
@@ -269,6 +284,174 @@ export class JsonbCanonicalWriter {
     }
     out[o++] = RBRACE;
     return o;
+  }
+
+  /**
+   * The flat path one level down: the object at s[i] (`{`) whose values are strings and simple
+   * scalars only, printed as jsonb_out prints (`{"k": v, "k": v}`), written canonically at the top
+   * of the scratch buffer. Returns the index after its closing brace, or -1 (scratch untouched
+   * beyond what the caller resets) for anything else.
+   */
+  private flatObjectInto(s: Uint8Array, i: number, last: number): number {
+    const sc = this.scratch;
+    if (s[i + 1] === RBRACE) {
+      if (this.top + 2 > sc.length) return -1;
+      sc[this.top++] = LBRACE;
+      sc[this.top++] = RBRACE;
+      return i + 2;
+    }
+    const span = this.nestedSpan;
+    const pre = this.nestedPrefix;
+    const dv = this.srcView;
+    const sb = s.byteOffset;
+    let n = 0;
+    let size = 1;
+    let k = i + 1;
+    for (;;) {
+      if (s[k] !== QUOTE) return -1;
+      let j = k + 1;
+      let p = 0;
+      for (;;) {
+        if (j >= last) return -1;
+        const b = s[j] as number;
+        if (b === QUOTE) break;
+        if (b < 0x20 || b >= 0x7f || b === BACKSLASH) return -1;
+        if (j - k <= 4) p = p * 256 + b;
+        j++;
+      }
+      const klen = j - k - 1;
+      if (klen < 4) p *= KEY_PAD[klen] as number;
+      const ke = j + 1;
+      if (ke + 2 >= last || s[ke] !== COLON || s[ke + 1] !== SPACE) return -1;
+      const vs = ke + 2;
+      const c = s[vs] as number;
+      let ve: number;
+      if (c === QUOTE) {
+        j = vs + 1;
+        for (;;) {
+          if (j + 4 <= last) {
+            const v = dv.getUint32(sb + j);
+            const x = v ^ 0x22222222;
+            const y = v ^ 0x5c5c5c5c;
+            if (((((x - 0x01010101) & ~x) | ((y - 0x01010101) & ~y)) & 0x80808080) === 0) {
+              j += 4;
+              continue;
+            }
+          }
+          if (j >= last) return -1;
+          const b = s[j] as number;
+          if (b === QUOTE) break;
+          j += b === BACKSLASH ? 2 : 1;
+        }
+        ve = j + 1;
+      } else if (c === LBRACE || c === LBRACKET) {
+        return -1;
+      } else {
+        j = vs;
+        while (j < last && s[j] !== COMMA && s[j] !== RBRACE) j++;
+        ve = j;
+        if (!scalarToken(s, vs, ve)) return -1;
+      }
+      if (n >= MAX_FLAT) return -1;
+      const m = n * 5;
+      span[m] = k;
+      span[m + 1] = ke;
+      span[m + 2] = vs;
+      span[m + 3] = ve;
+      pre[n] = p;
+      n++;
+      size += ke - k + 1 + ve - vs + 1;
+      if (ve >= last) return -1;
+      if (s[ve] === RBRACE) {
+        k = ve + 1;
+        break;
+      }
+      if (s[ve] !== COMMA || s[ve + 1] !== SPACE) return -1;
+      k = ve + 2;
+    }
+    const ord = this.order;
+    for (let a = 0; a < n; a++) {
+      const pa = pre[a] as number;
+      let q = a;
+      while (q > 0) {
+        const o = ord[q - 1] as number;
+        let c = pa - (pre[o] as number);
+        if (c === 0) {
+          c = compareSpans(s, span, a * 5, o * 5);
+          if (c === 0) return -1; // duplicate key: jsonb never prints one
+        }
+        if (c > 0) break;
+        ord[q] = o;
+        q--;
+      }
+      ord[q] = a;
+    }
+    let o = this.top;
+    if (o + size > sc.length) return -1;
+    sc[o++] = LBRACE;
+    for (let a = 0; a < n; a++) {
+      const m = (ord[a] as number) * 5;
+      if (a > 0) sc[o++] = COMMA;
+      o = copy(s, span[m] as number, span[m + 1] as number, sc, o);
+      sc[o++] = COLON;
+      o = copy(s, span[m + 2] as number, span[m + 3] as number, sc, o);
+    }
+    sc[o++] = RBRACE;
+    this.top = o;
+    return k;
+  }
+
+  /**
+   * The array at s[i] (`[`) whose elements are flat objects (flatObjectInto), strings and simple
+   * scalars, as jsonb_out prints it (`[a, b]`), written canonically (`[a,b]`) at the top of the
+   * scratch buffer. Returns the index after its closing bracket, or -1.
+   */
+  private flatArrayInto(s: Uint8Array, i: number, last: number): number {
+    const sc = this.scratch;
+    if (this.top + 2 > sc.length) return -1;
+    if (s[i + 1] === RBRACKET) {
+      sc[this.top++] = LBRACKET;
+      sc[this.top++] = RBRACKET;
+      return i + 2;
+    }
+    sc[this.top++] = LBRACKET;
+    let k = i + 1;
+    for (;;) {
+      const c = s[k] as number;
+      let e: number;
+      if (c === LBRACE) {
+        e = this.flatObjectInto(s, k, last);
+        if (e < 0) return -1;
+      } else if (c === LBRACKET) {
+        return -1;
+      } else {
+        let j = k;
+        if (c === QUOTE) {
+          j = k + 1;
+          for (;;) {
+            if (j >= last) return -1;
+            const b = s[j] as number;
+            if (b === QUOTE) break;
+            j += b === BACKSLASH ? 2 : 1;
+          }
+          j++;
+        } else {
+          while (j < last && s[j] !== COMMA && s[j] !== RBRACKET) j++;
+          if (!scalarToken(s, k, j)) return -1;
+        }
+        if (this.top + (j - k) > sc.length) return -1;
+        this.top = copy(s, k, j, sc, this.top);
+        e = j;
+      }
+      if (e >= last || this.top + 1 > sc.length) return -1;
+      if (s[e] === RBRACKET) {
+        sc[this.top++] = RBRACKET;
+        return e + 1;
+      }
+      if (s[e] !== COMMA || s[e + 1] !== SPACE) return -1;
+      sc[this.top++] = COMMA;
+      k = e + 2;
+    }
   }
 
   private ws(i: number): number {
