@@ -288,6 +288,48 @@ describe('verifyLog', { timeout: 300_000 }, () => {
     }
   });
 
+  it('compares an untouched log\'s seals by the walk\'s digests, sending no range to PostgreSQL, and a changed one by PostgreSQL', async () => {
+    const db = await createTestDatabase('es_verify_digests');
+    const store = createPostgresEventStore({ connectionString: db.url });
+    worlds.push({ db, store, events: [] });
+    let last = 0n;
+    for (let i = 0; i < 30; i++) last = (await store.appendToStream(`acct-${i % 4}`, [newEvent('Booked', { i }), newEvent('Booked', { i, n: 2 })])).position;
+    await settle(store, last);
+    // seals of 4 events: 15 seals, so seal ids past 9 (text order would put 10 before 2)
+    const seals = await createSealer(store, { maxEventsPerSeal: 4 }).sealNow();
+    expect(seals.length).toBeGreaterThanOrEqual(12);
+    // every statement verifyLog sends, on any connection of the pool
+    const sent: string[] = [];
+    const wrapped = new WeakSet<object>();
+    const connect = store.pool.connect.bind(store.pool) as (...a: unknown[]) => unknown;
+    (store.pool as { connect: unknown }).connect = async (...a: unknown[]) => {
+      // pool.query() checks out with a callback: left as it is
+      if (typeof a[0] === 'function') return connect(...a);
+      const client = (await connect()) as pg.PoolClient;
+      if (wrapped.has(client)) return client; // the pool hands out the same client again
+      wrapped.add(client);
+      const query = client.query.bind(client) as (...a: unknown[]) => unknown;
+      (client as { query: unknown }).query = (...a: unknown[]) => {
+        const text = typeof a[0] === 'string' ? a[0] : (a[0] as { text?: string }).text;
+        if (text !== undefined) sent.push(text);
+        return query(...a);
+      };
+      return client;
+    };
+    const ranges = () => sent.filter((t) => t.includes('string_agg')).length;
+    const ok = await verifyLog(store);
+    expect(ok.ok).toBe(true);
+    expect(ok.sealsChecked).toBe(seals.length);
+    expect(ranges(), 'no seal range compared in SQL').toBe(0);
+    sent.length = 0;
+    const seventh = (await store.readAll()).find((e) => e.globalPosition > (seals[6]?.fromPosition ?? 0n));
+    await store.pool.query(`update event_store.events set hash = sha256(hash) where position = $1`, [seventh?.globalPosition.toString()]);
+    const changed = await verifyLog(store);
+    expect(changed.ok).toBe(false);
+    expect(changed.problems.some((p) => p.kind === 'modified' && p.sealId === 7n), changed.problems.map((p) => p.message).join('; ')).toBe(true);
+    expect(ranges(), 'the walk vouched for nothing: every range compared in SQL').toBe(seals.length);
+  });
+
   it('reads a part on a worker thread exactly as on this one, in the exported snapshot', async () => {
     const w = await world();
     const config = threadConnectionConfig(w.store.pool);

@@ -222,8 +222,10 @@ export async function verifyLog(
     let sealEnds: number[] | undefined;
     if (byPosition) {
       const seals = await client.query<{ seal_id: string; from_position: string; to_position: string; n: string }>(
-        `select seal_id::text, from_position::text, to_position::text, (sum(event_count) over (order by seal_id))::text as n
-           from ${s}.seals order by seal_id`,
+        // ordered by the table's seal_id: a bare `seal_id` would be the text column below
+        `select s.seal_id::text as seal_id, s.from_position::text as from_position, s.to_position::text as to_position,
+                (sum(s.event_count) over (order by s.seal_id))::text as n
+           from ${s}.seals s order by s.seal_id`,
       );
       sealEnds = [];
       let id = 0;
