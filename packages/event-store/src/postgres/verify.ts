@@ -35,7 +35,7 @@
 import { hash as sha256Once } from 'node:crypto';
 import type pg from 'pg';
 import { GENESIS_HASH, manifestEntries, MANIFEST_ENTRY_BYTES, sealHash } from '../hash.ts';
-import { copyOut } from './copy-out.ts';
+import { copyOut, CopyRows } from './copy-out.ts';
 import { assertSchemaName, POSITIONS_PER_TRANSACTION, quoteIdent } from './schema.ts';
 import type { PostgresLogSource } from './sealer.ts';
 import { ChainScanner, chainCopySql, type Reporter } from './verify-chains.ts';
@@ -548,37 +548,50 @@ export async function verifyLog(
       let prevSeal: { id: bigint; to: bigint; hash: Buffer } = { id: 0n, to: 0n, hash: GENESIS_HASH };
       /** seals read, their own problems held back until the walk's view of their ranges is known, so the order of problems stays per seal */
       const read: { seal: SealRow; id: bigint; from: bigint; to: bigint; manifestDigest: Buffer; found: [LogProblem, bigint][] }[] = [];
-      for (;;) {
-        const page = await client.query<SealRow>(
-          `select s.seal_id, s.from_position, s.to_position, s.event_count, s.manifest, s.previous_hash, s.hash
-             from ${s}.seals s where s.seal_id > $1::bigint order by s.seal_id limit 8`,
-          [prevSeal.id.toString()],
-        );
-        if (page.rows.length === 0) break;
-        for (const seal of page.rows) {
-          sealsChecked++;
-          const id = BigInt(seal.seal_id);
-          const from = BigInt(seal.from_position);
-          const to = BigInt(seal.to_position);
-          const found: [LogProblem, bigint][] = [];
-          const sealProblem = (message: string): void => {
-            found.push([{ kind: 'seal_broken', sealId: id, message: `seal ${id} (positions ${from}..${to}): ${message}` }, from + 1n]);
-          };
-          if (id !== prevSeal.id + 1n) sealProblem(`follows seal ${prevSeal.id}: seals ${prevSeal.id + 1n}..${id - 1n} are missing`);
-          if (from !== prevSeal.to) sealProblem(`starts at position ${from}, but the previous seal ended at ${prevSeal.to}`);
-          if (!seal.previous_hash.equals(prevSeal.hash)) sealProblem('does not chain to the previous seal');
-          if (!sealHash(id, from, to, seal.previous_hash, seal.manifest).equals(seal.hash)) {
-            sealProblem('its hash does not match its range and manifest (the seal was altered)');
-          }
-          const anchor = anchors.get(id);
-          if (anchor !== undefined && anchor !== seal.hash.toString('hex')) sealProblem(`differs from the anchored hash ${anchor}`);
-          if (seal.manifest.length !== seal.event_count * MANIFEST_ENTRY_BYTES) sealProblem('event count and manifest disagree');
-          read.push({ seal: { ...seal, manifest: Buffer.alloc(0) }, id, from, to, manifestDigest: sha256Once('sha256', seal.manifest, 'buffer'), found });
-          sealDone();
-          prevSeal = { id, to, hash: seal.hash };
-          lastSeal = { sealId: id, toPosition: to, hash: seal.hash.toString('hex') };
+      // one binary COPY of all seals, each checked as its row arrives: bytea comes as raw bytes
+      // (in a text result every manifest would be hex, twice its size, to decode)
+      const takeSeal = (seal: SealRow): void => {
+        sealsChecked++;
+        const id = BigInt(seal.seal_id);
+        const from = BigInt(seal.from_position);
+        const to = BigInt(seal.to_position);
+        const found: [LogProblem, bigint][] = [];
+        const sealProblem = (message: string): void => {
+          found.push([{ kind: 'seal_broken', sealId: id, message: `seal ${id} (positions ${from}..${to}): ${message}` }, from + 1n]);
+        };
+        if (id !== prevSeal.id + 1n) sealProblem(`follows seal ${prevSeal.id}: seals ${prevSeal.id + 1n}..${id - 1n} are missing`);
+        if (from !== prevSeal.to) sealProblem(`starts at position ${from}, but the previous seal ended at ${prevSeal.to}`);
+        if (!seal.previous_hash.equals(prevSeal.hash)) sealProblem('does not chain to the previous seal');
+        if (!sealHash(id, from, to, seal.previous_hash, seal.manifest).equals(seal.hash)) {
+          sealProblem('its hash does not match its range and manifest (the seal was altered)');
         }
-      }
+        const anchor = anchors.get(id);
+        if (anchor !== undefined && anchor !== seal.hash.toString('hex')) sealProblem(`differs from the anchored hash ${anchor}`);
+        if (seal.manifest.length !== seal.event_count * MANIFEST_ENTRY_BYTES) sealProblem('event count and manifest disagree');
+        read.push({ seal: { ...seal, manifest: Buffer.alloc(0) }, id, from, to, manifestDigest: sha256Once('sha256', seal.manifest, 'buffer'), found });
+        sealDone();
+        prevSeal = { id, to, hash: seal.hash };
+        lastSeal = { sealId: id, toPosition: to, hash: seal.hash.toString('hex') };
+      };
+      const sealRows = new CopyRows(7, (buf, f) => {
+        for (let k = 1; k < 14; k += 2) if ((f[k] as number) < 0) throw new Error('verifyLog: NULL in a seal row');
+        takeSeal({
+          seal_id: buf.readBigInt64BE(f[0]).toString(),
+          from_position: buf.readBigInt64BE(f[2]).toString(),
+          to_position: buf.readBigInt64BE(f[4]).toString(),
+          event_count: buf.readInt32BE(f[6]),
+          manifest: buf.subarray(f[8], f[9]),
+          previous_hash: Buffer.from(buf.subarray(f[10], f[11])),
+          hash: Buffer.from(buf.subarray(f[12], f[13])),
+        });
+      });
+      await copyOut(
+        client,
+        `copy (select seal_id, from_position, to_position, event_count, manifest, previous_hash, hash from ${s}.seals order by seal_id)
+           to stdout (format binary)`,
+        (chunk) => sealRows.push(chunk),
+      );
+      sealRows.finish();
       // Each seal's manifest against the events now in its range. When the position walk read an
       // untouched log, it hashed exactly these (be64 position ‖ hash) bytes per range and checked
       // every position's transaction: equal digests mean the merge would find nothing. Any other
