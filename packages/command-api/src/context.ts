@@ -50,13 +50,14 @@ const MAX_ATTEMPTS = 5;
 export async function appendWithRetry(
   store: EventStore,
   attempt: () => Promise<{ stream: string; events: NewEvent[]; expectedRevision: ExpectedRevision }>,
+  maxAttempts = MAX_ATTEMPTS,
 ): Promise<AppendResult> {
   for (let i = 1; ; i++) {
     const { stream, events, expectedRevision } = await attempt();
     try {
       return await store.appendToStream(stream, events, { expectedRevision });
     } catch (err) {
-      if (!(err instanceof WrongExpectedRevisionError) || i >= MAX_ATTEMPTS) throw err;
+      if (!(err instanceof WrongExpectedRevisionError) || i >= maxAttempts) throw err;
     }
   }
 }

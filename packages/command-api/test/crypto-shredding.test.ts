@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { verifyLog } from '@tradecore/event-store';
 import { createPostgresVault, type MasterKey, type Vault } from '@tradecore/vault';
+import { buildCommandApp } from '../src/app.ts';
 import { UserDirectory } from '../src/directories.ts';
 import { startHarness, type Harness } from './harness.ts';
 
@@ -37,6 +38,90 @@ describe('personal data in the log is sealed per user and can be forgotten', () 
     const login = await h.app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { username: 'carol_the_trader', password: 'password-123' } });
     expect(login.statusCode).toBe(200);
     expect(await vault.open('username', carolRow!.data.username!)).toBe('carol_the_trader');
+  });
+
+  it('gives concurrent registrations distinct ids, each able to log in (the id and the expected revision come from one state)', async () => {
+    const names = Array.from({ length: 12 }, (_, i) => `racer_${i}`);
+    const answers = await Promise.all(
+      names.map((username) => h.app.inject({ method: 'POST', url: '/api/v1/auth/register', payload: { username, password: 'password-123' } })),
+    );
+    for (const a of answers) expect(a.statusCode, a.body).toBe(201);
+    const ids = answers.map((a) => (JSON.parse(a.body) as { userId: number }).userId);
+    expect(new Set(ids).size).toBe(names.length);
+    for (const username of names) {
+      const login = await h.app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { username, password: 'password-123' } });
+      expect(login.statusCode, username).toBe(200);
+    }
+    const registered = await pool.query<{ n: string; ids: string }>(
+      "select count(*)::text as n, count(distinct data->>'userId')::text as ids from event_store.events where type = 'UserRegistered'",
+    );
+    expect(registered.rows[0]?.ids).toBe(registered.rows[0]?.n);
+  });
+
+  it('gives registrations in two processes at once distinct ids (conflicts are retried, never a shared id)', async () => {
+    // a second command API on the same log and vault, with its own user directory, as another process has
+    const other = await buildCommandApp(
+      { ...h.deps, users: new UserDirectory(h.store, vault), ids: { ...h.deps.ids, uuid: () => randomUUID() } },
+      { rateLimitPerSecond: 10_000 },
+    );
+    try {
+      const names = Array.from({ length: 12 }, (_, i) => `twin_${i}`);
+      const answers = await Promise.all(
+        names.map((username, i) => (i % 2 === 0 ? h.app : other).inject({ method: 'POST', url: '/api/v1/auth/register', payload: { username, password: 'password-123' } })),
+      );
+      for (const a of answers) expect(a.statusCode, a.body).toBe(201);
+      const ids = answers.map((a) => (JSON.parse(a.body) as { userId: number }).userId);
+      expect(new Set(ids).size).toBe(names.length);
+      for (const [i, username] of names.entries()) {
+        const login = await (i % 2 === 0 ? other : h.app).inject({ method: 'POST', url: '/api/v1/auth/login', payload: { username, password: 'password-123' } });
+        expect(login.statusCode, username).toBe(200);
+        expect((JSON.parse(login.body) as { user: { userId: number } }).user.userId).toBe(ids[i]);
+      }
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('takes a new user\'s id and the expected revision from one state: a catch-up while the vault seals cannot hand an id out twice', async () => {
+    let meanwhile: (() => Promise<void>) | undefined;
+    // the vault of a second process, slow enough that something happens while it seals
+    const slowVault = new Proxy(vault, {
+      get(target, prop) {
+        if (prop === 'seal') {
+          return async (...a: Parameters<Vault['seal']>) => {
+            const m = meanwhile;
+            meanwhile = undefined;
+            if (m) await m();
+            return target.seal(...a);
+          };
+        }
+        const v = Reflect.get(target, prop) as unknown;
+        return typeof v === 'function' ? (v as (...x: unknown[]) => unknown).bind(target) : v;
+      },
+    });
+    const users = new UserDirectory(h.store, slowVault);
+    const other = await buildCommandApp({ ...h.deps, users, vault: slowVault, ids: { ...h.deps.ids, uuid: () => randomUUID() } }, { rateLimitPerSecond: 10_000 });
+    try {
+      let interloper = 0;
+      meanwhile = async () => {
+        // this process registers someone (taking the id the other is about to use) ...
+        interloper = (await h.register('interloper')).userId;
+        // ... and the other process's directory catches up, as any login there makes it do
+        await users.catchUp();
+      };
+      const victim = await other.inject({ method: 'POST', url: '/api/v1/auth/register', payload: { username: 'victim', password: 'password-123' } });
+      expect(victim.statusCode, victim.body).toBe(201);
+      const victimId = (JSON.parse(victim.body) as { userId: number }).userId;
+      expect(interloper).toBeGreaterThan(0);
+      expect(victimId).not.toBe(interloper);
+      for (const [username, id] of [['victim', victimId], ['interloper', interloper]] as const) {
+        const login = await h.app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { username, password: 'password-123' } });
+        expect(login.statusCode, username).toBe(200);
+        expect((JSON.parse(login.body) as { user: { userId: number } }).user.userId).toBe(id);
+      }
+    } finally {
+      await other.close();
+    }
   });
 
   it('binds each sealed value to its user and field', async () => {

@@ -9,26 +9,54 @@ export const Password = z.string().min(8, 'password must be at least 8 character
 const Credentials = z.object({ username: Username, password: Password }).strict();
 const LoginBody = z.object({ username: z.string().min(1).max(64), password: z.string().min(1).max(128) }).strict();
 
+/**
+ * Registrations of this process, one at a time. They all append to the one `users` stream, so
+ * concurrent ones only conflict with each other and retry (12 at once ran out of retries);
+ * registrations in other processes still can conflict, and are retried.
+ */
+const registering = new WeakMap<object, Promise<unknown>>();
+const REGISTRATION_ATTEMPTS = 20;
+
 /** Registers a user through the `users` registry stream; the id is the stream revision + 1. */
 export async function registerUser(deps: CommandDeps, input: { username: string; password: string; roles: ('trader' | 'admin')[] }, metadata: Parameters<typeof newEvent>[2]) {
   const passwordHash = await deps.passwords.hash(input.password);
+  const queue = registering.get(deps.users) ?? Promise.resolve();
+  const turn = queue.then(
+    () => appendRegistration(deps, input, passwordHash, metadata),
+    () => appendRegistration(deps, input, passwordHash, metadata),
+  );
+  registering.set(deps.users, turn.catch(() => undefined));
+  return turn;
+}
+
+async function appendRegistration(
+  deps: CommandDeps,
+  input: { username: string; roles: ('trader' | 'admin')[] },
+  passwordHash: string,
+  metadata: Parameters<typeof newEvent>[2],
+): Promise<{ userId: number; position: bigint }> {
   let userId = 0;
+  // every registration of every process appends to the one `users` stream: under contention from
+  // other processes one attempt in two may lose, hence more attempts than other commands get
   const result = await appendWithRetry(deps.store, async () => {
     await deps.users.catchUp();
     if (deps.users.findByName(input.username)) throw problems.conflict('the username is taken');
+    // the id and the expected revision from the same state, before anything is awaited: read after
+    // the awaits below, the revision could already include another registration that took this id
     userId = deps.users.nextId();
+    const expectedRevision = deps.users.expectedRevision();
     const subject = `user-${userId}`;
     // Personal data enters the log sealed under the user's own key (crypto-shredding).
     const username = deps.vault ? await deps.vault.seal(subject, 'username', input.username) : input.username;
     const sealedHash = deps.vault ? await deps.vault.seal(subject, 'passwordHash', passwordHash) : passwordHash;
     return {
       stream: streams.users,
-      expectedRevision: deps.users.expectedRevision(),
+      expectedRevision,
       events: [
         newEvent(deps.ids.uuid(), { type: 'UserRegistered', schemaVersion: 1, data: { userId, username, passwordHash: sealedHash, roles: input.roles } }, { ...metadata, userId }),
       ],
     };
-  });
+  }, REGISTRATION_ATTEMPTS);
   return { userId, position: result.position };
 }
 
