@@ -157,18 +157,9 @@ export class JsonbCanonicalWriter {
     for (;;) {
       // key: printable ASCII without escapes (byte order = UTF-16 code-unit order)
       if (s[i] !== QUOTE) return NOT_FLAT;
-      let j = i + 1;
-      let p = 0;
-      for (;;) {
-        if (j >= last) return NOT_FLAT;
-        const b = s[j] as number;
-        if (b === QUOTE) break;
-        if (b < 0x20 || b >= 0x7f || b === BACKSLASH) return NOT_FLAT;
-        if (j - i <= 4) p = p * 256 + b;
-        j++;
-      }
-      const klen = j - i - 1;
-      if (klen < 4) p *= KEY_PAD[klen] as number;
+      let j = keyClose(s, i, last);
+      if (j < 0) return NOT_FLAT;
+      const p = keyPrefix(s, i, j);
       const ke = j + 1;
       if (ke + 2 >= last || s[ke] !== COLON || s[ke + 1] !== SPACE) return NOT_FLAT;
       let vs = ke + 2;
@@ -177,23 +168,8 @@ export class JsonbCanonicalWriter {
       let ve2 = 0;
       let where: number;
       if (c === QUOTE) {
-        j = vs + 1;
-        for (;;) {
-          if (j + 4 <= last) {
-            // four bytes at a time while none is a quote or a backslash
-            const v = dv.getUint32(sb + j);
-            const x = v ^ 0x22222222;
-            const y = v ^ 0x5c5c5c5c;
-            if (((((x - 0x01010101) & ~x) | ((y - 0x01010101) & ~y)) & 0x80808080) === 0) {
-              j += 4;
-              continue;
-            }
-          }
-          if (j >= last) return NOT_FLAT;
-          const b = s[j] as number;
-          if (b === QUOTE) break;
-          j += b === BACKSLASH ? 2 : 1;
-        }
+        j = stringClose(s, dv, sb, vs, last);
+        if (j < 0) return NOT_FLAT;
         ve = j + 1;
         ve2 = ve;
         where = IN_SRC;
@@ -246,25 +222,8 @@ export class JsonbCanonicalWriter {
       if (s[ve] !== COMMA || s[ve + 1] !== SPACE) return NOT_FLAT;
       i = ve + 2;
     }
-    // insertion sort of the members by key bytes
     const ord = this.order;
-    for (let k = 0; k < n; k++) {
-      const pk = pre[k] as number;
-      let q = k;
-      while (q > 0) {
-        const o = ord[q - 1] as number;
-        const po = pre[o] as number;
-        let c = pk - po;
-        if (c === 0) {
-          c = compareSpans(s, span, k * 5, o * 5);
-          if (c === 0) return NOT_FLAT; // duplicate key: jsonb never prints one
-        }
-        if (c > 0) break;
-        ord[q] = o;
-        q--;
-      }
-      ord[q] = k;
-    }
+    if (!sortMembers(s, span, pre, n, ord)) return NOT_FLAT;
     if (at + size > out.length) return -1;
     if (out.buffer !== this.outBuffer) {
       this.outBuffer = out.buffer;
@@ -309,40 +268,17 @@ export class JsonbCanonicalWriter {
     let k = i + 1;
     for (;;) {
       if (s[k] !== QUOTE) return -1;
-      let j = k + 1;
-      let p = 0;
-      for (;;) {
-        if (j >= last) return -1;
-        const b = s[j] as number;
-        if (b === QUOTE) break;
-        if (b < 0x20 || b >= 0x7f || b === BACKSLASH) return -1;
-        if (j - k <= 4) p = p * 256 + b;
-        j++;
-      }
-      const klen = j - k - 1;
-      if (klen < 4) p *= KEY_PAD[klen] as number;
+      let j = keyClose(s, k, last);
+      if (j < 0) return -1;
+      const p = keyPrefix(s, k, j);
       const ke = j + 1;
       if (ke + 2 >= last || s[ke] !== COLON || s[ke + 1] !== SPACE) return -1;
       const vs = ke + 2;
       const c = s[vs] as number;
       let ve: number;
       if (c === QUOTE) {
-        j = vs + 1;
-        for (;;) {
-          if (j + 4 <= last) {
-            const v = dv.getUint32(sb + j);
-            const x = v ^ 0x22222222;
-            const y = v ^ 0x5c5c5c5c;
-            if (((((x - 0x01010101) & ~x) | ((y - 0x01010101) & ~y)) & 0x80808080) === 0) {
-              j += 4;
-              continue;
-            }
-          }
-          if (j >= last) return -1;
-          const b = s[j] as number;
-          if (b === QUOTE) break;
-          j += b === BACKSLASH ? 2 : 1;
-        }
+        j = stringClose(s, dv, sb, vs, last);
+        if (j < 0) return -1;
         ve = j + 1;
       } else if (c === LBRACE || c === LBRACKET) {
         return -1;
@@ -370,22 +306,7 @@ export class JsonbCanonicalWriter {
       k = ve + 2;
     }
     const ord = this.order;
-    for (let a = 0; a < n; a++) {
-      const pa = pre[a] as number;
-      let q = a;
-      while (q > 0) {
-        const o = ord[q - 1] as number;
-        let c = pa - (pre[o] as number);
-        if (c === 0) {
-          c = compareSpans(s, span, a * 5, o * 5);
-          if (c === 0) return -1; // duplicate key: jsonb never prints one
-        }
-        if (c > 0) break;
-        ord[q] = o;
-        q--;
-      }
-      ord[q] = a;
-    }
+    if (!sortMembers(s, span, pre, n, ord)) return -1;
     let o = this.top;
     if (o + size > sc.length) return -1;
     sc[o++] = LBRACE;
@@ -721,6 +642,76 @@ function scalarToken(s: Uint8Array, i: number, j: number): boolean {
   for (let m = k; m < j; m++) {
     const d = s[m] as number;
     if (d < ZERO || d > NINE) return false;
+  }
+  return true;
+}
+
+/**
+ * The closing quote of the key whose opening quote is s[i], or -1 unless the key is printable
+ * ASCII without escapes (where byte order is UTF-16 code-unit order) and closes before `last`.
+ */
+function keyClose(s: Uint8Array, i: number, last: number): number {
+  for (let j = i + 1; j < last; j++) {
+    const b = s[j] as number;
+    if (b === QUOTE) return j;
+    if (b < 0x20 || b >= 0x7f || b === BACKSLASH) return -1;
+  }
+  return -1;
+}
+
+/** The key's first four bytes (s[i] its opening quote, s[j] its closing one) as a number, for sorting: shorter keys padded with zero bytes. */
+function keyPrefix(s: Uint8Array, i: number, j: number): number {
+  let p = 0;
+  const e = Math.min(j, i + 5);
+  for (let k = i + 1; k < e; k++) p = p * 256 + (s[k] as number);
+  const klen = j - i - 1;
+  return klen < 4 ? p * (KEY_PAD[klen] as number) : p;
+}
+
+/**
+ * The closing quote of the string token whose opening quote is s[i] (jsonb_out's escapes), or -1
+ * when it does not close before `last`; four bytes at a time while none is a quote or a backslash.
+ * `dv` views s's whole ArrayBuffer, s starting at its byte sb.
+ */
+function stringClose(s: Uint8Array, dv: DataView, sb: number, i: number, last: number): number {
+  let j = i + 1;
+  for (;;) {
+    if (j + 4 <= last) {
+      const v = dv.getUint32(sb + j);
+      const x = v ^ 0x22222222;
+      const y = v ^ 0x5c5c5c5c;
+      if (((((x - 0x01010101) & ~x) | ((y - 0x01010101) & ~y)) & 0x80808080) === 0) {
+        j += 4;
+        continue;
+      }
+    }
+    if (j >= last) return -1;
+    const b = s[j] as number;
+    if (b === QUOTE) return j;
+    j += b === BACKSLASH ? 2 : 1;
+  }
+}
+
+/**
+ * Insertion sort of n flat members (span entries of 5, key prefixes in pre) by key bytes into
+ * ord; false on a duplicate key (jsonb never prints one).
+ */
+function sortMembers(s: Uint8Array, span: Int32Array, pre: Float64Array, n: number, ord: Int32Array): boolean {
+  for (let k = 0; k < n; k++) {
+    const pk = pre[k] as number;
+    let q = k;
+    while (q > 0) {
+      const o = ord[q - 1] as number;
+      let c = pk - (pre[o] as number);
+      if (c === 0) {
+        c = compareSpans(s, span, k * 5, o * 5);
+        if (c === 0) return false;
+      }
+      if (c > 0) break;
+      ord[q] = o;
+      q--;
+    }
+    ord[q] = k;
   }
   return true;
 }
