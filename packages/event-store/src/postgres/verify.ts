@@ -123,16 +123,6 @@ interface PositionRow {
   hash: Buffer;
 }
 
-interface SealRow {
-  seal_id: string;
-  from_position: string;
-  to_position: string;
-  event_count: number;
-  manifest: Buffer;
-  previous_hash: Buffer;
-  hash: Buffer;
-}
-
 interface Entry {
   p: LogProblem;
   key: bigint | undefined;
@@ -213,9 +203,9 @@ export async function verifyLog(
     const wantThreads = options.workerThreads ?? 'auto';
     const threadConfig =
       positionParts > 1 && (wantThreads === true || wantThreads === 'all' || (wantThreads === 'auto' && totalEvents >= 100_000)) ? threadConnectionConfig(pool) : undefined;
-    // started now, so that loading their code overlaps the queries below
     // the first part on this thread too, unless every part gets one ('all')
     const threadedFirst = wantThreads === 'all' ? 0 : 1;
+    // started now, so that loading their code overlaps the queries below
     threadStarts = threadConfig ? Array.from({ length: positionParts - threadedFirst }, () => PartThread.start()) : [];
     const positionBounds: bigint[] = [];
     /** every seal's range end when the seals tile the log from position 0 (what the walk's seal digests assume) */
@@ -486,8 +476,8 @@ export async function verifyLog(
       }
     };
     /** The manifest merged with the events now in (from, to], row by row, naming every difference. */
-    const mergeManifest = async (seal: SealRow, id: bigint, from: bigint, to: bigint): Promise<void> => {
-      const sealed = [...manifestEntries(seal.manifest)];
+    const mergeManifest = async (manifest: Buffer, id: bigint, from: bigint, to: bigint): Promise<void> => {
+      const sealed = [...manifestEntries(manifest)];
       const sealedByHash = new Map(sealed.map((e) => [e.hash.toString('hex'), e.position]));
       const rows: PositionRow[] = [];
       await readRange(from, to, (r) => {
@@ -551,43 +541,36 @@ export async function verifyLog(
       const anchors = new Map((options.anchors ?? []).map((a) => [a.sealId, a.hash.toLowerCase()]));
       let prevSeal: { id: bigint; to: bigint; hash: Buffer } = { id: 0n, to: 0n, hash: GENESIS_HASH };
       /** seals read, their own problems held back until the walk's view of their ranges is known, so the order of problems stays per seal */
-      const read: { seal: SealRow; id: bigint; from: bigint; to: bigint; manifestDigest: Buffer; found: [LogProblem, bigint][] }[] = [];
+      const read: { id: bigint; from: bigint; to: bigint; manifestDigest: Buffer; found: [LogProblem, bigint][] }[] = [];
       // one binary COPY of all seals, each checked as its row arrives: bytea comes as raw bytes
       // (in a text result every manifest would be hex, twice its size, to decode)
-      const takeSeal = (seal: SealRow): void => {
+      const sealRows = new CopyRows(7, (buf, f) => {
+        for (let k = 1; k < 14; k += 2) if ((f[k] as number) < 0) throw new Error('verifyLog: NULL in a seal row');
+        const id = buf.readBigInt64BE(f[0]);
+        const from = buf.readBigInt64BE(f[2]);
+        const to = buf.readBigInt64BE(f[4]);
+        const eventCount = buf.readInt32BE(f[6]);
+        const manifest = buf.subarray(f[8], f[9]);
+        const previousHash = Buffer.from(buf.subarray(f[10], f[11]));
+        const hash = Buffer.from(buf.subarray(f[12], f[13]));
         sealsChecked++;
-        const id = BigInt(seal.seal_id);
-        const from = BigInt(seal.from_position);
-        const to = BigInt(seal.to_position);
         const found: [LogProblem, bigint][] = [];
         const sealProblem = (message: string): void => {
           found.push([{ kind: 'seal_broken', sealId: id, message: `seal ${id} (positions ${from}..${to}): ${message}` }, from + 1n]);
         };
         if (id !== prevSeal.id + 1n) sealProblem(`follows seal ${prevSeal.id}: seals ${prevSeal.id + 1n}..${id - 1n} are missing`);
         if (from !== prevSeal.to) sealProblem(`starts at position ${from}, but the previous seal ended at ${prevSeal.to}`);
-        if (!seal.previous_hash.equals(prevSeal.hash)) sealProblem('does not chain to the previous seal');
-        if (!sealHash(id, from, to, seal.previous_hash, seal.manifest).equals(seal.hash)) {
+        if (!previousHash.equals(prevSeal.hash)) sealProblem('does not chain to the previous seal');
+        if (!sealHash(id, from, to, previousHash, manifest).equals(hash)) {
           sealProblem('its hash does not match its range and manifest (the seal was altered)');
         }
         const anchor = anchors.get(id);
-        if (anchor !== undefined && anchor !== seal.hash.toString('hex')) sealProblem(`differs from the anchored hash ${anchor}`);
-        if (seal.manifest.length !== seal.event_count * MANIFEST_ENTRY_BYTES) sealProblem('event count and manifest disagree');
-        read.push({ seal: { ...seal, manifest: Buffer.alloc(0) }, id, from, to, manifestDigest: sha256Once('sha256', seal.manifest, 'buffer'), found });
+        if (anchor !== undefined && anchor !== hash.toString('hex')) sealProblem(`differs from the anchored hash ${anchor}`);
+        if (manifest.length !== eventCount * MANIFEST_ENTRY_BYTES) sealProblem('event count and manifest disagree');
+        read.push({ id, from, to, manifestDigest: sha256Once('sha256', manifest, 'buffer'), found });
         sealDone();
-        prevSeal = { id, to, hash: seal.hash };
-        lastSeal = { sealId: id, toPosition: to, hash: seal.hash.toString('hex') };
-      };
-      const sealRows = new CopyRows(7, (buf, f) => {
-        for (let k = 1; k < 14; k += 2) if ((f[k] as number) < 0) throw new Error('verifyLog: NULL in a seal row');
-        takeSeal({
-          seal_id: buf.readBigInt64BE(f[0]).toString(),
-          from_position: buf.readBigInt64BE(f[2]).toString(),
-          to_position: buf.readBigInt64BE(f[4]).toString(),
-          event_count: buf.readInt32BE(f[6]),
-          manifest: buf.subarray(f[8], f[9]),
-          previous_hash: Buffer.from(buf.subarray(f[10], f[11])),
-          hash: Buffer.from(buf.subarray(f[12], f[13])),
-        });
+        prevSeal = { id, to, hash };
+        lastSeal = { sealId: id, toPosition: to, hash: hash.toString('hex') };
       });
       await copyOut(
         client,
@@ -603,7 +586,8 @@ export async function verifyLog(
       const seen = await walkSeals;
       for (const r of read) {
         for (const [problem, key] of r.found) report(problem, key);
-        if (seen?.digests.get(r.id)?.every((b, k) => b === r.manifestDigest[k]) === true) continue;
+        const walked = seen?.digests.get(r.id);
+        if (walked !== undefined && r.manifestDigest.equals(walked)) continue;
         const check = await client.query<{ intact: boolean | null; manifest: Buffer }>(
           `select s.manifest,
                   (select coalesce(string_agg(int8send(e.position) || e.hash, ''::bytea order by e.position), ''::bytea) = s.manifest
@@ -613,7 +597,7 @@ export async function verifyLog(
           [r.id.toString()],
         );
         const row = check.rows[0];
-        if (row && row.intact !== true) await mergeManifest({ ...r.seal, manifest: row.manifest }, r.id, r.from, r.to);
+        if (row && row.intact !== true) await mergeManifest(row.manifest, r.id, r.from, r.to);
       }
       for (const [sealId, hash] of anchors) {
         if (sealId > prevSeal.id) {
