@@ -23,7 +23,8 @@
  */
 import { hash as sha256Once } from 'node:crypto';
 import { GENESIS_HASH, MANIFEST_ENTRY_BYTES } from '../hash.ts';
-import { CopyRows } from './copy-out.ts';
+import type pg from 'pg';
+import { copyOut, CopyRows } from './copy-out.ts';
 import { POSITIONS_PER_TRANSACTION_NUMBER as POSITIONS_PER_TRANSACTION } from './schema.ts';
 import { StreamTable, type StreamTableData } from './stream-table.ts';
 import { EventHasher, jsonStringInto } from './verify-chains.ts';
@@ -248,6 +249,31 @@ export class PositionScanner implements PartResult {
       sealDigests: this.sealDigests.map((d) => new Uint8Array(d)),
     };
   }
+}
+
+/**
+ * Reads `job`'s part on `client` (in the walk's snapshot) into a new PositionScanner: on this
+ * thread or on a worker thread alike. Once `stopped()` (another part found something) the rest
+ * only drains; `progress` gets the events checked by each chunk and whether the part found
+ * something.
+ */
+export async function scanPart(
+  client: pg.ClientBase,
+  job: PartJob,
+  stopped: () => boolean,
+  progress: (events: number, anomaly: boolean) => void,
+): Promise<PositionScanner> {
+  const part = new PositionScanner(job);
+  let seen = 0;
+  await copyOut(client, positionCopySql(job.schemaIdent, job.after, job.upTo), (chunk) => {
+    if (stopped()) return;
+    part.rows.push(chunk);
+    const delta = part.eventsChecked - seen;
+    seen = part.eventsChecked;
+    progress(delta, part.anomaly !== undefined);
+  });
+  if (!stopped() && part.anomaly === undefined) part.finish();
+  return part;
 }
 
 /** PositionScanner.toData(). */

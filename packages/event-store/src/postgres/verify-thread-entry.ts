@@ -5,8 +5,7 @@
  */
 import { parentPort, type MessagePort } from 'node:worker_threads';
 import pg from 'pg';
-import { copyOut } from './copy-out.ts';
-import { PositionScanner, positionCopySql } from './verify-position.ts';
+import { scanPart } from './verify-position.ts';
 import type { FromThread, ToThread } from './verify-threads.ts';
 
 if (!parentPort) throw new Error('verify-thread-entry.ts runs in a worker thread');
@@ -21,19 +20,22 @@ async function scan(msg: Extract<ToThread, { type: 'job' }>): Promise<void> {
     await client.query('begin isolation level repeatable read read only');
     await client.query(`set transaction snapshot '${msg.snapshot.replace(/'/g, "''")}'`);
     await client.query('set local jit = off');
-    const part = new PositionScanner(msg.job);
-    let reported = 0;
-    await copyOut(client, positionCopySql(msg.job.schemaIdent, msg.job.after, msg.job.upTo), (chunk) => {
-      if (stopped) return; // another part found something: the rest only drains
-      part.rows.push(chunk);
-      if (part.eventsChecked - reported >= msg.progressEvery || part.anomaly !== undefined) {
-        port.postMessage({ type: 'progress', events: part.eventsChecked - reported, anomaly: part.anomaly !== undefined } satisfies FromThread);
-        reported = part.eventsChecked;
-      }
-    });
-    if (!stopped && part.anomaly === undefined) part.finish();
+    // progress is posted every progressEvery events (and at once when the part finds something)
+    let unreported = 0;
+    const part = await scanPart(
+      client,
+      msg.job,
+      () => stopped,
+      (events, anomaly) => {
+        unreported += events;
+        if (unreported >= msg.progressEvery || anomaly) {
+          port.postMessage({ type: 'progress', events: unreported, anomaly } satisfies FromThread);
+          unreported = 0;
+        }
+      },
+    );
     await client.query('rollback');
-    if (part.eventsChecked > reported) port.postMessage({ type: 'progress', events: part.eventsChecked - reported, anomaly: part.anomaly !== undefined } satisfies FromThread);
+    if (unreported > 0) port.postMessage({ type: 'progress', events: unreported, anomaly: part.anomaly !== undefined } satisfies FromThread);
     const data = part.toData();
     port.postMessage({ type: 'done', result: data } satisfies FromThread, [
       data.streams.keyBytes.buffer,

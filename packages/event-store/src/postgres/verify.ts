@@ -39,7 +39,7 @@ import { copyOut, CopyRows } from './copy-out.ts';
 import { assertSchemaName, POSITIONS_PER_TRANSACTION, quoteIdent } from './schema.ts';
 import type { PostgresLogSource } from './sealer.ts';
 import { ChainScanner, chainCopySql, type Reporter } from './verify-chains.ts';
-import { HeadCheck, joinParts, PositionScanner, headsCopySql, positionCopySql, type PartJob, type PartResult } from './verify-position.ts';
+import { HeadCheck, headsCopySql, joinParts, scanPart, type PartJob, type PartResult } from './verify-position.ts';
 import { PartThread, threadConnectionConfig } from './verify-threads.ts';
 
 export type LogProblemKind = 'modified' | 'missing' | 'inserted' | 'reordered' | 'head_mismatch' | 'seal_broken';
@@ -354,17 +354,8 @@ export async function verifyLog(
               counted(-reported, false);
             }
           }
-          const part = new PositionScanner(job);
-          let seen = 0;
-          await copyOut(conns[k] as pg.ClientBase, positionCopySql(s, after, upTo), (chunk) => {
-            if (failed) return; // the stream-order walk will run: the rest only drains
-            part.rows.push(chunk);
-            const delta = part.eventsChecked - seen;
-            seen = part.eventsChecked;
-            counted(delta, part.anomaly !== undefined);
-          });
-          if (!failed) part.finish();
-          return part;
+          // once a part found something the stream-order walk will run: the rest only drains
+          return scanPart(conns[k] as pg.ClientBase, job, () => failed, counted);
         }),
       );
       if (!failed && parts.every((p) => p.anomaly === undefined) && joinParts(parts) === undefined) {
