@@ -20,11 +20,9 @@ const REGISTRATION_ATTEMPTS = 20;
 /** Registers a user through the `users` registry stream; the id is the stream revision + 1. */
 export async function registerUser(deps: CommandDeps, input: { username: string; password: string; roles: ('trader' | 'admin')[] }, metadata: Parameters<typeof newEvent>[2]) {
   const passwordHash = await deps.passwords.hash(input.password);
+  // the queue never rejects (each turn's failure is its caller's): one handler is enough
   const queue = registering.get(deps.users) ?? Promise.resolve();
-  const turn = queue.then(
-    () => appendRegistration(deps, input, passwordHash, metadata),
-    () => appendRegistration(deps, input, passwordHash, metadata),
-  );
+  const turn = queue.then(() => appendRegistration(deps, input, passwordHash, metadata));
   registering.set(deps.users, turn.catch(() => undefined));
   return turn;
 }
