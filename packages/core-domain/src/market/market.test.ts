@@ -235,6 +235,24 @@ describe('market decider: rebuild from the market stream', () => {
     expect(() => given([rested('a1', 2, 'sell', '100', '1')])).toThrow(MarketReplayError);
   });
 
+  it('evolves its own decisions as given, or equal copies of them (as read back from the store), and refuses different ones', () => {
+    const decided = given([]).state;
+    const own = decider.decide(place(ask1), decided);
+    for (const e of own) decider.evolve(decided, e);
+    expect(decided.pending).toEqual([]);
+
+    const copied = given([]).state;
+    const asRecorded = decider.decide(place(ask1), copied).map((e) => structuredClone(e));
+    for (const e of asRecorded) decider.evolve(copied, e);
+    expect(copied.pending).toEqual([]);
+
+    const lied = given([]).state;
+    const [first, second] = decider.decide(place(ask1), lied);
+    decider.evolve(lied, first!);
+    const altered = { ...second!, data: { ...second!.data, remainingQuantity: '0.5' } } as MarketEvent;
+    expect(() => decider.evolve(lied, altered)).toThrow(MarketReplayError);
+  });
+
   it('snapshots and restores', () => {
     const state = given(bookWithAsk).state;
     const restored = restoreMarketState(marketSnapshot(state), (s) => restoreBook(s, 'reference'));

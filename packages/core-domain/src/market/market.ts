@@ -35,8 +35,12 @@ export interface MarketState {
   lastTradePrice: string | null;
   /** Highest input position applied; -1 before any. */
   lastInputPosition: bigint;
-  /** Signatures of events decided (and applied to the book) but not evolved yet. Mutable. */
-  pending: string[];
+  /**
+   * Events decided (and applied to the book) but not evolved yet, in order: the decided event
+   * objects themselves, or the signatures (eventSignature) of a replayed command's consequences.
+   * Mutable.
+   */
+  pending: (TradecoreEvent | string)[];
 }
 
 interface MarketInput {
@@ -316,7 +320,8 @@ export function createMarketDecider(options: MarketDeciderOptions) {
     if (state.pending.length > 0) throw new Error('a previous decision was not evolved: evolve its events or rebuild the state');
     if (command.inputPosition <= state.lastInputPosition) return [];
     const events = decideInner(command, state);
-    state.pending.push(...events.map(eventSignature));
+    // The objects themselves: evolving the very events decided needs no signature (identity).
+    state.pending.push(...events);
     return events;
   }
 
@@ -370,9 +375,13 @@ export function createMarketDecider(options: MarketDeciderOptions) {
     const spec = state.spec;
     if (!spec || !MARKET_STREAM_TYPES.has(event.type) || !('marketId' in event.data) || event.data.marketId !== spec.marketId) return state;
     if (state.pending.length > 0) {
-      const expected = state.pending[0];
-      const actual = eventSignature(event);
-      if (actual !== expected) throw new MarketReplayError(`expected ${expected}, got ${actual}`);
+      const pending = state.pending[0]!;
+      if (pending !== event) {
+        // Not the decided object (a copy, a recorded event, a replay's consequence): compare signatures.
+        const expected = typeof pending === 'string' ? pending : eventSignature(pending);
+        const actual = eventSignature(event);
+        if (actual !== expected) throw new MarketReplayError(`expected ${expected}, got ${actual}`);
+      }
       state.pending.shift();
     } else {
       replay(state, spec, event);
