@@ -13,7 +13,10 @@
  * Phase 2, latency: once the drain's settlements are done, BENCH_ORDERS orders (default 4,000)
  * offered open-loop at BENCH_RATE orders/s (default 400) while the pipeline runs. Latency of a trade = its TradeExecuted recordedAt minus
  * the later of its two OrderPlaced recordedAt; p50/p90/p99.
- * BENCH_MODE=processes runs relay, risk and execution as three child processes (default: one).
+ * BENCH_MODE=processes runs relay, risk and execution as three child processes (default: one);
+ * BENCH_RELAY_PROCESS=1 runs only the relay in a child process; BENCH_RELAY_BATCH sets the relay's
+ * read batch. Single mode also reports the handlers' batches during the drain and, for the latency
+ * phase, this process's GC pauses and event-loop delay (is a p99 a pause of the engine?).
  *
  * Prints a table, then `RESULT {json}` as the last line. The goal (≥ 5,000 orders/s, p99 ≤ 100 ms)
  * is reported as met or not, with the figures reached.
@@ -23,6 +26,7 @@ import { writeFileSync } from 'node:fs';
 import inspector from 'node:inspector';
 import type { RecordedEvent } from '@tradecore/event-store';
 import os from 'node:os';
+import { PerformanceObserver, constants as perfConstants, monitorEventLoopDelay } from 'node:perf_hooks';
 import { v5 as uuidv5 } from 'uuid';
 import { createPostgresCheckpointStore } from '../src/checkpoints.ts';
 import { systemClock } from '../src/ids.ts';
@@ -39,6 +43,10 @@ const WRITERS = Number(process.env.BENCH_WRITERS ?? 32);
 const USERS = Number(process.env.BENCH_USERS ?? 400) & ~1;
 const MARKETS = Number(process.env.BENCH_MARKETS ?? 8);
 const MODE = process.env.BENCH_MODE === 'processes' ? 'processes' : 'single';
+/** Single mode with BENCH_RELAY_PROCESS=1: the relay runs in a child process, the handlers here. */
+const RELAY_PROCESS = MODE === 'single' && process.env.BENCH_RELAY_PROCESS === '1';
+/** Events per relay read batch (default: the relay's, 1,000). */
+const RELAY_BATCH = process.env.BENCH_RELAY_BATCH ? Number(process.env.BENCH_RELAY_BATCH) : undefined;
 const TIMEOUT_MS = Number(process.env.BENCH_TIMEOUT_MS ?? 240_000);
 /** BENCH_CPU_PROF=<file.cpuprofile>: a V8 CPU profile of the drain alone (single mode). */
 const PROFILE_FILE = process.env.BENCH_CPU_PROF;
@@ -203,6 +211,9 @@ async function main(): Promise<void> {
     const cpuBefore = { node: process.cpuUsage(), pg: await postgresBackendCpu(ts.pool), kafka: kafkaBrokerCpuMs(), machine: machineCpuMs(), at: performance.now() };
 
     const roleCpuBefore = new Map<string, number | null>();
+    // The handlers' batches while the backlog drains (single mode): how many, how large, how long.
+    const drainBatches: Record<string, { batches: number; inputs: number; busyMs: number; maxInputs: number }> = {};
+    let countBatches = true;
     if (MODE === 'processes') {
       const env = { DATABASE_URL: ts.db.url, KAFKA_BROKERS: tk.brokers.join(','), TOPIC_PREFIX: tk.prefix };
       for (const roles of [['relay'], ['risk'], ['execution']]) {
@@ -214,12 +225,35 @@ async function main(): Promise<void> {
       stops.push(async () => {
         for (const p of procs) await p.stop();
       });
-    } else {
-      const relay = await startRelay({ store: ts.store, kafka, topicPrefix: tk.prefix, checkpoints: await createPostgresCheckpointStore(ts.pool), logger: quietLogger, metrics });
+    } else if (RELAY_PROCESS) {
+      // The relay in a child process, risk and execution here: does the relay's share of this
+      // process's CPU limit the drain?
+      const env = { DATABASE_URL: ts.db.url, KAFKA_BROKERS: tk.brokers.join(','), TOPIC_PREFIX: tk.prefix };
+      const proc = await spawnEngine(['relay'], env);
+      procs.push(proc);
+      roleCpuBefore.set('relay', proc.child.pid === undefined ? null : processCpuMs(proc.child.pid));
       const engine = await startKafkaEngine({ store: ts.store, kafka, topicPrefix: tk.prefix, clock: systemClock, logger: quietLogger, metrics, snapshots: await createPostgresSnapshotStore(ts.pool) });
+      stops.push(
+        async () => {
+          for (const p of procs) await p.stop();
+        },
+        () => engine.stop(),
+      );
+    } else {
+      const relay = await startRelay({ store: ts.store, kafka, topicPrefix: tk.prefix, ...(RELAY_BATCH ? { batchSize: RELAY_BATCH } : {}), checkpoints: await createPostgresCheckpointStore(ts.pool), logger: quietLogger, metrics });
+      const engine = await startKafkaEngine({ store: ts.store, kafka, topicPrefix: tk.prefix, clock: systemClock, logger: quietLogger, metrics, snapshots: await createPostgresSnapshotStore(ts.pool), onBatch: (b) => {
+          if (!countBatches) return;
+          const st = (drainBatches[b.handler] ??= { batches: 0, inputs: 0, busyMs: 0, maxInputs: 0 });
+          st.batches++;
+          st.inputs += b.count;
+          st.busyMs += b.endedAt - b.startedAt;
+          st.maxInputs = Math.max(st.maxInputs, b.count);
+        },
+      });
       stops.push(() => relay.stop(), () => engine.stop());
     }
     const drainTrades = await waitForTrades(ts, drainFrom, DRAIN / 2, TIMEOUT_MS);
+    countBatches = false;
     // The drain's settlements (one FillSettled per order) still flow through risk after its last
     // trade: measuring latency before they are done would queue the first offered orders behind them.
     await waitForType(ts, drainFrom, 'FillSettled', DRAIN, TIMEOUT_MS);
@@ -253,8 +287,32 @@ async function main(): Promise<void> {
 
     // ---- phase 2: latency at an offered rate ----
     metrics.registry.resetMetrics();
+    // Pauses of this process while the latency phase runs (single mode: the engine's): the
+    // garbage collector's, and the event loop's delay as a whole (GC, long synchronous work).
+    const gcPauses: { ms: number; major: boolean }[] = [];
+    const gcObserver = new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) {
+        const kind = ((e as unknown as { detail?: unknown }).detail as { kind?: number } | undefined)?.kind;
+        gcPauses.push({ ms: e.duration, major: kind === perfConstants.NODE_PERFORMANCE_GC_MAJOR });
+      }
+    });
+    gcObserver.observe({ entryTypes: ['gc'] });
+    const loopDelay = monitorEventLoopDelay({ resolution: 5 });
+    loopDelay.enable();
     const offered = await offer(ORDERS, RATE, 'load');
     const latencyTrades = await waitForTrades(ts, latencyFrom, ORDERS / 2, TIMEOUT_MS);
+    loopDelay.disable();
+    gcObserver.disconnect();
+    const gcSorted = gcPauses.map((g) => g.ms).sort((x, y) => x - y);
+    const pauses = {
+      gcCount: gcPauses.length,
+      gcMajor: gcPauses.filter((g) => g.major).length,
+      gcTotalMs: Math.round(gcSorted.reduce((a, b) => a + b, 0)),
+      gcMaxMs: Number((gcSorted[gcSorted.length - 1] ?? 0).toFixed(1)),
+      gcOver20Ms: gcSorted.filter((x) => x > 20).length,
+      loopDelayP99Ms: Number((loopDelay.percentile(99) / 1e6).toFixed(1)),
+      loopDelayMaxMs: Number((loopDelay.max / 1e6).toFixed(1)),
+    };
     const events = await eventsAfter(ts, latencyFrom);
     const stages = MODE === 'single' ? await stageQuantiles(metrics) : null;
     const placed = new Map<string, RecordedEvent>();
@@ -299,6 +357,7 @@ async function main(): Promise<void> {
       drain: { orders: DRAIN, trades: drainTrades, complete: drainTrades >= DRAIN / 2 },
       ordersPerSecond: capacity,
       drainCpu,
+      drainBatches: MODE === 'single' ? drainBatches : null,
       latencyPhase: { orders: ORDERS, offeredRate: RATE, offerSeconds: Number(offered.seconds.toFixed(2)), writerLagMaxMs: offered.lagMaxMs, trades: latencyTrades, complete: latencyTrades >= ORDERS / 2, sustainedOrdersPerSecond: sustained },
       p50Ms: percentile(latencies, 50),
       p90Ms: percentile(latencies, 90),
@@ -306,6 +365,7 @@ async function main(): Promise<void> {
       maxMs: latencies[latencies.length - 1] ?? null,
       hops: { placedToAccepted: hop(riskHop), acceptedToTrade: hop(executionHop) },
       stages,
+      pauses,
       goal: GOAL,
       goalMet: capacity >= GOAL.ordersPerSecond && p99 !== null && p99 <= GOAL.p99Ms && latencyTrades >= ORDERS / 2,
       machine: { cpus: os.cpus().length, loadAverage1m: Number(os.loadavg()[0]!.toFixed(1)), node: process.version },
@@ -325,12 +385,22 @@ async function main(): Promise<void> {
       ...(stages
         ? Object.fromEntries(Object.entries(stages).map(([k, v]) => [`stage ${k} p50 / p99 (ms, bucket bound)`, { value: `${v.p50Ms} / ${v.p99Ms}` }]))
         : {}),
+      'latency phase: GC pauses (count, major, total ms, max ms, > 20 ms)': {
+        value: `${pauses.gcCount}, ${pauses.gcMajor}, ${pauses.gcTotalMs}, ${pauses.gcMaxMs}, ${pauses.gcOver20Ms}`,
+      },
+      'latency phase: event-loop delay p99 / max (ms)': { value: `${pauses.loopDelayP99Ms} / ${pauses.loopDelayMaxMs}` },
       [`goal ≥ ${GOAL.ordersPerSecond}/s, p99 ≤ ${GOAL.p99Ms} ms`]: { value: result.goalMet ? 'met' : 'not met' },
       'drain CPU per order (ms): engine node / PostgreSQL / Kafka': { value: `${drainCpu.nodeMsPerOrder ?? 'n/a'} / ${drainCpu.postgresMsPerOrder ?? 'n/a'} / ${drainCpu.kafkaMsPerOrder ?? 'n/a'}` },
       ...(MODE === 'processes'
         ? { 'drain CPU per order (ms): relay / risk / execution processes': { value: ['relay', 'risk', 'execution'].map((r) => drainCpu.perProcessMsPerOrder[r] ?? 'n/a').join(' / ') } }
         : {}),
       'drain: machine busy (cores of 2)': { value: drainCpu.machineBusyCores ?? 'n/a' },
+      ...Object.fromEntries(
+        Object.entries(drainBatches).map(([h, b]) => [
+          `drain: ${h} batches until the last trade (count, mean / max inputs, mean ms)`,
+          { value: `${b.batches}, ${Math.round(b.inputs / b.batches)} / ${b.maxInputs}, ${Math.round(b.busyMs / b.batches)}` },
+        ]),
+      ),
       'load average (1 min)': { value: result.machine.loadAverage1m },
     });
     console.log(`RESULT ${JSON.stringify(result)}`);
