@@ -5,7 +5,7 @@
  * without parsing the value. Inbox messages (account-inbox, market-inbox) carry none: their only
  * readers, the handlers, decode the value anyway (relay.ts buildTopicMessages).
  */
-import type { EventMetadata, RecordedEvent } from '@tradecore/event-store';
+import type { EventMetadata, RawRecordedEvent, RecordedEvent } from '@tradecore/event-store';
 
 export class EventDecodeError extends Error {
   constructor(message: string) {
@@ -41,7 +41,22 @@ export function encodeRecordedEvent(e: RecordedEvent): Buffer {
   return Buffer.from(JSON.stringify(wire), 'utf8');
 }
 
-export function eventHeaders(e: RecordedEvent): Record<string, string> {
+/**
+ * The same message from an event read raw (RawRecordedEvent): its data and metadata JSON texts are
+ * spliced in as they are, so the relay neither parses nor serialises them. Only the whitespace and
+ * key order inside data and metadata may differ from encodeRecordedEvent's; the decoded event is
+ * the same (codec.test.ts).
+ */
+export function encodeRawRecordedEvent(e: RawRecordedEvent): Buffer {
+  return Buffer.from(
+    `{"eventId":${JSON.stringify(e.eventId)},"stream":${JSON.stringify(e.stream)},"type":${JSON.stringify(e.type)},` +
+      `"data":${e.dataJson},"metadata":${e.metadataJson},"streamRevision":"${e.streamRevision}",` +
+      `"globalPosition":"${e.globalPosition}","recordedAt":${JSON.stringify(e.recordedAt)}}`,
+    'utf8',
+  );
+}
+
+export function eventHeaders(e: Pick<RecordedEvent, 'type' | 'globalPosition' | 'stream' | 'eventId'>): Record<string, string> {
   return {
     type: e.type,
     position: e.globalPosition.toString(),

@@ -8,14 +8,14 @@
  * On an error (store unavailable, broker gone) the relay stops reading, waits with a bounded
  * backoff and resumes from its saved checkpoint: it never skips.
  */
-import type { EventStore, RecordedEvent, Subscription } from '@tradecore/event-store';
+import type { EventStore, RawRecordedEvent, RecordedEvent, Subscription } from '@tradecore/event-store';
 import type { Kafka, Message, Producer, TopicMessages } from 'kafkajs';
 import { backoffDelay, sleep } from './backoff.ts';
 import type { CheckpointStore } from './checkpoints.ts';
-import { encodeRecordedEvent, eventHeaders } from './codec.ts';
+import { encodeRawRecordedEvent, encodeRecordedEvent, eventHeaders } from './codec.ts';
 import { correlationIdOf } from './dead-letter.ts';
 import { defaultLogger, engineMetrics, type EngineMetrics, type Logger } from './observability.ts';
-import { routeEvent, topicName, type LogicalTopic } from './routing.ts';
+import { ROUTING_FIELDS, routeEvent, topicName, type LogicalTopic, type Route } from './routing.ts';
 import { PRODUCER_CONFIG, ensureTopics } from './topics.ts';
 
 export interface RelayOptions {
@@ -37,6 +37,12 @@ export interface RelayOptions {
   restartBackoff?: { initialMs?: number; maxMs?: number };
   /** A produce request not acknowledged within this time fails the batch (resent by a fresh producer). Default 30 s. */
   sendTimeoutMs?: number;
+  /**
+   * Read the store raw (subscribeToAllRaw, where the store has it): data and metadata go from the
+   * store into the messages as JSON texts, never parsed and serialised again. Default true; false
+   * (or a store without it) reads parsed events. The messages decode to the same events either way.
+   */
+  rawReads?: boolean;
   /** Called after each acknowledged and checkpointed batch (tests, benchmarks). */
   onBatch?: (info: { count: number; lastPosition: bigint }) => void;
 }
@@ -54,17 +60,27 @@ export interface Relay {
 /** Bytes of one partition's records per produce request: below the broker's 1 MiB default. */
 export const MAX_PARTITION_BYTES = 768 * 1024;
 
+/** What the relay needs of an event, read parsed (RecordedEvent) or raw (RawRecordedEvent). */
+interface Relayable {
+  eventId: string;
+  stream: string;
+  type: string;
+  globalPosition: bigint;
+  recordedAt: string;
+}
+
 /**
  * The messages of a read batch, in global order, as produce requests: one request unless a
  * partition's records would pass `maxPartitionBytes` (a 1,000-event batch to the single-partition
  * events topic does), then several, sent one after the other so per-partition order is kept.
  */
-export function buildTopicMessages(
-  events: readonly RecordedEvent[],
+function buildRequests<E extends Relayable>(
+  events: readonly E[],
   topicPrefix: string,
-  maxPartitionBytes = MAX_PARTITION_BYTES,
-  /** Called for each event that can reach no handler (sent to the dead-letter topic). */
-  onUnroutable?: (e: RecordedEvent) => void,
+  maxPartitionBytes: number,
+  encode: (e: E) => Buffer,
+  routesOf: (e: E) => Route[],
+  onUnroutable: ((e: E) => void) | undefined,
 ): TopicMessages[][] {
   const requests: TopicMessages[][] = [];
   let byTopic = new Map<LogicalTopic, Message[]>();
@@ -76,9 +92,9 @@ export function buildTopicMessages(
     bytes = new Map();
   };
   for (const e of events) {
-    const value = encodeRecordedEvent(e);
+    const value = encode(e);
     const headers = eventHeaders(e);
-    const routes = routeEvent(e);
+    const routes = routesOf(e);
     const size = value.length + 200;
     if (routes.some((r) => (bytes.get(`${r.topic}/${r.partition}`) ?? 0) + size > maxPartitionBytes)) flush();
     if (onUnroutable && routes.some((r) => r.topic === 'dead-letter')) onUnroutable(e);
@@ -100,6 +116,36 @@ export function buildTopicMessages(
   }
   flush();
   return requests;
+}
+
+/** buildRequests for events read parsed. */
+export function buildTopicMessages(
+  events: readonly RecordedEvent[],
+  topicPrefix: string,
+  maxPartitionBytes = MAX_PARTITION_BYTES,
+  /** Called for each event that can reach no handler (sent to the dead-letter topic). */
+  onUnroutable?: (e: RecordedEvent) => void,
+): TopicMessages[][] {
+  return buildRequests(events, topicPrefix, maxPartitionBytes, encodeRecordedEvent, routeEvent, onUnroutable);
+}
+
+/** buildRequests for events read raw: routed by their ROUTING_FIELDS, data and metadata spliced in as stored. */
+export function buildRawTopicMessages(
+  events: readonly RawRecordedEvent[],
+  topicPrefix: string,
+  maxPartitionBytes = MAX_PARTITION_BYTES,
+  onUnroutable?: (e: RawRecordedEvent) => void,
+): TopicMessages[][] {
+  return buildRequests(events, topicPrefix, maxPartitionBytes, encodeRawRecordedEvent, (e) => routeEvent({ type: e.type, stream: e.stream, data: e.fields }), onUnroutable);
+}
+
+/** correlationIdOf for a raw event (its metadata parsed: only for the rare log line that needs it). */
+function rawCorrelationId(e: RawRecordedEvent): string | undefined {
+  try {
+    return correlationIdOf({ ...e, data: null, metadata: JSON.parse(e.metadataJson) as RecordedEvent['metadata'] });
+  } catch {
+    return e.eventId;
+  }
 }
 
 export function createRelay(options: RelayOptions): Relay {
@@ -183,17 +229,22 @@ export function createRelay(options: RelayOptions): Relay {
     }
   }
 
-  async function publish(events: readonly RecordedEvent[]): Promise<void> {
+  const warnUnroutable = (e: Relayable, correlationId: string | undefined): void =>
+    logger.warn(
+      { eventId: e.eventId, type: e.type, stream: e.stream, position: e.globalPosition.toString(), correlationId },
+      'event has no routing key fields; published to the dead-letter topic',
+    );
+  const publishParsed = (events: readonly RecordedEvent[]): Promise<void> =>
+    publish(events, () => buildTopicMessages(events, prefix, MAX_PARTITION_BYTES, (e) => warnUnroutable(e, correlationIdOf(e))));
+  const publishRaw = (events: readonly RawRecordedEvent[]): Promise<void> =>
+    publish(events, () => buildRawTopicMessages(events, prefix, MAX_PARTITION_BYTES, (e) => warnUnroutable(e, rawCorrelationId(e))));
+
+  async function publish(events: readonly Relayable[], build: () => TopicMessages[][]): Promise<void> {
     if (events.length === 0 || !producer) return;
     // A checkpoint that could not be saved stops this subscription: the relay resumes from the saved one.
     if (saveError !== undefined) await flushCheckpoint();
     const end = metrics.relayBatchSeconds.startTimer();
-    const requests = buildTopicMessages(events, prefix, MAX_PARTITION_BYTES, (e) =>
-      logger.warn(
-        { eventId: e.eventId, type: e.type, stream: e.stream, position: e.globalPosition.toString(), correlationId: correlationIdOf(e) },
-        'event has no routing key fields; published to the dead-letter topic',
-      ),
-    );
+    const requests = build();
     for (const topicMessages of requests) await send(producer, topicMessages);
     const last = events[events.length - 1]!.globalPosition;
     const oldest = Date.parse(events[0]!.recordedAt);
@@ -218,7 +269,11 @@ export function createRelay(options: RelayOptions): Relay {
     // stop() may have been called while the checkpoint loaded: then there is nothing to close later.
     if (abort.signal.aborted) return;
     logger.info({ from: position.toString() }, 'relay subscribing from checkpoint');
-    subscription = options.store.subscribeToAll(publish, { fromPosition: position, batchSize });
+    const store = options.store;
+    subscription =
+      options.rawReads !== false && store.subscribeToAllRaw
+        ? store.subscribeToAllRaw(publishRaw, { fromPosition: position, batchSize, fields: ROUTING_FIELDS })
+        : store.subscribeToAll(publishParsed, { fromPosition: position, batchSize });
     try {
       await subscription.done;
     } finally {

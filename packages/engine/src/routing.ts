@@ -112,6 +112,13 @@ function market(marketId: number): Route {
  * (the handlers do, and dead-letter what fails). An inbox event whose key fields are missing can
  * reach no handler: it goes to the dead-letter topic, keyed by its stream.
  */
+/**
+ * Every `data` field routeEvent reads: routing an event by these fields alone (the rest of its data
+ * left out) gives the same routes, which lets the relay route raw events without parsing their data
+ * (routing.test.ts checks it for every event type).
+ */
+export const ROUTING_FIELDS = ['userId', 'marketId', 'takerUserId', 'makerUserId', 'scope'] as const;
+
 export function routeEvent(recorded: Pick<RecordedEvent, 'type' | 'data' | 'stream'>): Route[] {
   const routes: Route[] = [{ topic: 'events', key: recorded.stream, partition: 0 }];
   const { type, data } = recorded;

@@ -83,6 +83,32 @@ export interface Subscription {
 
 export type SubscriptionHandler = (events: readonly RecordedEvent[]) => Promise<void>;
 
+/**
+ * A recorded event whose data and metadata stay JSON texts, for a reader that only passes them on
+ * (the relay splices them into its Kafka messages): nothing is parsed or serialised again.
+ */
+export interface RawRecordedEvent {
+  eventId: string;
+  stream: string;
+  type: string;
+  streamRevision: bigint;
+  globalPosition: bigint;
+  recordedAt: string;
+  /** `data` as JSON text. The formatting (whitespace, key order) is the store's; the value is the event's. */
+  dataJson: string;
+  /** `metadata` as JSON text, formatted like dataJson. */
+  metadataJson: string;
+  /** The top-level `data` fields named in RawSubscribeOptions.fields, parsed; a field the data lacks is absent. */
+  fields: Readonly<Record<string, unknown>>;
+}
+
+export interface RawSubscribeOptions extends SubscribeOptions {
+  /** Top-level `data` fields to deliver parsed in RawRecordedEvent.fields (names: [A-Za-z_][A-Za-z0-9_]*). */
+  fields?: readonly string[];
+}
+
+export type RawSubscriptionHandler = (events: readonly RawRecordedEvent[]) => Promise<void>;
+
 export interface EventStore {
   /**
    * Appends atomically, all or nothing. expectedRevision defaults to 'any'; -1n is accepted as
@@ -105,6 +131,12 @@ export interface EventStore {
    * one run, keeps global order. The handler is awaited before the next batch is delivered.
    */
   subscribeToAll(handler: SubscriptionHandler, options?: SubscribeOptions): Subscription;
+  /**
+   * Optional: subscribeToAll with the same guarantees, delivering RawRecordedEvents. A store
+   * offers it where it can hand out the stored JSON without parsing it (PostgreSQL); callers fall
+   * back to subscribeToAll where it is missing.
+   */
+  subscribeToAllRaw?(handler: RawSubscriptionHandler, options?: RawSubscribeOptions): Subscription;
   close(): Promise<void>;
 }
 

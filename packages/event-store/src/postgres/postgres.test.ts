@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newEvent } from '../contract.suite.ts';
 import { canonicalize } from '../canonical-json.ts';
 import { GENESIS_HASH, hashEvent } from '../hash.ts';
-import type { RecordedEvent } from '../port.ts';
+import type { RawRecordedEvent, RecordedEvent } from '../port.ts';
 import { migrateEventStore } from './migrate.ts';
 import { migrations } from './schema.ts';
 import { createPostgresEventStore, type PostgresEventStore } from './store.ts';
@@ -90,6 +90,44 @@ describe('PostgreSQL event store', () => {
       await held.end();
       await sub.close();
     }
+  });
+
+  it('subscribeToAllRaw delivers what subscribeToAll delivers, with data and metadata as their JSON texts and the named fields parsed', async () => {
+    const start = await store.headPosition();
+    const data = [
+      { userId: 7, marketId: 3, note: 'é "quoted" \\ \u2028', nested: { a: [1, 2.5, null, true], b: {} } },
+      { takerUserId: 1, makerUserId: 2, scope: 'global', userId: '7' },
+      {},
+    ];
+    await store.appendToStream('raw-a', [newEvent('RawOne', data[0]), newEvent('RawTwo', data[1])], { expectedRevision: 'no_stream' });
+    await store.appendToStream('raw-b', [newEvent('RawThree', data[2], { correlationId: 'c-1' })], { expectedRevision: 'no_stream' });
+    const parsed: RecordedEvent[] = [];
+    const raw: RawRecordedEvent[] = [];
+    const subs = [
+      store.subscribeToAll(async (b) => void parsed.push(...b), { fromPosition: start, batchSize: 2 }),
+      store.subscribeToAllRaw(async (b) => void raw.push(...b), { fromPosition: start, batchSize: 2, fields: ['userId', 'takerUserId', 'scope', 'missing'] }),
+    ];
+    try {
+      await waitFor(() => parsed.length >= 3 && raw.length >= 3, 10_000);
+    } finally {
+      for (const sub of subs) await sub.close();
+    }
+    expect(raw).toHaveLength(3);
+    expect(parsed).toHaveLength(3);
+    raw.forEach((r, i) => {
+      const p = parsed[i]!;
+      const { dataJson, metadataJson, fields, ...envelope } = r;
+      const { data: pData, metadata: pMetadata, ...pEnvelope } = p;
+      expect(envelope).toEqual(pEnvelope);
+      expect(JSON.parse(dataJson)).toEqual(pData);
+      expect(JSON.parse(metadataJson)).toEqual(pMetadata);
+      expect(JSON.parse(dataJson)).toEqual(data[i]);
+      // exactly the named fields the data has, with their JSON values (a string stays a string)
+      const d = data[i] as Record<string, unknown>;
+      expect(fields).toEqual(Object.fromEntries(['userId', 'takerUserId', 'scope', 'missing'].filter((f) => f in d).map((f) => [f, d[f]])));
+    });
+    expect(raw[1]!.fields).toEqual({ userId: '7', takerUserId: 1, scope: 'global' });
+    expect(() => store.subscribeToAllRaw(async () => undefined, { fields: ["userId'; drop table x; --"] })).toThrow(/invalid data field name/);
   });
 
   it('a rolled-back transaction leaves no event and blocks nobody afterwards', async () => {

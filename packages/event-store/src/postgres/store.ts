@@ -19,6 +19,9 @@ import {
   type EventStore,
   type ExpectedRevision,
   type NewEvent,
+  type RawRecordedEvent,
+  type RawSubscribeOptions,
+  type RawSubscriptionHandler,
   type ReadAllOptions,
   type ReadStreamOptions,
   type RecordedEvent,
@@ -110,6 +113,7 @@ export interface PostgresEventStore extends EventStore {
   ): Promise<AppendResult>;
   /** Wakes this store's subscriptions and (with notify) the other processes' ones. */
   wakeSubscribers(position?: bigint): void;
+  subscribeToAllRaw(handler: RawSubscriptionHandler, options?: RawSubscribeOptions): Subscription;
 }
 
 /**
@@ -836,7 +840,18 @@ export function createPostgresEventStore(options: PostgresEventStoreOptions): Po
   // ---- subscriptions ----
   const subscriptions = new Set<{ close(): Promise<void> }>();
 
-  const subscribeToAll = (handler: SubscriptionHandler, opts?: SubscribeOptions): Subscription => {
+  /**
+   * The catch-up loop shared by subscribeToAll and subscribeToAllRaw: `read(cursor)` returns one
+   * page of rows as arrays whose last column is the reader's bound (a left join: with nothing to
+   * read, one row of nulls that still carries the bound); `toEvent` turns an event row into what
+   * the handler gets.
+   */
+  const subscribeRows = <E extends { globalPosition: bigint }>(
+    read: (cursor: bigint, batchSize: number, types: string[] | null) => Promise<unknown[][]>,
+    toEvent: (row: unknown[]) => E,
+    handler: (events: E[]) => Promise<void>,
+    opts: SubscribeOptions | undefined,
+  ): Subscription => {
     const batchSize = opts?.batchSize ?? 500;
     if (!Number.isSafeInteger(batchSize) || batchSize < 1) throw new RangeError('batchSize must be a positive integer');
     const types = opts?.eventTypes ? [...opts.eventTypes] : null;
@@ -847,14 +862,9 @@ export function createPostgresEventStore(options: PostgresEventStoreOptions): Po
       let backoff = 0;
       while (!stopped) {
         const since = signal.version;
-        // A left join: with nothing to read, one row of nulls that still carries the bound.
-        let rows: [...EventRow, bound: string][];
+        let rows: unknown[][];
         try {
-          rows = await queryEvents<[...EventRow, bound: string]>('subscribe', sql.subscribe, [
-            cursor.toString(),
-            String(batchSize),
-            types,
-          ]);
+          rows = await read(cursor, batchSize, types);
         } catch (err) {
           // The database is away: keep the position and try again; anything else stops us.
           if (!(err instanceof EventStoreUnavailableError) || stopped || closed) throw err;
@@ -862,8 +872,10 @@ export function createPostgresEventStore(options: PostgresEventStoreOptions): Po
           continue;
         }
         if (stopped) return;
-        const boundary = BigInt(rows[0]?.[8] ?? '0') - 1n;
-        const events = rows.filter((r) => (r[0] as string | null) !== null).map((r) => toRecorded(r as unknown as EventRow));
+        const first = rows[0];
+        const boundary = BigInt((first?.[first.length - 1] as string | null | undefined) ?? '0') - 1n;
+        const events: E[] = [];
+        for (const r of rows) if ((r[0] as string | null) !== null) events.push(toEvent(r));
         if (events.length > 0) {
           await handler(events);
           const last = events[events.length - 1];
@@ -910,6 +922,68 @@ export function createPostgresEventStore(options: PostgresEventStoreOptions): Po
     return sub;
   };
 
+  const subscribeToAll = (handler: SubscriptionHandler, opts?: SubscribeOptions): Subscription =>
+    subscribeRows(
+      (cursor, batchSize, types) => queryEvents<unknown[]>('subscribe', sql.subscribe, [cursor.toString(), String(batchSize), types]),
+      (r) => toRecorded(r as unknown as EventRow),
+      handler,
+      opts,
+    );
+
+  // One statement per field list (the fields are columns of the query), named after its index here.
+  const rawStatements = new Map<string, { name: string; text: string }>();
+  const rawStatement = (fields: readonly string[]): { name: string; text: string } => {
+    const key = fields.join(',');
+    let st = rawStatements.get(key);
+    if (!st) {
+      for (const f of fields) if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(f)) throw new TypeError(`invalid data field name ${JSON.stringify(f)}`);
+      const picked = fields.map((f, i) => `, data -> '${f}' as f${i}`).join('');
+      st = {
+        name: `subscribe_raw_${rawStatements.size}`,
+        text: `select e.*, b.bound::text as bound from (select ${bound} as bound) b
+                 left join lateral (
+                   select position, stream, revision, event_id, type, data::text as data_json, metadata::text as metadata_json,
+                          ${RECORDED_AT_ISO} as recorded_at${picked}
+                     from ${s}.events
+                    where position > $1::bigint and position < b.bound
+                      and ($3::text[] is null or type = any($3::text[]))
+                    order by position limit $2::bigint) e on true
+                 order by e.position`,
+      };
+      rawStatements.set(key, st);
+    }
+    return st;
+  };
+
+  const subscribeToAllRaw = (handler: RawSubscriptionHandler, opts?: RawSubscribeOptions): Subscription => {
+    const fields = opts?.fields ? [...opts.fields] : [];
+    const st = rawStatement(fields);
+    return subscribeRows(
+      (cursor, batchSize, types) => queryEvents<unknown[]>(st.name, st.text, [cursor.toString(), String(batchSize), types]),
+      (r): RawRecordedEvent => {
+        // A field's column is jsonb (parsed); SQL null: the data has no such field.
+        const picked: Record<string, unknown> = {};
+        for (let i = 0; i < fields.length; i++) {
+          const v = r[8 + i];
+          if (v !== null) picked[fields[i]!] = v;
+        }
+        return {
+          globalPosition: BigInt(r[0] as string),
+          stream: r[1] as string,
+          streamRevision: BigInt(r[2] as string),
+          eventId: r[3] as string,
+          type: r[4] as string,
+          dataJson: r[5] as string,
+          metadataJson: r[6] as string,
+          recordedAt: isoFromRow(r[7] as string),
+          fields: picked,
+        };
+      },
+      handler,
+      opts,
+    );
+  };
+
   // Where close() is, for a report when it takes long (describeClose()).
   let closeStage = 'open';
   let closing: Promise<void> | undefined;
@@ -952,6 +1026,7 @@ export function createPostgresEventStore(options: PostgresEventStoreOptions): Po
     readAllStream,
     headPosition,
     subscribeToAll,
+    subscribeToAllRaw,
     wakeSubscribers,
     close,
     describeClose,
