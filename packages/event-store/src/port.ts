@@ -98,7 +98,7 @@ export interface RawRecordedEvent {
   dataJson: string;
   /** `metadata` as JSON text, formatted like dataJson. */
   metadataJson: string;
-  /** The top-level `data` fields named in RawSubscribeOptions.fields, parsed; a field the data lacks is absent. */
+  /** The top-level `data` fields named in RawSubscribeOptions.fields, parsed; a field the data lacks, or whose value is null, is absent. */
   fields: Readonly<Record<string, unknown>>;
 }
 

@@ -961,7 +961,7 @@ export function createPostgresEventStore(options: PostgresEventStoreOptions): Po
     return subscribeRows(
       (cursor, batchSize, types) => queryEvents<unknown[]>(st.name, st.text, [cursor.toString(), String(batchSize), types]),
       (r): RawRecordedEvent => {
-        // A field's column is jsonb (parsed); SQL null: the data has no such field.
+        // A field's column is jsonb (parsed); null: the data has no such field, or it is null there.
         const picked: Record<string, unknown> = {};
         for (let i = 0; i < fields.length; i++) {
           const v = r[8 + i];
