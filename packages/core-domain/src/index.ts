@@ -16,3 +16,4 @@ export * from './risk/rules.ts';
 export * from './account/account.ts';
 export * from './order/order.ts';
 export * from './market/market.ts';
+export { fastParseEvent } from './fast-parse.ts';

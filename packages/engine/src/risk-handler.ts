@@ -8,6 +8,7 @@
 import {
   DEFAULT_ACCOUNT_LIMITS,
   accountDecider,
+  fastParseEvent,
   parseEvent,
   streams,
   type AccountCommand,
@@ -24,9 +25,23 @@ import { LastPrices } from './last-prices.ts';
 import { ReferenceData } from './reference-data.ts';
 import { StreamRunner, retryStore, type StreamInput, type StreamModel } from './stream-runner.ts';
 
+/**
+ * A recorded event (an input, or an event of the stream being loaded) as a catalogue event; throws
+ * EventSchemaError (poison: dead-lettered by the StreamRunner) when it does not match its schema.
+ *
+ * core-domain's fastParseEvent answers first, only when it is sure zod would accept the data and
+ * return an equal copy (property-tested in core-domain); otherwise zod (`parseEvent`) decides, and
+ * its verdict and error message stand. The fast path does not copy: the event's `data` is the
+ * recorded object itself (the input decoded from Kafka, or the row the store read). Sharing it is
+ * safe because nothing downstream writes to event data: the account and market deciders, the
+ * StreamRunner and the handlers only read it, building new objects for commands, states and
+ * decided events (checked by grep, and core-domain's write-side pipeline test runs both deciders
+ * on deep-frozen events), and a recorded event is not written to after it is decoded or read.
+ */
 export function parseRecorded(r: RecordedEvent): TradecoreEvent {
   const v = r.metadata?.schemaVersion;
-  return parseEvent(r.type, typeof v === 'number' ? v : 1, r.data);
+  const version = typeof v === 'number' ? v : 1;
+  return fastParseEvent(r.type, version, r.data) ?? parseEvent(r.type, version, r.data);
 }
 
 export const accountModel: StreamModel<AccountState> = {

@@ -18,8 +18,7 @@
 import type pg from 'pg';
 import type { RecordedEvent } from '@tradecore/event-store';
 import { Gauge, type Registry } from 'prom-client';
-import { BatchFold, UNREAD_EVENT_TYPES, loadKeys, orderAverageFillPrice, parseRecorded, positionAveragePrice, positionId, type MarketRow, type OrderRow, type OrderStatus, type ParseOutcome, type ParsedEvent, type PositionRow } from './fold.ts';
-import { fastParse } from './fast-parse.ts';
+import { BatchFold, UNREAD_EVENT_TYPES, fastParseRecorded, loadKeys, orderAverageFillPrice, parseRecorded, positionAveragePrice, positionId, type MarketRow, type OrderRow, type OrderStatus, type ParseOutcome, type ParsedEvent, type PositionRow } from './fold.ts';
 import { CHECKPOINT_NAME, migrateSchema } from './migrations.ts';
 import { fmt, fmtOrNull, signedUnits, units } from './money.ts';
 import { bulkInsertSql, copyRows, ident, lockKeySql, prepared, type Column, type Queryable } from './sql.ts';
@@ -189,8 +188,9 @@ export function createProjector(options: ProjectorOptions): Projector {
 
   /**
    * Parses, loads what the fold needs (cache first) and folds; `yieldEvery` lets I/O run in between.
-   * `fast`: try fastParse before zod (replays of the store's own log only). `into`: fold on into
-   * an earlier batch's fold, not yet written, as if both were one batch.
+   * `fast`: try fastParseRecorded (core-domain's fastParseEvent) before zod (replays of the store's
+   * own log only). `into`: fold on into an earlier batch's fold, not yet written, as if both were
+   * one batch.
    */
   async function foldEvents(db: Queryable, fresh: readonly RecordedEvent[], yieldEvery = 0, fast = false, into?: Folded): Promise<Folded> {
     const complete = cache !== undefined && cacheComplete && (into === undefined || into.orders === cache.orders);
@@ -202,7 +202,7 @@ export function createProjector(options: ProjectorOptions): Projector {
     let i = 0;
     for (const e of fresh) {
       if (!UNREAD_EVENT_TYPES.has(e.type)) {
-        const parsed = fast ? fastParse(e) : undefined;
+        const parsed = fast ? fastParseRecorded(e) : undefined;
         outcomes.push(parsed ? { ok: true, parsed } : parseRecorded(e));
       }
       if (++i % every === 0) await breathe();
@@ -330,7 +330,7 @@ export function createProjector(options: ProjectorOptions): Projector {
    * past `MAX_UNWRITTEN` events.
    * The cache holds every row that has a write in flight or pending, so loads never see a stale
    * row; it is only cleared once everything is written.
-   * Events are checked by fastParse first (zod when it is unsure); into an empty schema, rows
+   * Events are checked by fastParseRecorded first (zod when it is unsure); into an empty schema, rows
    * appear with COPY the first time and are upserted after that.
    */
   function replayPipeline(pipelineOptions: ReplayPipelineOptions = {}): ReplayPipeline {

@@ -39,6 +39,15 @@ type Request =
   | { k: 'cancel'; pick: number }
   | { k: 'amend'; pick: number; price: number; qty: number };
 
+/** Freezes a JSON value and everything in it (an assignment to it then throws: modules are strict). */
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null) {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}
+
 interface Stored {
   event: TradecoreEvent;
   stream: string;
@@ -57,7 +66,9 @@ function simulate(batches: Request[][]) {
 
   const append = (stream: string, events: TradecoreEvent[], meta: DecisionMeta) => {
     for (const e of events) {
-      const stored = JSON.parse(JSON.stringify(e)) as TradecoreEvent;
+      // Frozen, as read-only as a recorded event is: the engine parses inputs and stream events
+      // without copying them (fastParseEvent), so neither decider may write to event data.
+      const stored = deepFreeze(JSON.parse(JSON.stringify(e)) as TradecoreEvent);
       log.push({ event: stored, stream, meta });
       if (stream.startsWith('account-')) {
         const u = Number(stream.slice('account-'.length));
