@@ -15,7 +15,7 @@
  * the later of its two OrderPlaced recordedAt; p50/p90/p99.
  * BENCH_MODE=processes runs relay, risk and execution as three child processes (default: one);
  * BENCH_RELAY_PROCESS=1 runs only the relay in a child process; BENCH_RELAY_BATCH sets the relay's
- * read batch. Single mode also reports the handlers' batches during the drain and, for the latency
+ * read batch; BENCH_RELAY_RAW=0 makes the relay read parsed events instead of raw ones. Single mode also reports the handlers' batches during the drain and, for the latency
  * phase, this process's GC pauses and event-loop delay (is a p99 a pause of the engine?).
  *
  * Prints a table, then `RESULT {json}` as the last line. The goal (≥ 5,000 orders/s, p99 ≤ 100 ms)
@@ -240,7 +240,7 @@ async function main(): Promise<void> {
         () => engine.stop(),
       );
     } else {
-      const relay = await startRelay({ store: ts.store, kafka, topicPrefix: tk.prefix, ...(RELAY_BATCH ? { batchSize: RELAY_BATCH } : {}), checkpoints: await createPostgresCheckpointStore(ts.pool), logger: quietLogger, metrics });
+      const relay = await startRelay({ store: ts.store, kafka, topicPrefix: tk.prefix, ...(RELAY_BATCH ? { batchSize: RELAY_BATCH } : {}), rawReads: process.env.BENCH_RELAY_RAW !== '0', checkpoints: await createPostgresCheckpointStore(ts.pool), logger: quietLogger, metrics });
       const engine = await startKafkaEngine({ store: ts.store, kafka, topicPrefix: tk.prefix, clock: systemClock, logger: quietLogger, metrics, snapshots: await createPostgresSnapshotStore(ts.pool), onBatch: (b) => {
           if (!countBatches) return;
           const st = (drainBatches[b.handler] ??= { batches: 0, inputs: 0, busyMs: 0, maxInputs: 0 });
@@ -254,6 +254,8 @@ async function main(): Promise<void> {
     }
     const drainTrades = await waitForTrades(ts, drainFrom, DRAIN / 2, TIMEOUT_MS);
     countBatches = false;
+    // Relay read batches so far (one observation of the relayed-age histogram per batch).
+    const relayBatchesInDrain = MODE === 'single' ? ((await stageQuantiles(metrics))['relay: recorded → acked']?.count ?? null) : null;
     // The drain's settlements (one FillSettled per order) still flow through risk after its last
     // trade: measuring latency before they are done would queue the first offered orders behind them.
     await waitForType(ts, drainFrom, 'FillSettled', DRAIN, TIMEOUT_MS);
@@ -357,7 +359,7 @@ async function main(): Promise<void> {
       drain: { orders: DRAIN, trades: drainTrades, complete: drainTrades >= DRAIN / 2 },
       ordersPerSecond: capacity,
       drainCpu,
-      drainBatches: MODE === 'single' ? drainBatches : null,
+      drainBatches: MODE === 'single' ? { ...drainBatches, relay: relayBatchesInDrain } : null,
       latencyPhase: { orders: ORDERS, offeredRate: RATE, offerSeconds: Number(offered.seconds.toFixed(2)), writerLagMaxMs: offered.lagMaxMs, trades: latencyTrades, complete: latencyTrades >= ORDERS / 2, sustainedOrdersPerSecond: sustained },
       p50Ms: percentile(latencies, 50),
       p90Ms: percentile(latencies, 90),
@@ -395,6 +397,7 @@ async function main(): Promise<void> {
         ? { 'drain CPU per order (ms): relay / risk / execution processes': { value: ['relay', 'risk', 'execution'].map((r) => drainCpu.perProcessMsPerOrder[r] ?? 'n/a').join(' / ') } }
         : {}),
       'drain: machine busy (cores of 2)': { value: drainCpu.machineBusyCores ?? 'n/a' },
+      'drain: relay read batches until the last trade': { value: relayBatchesInDrain ?? 'n/a' },
       ...Object.fromEntries(
         Object.entries(drainBatches).map(([h, b]) => [
           `drain: ${h} batches until the last trade (count, mean / max inputs, mean ms)`,
