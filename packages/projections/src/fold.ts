@@ -243,7 +243,7 @@ export function parseRecorded(rec: RecordedEvent): ParseOutcome {
 }
 
 /**
- * core-domain's fastParseEvent on a recorded event (replays of the store's own log): the parsed
+ * core-domain's fastParseEvent on a recorded event (replays and the live projection): the parsed
  * event when it certainly passes its schema, with the recorded data itself (the fold only reads
  * it); undefined when unsure, and the caller goes through parseRecorded (zod).
  */

@@ -188,8 +188,7 @@ export function createProjector(options: ProjectorOptions): Projector {
 
   /**
    * Parses, loads what the fold needs (cache first) and folds; `yieldEvery` lets I/O run in between.
-   * `fast`: try fastParseRecorded (core-domain's fastParseEvent) before zod (replays of the store's
-   * own log only). `into`: fold on into an earlier batch's fold, not yet written, as if both were
+   * `fast`: try fastParseRecorded (core-domain's fastParseEvent) before zod. `into`: fold on into an earlier batch's fold, not yet written, as if both were
    * one batch.
    */
   async function foldEvents(db: Queryable, fresh: readonly RecordedEvent[], yieldEvery = 0, fast = false, into?: Folded): Promise<Folded> {
@@ -306,7 +305,9 @@ export function createProjector(options: ProjectorOptions): Projector {
     const skipped = events.length - fresh.length;
     const last = fresh[fresh.length - 1];
     if (!last) return { result: { position: BigInt(start), applied: 0, skipped, errors: 0, markets: [], users: [] }, at };
-    const folded = await foldEvents(db, fresh);
+    // The fast check as in replays: it accepts only what zod would accept, whatever the events'
+    // source (fast-parse.test.ts in core-domain), and the fold only reads the data it shares.
+    const folded = await foldEvents(db, fresh, 0, true);
     try {
       await runStatements(db, writeStatements(s, folded.fold));
     } catch (err) {
