@@ -6,9 +6,9 @@
  * enum values; ISO times only in the form every month accepts). When it accepts, zod would accept
  * the same data and return an equal copy of it, so the event is built around the data as given
  * (not a copy: callers must treat it as read-only, like every catalogue event). Anything else —
- * another schema version, an unknown key, a value outside the narrow forms, an event type without
- * a checker here — returns undefined, and the caller goes through `parseEvent` (zod), whose verdict
- * and error message stand. Nothing is accepted that zod would reject; the property test in
+ * another schema version, an unknown key, a value outside the narrow forms, a type without a
+ * checker here (every catalogue type has one, so only an unknown type) — returns undefined, and the
+ * caller goes through `parseEvent` (zod), whose verdict and error message stand. Nothing is accepted that zod would reject; the property test in
  * fast-parse.test.ts holds it to that.
  *
  * Used by the engine's handlers for their inputs and stream loads (with `parseEvent` behind it)
@@ -72,7 +72,9 @@ function matches(value: unknown, s: Shape): boolean {
     present += 1;
   }
   if (present === s.fields.size) return true;
-  for (const key of s.required) if (!Object.hasOwn(value, key)) return false;
+  // Every enumerable own key was checked above; a required key must be one of them. (An own key
+  // that for-in skips — non-enumerable — is still read by zod, so it is not taken as checked.)
+  for (const key of s.required) if (!Object.prototype.propertyIsEnumerable.call(value, key)) return false;
   return true;
 }
 
@@ -85,6 +87,8 @@ const cancelReason = oneOf(CancelReason.options);
 const role = oneOf(Role.options);
 const riskCheck = shape({ rule: str, limit: nullable(str), observed: nullable(str) });
 const releaseCause = oneOf(ReservationReleased.shape.data.shape.cause.options);
+
+const request = { orderId: uuidish, userId: id, marketId: id, requestId: uuidish };
 
 const killSwitch = shape({ scope: oneOf(KillSwitchScope.options), marketId: nullable(id), userId: nullable(id), reason: str, changedBy: id });
 
@@ -116,6 +120,7 @@ const SHAPES: ReadonlyMap<string, Shape> = new Map<string, Shape>([
       listedBy: id,
     }),
   ],
+  ['UserForgotten', shape({ userId: id, reason: str, forgottenBy: id })],
   ['MarketHalted', shape({ marketId: id, reason: str, haltedBy: id })],
   ['MarketResumed', shape({ marketId: id, reason: str, resumedBy: id })],
   ['KillSwitchEngaged', killSwitch],
@@ -138,6 +143,8 @@ const SHAPES: ReadonlyMap<string, Shape> = new Map<string, Shape>([
       placedAt: iso,
     }),
   ],
+  ['OrderAmendRequested', shape({ ...request, newPrice: nullable(positive), newQuantity: nullable(positive), requestedAt: iso })],
+  ['OrderCancelRequested', shape({ ...request, requestedAt: iso })],
   ['FundsDeposited', shape({ depositId: uuidish, userId: id, asset: str, amount: positive, depositedBy: id })],
   [
     'OrderAccepted',
@@ -163,6 +170,9 @@ const SHAPES: ReadonlyMap<string, Shape> = new Map<string, Shape>([
     'OrderAmendAccepted',
     shape({ orderId: uuidish, userId: id, marketId: id, requestId: uuidish, newPrice: positive, newQuantity: positive, reservationDelta: signedDecimal, reservedAsset: str }),
   ],
+  ['OrderAmendRejected', shape({ ...request, reason: rejectReason, rule: str, limit: nullable(str), observed: nullable(str) })],
+  ['OrderCancelAccepted', shape(request)],
+  ['OrderCancelRejected', shape({ ...request, reason: rejectReason })],
   [
     'FillSettled',
     shape(
@@ -192,6 +202,22 @@ const SHAPES: ReadonlyMap<string, Shape> = new Map<string, Shape>([
       { orderId: uuidish, userId: id, marketId: id, asset: str, amount: decimal, cause: releaseCause, price: positive, quantity: positive, remainingQuantity: decimal },
       ['price', 'quantity', 'remainingQuantity'],
     ),
+  ],
+  [
+    'OrderEntered',
+    shape({
+      orderId: uuidish,
+      userId: id,
+      marketId: id,
+      side,
+      type: orderType,
+      timeInForce,
+      price: nullable(positive),
+      protectionPrice: nullable(positive),
+      quantity: positive,
+      postOnly: bool,
+      selfTradePrevention: selfTrade,
+    }),
   ],
   ['OrderRested', shape({ orderId: uuidish, userId: id, marketId: id, side, price: positive, remainingQuantity: positive })],
   [
