@@ -34,6 +34,17 @@ const oneOf = <T extends string>(values: readonly T[]) => fc.constantFrom(...val
 const side = oneOf(Side.options);
 const order = { orderId: uuidish, userId: id, marketId: id };
 const request = { ...order, requestId: uuidish };
+const orderTerms = {
+  ...order,
+  side,
+  type: oneOf(OrderType.options),
+  timeInForce: oneOf(TimeInForce.options),
+  price: nullable(positive),
+  protectionPrice: nullable(positive),
+  quantity: positive,
+  postOnly: fc.boolean(),
+  selfTradePrevention: oneOf(SelfTradePrevention.options),
+};
 const killSwitch = { scope: oneOf(KillSwitchScope.options), marketId: nullable(id), userId: nullable(id), reason: str, changedBy: id };
 const ARBITRARIES: Record<string, fc.Arbitrary<Record<string, unknown>>> = {
   UserRegistered: fc.record({ userId: id, username: str, passwordHash: str, roles: fc.array(oneOf(Role.options), { minLength: 1, maxLength: 3 }) }),
@@ -71,15 +82,7 @@ const ARBITRARIES: Record<string, fc.Arbitrary<Record<string, unknown>>> = {
   }),
   FundsDeposited: fc.record({ depositId: uuidish, userId: id, asset: str, amount: positive, depositedBy: id }),
   OrderAccepted: fc.record({
-    ...order,
-    side,
-    type: oneOf(OrderType.options),
-    timeInForce: oneOf(TimeInForce.options),
-    price: nullable(positive),
-    protectionPrice: nullable(positive),
-    quantity: positive,
-    postOnly: fc.boolean(),
-    selfTradePrevention: oneOf(SelfTradePrevention.options),
+    ...orderTerms,
     reservedAsset: str,
     reservedAmount: decimal,
     checks: fc.array(fc.record({ rule: str, limit: nullable(str), observed: nullable(str) }), { maxLength: 4 }),
@@ -136,17 +139,7 @@ const ARBITRARIES: Record<string, fc.Arbitrary<Record<string, unknown>>> = {
   OrderAmendRejected: fc.record({ ...request, reason: oneOf(RejectReason.options), rule: str, limit: nullable(str), observed: nullable(str) }),
   OrderCancelAccepted: fc.record(request),
   OrderCancelRejected: fc.record({ ...request, reason: oneOf(RejectReason.options) }),
-  OrderEntered: fc.record({
-    ...order,
-    side,
-    type: oneOf(OrderType.options),
-    timeInForce: oneOf(TimeInForce.options),
-    price: nullable(positive),
-    protectionPrice: nullable(positive),
-    quantity: positive,
-    postOnly: fc.boolean(),
-    selfTradePrevention: oneOf(SelfTradePrevention.options),
-  }),
+  OrderEntered: fc.record(orderTerms),
 };
 const CHECKED_TYPES = Object.keys(ARBITRARIES);
 

@@ -89,6 +89,20 @@ const riskCheck = shape({ rule: str, limit: nullable(str), observed: nullable(st
 const releaseCause = oneOf(ReservationReleased.shape.data.shape.cause.options);
 
 const request = { orderId: uuidish, userId: id, marketId: id, requestId: uuidish };
+/** An order's terms as OrderEntered records them; OrderAccepted adds its reservation and checks. */
+const orderTerms = {
+  orderId: uuidish,
+  userId: id,
+  marketId: id,
+  side,
+  type: orderType,
+  timeInForce,
+  price: nullable(positive),
+  protectionPrice: nullable(positive),
+  quantity: positive,
+  postOnly: bool,
+  selfTradePrevention: selfTrade,
+};
 
 const killSwitch = shape({ scope: oneOf(KillSwitchScope.options), marketId: nullable(id), userId: nullable(id), reason: str, changedBy: id });
 
@@ -149,17 +163,7 @@ const SHAPES: ReadonlyMap<string, Shape> = new Map<string, Shape>([
   [
     'OrderAccepted',
     shape({
-      orderId: uuidish,
-      userId: id,
-      marketId: id,
-      side,
-      type: orderType,
-      timeInForce,
-      price: nullable(positive),
-      protectionPrice: nullable(positive),
-      quantity: positive,
-      postOnly: bool,
-      selfTradePrevention: selfTrade,
+      ...orderTerms,
       reservedAsset: str,
       reservedAmount: decimal,
       checks: (v) => Array.isArray(v) && v.every((c) => matches(c, riskCheck)),
@@ -205,19 +209,7 @@ const SHAPES: ReadonlyMap<string, Shape> = new Map<string, Shape>([
   ],
   [
     'OrderEntered',
-    shape({
-      orderId: uuidish,
-      userId: id,
-      marketId: id,
-      side,
-      type: orderType,
-      timeInForce,
-      price: nullable(positive),
-      protectionPrice: nullable(positive),
-      quantity: positive,
-      postOnly: bool,
-      selfTradePrevention: selfTrade,
-    }),
+    shape(orderTerms),
   ],
   ['OrderRested', shape({ orderId: uuidish, userId: id, marketId: id, side, price: positive, remainingQuantity: positive })],
   [
