@@ -187,11 +187,12 @@ export function createProjector(options: ProjectorOptions): Projector {
   }
 
   /**
-   * Parses, loads what the fold needs (cache first) and folds; `yieldEvery` lets I/O run in between.
-   * `fast`: try fastParseRecorded (core-domain's fastParseEvent) before zod. `into`: fold on into an earlier batch's fold, not yet written, as if both were
-   * one batch.
+   * Parses (fastParseRecorded, core-domain's fastParseEvent, first; zod where it is unsure: it
+   * accepts only what zod accepts, whatever the events' source, and the fold only reads the data it
+   * shares), loads what the fold needs (cache first) and folds; `yieldEvery` lets I/O run in
+   * between. `into`: fold on into an earlier batch's fold, not yet written, as if both were one batch.
    */
-  async function foldEvents(db: Queryable, fresh: readonly RecordedEvent[], yieldEvery = 0, fast = false, into?: Folded): Promise<Folded> {
+  async function foldEvents(db: Queryable, fresh: readonly RecordedEvent[], yieldEvery = 0, into?: Folded): Promise<Folded> {
     const complete = cache !== undefined && cacheComplete && (into === undefined || into.orders === cache.orders);
     // An event-loop turn every `yieldEvery` events (not an await per event: each costs a promise
     // and a microtask, which showed in the replay's CPU and allocation profiles).
@@ -201,7 +202,7 @@ export function createProjector(options: ProjectorOptions): Projector {
     let i = 0;
     for (const e of fresh) {
       if (!UNREAD_EVENT_TYPES.has(e.type)) {
-        const parsed = fast ? fastParseRecorded(e) : undefined;
+        const parsed = fastParseRecorded(e);
         outcomes.push(parsed ? { ok: true, parsed } : parseRecorded(e));
       }
       if (++i % every === 0) await breathe();
@@ -305,9 +306,7 @@ export function createProjector(options: ProjectorOptions): Projector {
     const skipped = events.length - fresh.length;
     const last = fresh[fresh.length - 1];
     if (!last) return { result: { position: BigInt(start), applied: 0, skipped, errors: 0, markets: [], users: [] }, at };
-    // The fast check as in replays: it accepts only what zod would accept, whatever the events'
-    // source (fast-parse.test.ts in core-domain), and the fold only reads the data it shares.
-    const folded = await foldEvents(db, fresh, 0, true);
+    const folded = await foldEvents(db, fresh);
     try {
       await runStatements(db, writeStatements(s, folded.fold));
     } catch (err) {
@@ -419,7 +418,7 @@ export function createProjector(options: ProjectorOptions): Projector {
           if (!partLast) break;
           const errorsBefore = unwritten?.folded.fold.errors.length ?? 0;
           // Short event-loop turns: each statement of the write in flight needs one to be sent.
-          const folded = await foldEvents(pool, part, 500, true, unwritten?.folded);
+          const folded = await foldEvents(pool, part, 500, unwritten?.folded);
           remember(folded, false);
           checkpoint = partLast.globalPosition;
           unwritten = { folded, events: (unwritten?.events ?? 0) + part.length };
