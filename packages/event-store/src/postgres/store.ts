@@ -268,6 +268,16 @@ export function createPostgresEventStore(options: PostgresEventStoreOptions): Po
   const notifyDelayMs = options.notifyDelayMs ?? 5;
   const bound = `(pg_snapshot_xmin(pg_current_snapshot())::text::bigint * ${POSITIONS_PER_TRANSACTION})`;
 
+  // A page of the global log after $1 for subscriptions, `columns` per event; a left join, so that
+  // with nothing to read one row of nulls still carries the reader's bound (its last column).
+  const subscribeSql = (columns: string): string => `select e.*, b.bound::text as bound from (select ${bound} as bound) b
+                  left join lateral (
+                    select ${columns} from ${s}.events
+                     where position > $1::bigint and position < b.bound
+                       and ($3::text[] is null or type = any($3::text[]))
+                     order by position limit $2::bigint) e on true
+                  order by e.position`;
+
   const sql = {
     append: `select status, revision, last_position
                from ${s}.append_events($1::text, $2::smallint, $3::bigint, $4::text, $5::text, $6::json, $7::json, $8::json)`,
@@ -281,13 +291,7 @@ export function createPostgresEventStore(options: PostgresEventStoreOptions): Po
     readRange: `select ${EVENT_COLUMNS} from ${s}.events
                   where position > $1::bigint and position <= $2::bigint and position < ${bound}
                   order by position limit $3::bigint`,
-    subscribe: `select e.*, b.bound::text as bound from (select ${bound} as bound) b
-                  left join lateral (
-                    select ${EVENT_COLUMNS} from ${s}.events
-                     where position > $1::bigint and position < b.bound
-                       and ($3::text[] is null or type = any($3::text[]))
-                     order by position limit $2::bigint) e on true
-                  order by e.position`,
+    subscribe: subscribeSql(EVENT_COLUMNS),
     head: `select coalesce(max(position), 0)::text as head from ${s}.events where position < ${bound}`,
     streamForwards: `select ${EVENT_COLUMNS} from ${s}.events where stream = $1 and revision >= $2::bigint
                        order by revision limit $3::bigint`,
@@ -842,9 +846,8 @@ export function createPostgresEventStore(options: PostgresEventStoreOptions): Po
 
   /**
    * The catch-up loop shared by subscribeToAll and subscribeToAllRaw: `read(cursor)` returns one
-   * page of rows as arrays whose last column is the reader's bound (a left join: with nothing to
-   * read, one row of nulls that still carries the bound); `toEvent` turns an event row into what
-   * the handler gets.
+   * page of subscribeSql's rows as arrays (the reader's bound last); `toEvent` turns an event row
+   * into what the handler gets.
    */
   const subscribeRows = <E extends { globalPosition: bigint }>(
     read: (cursor: bigint, batchSize: number, types: string[] | null) => Promise<unknown[][]>,
@@ -940,15 +943,9 @@ export function createPostgresEventStore(options: PostgresEventStoreOptions): Po
       const picked = fields.map((f, i) => `, data -> '${f}' as f${i}`).join('');
       st = {
         name: `subscribe_raw_${rawStatements.size}`,
-        text: `select e.*, b.bound::text as bound from (select ${bound} as bound) b
-                 left join lateral (
-                   select position, stream, revision, event_id, type, data::text as data_json, metadata::text as metadata_json,
-                          ${RECORDED_AT_ISO} as recorded_at${picked}
-                     from ${s}.events
-                    where position > $1::bigint and position < b.bound
-                      and ($3::text[] is null or type = any($3::text[]))
-                    order by position limit $2::bigint) e on true
-                 order by e.position`,
+        text: subscribeSql(
+          `position, stream, revision, event_id, type, data::text as data_json, metadata::text as metadata_json, ${RECORDED_AT_ISO} as recorded_at${picked}`,
+        ),
       };
       rawStatements.set(key, st);
     }
