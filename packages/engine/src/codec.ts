@@ -45,7 +45,7 @@ export function encodeRecordedEvent(e: RecordedEvent): Buffer {
  * The same message from an event read raw (RawRecordedEvent): its data and metadata JSON texts are
  * spliced in as they are, so the relay neither parses nor serialises them. Only the whitespace and
  * key order inside data and metadata may differ from encodeRecordedEvent's; the decoded event is
- * the same (codec.test.ts).
+ * the same (relay-raw.test.ts).
  */
 export function encodeRawRecordedEvent(e: RawRecordedEvent): Buffer {
   return Buffer.from(

@@ -102,7 +102,7 @@ export async function postgresDeadLetterSink(pool: pg.Pool, now: () => Date): Pr
  * input's metadata.correlationId, or its event id where the writer set none (as decisions do).
  * Undefined for an input that could not be decoded.
  */
-export function correlationIdOf(event: RecordedEvent | null | undefined): string | undefined {
+export function correlationIdOf(event: Pick<RecordedEvent, 'eventId' | 'metadata'> | null | undefined): string | undefined {
   if (!event) return undefined;
   // The same rule as the decisions' metadata (stream-runner's decisionMetadata).
   const c = (event.metadata as { correlationId?: unknown } | null | undefined)?.correlationId;

@@ -142,7 +142,7 @@ export function buildRawTopicMessages(
 /** correlationIdOf for a raw event (its metadata parsed: only for the rare log line that needs it). */
 function rawCorrelationId(e: RawRecordedEvent): string | undefined {
   try {
-    return correlationIdOf({ ...e, data: null, metadata: JSON.parse(e.metadataJson) as RecordedEvent['metadata'] });
+    return correlationIdOf({ eventId: e.eventId, metadata: JSON.parse(e.metadataJson) as RecordedEvent['metadata'] });
   } catch {
     return e.eventId;
   }

@@ -107,18 +107,18 @@ function market(marketId: number): Route {
 }
 
 /**
+ * Every `data` field routeEvent reads: routing an event by these fields alone (the rest of its data
+ * left out) gives the same routes, which lets the relay route raw events without parsing their data
+ * (relay-raw.test.ts checks it for every routing case).
+ */
+export const ROUTING_FIELDS = ['userId', 'marketId', 'takerUserId', 'makerUserId', 'scope'] as const;
+
+/**
  * Every route of a recorded event. The first route is always `events` (every event, keyed by
  * stream, in global order). Routing reads only the key fields; it does not validate the schema
  * (the handlers do, and dead-letter what fails). An inbox event whose key fields are missing can
  * reach no handler: it goes to the dead-letter topic, keyed by its stream.
  */
-/**
- * Every `data` field routeEvent reads: routing an event by these fields alone (the rest of its data
- * left out) gives the same routes, which lets the relay route raw events without parsing their data
- * (routing.test.ts checks it for every event type).
- */
-export const ROUTING_FIELDS = ['userId', 'marketId', 'takerUserId', 'makerUserId', 'scope'] as const;
-
 export function routeEvent(recorded: Pick<RecordedEvent, 'type' | 'data' | 'stream'>): Route[] {
   const routes: Route[] = [{ topic: 'events', key: recorded.stream, partition: 0 }];
   const { type, data } = recorded;
