@@ -50,6 +50,12 @@ const RELAY_BATCH = process.env.BENCH_RELAY_BATCH ? Number(process.env.BENCH_REL
 const TIMEOUT_MS = Number(process.env.BENCH_TIMEOUT_MS ?? 240_000);
 /** BENCH_CPU_PROF=<file.cpuprofile>: a V8 CPU profile of the drain alone (single mode). */
 const PROFILE_FILE = process.env.BENCH_CPU_PROF;
+/**
+ * BENCH_PGSS=1: the drain's statements by total execution time (pg_stat_statements; the server
+ * must preload it, e.g. a private cluster started with shared_preload_libraries=pg_stat_statements
+ * and pg_stat_statements.track=all to see inside the append function).
+ */
+const PGSS = process.env.BENCH_PGSS === '1';
 
 async function startProfiler(): Promise<{ stopInto(file: string): Promise<void> }> {
   const session = new inspector.Session();
@@ -208,6 +214,10 @@ async function main(): Promise<void> {
     // Where the drain's CPU goes: this process (relay, risk and execution in single mode), the
     // PostgreSQL backends of the bench database, the local Kafka broker, the whole machine.
     const profiler = MODE === 'single' && PROFILE_FILE ? await startProfiler() : undefined;
+    if (PGSS) {
+      await ts.pool.query('create extension if not exists pg_stat_statements');
+      await ts.pool.query('select pg_stat_statements_reset()');
+    }
     const cpuBefore = { node: process.cpuUsage(), pg: await postgresBackendCpu(ts.pool), kafka: kafkaBrokerCpuMs(), machine: machineCpuMs(), at: performance.now() };
 
     const roleCpuBefore = new Map<string, number | null>();
@@ -261,6 +271,16 @@ async function main(): Promise<void> {
     await waitForType(ts, drainFrom, 'FillSettled', DRAIN, TIMEOUT_MS);
     const cpuAfter = { node: process.cpuUsage(cpuBefore.node), pg: await postgresBackendCpu(ts.pool), kafka: kafkaBrokerCpuMs(), machine: machineCpuMs(), at: performance.now() };
     if (profiler) await profiler.stopInto(PROFILE_FILE!);
+    if (PGSS) {
+      const top = await ts.pool.query<{ ms: number; calls: string; rows: string; toplevel: boolean; query: string }>(
+        `select round(total_exec_time::numeric)::int as ms, calls::text, rows::text, toplevel,
+                left(regexp_replace(query, '\\s+', ' ', 'g'), 110) as query
+           from pg_stat_statements where dbid = (select oid from pg_database where datname = current_database())
+          order by total_exec_time desc limit 20`,
+      );
+      console.log('drain statements (pg_stat_statements, total exec ms, calls, rows, top level):');
+      for (const r of top.rows) console.log(`  ${String(r.ms).padStart(6)} ${r.calls.padStart(7)} ${r.rows.padStart(7)} ${r.toplevel ? 'top ' : 'in  '} ${r.query}`);
+    }
     const roleCpuAfter = new Map(procs.map((p) => [p.roles.join('+'), p.child.pid === undefined ? null : processCpuMs(p.child.pid)]));
     const perOrder = (ms: number | null): number | null => (ms === null ? null : Number((ms / DRAIN).toFixed(3)));
     const pgMs = cpuMsBetween(cpuBefore.pg, cpuAfter.pg);

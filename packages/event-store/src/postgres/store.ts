@@ -268,11 +268,20 @@ export function createPostgresEventStore(options: PostgresEventStoreOptions): Po
   const notifyDelayMs = options.notifyDelayMs ?? 5;
   const bound = `(pg_snapshot_xmin(pg_current_snapshot())::text::bigint * ${POSITIONS_PER_TRANSACTION})`;
 
+  // Pages of the global log pick their rows first (`select *`, ordered, limited) and compute the
+  // columns (jsonb to text, timestamps, field lookups) only for the rows of the page. When the
+  // planner misjudges how many rows lie past the cursor (no statistics yet: a new store, or the
+  // first minute of a backlog), it reads them all with a bitmap scan and sorts for the limit; with
+  // the columns computed in that scan, a 1,000-row page of a 14,000-row backlog took 24 ms instead
+  // of 6 (2.4 with an index scan), and the relay's reads were the largest cost of a drain.
+  const pageOfLog = (columns: string, where: string, limit: string): string =>
+    `select ${columns} from (select * from ${s}.events where ${where} order by position limit ${limit}) e order by e.position`;
+
   // A page of the global log after $1 for subscriptions, `columns` per event; a left join, so that
   // with nothing to read one row of nulls still carries the reader's bound (its last column).
-  const subscribeSql = (columns: string): string => `select e.*, b.bound::text as bound from (select ${bound} as bound) b
+  const subscribeSql = (columns: string): string => `select ${columns}, b.bound::text as bound from (select ${bound} as bound) b
                   left join lateral (
-                    select ${columns} from ${s}.events
+                    select * from ${s}.events
                      where position > $1::bigint and position < b.bound
                        and ($3::text[] is null or type = any($3::text[]))
                      order by position limit $2::bigint) e on true
@@ -285,12 +294,8 @@ export function createPostgresEventStore(options: PostgresEventStoreOptions): Po
                     from ${s}.append_batch($1::json)`,
     existing: `select event_id, stream, revision, position
                  from ${s}.events where event_id = any($1::uuid[])`,
-    readAll: `select ${EVENT_COLUMNS} from ${s}.events
-                where position > $1::bigint and position < ${bound}
-                order by position limit $2::bigint`,
-    readRange: `select ${EVENT_COLUMNS} from ${s}.events
-                  where position > $1::bigint and position <= $2::bigint and position < ${bound}
-                  order by position limit $3::bigint`,
+    readAll: pageOfLog(EVENT_COLUMNS, `position > $1::bigint and position < ${bound}`, '$2::bigint'),
+    readRange: pageOfLog(EVENT_COLUMNS, `position > $1::bigint and position <= $2::bigint and position < ${bound}`, '$3::bigint'),
     subscribe: subscribeSql(EVENT_COLUMNS),
     head: `select coalesce(max(position), 0)::text as head from ${s}.events where position < ${bound}`,
     streamForwards: `select ${EVENT_COLUMNS} from ${s}.events where stream = $1 and revision >= $2::bigint
