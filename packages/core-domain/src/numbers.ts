@@ -39,7 +39,15 @@ export interface Fixed {
   scale: number;
 }
 
+// Prices, quantities, tick and lot sizes repeat (every decision on a market parses its tick and
+// lot size again), so valid parses are remembered: frozen, since every caller shares them. The
+// memo is bounded by emptying it when full; a miss costs one parse.
+const parsedDecimals = new Map<string, Readonly<Fixed>>();
+const PARSED_DECIMALS_MAX = 4096;
+
 export function parseFixed(input: string, field: string): Fixed {
+  const known = typeof input === 'string' ? parsedDecimals.get(input) : undefined;
+  if (known) return known;
   if (typeof input !== 'string') throw new DecimalValidationError(field, 'format', 'must be a decimal string');
   if (input.length === 0 || input.length > MAX_DECIMAL_LENGTH)
     throw new DecimalValidationError(field, 'format', `must be a decimal string of 1 to ${MAX_DECIMAL_LENGTH} characters`);
@@ -51,11 +59,16 @@ export function parseFixed(input: string, field: string): Fixed {
   // Trailing fractional zeros carry no value: "1.50" is 1.5 (scale 1), so precision rules
   // (a tick's decimals, AMOUNT_DECIMALS) look at significant digits only.
   const fracPart = (m[2] ?? '').replace(/0+$/, '');
-  return { units: BigInt(intPart + fracPart), scale: fracPart.length };
+  const parsed = Object.freeze({ units: BigInt(intPart + fracPart), scale: fracPart.length });
+  if (parsedDecimals.size >= PARSED_DECIMALS_MAX) parsedDecimals.clear();
+  parsedDecimals.set(input, parsed);
+  return parsed;
 }
 
+const POW10 = Array.from({ length: 64 }, (_, n) => 10n ** BigInt(n));
+
 function pow10(n: number): bigint {
-  return 10n ** BigInt(n);
+  return POW10[n] ?? 10n ** BigInt(n);
 }
 
 /** Exact integer number of `step`s in `value`; throws when not a whole multiple. */

@@ -468,11 +468,18 @@ export function createPostgresEventStore(options: PostgresEventStoreOptions): Po
     const types: string[] = [];
     const data: string[] = [];
     const metadata: string[] = [];
+    // The events one input decides share one metadata object: serialise it once per run of them.
+    let lastMetadata: unknown;
+    let lastMetadataText = '';
     for (const e of events) {
       ids.push(e.eventId);
       types.push(e.type);
       data.push(canonicalize(e.data));
-      metadata.push(canonicalize(e.metadata));
+      if (e.metadata !== lastMetadata || metadata.length === 0) {
+        lastMetadata = e.metadata;
+        lastMetadataText = canonicalize(e.metadata);
+      }
+      metadata.push(lastMetadataText);
     }
     return {
       ids,
