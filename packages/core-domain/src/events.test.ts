@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { EVENT_TYPES, EventSchemaError, parseEvent } from './events.ts';
+import { EVENT_TYPES, EventSchemaError, parseEvent, recordedSchemaVersion } from './events.ts';
 
 describe('event catalogue', () => {
   it('parses a recorded event into its typed form', () => {
@@ -21,5 +21,13 @@ describe('event catalogue', () => {
   it('lists every event type once', () => {
     expect(new Set(EVENT_TYPES).size).toBe(EVENT_TYPES.length);
     expect(EVENT_TYPES).toContain('TradeExecuted');
+  });
+});
+
+describe('recordedSchemaVersion', () => {
+  it("is the metadata's number, and 1 where the metadata has none", () => {
+    expect(recordedSchemaVersion({ schemaVersion: 2 })).toBe(2);
+    expect(recordedSchemaVersion({ schemaVersion: 1, userId: 7 })).toBe(1);
+    for (const metadata of [{}, { schemaVersion: '2' }, { schemaVersion: null }, null, undefined]) expect(recordedSchemaVersion(metadata), JSON.stringify(metadata)).toBe(1);
   });
 });

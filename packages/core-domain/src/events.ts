@@ -399,6 +399,15 @@ export class EventSchemaError extends Error {
   }
 }
 
+/**
+ * The schema version a recorded event's data was written with: its metadata's `schemaVersion`, or
+ * 1 when the metadata has no number there (events written before the field existed).
+ */
+export function recordedSchemaVersion(metadata: unknown): number {
+  const v = (metadata as { schemaVersion?: unknown } | null | undefined)?.schemaVersion;
+  return typeof v === 'number' ? v : 1;
+}
+
 /** Parse a recorded (type, schemaVersion, data) into a typed, current-version event. */
 export function parseEvent(type: string, schemaVersion: number, data: unknown): TradecoreEvent {
   let version = schemaVersion;

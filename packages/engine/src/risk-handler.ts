@@ -10,6 +10,7 @@ import {
   accountDecider,
   fastParseEvent,
   parseEvent,
+  recordedSchemaVersion,
   streams,
   type AccountCommand,
   type AccountState,
@@ -39,8 +40,7 @@ import { StreamRunner, retryStore, type StreamInput, type StreamModel } from './
  * on deep-frozen events), and a recorded event is not written to after it is decoded or read.
  */
 export function parseRecorded(r: RecordedEvent): TradecoreEvent {
-  const v = r.metadata?.schemaVersion;
-  const version = typeof v === 'number' ? v : 1;
+  const version = recordedSchemaVersion(r.metadata);
   return fastParseEvent(r.type, version, r.data) ?? parseEvent(r.type, version, r.data);
 }
 

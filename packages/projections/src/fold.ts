@@ -6,7 +6,7 @@
  * levels, candles) are folded into deltas here and merged by the upsert itself, so the projector
  * never has to read them. The fold is pure: no I/O, no clock.
  */
-import { DecimalValidationError, fastParseEvent, parseEvent, shownWithoutVault, type TradecoreEvent, type Side } from '@tradecore/core-domain';
+import { DecimalValidationError, fastParseEvent, parseEvent, recordedSchemaVersion, shownWithoutVault, type TradecoreEvent, type Side } from '@tradecore/core-domain';
 import type { RecordedEvent } from '@tradecore/event-store';
 import { abs, averagePrice, notional, signedUnits, units } from './money.ts';
 
@@ -226,16 +226,10 @@ function errorRow(rec: RecordedEvent, kind: ErrorKind, error: string): Projectio
   };
 }
 
-/** The schema version parseEvent is given for a recorded event: a missing (non-number) one is 1. */
-function recordedVersion(rec: RecordedEvent): number {
-  const schemaVersion = (rec.metadata as { schemaVersion?: unknown } | undefined)?.schemaVersion;
-  return typeof schemaVersion === 'number' ? schemaVersion : 1;
-}
-
 /** parseEvent, never throwing: a recorded event that fails its schema becomes an error row. */
 export function parseRecorded(rec: RecordedEvent): ParseOutcome {
   try {
-    const event = parseEvent(rec.type, recordedVersion(rec), rec.data);
+    const event = parseEvent(rec.type, recordedSchemaVersion(rec.metadata), rec.data);
     return { ok: true, parsed: { rec, event } };
   } catch (err) {
     return { ok: false, error: errorRow(rec, 'schema', err instanceof Error ? err.message : String(err)) };
@@ -248,7 +242,7 @@ export function parseRecorded(rec: RecordedEvent): ParseOutcome {
  * it); undefined when unsure, and the caller goes through parseRecorded (zod).
  */
 export function fastParseRecorded(rec: RecordedEvent): ParsedEvent | undefined {
-  const event = fastParseEvent(rec.type, recordedVersion(rec), rec.data);
+  const event = fastParseEvent(rec.type, recordedSchemaVersion(rec.metadata), rec.data);
   return event ? { rec, event } : undefined;
 }
 
