@@ -468,14 +468,15 @@ export function createPostgresEventStore(options: PostgresEventStoreOptions): Po
     const types: string[] = [];
     const data: string[] = [];
     const metadata: string[] = [];
-    // The events one input decides share one metadata object: serialise it once per run of them.
+    // The events one input decides share one metadata object: serialise it once per run of them
+    // (normalizeEvents has checked every metadata is an object, so the first one always differs).
     let lastMetadata: unknown;
     let lastMetadataText = '';
     for (const e of events) {
       ids.push(e.eventId);
       types.push(e.type);
       data.push(canonicalize(e.data));
-      if (e.metadata !== lastMetadata || metadata.length === 0) {
+      if (e.metadata !== lastMetadata) {
         lastMetadata = e.metadata;
         lastMetadataText = canonicalize(e.metadata);
       }
