@@ -35,7 +35,7 @@ import { PerformanceObserver, constants as perfConstants, monitorEventLoopDelay 
 import { v5 as uuidv5 } from 'uuid';
 import { createPostgresCheckpointStore } from '../src/checkpoints.ts';
 import { systemClock } from '../src/ids.ts';
-import { startKafkaEngine } from '../src/kafka-engine.ts';
+import { startKafkaEngine, type KafkaEngineOptions } from '../src/kafka-engine.ts';
 import { engineMetrics, type EngineMetrics } from '../src/observability.ts';
 import { startRelay } from '../src/relay.ts';
 import { createPostgresSnapshotStore } from '../src/snapshots.ts';
@@ -213,13 +213,19 @@ async function main(): Promise<void> {
       return { seconds: (performance.now() - t0) / 1000, lagMaxMs: Math.round(lagMax) };
     };
 
+    // The relay and the engine of this process, as the warm-up and the drain start them.
+    const startLocalRelay = async () =>
+      startRelay({ store: ts.store, kafka, topicPrefix: tk.prefix, ...(RELAY_BATCH ? { batchSize: RELAY_BATCH } : {}), rawReads: process.env.BENCH_RELAY_RAW !== '0', checkpoints: await createPostgresCheckpointStore(ts.pool), logger: quietLogger, metrics });
+    const startLocalEngine = async (onBatch?: KafkaEngineOptions['onBatch']) =>
+      startKafkaEngine({ store: ts.store, kafka, topicPrefix: tk.prefix, clock: systemClock, logger: quietLogger, metrics, snapshots: await createPostgresSnapshotStore(ts.pool), ...(onBatch ? { onBatch } : {}) });
+
     // ---- phase 0: warm-up (single mode) ----
     let warmup: { orders: number; seconds: number } | null = null;
     if (MODE === 'single' && !RELAY_PROCESS && WARMUP > 0) {
       const t0 = performance.now();
       const warmFrom = await ts.store.headPosition();
-      const relay = await startRelay({ store: ts.store, kafka, topicPrefix: tk.prefix, ...(RELAY_BATCH ? { batchSize: RELAY_BATCH } : {}), rawReads: process.env.BENCH_RELAY_RAW !== '0', checkpoints: await createPostgresCheckpointStore(ts.pool), logger: quietLogger, metrics });
-      const engine = await startKafkaEngine({ store: ts.store, kafka, topicPrefix: tk.prefix, clock: systemClock, logger: quietLogger, metrics, snapshots: await createPostgresSnapshotStore(ts.pool) });
+      const relay = await startLocalRelay();
+      const engine = await startLocalEngine();
       try {
         await offer(WARMUP, Number.POSITIVE_INFINITY, 'warmup');
         const settled = await waitForType(ts, warmFrom, 'FillSettled', WARMUP, TIMEOUT_MS);
@@ -268,7 +274,7 @@ async function main(): Promise<void> {
       const proc = await spawnEngine(['relay'], env);
       procs.push(proc);
       roleCpuBefore.set('relay', proc.child.pid === undefined ? null : processCpuMs(proc.child.pid));
-      const engine = await startKafkaEngine({ store: ts.store, kafka, topicPrefix: tk.prefix, clock: systemClock, logger: quietLogger, metrics, snapshots: await createPostgresSnapshotStore(ts.pool) });
+      const engine = await startLocalEngine();
       stops.push(
         async () => {
           for (const p of procs) await p.stop();
@@ -276,15 +282,14 @@ async function main(): Promise<void> {
         () => engine.stop(),
       );
     } else {
-      const relay = await startRelay({ store: ts.store, kafka, topicPrefix: tk.prefix, ...(RELAY_BATCH ? { batchSize: RELAY_BATCH } : {}), rawReads: process.env.BENCH_RELAY_RAW !== '0', checkpoints: await createPostgresCheckpointStore(ts.pool), logger: quietLogger, metrics });
-      const engine = await startKafkaEngine({ store: ts.store, kafka, topicPrefix: tk.prefix, clock: systemClock, logger: quietLogger, metrics, snapshots: await createPostgresSnapshotStore(ts.pool), onBatch: (b) => {
-          if (!countBatches) return;
-          const st = (drainBatches[b.handler] ??= { batches: 0, inputs: 0, busyMs: 0, maxInputs: 0 });
-          st.batches++;
-          st.inputs += b.count;
-          st.busyMs += b.endedAt - b.startedAt;
-          st.maxInputs = Math.max(st.maxInputs, b.count);
-        },
+      const relay = await startLocalRelay();
+      const engine = await startLocalEngine((b) => {
+        if (!countBatches) return;
+        const st = (drainBatches[b.handler] ??= { batches: 0, inputs: 0, busyMs: 0, maxInputs: 0 });
+        st.batches++;
+        st.inputs += b.count;
+        st.busyMs += b.endedAt - b.startedAt;
+        st.maxInputs = Math.max(st.maxInputs, b.count);
       });
       stops.push(() => relay.stop(), () => engine.stop());
     }
