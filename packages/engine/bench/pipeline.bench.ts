@@ -26,7 +26,7 @@
  * Prints a table, then `RESULT {json}` as the last line. The goal (≥ 5,000 orders/s, p99 ≤ 100 ms)
  * is reported as met or not, with the figures reached.
  */
-import { cpuMsBetween, getKafka, isSkip, localKafkaBrokerPid, machineCpuMs, postgresBackendCpu, processCpuMs } from '@tradecore/testkit';
+import { cpuMsBetween, describeMachineSpeed, getKafka, isSkip, measureMachineSpeed, localKafkaBrokerPid, machineCpuMs, postgresBackendCpu, processCpuMs } from '@tradecore/testkit';
 import { writeFileSync } from 'node:fs';
 import inspector from 'node:inspector';
 import type { RecordedEvent } from '@tradecore/event-store';
@@ -158,6 +158,9 @@ async function main(): Promise<void> {
     console.log(`RESULT ${JSON.stringify({ bench: 'pipeline', skipped: tk.skip })}`);
     return;
   }
+  // Before anything of the benchmark runs: the figure that makes runs of different days comparable.
+  const speed = measureMachineSpeed();
+  console.log(describeMachineSpeed(speed));
   // The store's subscriptions re-poll at most every POLL_MS while older transactions are still open.
   const ts = await createTestStore('bench_pipeline', { pollIntervalMs: Number(process.env.BENCH_POLL_MS ?? 25), poolSize: 24 });
   const kafka = testKafkaClient(tk.brokers, 'bench-pipeline');
@@ -422,7 +425,7 @@ async function main(): Promise<void> {
       pauses,
       goal: GOAL,
       goalMet: capacity >= GOAL.ordersPerSecond && p99 !== null && p99 <= GOAL.p99Ms && latencyTrades >= ORDERS / 2,
-      machine: { cpus: os.cpus().length, loadAverage1m: Number(os.loadavg()[0]!.toFixed(1)), node: process.version },
+      machine: { cpus: os.cpus().length, loadAverage1m: Number(os.loadavg()[0]!.toFixed(1)), node: process.version, speedBestMs: speed.bestMs, speedMedianMs: speed.medianMs },
     };
     console.log('\nPipeline: OrderPlaced → relay → Kafka → risk → Kafka → execution → TradeExecuted');
     console.table({
@@ -458,6 +461,7 @@ async function main(): Promise<void> {
         ]),
       ),
       'load average (1 min)': { value: result.machine.loadAverage1m },
+      'machine speed before the run (ms, best / median; lower is faster)': { value: `${speed.bestMs} / ${speed.medianMs}` },
     });
     console.log(`RESULT ${JSON.stringify(result)}`);
   } finally {

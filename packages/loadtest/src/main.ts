@@ -13,7 +13,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { PidSetCpu, createTestDatabase, createTestDatabaseOn, getKafka, kafkaAnswers, localKafkaBrokerPid, machineCpuMs, sampleProcess, type TestDatabase, type TestKafka } from '@tradecore/testkit';
+import { PidSetCpu, createTestDatabase, describeMachineSpeed, measureMachineSpeed, createTestDatabaseOn, getKafka, kafkaAnswers, localKafkaBrokerPid, machineCpuMs, sampleProcess, type TestDatabase, type TestKafka } from '@tradecore/testkit';
 import { assertLoopback } from './http.ts';
 import { summarizeProfile, type CpuProfile, type ProfileSummary } from './profile.ts';
 import { loadAverage, machineInfo } from './proc.ts';
@@ -421,6 +421,9 @@ export async function runLoadtest(o: LoadtestOptions, argv: readonly string[]): 
   const failures: string[] = [];
   const cleanups: (() => Promise<void>)[] = [];
   const loadAverageBefore = loadAverage();
+  // Before anything of the run starts: the figure that lets this report be compared with others.
+  const machineSpeed = measureMachineSpeed();
+  log(describeMachineSpeed(machineSpeed));
   const startedAt = new Date().toISOString();
   let db: TestDatabase | undefined;
   let kafka: TestKafka | undefined;
@@ -677,6 +680,7 @@ export async function runLoadtest(o: LoadtestOptions, argv: readonly string[]): 
       kind: o.kind,
       startedAt,
       machine: machineInfo(),
+      machineSpeed,
       loadAverageBefore,
       command: `pnpm loadtest ${argv.join(' ')}`.trim(),
       topology,

@@ -8,6 +8,7 @@ import { COLORS, renderChart, type Panel } from './plot.ts';
 import type { ProfileSummary } from './profile.ts';
 import type { Proof } from './proof.ts';
 import type { MachineInfo } from './proc.ts';
+import { describeMachineSpeed, type MachineSpeed } from '@tradecore/testkit';
 import { findPeak, type PeakCriteria, type Peak } from './ramp.ts';
 import type { DoneMessage, Kind, StepTotals, Window } from './protocol.ts';
 
@@ -106,6 +107,8 @@ export interface RunReport {
   kind: 'ramp' | 'soak';
   startedAt: string;
   machine: MachineInfo;
+  /** The fixed calibration work's time before the load (testkit measureMachineSpeed); absent in older reports. */
+  machineSpeed?: MachineSpeed;
   loadAverageBefore: number[];
   command: string;
   topology: string;
@@ -432,6 +435,7 @@ export function summaryLines(r: RunReport): string[] {
     `  read-model lag (${r.setup.lagSource}, ${o.lag.count} samples): p50 ${f(o.lag.p50, 0)} ms, p99 ${f(o.lag.p99, 0)} ms, max ${f(o.lag.max, 0)} ms, ${o.lagTimeouts} timeouts${o.lagSkipped ? `, ${o.lagSkipped} samples skipped (probe limit)` : ''}`,
     `  CPU (cores, average over the load): server ${r.cpu.server}, generator ${r.cpu.generator}, postgres ${r.cpu.postgres}${r.cpu.kafka !== null ? `, kafka ${r.cpu.kafka}` : ''}, whole machine ${r.cpu.machine ?? '-'} (other processes ${r.cpu.other ?? '-'}); load average ${r.cpu.loadAverage ? `${r.cpu.loadAverage.mean} mean, ${r.cpu.loadAverage.max} max` : '-'}`,
     `  CPU per answered command: ${r.cpu.msPerCommand ? `server ${r.cpu.msPerCommand.server} ms, postgres ${r.cpu.msPerCommand.postgres} ms${r.cpu.msPerCommand.kafka !== null ? `, kafka ${r.cpu.msPerCommand.kafka} ms` : ''}, generator ${r.cpu.msPerCommand.generator} ms (the server's includes ${o.lagReads} lag-probe reads)` : '-'}`,
+    ...(r.machineSpeed ? [`  ${describeMachineSpeed(r.machineSpeed)}`] : []),
     `  PostgreSQL per answered command: ${r.postgresWork ? `${r.postgresWork.perCommand.transactions} transactions (${r.postgresWork.perCommand.rollbacks} rolled back), ${r.postgresWork.perCommand.rowsRead} rows read, ${r.postgresWork.perCommand.rowsWritten} rows written, ${r.postgresWork.perCommand.blocksTouched} blocks touched` : '-'}`,
     `  memory: server rss ${r.memory.server ? `${r.memory.server.firstMB} → ${r.memory.server.lastMB} MB (max ${r.memory.server.maxMB}, ${r.memory.server.slopeMBPerMin} MB/min over the second half)` : '-'}; generator rss ${r.memory.generator ? `${r.memory.generator.firstMB} → ${r.memory.generator.lastMB} MB (${r.memory.generator.slopeMBPerMin} MB/min)` : '-'}`,
     `  settled (read models at the head, nothing pending) ${r.settled ? `in ${r.settleSeconds} s after the load` : `NOT within ${r.settleSeconds} s`}`,
@@ -467,6 +471,7 @@ export function markdownReport(r: RunReport, chartFile: string): string {
     '',
     `\`${r.command}\` — ${r.startedAt}, ${r.machine.cpus} × ${r.machine.cpuModel}, ${r.machine.memoryGiB} GiB, load average before ${r.loadAverageBefore.join(' ')}`,
     '',
+    ...(r.machineSpeed ? [`The machine before the load: ${describeMachineSpeed(r.machineSpeed)}.`, ''] : []),
     `Topology: ${r.topology}`,
     '',
     markdownTable(STEP_HEADERS, r.steps.map(stepCells)),

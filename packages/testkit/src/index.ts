@@ -7,3 +7,4 @@ export * from './skip.ts';
 export { dockerStatus, pingDocker, dockerEndpoint, type DockerStatus, type DockerEndpoint } from './docker.ts';
 export * from './cpu.ts';
 export * from './timing.ts';
+export * from './speed.ts';
