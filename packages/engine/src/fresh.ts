@@ -44,3 +44,44 @@ export class FreshnessGate {
     }
   }
 }
+
+/**
+ * FreshnessGate for keyed catch-ups (the markets a batch prices): `ensure(keys)` resolves once a
+ * refresh that started after the call and covered those keys has completed. Callers that ask
+ * while a refresh runs are served together by the next one, which covers the union of their keys,
+ * so concurrent partitions share one round trip however many keys they name.
+ */
+export class KeyedFreshnessGate<K> {
+  private waiting: { keys: readonly K[]; resolve: () => void; reject: (e: unknown) => void }[] = [];
+  private running = false;
+
+  constructor(private readonly refresh: (keys: ReadonlySet<K>) => Promise<void>) {}
+
+  ensure(keys: Iterable<K> = []): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.waiting.push({ keys: [...keys], resolve, reject });
+      if (!this.running) void this.drain();
+    });
+  }
+
+  private async drain(): Promise<void> {
+    this.running = true;
+    try {
+      while (this.waiting.length > 0) {
+        // Everyone waiting now asked before this refresh starts: it serves exactly them.
+        const served = this.waiting;
+        this.waiting = [];
+        const keys = new Set<K>();
+        for (const w of served) for (const k of w.keys) keys.add(k);
+        try {
+          await this.refresh(keys);
+          for (const w of served) w.resolve();
+        } catch (e) {
+          for (const w of served) w.reject(e);
+        }
+      }
+    } finally {
+      this.running = false;
+    }
+  }
+}

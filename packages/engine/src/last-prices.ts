@@ -8,7 +8,7 @@
  * the new events, and a lookup older than what is kept pages further back.
  */
 import { streams } from '@tradecore/core-domain';
-import type { EventStore, RecordedEvent } from '@tradecore/event-store';
+import type { EventStore, RecordedEvent, StreamRead } from '@tradecore/event-store';
 
 interface Trade {
   position: bigint;
@@ -69,23 +69,43 @@ export class LastPrices {
     }
   }
 
-  /** Catch up one market read so far (call after a batch arrived; a market first used later is read then). */
-  async refresh(marketId: number): Promise<void> {
+  /** The catch-up reads of the markets among `marketIds` read so far (a market first used later is read then). */
+  reads(marketIds: Iterable<number>): { marketId: number; read: StreamRead }[] {
+    const out: { marketId: number; read: StreamRead }[] = [];
+    for (const marketId of marketIds) {
+      const m = this.markets.get(marketId);
+      if (m) out.push({ marketId, read: { stream: streams.market(marketId), fromRevision: m.tailRevision + 1n, maxCount: 4 * PAGE } });
+    }
+    return out;
+  }
+
+  /**
+   * Folds one page a catch-up read returned for `marketId` (from its `reads` entry, wherever it was
+   * read). False when the page was full: more may follow, and refresh(marketId) reads the rest.
+   */
+  apply(marketId: number, page: readonly RecordedEvent[]): boolean {
     const m = this.markets.get(marketId);
-    if (!m) return;
-    const stream = streams.market(marketId);
-    for (;;) {
-      const page = await this.store.readStream(stream, { fromRevision: m.tailRevision + 1n, maxCount: 4 * PAGE });
-      for (const e of page) {
-        const t = tradeOf(e);
-        if (t) m.trades.push(t);
-        m.tailRevision = e.streamRevision;
-      }
-      if (page.length < 4 * PAGE) break;
+    if (!m) return true;
+    for (const e of page) {
+      if (e.streamRevision <= m.tailRevision) continue;
+      const t = tradeOf(e);
+      if (t) m.trades.push(t);
+      m.tailRevision = e.streamRevision;
     }
     if (m.trades.length > KEEP) {
       m.trades = m.trades.slice(m.trades.length - KEEP);
       m.floorRevision = m.trades[0]!.revision;
+    }
+    return page.length < 4 * PAGE;
+  }
+
+  /** Catch up one market read so far (call after a batch arrived; a market first used later is read then). */
+  async refresh(marketId: number): Promise<void> {
+    for (;;) {
+      const [entry] = this.reads([marketId]);
+      if (!entry) return;
+      const page = await this.store.readStream(entry.read.stream, { fromRevision: entry.read.fromRevision, maxCount: 4 * PAGE });
+      if (this.apply(marketId, page)) return;
     }
   }
 

@@ -8,7 +8,9 @@
  * then, since the relay published that input only after everything before it was visible.
  */
 import { evolveControl, initialControlState, parseEvent, streams, type ControlState } from '@tradecore/core-domain';
-import type { EventStore, RecordedEvent } from '@tradecore/event-store';
+import { readStreamsForwards, type EventStore, type RecordedEvent, type StreamRead } from '@tradecore/event-store';
+
+const REFERENCE_STREAMS = [streams.markets, streams.control] as const;
 
 export class ReferenceData {
   /** Events of both streams, in global order. */
@@ -19,15 +21,20 @@ export class ReferenceData {
 
   constructor(private readonly store: EventStore) {}
 
+  /** What a refresh reads: both streams from their next revision (all of it). */
+  reads(): StreamRead[] {
+    return REFERENCE_STREAMS.map((stream) => ({ stream, fromRevision: (this.revisions.get(stream) ?? -1n) + 1n }));
+  }
+
+  /** A refresh on its own: both streams in one round trip (it sits on every batch's critical path). */
   async refresh(): Promise<void> {
+    this.apply(await readStreamsForwards(this.store, this.reads()));
+  }
+
+  /** Folds what `reads()` returned (same order), wherever it was read together with other streams. */
+  apply(results: readonly (readonly RecordedEvent[])[]): void {
     const fresh: RecordedEvent[] = [];
-    // Both reads at once: a refresh sits on every batch's critical path, so it costs one round trip.
-    const reads = await Promise.all(
-      [streams.markets, streams.control].map(async (stream) => ({
-        stream,
-        read: await this.store.readStream(stream, { fromRevision: (this.revisions.get(stream) ?? -1n) + 1n }),
-      })),
-    );
+    const reads = REFERENCE_STREAMS.map((stream, i) => ({ stream, read: results[i] ?? [] }));
     for (const { stream, read } of reads) {
       const last = read[read.length - 1];
       if (last) this.revisions.set(stream, last.streamRevision);

@@ -16,12 +16,12 @@ import {
   type AccountState,
   type TradecoreEvent,
 } from '@tradecore/core-domain';
-import type { RecordedEvent } from '@tradecore/event-store';
+import { readStreamsForwards, type RecordedEvent } from '@tradecore/event-store';
 import { forEachLimit, groupBy } from './concurrency.ts';
 import { deadLetter } from './dead-letter.ts';
 import { runnerOptions, type HandlerDeps } from './handler-deps.ts';
 import type { InboxHandler, InboxInput } from './inbox.ts';
-import { FreshnessGate } from './fresh.ts';
+import { KeyedFreshnessGate } from './fresh.ts';
 import { LastPrices } from './last-prices.ts';
 import { ReferenceData } from './reference-data.ts';
 import { StreamRunner, retryStore, type StreamInput, type StreamModel } from './stream-runner.ts';
@@ -68,14 +68,23 @@ export function createRiskHandler(deps: HandlerDeps): InboxHandler {
   const reference = new ReferenceData(deps.store);
   const prices = new LastPrices(deps.store);
   // Partitions run concurrently: they share catch-up reads that started after their batch arrived.
-  const referenceGate = new FreshnessGate(() => retryStore('refresh markets/control', () => reference.refresh(), retry));
-  // One gate per market: a batch catches up only the markets its priced inputs name.
-  const priceGates = new Map<number, FreshnessGate>();
-  const priceGate = (marketId: number) => {
-    let g = priceGates.get(marketId);
-    if (!g) priceGates.set(marketId, (g = new FreshnessGate(() => retryStore('refresh last prices', () => prices.refresh(marketId), retry))));
-    return g;
-  };
+  // One round trip per refresh: the markets and control streams and the priced markets' streams
+  // (those its callers name) in one readStreams; a full market page is read on by itself.
+  const catchUp = new KeyedFreshnessGate<number>((marketIds) =>
+    retryStore(
+      'refresh markets/control and last prices',
+      async () => {
+        const referenceReads = reference.reads();
+        const priceReads = prices.reads(marketIds);
+        const results = await readStreamsForwards(deps.store, [...referenceReads, ...priceReads.map((p) => p.read)]);
+        reference.apply(results.slice(0, referenceReads.length));
+        for (const [i, p] of priceReads.entries()) {
+          if (!prices.apply(p.marketId, results[referenceReads.length + i] ?? [])) await prices.refresh(p.marketId);
+        }
+      },
+      retry,
+    ),
+  );
   const retry = { handler: name, metrics: deps.metrics, logger, signal: deps.signal, attempts: deps.tuning?.storeAttempts, backoff: deps.tuning?.storeBackoff };
 
   /** Builds the account command for an input; null: nothing to decide (e.g. a deposit). */
@@ -140,7 +149,7 @@ export function createRiskHandler(deps: HandlerDeps): InboxHandler {
         if (PRICED.has(v.event.type) && typeof marketId === 'number' && Number.isSafeInteger(marketId) && marketId > 0) pricedMarkets.add(marketId);
       }
       // The catch-ups are independent reads: one round trip of latency for all of them.
-      await Promise.all([referenceGate.ensure(), ...[...pricedMarkets].map((m) => priceGate(m).ensure())]);
+      await catchUp.ensure(pricedMarkets);
       if (pricedMarkets.size > 0) {
         for (const v of valid) {
           const marketId = (v.event.data as { marketId?: unknown } | null)?.marketId;

@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   IdempotencyConflictError,
   WrongExpectedRevisionError,
+  readStreamsForwards,
   type EventMetadata,
   type EventStore,
   type NewEvent,
@@ -185,6 +186,34 @@ export function eventStoreContract(
       expect(revs(await store.readStream(stream, { direction: 'backwards', maxCount: 3 }))).toEqual([9n, 8n, 7n]);
       expect(revs(await store.readStream(stream, { direction: 'backwards', fromRevision: 2n }))).toEqual([2n, 1n, 0n]);
       expect(await store.readStream(streamName('missing'))).toEqual([]);
+    });
+
+    it('reads several streams at once (readStreamsForwards): each from its revision, at most its count', async () => {
+      const a = streamName('many-a');
+      const b = streamName('many-b');
+      await store.appendToStream(a, Array.from({ length: 5 }, (_, i) => newEvent('A', { i })), { expectedRevision: 'no_stream' });
+      await store.appendToStream(b, Array.from({ length: 3 }, (_, i) => newEvent('B', { i })), { expectedRevision: 'no_stream' });
+      const reads = [
+        { stream: b, fromRevision: 1n },
+        { stream: streamName('many-missing'), fromRevision: 0n },
+        { stream: a, fromRevision: 0n, maxCount: 2 },
+        { stream: a, fromRevision: 3n },
+        { stream: b, fromRevision: 3n },
+      ];
+      const got = await readStreamsForwards(store, reads);
+      const shape = (es: RecordedEvent[]): [string, bigint, unknown][] => es.map((e) => [e.type, e.streamRevision, e.data]);
+      expect(got.map(shape)).toEqual([
+        [['B', 1n, { i: 1 }], ['B', 2n, { i: 2 }]],
+        [],
+        [['A', 0n, { i: 0 }], ['A', 1n, { i: 1 }]],
+        [['A', 3n, { i: 3 }], ['A', 4n, { i: 4 }]],
+        [],
+      ]);
+      // The same events, field for field, as one readStream per stream.
+      for (const [i, r] of reads.entries()) {
+        expect(got[i]).toEqual(await store.readStream(r.stream, { fromRevision: r.fromRevision, ...(r.maxCount !== undefined ? { maxCount: r.maxCount } : {}) }));
+      }
+      expect(await readStreamsForwards(store, [])).toEqual([]);
     });
 
     it('reads all in global order from an exclusive position; headPosition follows appends', async () => {

@@ -59,6 +59,13 @@ export interface ReadStreamOptions {
   maxCount?: number;
 }
 
+/** One stream of a readStreams call: its events from fromRevision on, forwards, at most maxCount (default: all). */
+export interface StreamRead {
+  stream: string;
+  fromRevision: bigint;
+  maxCount?: number;
+}
+
 /** readAll returns at most maxCount events (default: all of them; page with fromPosition). */
 export interface ReadAllOptions {
   /** Exclusive: events with globalPosition > fromPosition. Default 0n (from the start). */
@@ -123,6 +130,13 @@ export interface EventStore {
   ): Promise<AppendResult>;
   /** A stream's events (read-your-writes: includes everything committed). Unknown stream: []. */
   readStream(stream: string, options?: ReadStreamOptions): Promise<RecordedEvent[]>;
+  /**
+   * Optional: several forward readStream calls in one round trip: result[i] holds reads[i]'s
+   * events in revision order. A store offers it where one query can serve them all (PostgreSQL,
+   * which then also reads them in one snapshot); callers use readStreamsForwards, which falls
+   * back to one readStream per stream.
+   */
+  readStreams?(reads: readonly StreamRead[]): Promise<RecordedEvent[][]>;
   readAll(options?: ReadAllOptions): Promise<RecordedEvent[]>;
   /** The highest global position readers can currently see. */
   headPosition(): Promise<bigint>;
@@ -167,4 +181,16 @@ export class EventStoreUnavailableError extends Error {
     super(message, options);
     this.name = 'EventStoreUnavailableError';
   }
+}
+
+/**
+ * Each stream's events from its fromRevision on (at most its maxCount): one round trip where the
+ * store offers readStreams, one readStream per stream (concurrently) otherwise.
+ */
+export function readStreamsForwards(store: EventStore, reads: readonly StreamRead[]): Promise<RecordedEvent[][]> {
+  if (reads.length === 0) return Promise.resolve([]);
+  if (store.readStreams) return store.readStreams(reads);
+  return Promise.all(
+    reads.map((r) => store.readStream(r.stream, { fromRevision: r.fromRevision, ...(r.maxCount !== undefined ? { maxCount: r.maxCount } : {}) })),
+  );
 }

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newEvent } from '../contract.suite.ts';
 import { canonicalize } from '../canonical-json.ts';
 import { GENESIS_HASH, hashEvent } from '../hash.ts';
-import type { RawRecordedEvent, RecordedEvent } from '../port.ts';
+import { readStreamsForwards, type RawRecordedEvent, type RecordedEvent } from '../port.ts';
 import { migrateEventStore } from './migrate.ts';
 import { migrations } from './schema.ts';
 import { createPostgresEventStore, type PostgresEventStore } from './store.ts';
@@ -194,6 +194,34 @@ describe('PostgreSQL event store', () => {
       await sub.close();
       await other.close();
     }
+  });
+
+  it('readStreams: one statement for every stream, checked before it is sent; the helper falls back to readStream without it', async () => {
+    const a = `rs-${Date.now()}-a`;
+    await store.appendToStream(a, [newEvent('A', { n: 1 }), newEvent('A', { n: 2 })], { expectedRevision: 'no_stream' });
+    // Count what the store sends through its pool: readStreams is one query for all its streams.
+    const pool = new pg.Pool({ connectionString: db.url, max: 2 });
+    const sent: string[] = [];
+    const query = pool.query.bind(pool) as (...args: unknown[]) => unknown;
+    (pool as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
+      const first = args[0];
+      sent.push(typeof first === 'string' ? first : String((first as { text?: unknown }).text));
+      return query(...args);
+    };
+    const counted = createPostgresEventStore({ pool, migrate: false });
+    await counted.ready();
+    sent.length = 0;
+    const native = await counted.readStreams([{ stream: a, fromRevision: 1n }, { stream: `${a}-none`, fromRevision: 0n }, { stream: a, fromRevision: 0n, maxCount: 1 }]);
+    expect(sent).toHaveLength(1);
+    expect(sent[0]).toContain('cross join lateral');
+    await counted.close();
+    await pool.end();
+    expect(native.map((es) => es.map((e) => e.data))).toEqual([[{ n: 2 }], [], [{ n: 1 }]]);
+    await expect(store.readStreams([{ stream: '$all', fromRevision: 0n }])).rejects.toThrow();
+    await expect(store.readStreams([{ stream: a, fromRevision: 0n, maxCount: -1 }])).rejects.toThrow();
+    // A store without readStreams (an EventStoreDB adapter): the helper reads stream by stream, same result.
+    const withoutMany = new Proxy(store, { get: (t, p) => (p === 'readStreams' ? undefined : (Reflect.get(t, p) as unknown)) });
+    expect(await readStreamsForwards(withoutMany, [{ stream: a, fromRevision: 1n }, { stream: `${a}-none`, fromRevision: 0n }, { stream: a, fromRevision: 0n, maxCount: 1 }])).toEqual(native);
   });
 
   it('reads the global log as a bounded stream between positions', async () => {

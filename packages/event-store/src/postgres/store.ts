@@ -24,6 +24,7 @@ import {
   type RawSubscriptionHandler,
   type ReadAllOptions,
   type ReadStreamOptions,
+  type StreamRead,
   type RecordedEvent,
   type SubscribeOptions,
   type Subscription,
@@ -98,6 +99,7 @@ export interface PostgresEventStore extends EventStore {
   ready(): Promise<void>;
   /** What close() is waiting for, with the pool's and the append queue's state (reports of a slow close). */
   describeClose(): string;
+  readStreams(reads: readonly StreamRead[]): Promise<RecordedEvent[][]>;
   /** Streaming, bounded-memory read of the global log in position order (auditors, exports). */
   readAllStream(options?: ReadAllStreamOptions): AsyncGenerator<RecordedEvent, void, undefined>;
   /**
@@ -300,6 +302,13 @@ export function createPostgresEventStore(options: PostgresEventStoreOptions): Po
     head: `select coalesce(max(position), 0)::text as head from ${s}.events where position < ${bound}`,
     streamForwards: `select ${EVENT_COLUMNS} from ${s}.events where stream = $1 and revision >= $2::bigint
                        order by revision limit $3::bigint`,
+    // One lateral index scan per requested stream; the request's index comes last so the row's
+    // first columns stay in EVENT_COLUMNS order.
+    streamsForwards: `select e.*, r.i from unnest($1::text[], $2::bigint[], $3::bigint[]) with ordinality as r(req_stream, req_from, req_max, i)
+                        cross join lateral (select ${EVENT_COLUMNS} from ${s}.events ev
+                                             where ev.stream = r.req_stream and ev.revision >= r.req_from
+                                             order by ev.revision limit r.req_max) e
+                       order by r.i, e.revision`,
     streamBackwards: `select ${EVENT_COLUMNS} from ${s}.events where stream = $1 and revision <= $2::bigint
                         order by revision desc limit $3::bigint`,
   };
@@ -815,6 +824,22 @@ export function createPostgresEventStore(options: PostgresEventStoreOptions): Po
     return rows.map(toRecorded);
   };
 
+  const readStreams = async (reads: readonly StreamRead[]): Promise<RecordedEvent[][]> => {
+    for (const r of reads) {
+      assertStreamName(r.stream);
+      assertCount('maxCount', r.maxCount);
+    }
+    const out: RecordedEvent[][] = reads.map(() => []);
+    if (reads.length === 0) return out;
+    const rows = await queryEvents<[...EventRow, string]>('streams_fwd', sql.streamsForwards, [
+      reads.map((r) => r.stream),
+      reads.map((r) => r.fromRevision.toString()),
+      reads.map((r) => (r.maxCount === undefined ? null : String(r.maxCount))),
+    ]);
+    for (const row of rows) out[Number(row[8]) - 1]!.push(toRecorded(row as unknown as EventRow));
+    return out;
+  };
+
   const readAll = async (opts?: ReadAllOptions): Promise<RecordedEvent[]> => {
     assertCount('maxCount', opts?.maxCount);
     const from = opts?.fromPosition ?? 0n;
@@ -1032,6 +1057,7 @@ export function createPostgresEventStore(options: PostgresEventStoreOptions): Po
     appendToStream,
     appendToStreamInTransaction,
     readStream,
+    readStreams,
     readAll,
     readAllStream,
     headPosition,
