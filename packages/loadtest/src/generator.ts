@@ -133,6 +133,60 @@ export function pollDelay(elapsedMs: number, baseMs: number): number {
   return Math.max(baseMs, 100);
 }
 
+const READMODEL_CHANNEL = 'tradecore_readmodel';
+
+interface PositionWaiter {
+  position: bigint;
+  at: number;
+  step: number;
+}
+
+/** Min-heap of 202s by position: a notification resolves the smallest positions first. */
+export class PositionHeap {
+  private readonly items: PositionWaiter[] = [];
+
+  get size(): number {
+    return this.items.length;
+  }
+
+  peek(): PositionWaiter | undefined {
+    return this.items[0];
+  }
+
+  push(w: PositionWaiter): void {
+    const a = this.items;
+    a.push(w);
+    let i = a.length - 1;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (a[parent]!.position <= a[i]!.position) break;
+      [a[parent], a[i]] = [a[i]!, a[parent]!];
+      i = parent;
+    }
+  }
+
+  pop(): PositionWaiter | undefined {
+    const a = this.items;
+    const top = a[0];
+    const last = a.pop();
+    if (a.length > 0 && last) {
+      a[0] = last;
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < a.length && a[l]!.position < a[m]!.position) m = l;
+        if (r < a.length && a[r]!.position < a[m]!.position) m = r;
+        if (m === i) break;
+        [a[m], a[i]] = [a[i]!, a[m]!];
+        i = m;
+      }
+    }
+    return top;
+  }
+}
+
 class StepAcc {
   offered = 0;
   sent = 0;
@@ -145,6 +199,8 @@ class StepAcc {
   service = new Histogram();
   lag = new Histogram();
   lagTimeouts = 0;
+  /** 202 → the projection's commit of that position (every 202, LISTEN). */
+  logLag = new Histogram();
   seconds = 0;
 }
 
@@ -157,6 +213,7 @@ class WindowAcc {
   latency = new Histogram();
   lag = new Histogram();
   lagTimeouts = 0;
+  logLag = new Histogram();
 }
 
 interface LagSample {
@@ -264,6 +321,56 @@ export async function runGenerator(plan: GeneratorPlan, send: (m: GeneratorMessa
         });
     }, plan.lagPollMs);
   }
+  // ---- log → read-model lag of every 202: the answer's position against the projection's NOTIFY ----
+  // The projector notifies (channel tradecore_readmodel) with its checkpoint after each committed
+  // batch, so the first notification at or past a 202's position is when the read models hold
+  // that command's event. No polling: every accepted command is a sample, and the server does no
+  // extra work for it.
+  const positionWaiters = new PositionHeap();
+  let projected = -1n;
+  let logLagUnresolved = 0;
+  let listener: pg.Client | undefined;
+  const recordLogLag = (step: number, ms: number) => {
+    steps[step]!.logLag.recordMs(ms);
+    win.logLag.recordMs(ms);
+  };
+  if (plan.databaseUrl) {
+    try {
+      const client = new pg.Client({ connectionString: plan.databaseUrl });
+      client.on('error', () => undefined);
+      await client.connect();
+      client.on('notification', (n) => {
+        if (n.channel !== READMODEL_CHANNEL || !n.payload) return;
+        let position: bigint;
+        try {
+          const note = JSON.parse(n.payload) as { schema?: unknown; position?: unknown };
+          if (note.schema !== 'readmodel' || typeof note.position !== 'string') return;
+          position = BigInt(note.position);
+        } catch {
+          return;
+        }
+        if (position <= projected) return;
+        projected = position;
+        const now = performance.now();
+        for (let w = positionWaiters.peek(); w && w.position <= projected; w = positionWaiters.peek()) {
+          positionWaiters.pop();
+          recordLogLag(w.step, now - w.at);
+        }
+      });
+      await client.query(`listen ${READMODEL_CHANNEL}`);
+      listener = client;
+    } catch (err) {
+      log(`log → read-model lag not measured: ${(err as Error).message}`);
+    }
+  }
+  const watchPosition = (position: unknown, at: number, step: number) => {
+    if (!listener || typeof position !== 'number' || !Number.isSafeInteger(position)) return;
+    const p = BigInt(position);
+    // Already projected when the answer arrived (a fast read side): no lag to speak of.
+    if (p <= projected) recordLogLag(step, 0);
+    else positionWaiters.push({ position: p, at, step });
+  };
+
   const sampleLag = (orderId: string, token: string, at: number, step: number) => {
     if (lagSource === 'off' || !lagRng.chance(lagFraction)) return;
     const s = { orderId, token, at, step };
@@ -294,6 +401,7 @@ export async function runGenerator(plan: GeneratorPlan, send: (m: GeneratorMessa
       statuses: win.statuses,
       latency: win.latency.toJSON(),
       lag: win.lag.toJSON(),
+      logLag: win.logLag.toJSON(),
       lagTimeouts: win.lagTimeouts,
       inflight,
       backlog,
@@ -340,6 +448,7 @@ export async function runGenerator(plan: GeneratorPlan, send: (m: GeneratorMessa
         totals.accepted[d.kind]++;
         const orderId = (body as { orderId?: string } | null)?.orderId ?? null;
         applyAccepted(trader.state, d, orderId);
+        watchPosition((body as { position?: unknown } | null)?.position, now, stepIndex);
         if (d.kind === 'place' && orderId) sampleLag(orderId, trader.token, now, stepIndex);
       } else if (status === '409') {
         step.conflicts++;
@@ -454,7 +563,9 @@ export async function runGenerator(plan: GeneratorPlan, send: (m: GeneratorMessa
       }
     });
   }
-  await waitUntil(() => lagOutstanding === 0 && lagPending.size === 0, plan.lagTimeoutMs + 5_000);
+  await waitUntil(() => lagOutstanding === 0 && lagPending.size === 0 && positionWaiters.size === 0, plan.lagTimeoutMs + 5_000);
+  logLagUnresolved = positionWaiters.size;
+  await listener?.end().catch(() => undefined);
   clearInterval(reporter);
   if (dbTimer) clearInterval(dbTimer);
   report();
@@ -477,6 +588,19 @@ export async function runGenerator(plan: GeneratorPlan, send: (m: GeneratorMessa
     service: a.service.toJSON(),
     lag: a.lag.toJSON(),
     lagTimeouts: a.lagTimeouts,
+    logLag: a.logLag.toJSON(),
   }));
-  return { type: 'done', steps: stepTotals, totals, lagSource, lagSkipped, lagReads, errorSamples, decisionsByTag, loadSeconds, skippedSteps };
+  return {
+    type: 'done',
+    steps: stepTotals,
+    totals,
+    lagSource,
+    lagSkipped,
+    lagReads,
+    logLag: { measured: listener !== undefined, unresolved: logLagUnresolved },
+    errorSamples,
+    decisionsByTag,
+    loadSeconds,
+    skippedSteps,
+  };
 }

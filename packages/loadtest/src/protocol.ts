@@ -38,7 +38,7 @@ export interface GeneratorPlan {
   lagTimeoutMs: number;
   /** http lag source: at most this many orders watched at once (bounds the polling load). */
   lagMaxProbes: number;
-  /** Database of the read models, for the `db` lag source when GET /api/v1/orders/:id is missing. */
+  /** Database of the read models: LISTEN for the log → read-model lag of every 202, and the `db` lag source when GET /api/v1/orders/:id is missing. */
   databaseUrl?: string;
   lagSource: 'auto' | 'http' | 'db' | 'off';
   maxInflight: number;
@@ -69,6 +69,8 @@ export interface Window {
   latency: HistogramJson;
   lag: HistogramJson;
   lagTimeouts: number;
+  /** 202 → the projection's notification at or past its position (every 202); absent in older runs. */
+  logLag?: HistogramJson;
   inflight: number;
   backlog: number;
   /** Generator process CPU (user + system) in ms during the window. */
@@ -92,6 +94,7 @@ export interface StepTotals {
   service: HistogramJson;
   lag: HistogramJson;
   lagTimeouts: number;
+  logLag?: HistogramJson;
 }
 
 export interface DoneMessage {
@@ -103,6 +106,8 @@ export interface DoneMessage {
   lagSkipped: number;
   /** GET /api/v1/orders/:id requests made to observe the lag (they load the server too). */
   lagReads: number;
+  /** Whether the log → read-model lag was measured (LISTEN), and how many 202s it never saw projected. */
+  logLag?: { measured: boolean; unresolved: number };
   errorSamples: string[];
   decisionsByTag: Record<string, number>;
   loadSeconds: number;

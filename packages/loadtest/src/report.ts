@@ -43,6 +43,8 @@ export interface SeriesPoint {
   /** Lag percentiles over the trailing 10 s (the lag is sampled, so one second holds few samples). */
   lagP50_10s: number | null;
   lagP99_10s: number | null;
+  /** Log → read-model lag of the second's 202s (every one of them); null in older runs. */
+  logLagP99?: number | null;
   serverRssMB: number | null;
   generatorRssMB: number | null;
   serverHeapMB: number | null;
@@ -70,6 +72,8 @@ export interface StepRow {
   service: LatencySummary;
   lag: LatencySummary;
   lagTimeouts: number;
+  /** 202 → the projection's commit of its position, every 202 (null: not measured). */
+  logLag: LatencySummary | null;
   ok: boolean;
   reasons: string[];
 }
@@ -132,6 +136,8 @@ export interface RunReport {
     lagTimeouts: number;
     lagSkipped: number;
     lagReads: number;
+    logLag: LatencySummary | null;
+    logLagUnresolved: number;
     statuses: Record<string, number>;
     decisions: Record<string, number>;
   };
@@ -192,6 +198,7 @@ export function stepRows(steps: readonly StepTotals[], criteria: PeakCriteria): 
       service: summary(Histogram.fromJSON(s.service)),
       lag: summary(Histogram.fromJSON(s.lag)),
       lagTimeouts: s.lagTimeouts,
+      logLag: s.logLag ? summary(Histogram.fromJSON(s.logLag)) : null,
       ok: j.ok,
       reasons: j.reasons,
     };
@@ -203,6 +210,7 @@ export function overallOf(done: DoneMessage) {
   const lat = new Histogram();
   const svc = new Histogram();
   const lag = new Histogram();
+  const logLag = new Histogram();
   const statuses: Record<string, number> = {};
   let shed = 0;
   let lagTimeouts = 0;
@@ -210,6 +218,7 @@ export function overallOf(done: DoneMessage) {
     lat.merge(Histogram.fromJSON(s.latency));
     svc.merge(Histogram.fromJSON(s.service));
     lag.merge(Histogram.fromJSON(s.lag));
+    if (s.logLag) logLag.merge(Histogram.fromJSON(s.logLag));
     shed += s.shed;
     lagTimeouts += s.lagTimeouts;
     for (const [k, v] of Object.entries(s.statuses)) statuses[k] = (statuses[k] ?? 0) + v;
@@ -231,6 +240,8 @@ export function overallOf(done: DoneMessage) {
     lagTimeouts,
     lagSkipped: done.lagSkipped,
     lagReads: done.lagReads,
+    logLag: done.logLag?.measured ? summary(logLag) : null,
+    logLagUnresolved: done.logLag?.unresolved ?? 0,
     statuses,
     decisions: done.decisionsByTag,
   };
@@ -248,6 +259,7 @@ export function seriesOf(windows: readonly Window[], resources: readonly Resourc
     prevT = w.t;
     const lat = Histogram.fromJSON(w.latency);
     const lag = Histogram.fromJSON(w.lag);
+    const logLag = w.logLag ? Histogram.fromJSON(w.logLag) : null;
     const lag10 = new Histogram();
     for (let k = i; k >= 0 && windows[k]!.t > w.t - 10; k--) lag10.merge(k === i ? lag : Histogram.fromJSON(windows[k]!.lag));
     const pct = (a: number | null | undefined, b: number | null | undefined, wallS: number) =>
@@ -265,6 +277,7 @@ export function seriesOf(windows: readonly Window[], resources: readonly Resourc
       lagP99: lag.count ? Math.round(lag.percentileMs(99) * 10) / 10 : null,
       lagP50_10s: lag10.count ? Math.round(lag10.percentileMs(50) * 10) / 10 : null,
       lagP99_10s: lag10.count ? Math.round(lag10.percentileMs(99) * 10) / 10 : null,
+      logLagP99: logLag?.count ? Math.round(logLag.percentileMs(99) * 10) / 10 : null,
       serverRssMB: r?.server ? Math.round(r.server.rssBytes / 1e5) / 10 : null,
       generatorRssMB: r?.generator ? Math.round(r.generator.rssBytes / 1e5) / 10 : null,
       serverHeapMB: r?.heapUsedBytes !== undefined ? Math.round(r.heapUsedBytes / 1e5) / 10 : null,
@@ -350,12 +363,13 @@ export function chartOf(report: Pick<RunReport, 'name' | 'series'>): Buffer {
       hlines: [{ y: GOALS.p99Ms, label: `goal p99 ${GOALS.p99Ms} ms`, color: COLORS.grey }],
     },
     {
-      title: 'read-model lag (ms, log scale; 202 to order visible with status not pending)',
+      title: 'read-model lag (ms, log scale; p50/p99: 202 to order visible, not pending; purple: 202 to its event projected)',
       yLabel: 'ms',
       log: true,
       series: [
         { name: 'lag p50 (trailing 10 s)', color: COLORS.blue, points: pts((p) => p.lagP50_10s) },
         { name: 'lag p99 (trailing 10 s)', color: COLORS.red, points: pts((p) => p.lagP99_10s) },
+        { name: 'log to read model p99 (every 202)', color: COLORS.purple, points: pts((p) => p.logLagP99 ?? null) },
       ],
       hlines: [{ y: GOALS.lagP99Ms, label: `goal p99 ${GOALS.lagP99Ms} ms`, color: COLORS.grey }],
     },
@@ -406,7 +420,7 @@ export function markdownTable(headers: string[], rows: (string | number)[][]): s
   return [`| ${headers.join(' | ')} |`, `|${headers.map((_, i) => (i === 0 ? '---' : '--:')).join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
 }
 
-const STEP_HEADERS = ['step', 'target/s', 'offered', 'accepted/s', 'places/s', 'shed', 'errors', 'p50 ms', 'p99 ms', 'p99.9 ms', 'lag p50', 'lag p99', 'ok'];
+const STEP_HEADERS = ['step', 'target/s', 'offered', 'accepted/s', 'places/s', 'shed', 'errors', 'p50 ms', 'p99 ms', 'p99.9 ms', 'lag p50', 'lag p99', 'log → rm p50', 'log → rm p99', 'ok'];
 
 function stepCells(r: StepRow): (string | number)[] {
   return [
@@ -422,6 +436,8 @@ function stepCells(r: StepRow): (string | number)[] {
     f(r.latency.p999, 1),
     f(r.lag.p50, 0),
     f(r.lag.p99, 0),
+    r.logLag ? f(r.logLag.p50, 0) : '-',
+    r.logLag ? f(r.logLag.p99, 0) : '-',
     r.ok ? 'yes' : `no: ${r.reasons.join('; ')}`,
   ];
 }
@@ -433,6 +449,11 @@ export function summaryLines(r: RunReport): string[] {
     `  throughput: ${o.commandsPerS} commands/s accepted (${o.placesPerS} places/s); accepted ${o.accepted.place} places, ${o.accepted.amend} amends, ${o.accepted.cancel} cancels (+${o.drainCancels} drain cancels); ${o.errors} errors, ${o.conflicts} conflicts, ${o.shed} shed`,
     `  command latency: p50 ${f(o.latency.p50, 2)} ms, p99 ${f(o.latency.p99, 1)} ms, p99.9 ${f(o.latency.p999, 1)} ms, max ${f(o.latency.max, 0)} ms (service time p99 ${f(o.service.p99, 1)} ms)`,
     `  read-model lag (${r.setup.lagSource}, ${o.lag.count} samples): p50 ${f(o.lag.p50, 0)} ms, p99 ${f(o.lag.p99, 0)} ms, max ${f(o.lag.max, 0)} ms, ${o.lagTimeouts} timeouts${o.lagSkipped ? `, ${o.lagSkipped} samples skipped (probe limit)` : ''}`,
+    ...(o.logLag
+      ? [
+          `  log → read-model lag (every 202: its position against the projection's NOTIFY, ${o.logLag.count} samples): p50 ${f(o.logLag.p50, 1)} ms, p99 ${f(o.logLag.p99, 1)} ms, p99.9 ${f(o.logLag.p999, 1)} ms, max ${f(o.logLag.max, 0)} ms${o.logLagUnresolved ? `, ${o.logLagUnresolved} never seen projected` : ''}`,
+        ]
+      : []),
     `  CPU (cores, average over the load): server ${r.cpu.server}, generator ${r.cpu.generator}, postgres ${r.cpu.postgres}${r.cpu.kafka !== null ? `, kafka ${r.cpu.kafka}` : ''}, whole machine ${r.cpu.machine ?? '-'} (other processes ${r.cpu.other ?? '-'}); load average ${r.cpu.loadAverage ? `${r.cpu.loadAverage.mean} mean, ${r.cpu.loadAverage.max} max` : '-'}`,
     `  CPU per answered command: ${r.cpu.msPerCommand ? `server ${r.cpu.msPerCommand.server} ms, postgres ${r.cpu.msPerCommand.postgres} ms${r.cpu.msPerCommand.kafka !== null ? `, kafka ${r.cpu.msPerCommand.kafka} ms` : ''}, generator ${r.cpu.msPerCommand.generator} ms (the server's includes ${o.lagReads} lag-probe reads)` : '-'}`,
     ...(r.machineSpeed ? [`  ${describeMachineSpeed(r.machineSpeed)}`] : []),
