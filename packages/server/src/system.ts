@@ -141,7 +141,7 @@ export async function startSystem(config: Config, options: SystemOptions = {}): 
       stops.push(() => relay.stop());
       const engine = await startKafkaEngine({ store, kafka, topicPrefix: config.KAFKA_TOPIC_PREFIX, clock, metrics });
       stops.push(() => engine.stop());
-      const projections = await startKafkaProjections({ kafka, topicPrefix: config.KAFKA_TOPIC_PREFIX, projector });
+      const projections = await startKafkaProjections({ kafka, topicPrefix: config.KAFKA_TOPIC_PREFIX, projector, log });
       stops.push(() => projections.stop());
     } else {
       const engine = await startInProcessEngine({ store, pool, clock, metrics });
