@@ -48,6 +48,7 @@ export function createExecutionHandler(deps: HandlerDeps, options: ExecutionHand
   const decider = createMarketDecider({ createBook: () => createOrderBook('fast') });
   const reference = new ReferenceData(deps.store);
   const retry = { handler: name, metrics: deps.metrics, logger, signal: deps.signal, attempts: deps.tuning?.storeAttempts, backoff: deps.tuning?.storeBackoff };
+  // Partitions run concurrently: they share catch-up reads that started after their batch arrived.
   const referenceGate = new FreshnessGate(() => retryStore('refresh markets/control', () => reference.refresh(), retry));
 
   const model: StreamModel<MarketState> = {

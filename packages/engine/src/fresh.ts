@@ -1,55 +1,9 @@
 /**
  * Coalesces catch-up reads: a caller needs a refresh that *started after* it asked (everything
- * visible when its batch arrived must be included); concurrent callers (partitions processed in
- * parallel) share one such refresh instead of each issuing its own queries.
- */
-export class FreshnessGate {
-  private ticket = 0;
-  private inflight: { startedAt: number; done: Promise<void> } | undefined;
-  private completedStart = -1;
-
-  constructor(private readonly refresh: () => Promise<void>) {}
-
-  /** Resolves once a refresh that started after this call has completed. */
-  async ensure(): Promise<void> {
-    const asked = ++this.ticket;
-    for (;;) {
-      if (this.completedStart >= asked) return;
-      const running = this.inflight;
-      if (running && running.startedAt >= asked) {
-        await running.done;
-        continue;
-      }
-      if (running) {
-        await running.done.catch(() => undefined);
-        continue;
-      }
-      const startedAt = ++this.ticket;
-      const done = this.refresh().then(
-        () => {
-          this.completedStart = Math.max(this.completedStart, startedAt);
-        },
-        (e: unknown) => {
-          throw e;
-        },
-      );
-      const entry = { startedAt, done };
-      this.inflight = entry;
-      try {
-        await done;
-      } finally {
-        if (this.inflight === entry) this.inflight = undefined;
-      }
-      return;
-    }
-  }
-}
-
-/**
- * FreshnessGate for keyed catch-ups (the markets a batch prices): `ensure(keys)` resolves once a
- * refresh that started after the call and covered those keys has completed. Callers that ask
- * while a refresh runs are served together by the next one, which covers the union of their keys,
- * so concurrent partitions share one round trip however many keys they name.
+ * visible when its batch arrived must be included), covering the keys it names (the markets a
+ * risk batch prices; none for reference data alone). `ensure(keys)` resolves once such a refresh
+ * has completed. Callers that ask while a refresh runs are served together by the next one, over
+ * the union of their keys, so concurrent partitions share one round trip however many they are.
  */
 export class KeyedFreshnessGate<K> {
   private waiting: { keys: readonly K[]; resolve: () => void; reject: (e: unknown) => void }[] = [];
@@ -83,5 +37,12 @@ export class KeyedFreshnessGate<K> {
     } finally {
       this.running = false;
     }
+  }
+}
+
+/** A gate without keys (the execution handler's markets/control catch-up). */
+export class FreshnessGate extends KeyedFreshnessGate<never> {
+  constructor(refresh: () => Promise<void>) {
+    super(() => refresh());
   }
 }

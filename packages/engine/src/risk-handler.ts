@@ -148,7 +148,7 @@ export function createRiskHandler(deps: HandlerDeps): InboxHandler {
         const marketId = (v.event.data as { marketId?: unknown } | null)?.marketId;
         if (PRICED.has(v.event.type) && typeof marketId === 'number' && Number.isSafeInteger(marketId) && marketId > 0) pricedMarkets.add(marketId);
       }
-      // The catch-ups are independent reads: one round trip of latency for all of them.
+      // One catch-up for the batch: reference data and these markets' last prices, in one read.
       await catchUp.ensure(pricedMarkets);
       if (pricedMarkets.size > 0) {
         for (const v of valid) {
