@@ -7,6 +7,7 @@ export * from './ids.ts';
 export * from './observability.ts';
 export * from './inbox.ts';
 export * from './dead-letter.ts';
+export * from './offset-committer.ts';
 export * from './stream-runner.ts';
 export * from './reference-data.ts';
 export * from './last-prices.ts';

@@ -17,6 +17,7 @@ import { systemClock, type Clock } from './ids.ts';
 import type { SnapshotStore } from './snapshots.ts';
 import { inputFromMessage, type InboxHandler } from './inbox.ts';
 import { defaultLogger, engineMetrics, type EngineMetrics, type Logger } from './observability.ts';
+import { OffsetCommitter } from './offset-committer.ts';
 import { topicName } from './routing.ts';
 import { PRODUCER_CONFIG, ensureTopics } from './topics.ts';
 import { createHandlers, type HandlerName, type HandlerTuning } from './handlers.ts';
@@ -104,28 +105,7 @@ export async function startKafkaEngine(options: KafkaEngineOptions): Promise<Kaf
   let stopping = false;
 
   const commitIntervalMs = options.commitIntervalMs ?? 1_000;
-  /** Per consumer: the offsets of finished batches not yet committed, and the batches in flight. */
-  interface Committer {
-    consumer: Consumer;
-    topic: string;
-    pending: Map<number, string>;
-    inFlight: number;
-    idle: (() => void)[];
-    timer?: NodeJS.Timeout;
-  }
-  const committers: Committer[] = [];
-
-  async function commitPending(c: Committer): Promise<void> {
-    if (c.pending.size === 0) return;
-    const offsets = [...c.pending].map(([partition, offset]) => ({ topic: c.topic, partition, offset }));
-    c.pending.clear();
-    try {
-      await c.consumer.commitOffsets(offsets);
-    } catch (e) {
-      // Not committed: these inputs are redelivered after a restart or rebalance and skipped there.
-      logger.warn({ err: e, topic: c.topic }, 'committing consumer offsets failed');
-    }
-  }
+  const committers: { consumer: Consumer; topic: string; offsets: OffsetCommitter }[] = [];
 
   async function startConsumer(handler: InboxHandler): Promise<Consumer> {
     const topic = topicName(prefix, handler.inbox);
@@ -148,11 +128,11 @@ export async function startKafkaEngine(options: KafkaEngineOptions): Promise<Kaf
       ready = handler.assigned(partitions);
       ready.catch(() => undefined);
     });
-    const committer: Committer = { consumer, topic, pending: new Map(), inFlight: 0, idle: [] };
-    committers.push(committer);
+    const offsets = new OffsetCommitter(consumer, topic, commitIntervalMs, (e) => logger.warn({ err: e, topic }, 'committing consumer offsets failed'));
+    committers.push({ consumer, topic, offsets });
     consumer.on(consumer.events.REBALANCING, () => {
       // Offsets of partitions this member may lose are left to the next owner (it skips the redelivery).
-      committer.pending.clear();
+      offsets.forget();
       assignments.set(handler.name, []);
       handler.revoked();
       options.onRevocation?.(handler.name as HandlerName);
@@ -175,26 +155,18 @@ export async function startKafkaEngine(options: KafkaEngineOptions): Promise<Kaf
         const { batch } = payload;
         await ready;
         if (!payload.isRunning() || payload.isStale() || batch.messages.length === 0) return;
-        committer.inFlight += 1;
-        try {
+        await offsets.track(async () => {
           const inputs = batch.messages.map((m) => inputFromMessage(topic, batch.partition, m));
           const startedAt = Date.now();
           await handler.handle(batch.partition, inputs);
           options.onBatch?.({ handler: handler.name as HandlerName, partition: batch.partition, startedAt, endedAt: Date.now(), count: inputs.length });
           payload.resolveOffset(batch.lastOffset());
-          committer.pending.set(batch.partition, (BigInt(batch.lastOffset()) + 1n).toString());
-          if (commitIntervalMs === 0) await commitPending(committer);
+          await offsets.finished(batch.partition, batch.lastOffset());
           await payload.heartbeat();
-        } finally {
-          committer.inFlight -= 1;
-          if (committer.inFlight === 0) for (const wake of committer.idle.splice(0)) wake();
-        }
+        });
       },
     });
-    if (commitIntervalMs > 0) {
-      committer.timer = setInterval(() => void commitPending(committer), commitIntervalMs);
-      committer.timer.unref();
-    }
+    offsets.start();
     return consumer;
   }
 
@@ -216,14 +188,12 @@ export async function startKafkaEngine(options: KafkaEngineOptions): Promise<Kaf
         // (disconnect() itself commits nothing with autoCommit off).
         await Promise.all(
           committers.map(async (c) => {
-            clearInterval(c.timer);
             try {
               c.consumer.pause([{ topic: c.topic }]);
             } catch (e) {
               logger.debug({ err: e, topic: c.topic }, 'pausing before stop failed (consumer not running)');
             }
-            if (c.inFlight > 0) await new Promise<void>((resolve) => c.idle.push(resolve));
-            await commitPending(c);
+            await c.offsets.stop();
           }),
         );
         await Promise.all(consumers.map((c) => c.disconnect()));

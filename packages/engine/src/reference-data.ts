@@ -7,7 +7,7 @@
  * Refreshed (caught up) once per batch: every event before an input of the batch is visible by
  * then, since the relay published that input only after everything before it was visible.
  */
-import { evolveControl, initialControlState, parseEvent, streams, type ControlState } from '@tradecore/core-domain';
+import { evolveControl, initialControlState, parseEvent, recordedSchemaVersion, streams, type ControlState } from '@tradecore/core-domain';
 import { readStreamsForwards, type EventStore, type RecordedEvent, type StreamRead } from '@tradecore/event-store';
 
 const REFERENCE_STREAMS = [streams.markets, streams.control] as const;
@@ -49,12 +49,12 @@ export class ReferenceData {
         a.globalPosition < b.globalPosition ? -1 : a.globalPosition > b.globalPosition ? 1 : 0,
       );
       this.states = [initialControlState()];
-      for (const e of this.events) this.states.push(evolveControl(this.states[this.states.length - 1]!, parseEvent(e.type, e.metadata.schemaVersion ?? 1, e.data)));
+      for (const e of this.events) this.states.push(evolveControl(this.states[this.states.length - 1]!, parseEvent(e.type, recordedSchemaVersion(e.metadata), e.data)));
       return;
     }
     for (const e of fresh) {
       this.events.push(e);
-      this.states.push(evolveControl(this.states[this.states.length - 1]!, parseEvent(e.type, e.metadata.schemaVersion ?? 1, e.data)));
+      this.states.push(evolveControl(this.states[this.states.length - 1]!, parseEvent(e.type, recordedSchemaVersion(e.metadata), e.data)));
     }
   }
 

@@ -328,7 +328,6 @@ export async function runGenerator(plan: GeneratorPlan, send: (m: GeneratorMessa
   // extra work for it.
   const positionWaiters = new PositionHeap();
   let projected = -1n;
-  let logLagUnresolved = 0;
   let listener: pg.Client | undefined;
   const recordLogLag = (step: number, ms: number) => {
     steps[step]!.logLag.recordMs(ms);
@@ -564,7 +563,6 @@ export async function runGenerator(plan: GeneratorPlan, send: (m: GeneratorMessa
     });
   }
   await waitUntil(() => lagOutstanding === 0 && lagPending.size === 0 && positionWaiters.size === 0, plan.lagTimeoutMs + 5_000);
-  logLagUnresolved = positionWaiters.size;
   await listener?.end().catch(() => undefined);
   clearInterval(reporter);
   if (dbTimer) clearInterval(dbTimer);
@@ -597,7 +595,7 @@ export async function runGenerator(plan: GeneratorPlan, send: (m: GeneratorMessa
     lagSource,
     lagSkipped,
     lagReads,
-    logLag: { measured: listener !== undefined, unresolved: logLagUnresolved },
+    logLag: { measured: listener !== undefined, unresolved: positionWaiters.size },
     errorSamples,
     decisionsByTag,
     loadSeconds,
