@@ -21,7 +21,7 @@ import { Gauge, type Registry } from 'prom-client';
 import { BatchFold, UNREAD_EVENT_TYPES, fastParseRecorded, loadKeys, orderAverageFillPrice, parseRecorded, positionAveragePrice, positionId, type MarketRow, type OrderRow, type OrderStatus, type ParseOutcome, type ParsedEvent, type PositionRow } from './fold.ts';
 import { CHECKPOINT_NAME, migrateSchema } from './migrations.ts';
 import { fmt, fmtOrNull, signedUnits, units } from './money.ts';
-import { bulkInsertSql, copyRows, ident, lockKeySql, prepared, type Column, type Queryable } from './sql.ts';
+import { bulkInsertSql, combineWrites, copyRows, ident, lockKeySql, prepared, type Column, type Queryable, type WriteStatement } from './sql.ts';
 
 export const NOTIFY_CHANNEL = 'tradecore_readmodel';
 /** PostgreSQL rejects NOTIFY payloads of 8000 bytes or more. */
@@ -307,16 +307,27 @@ export function createProjector(options: ProjectorOptions): Projector {
     const last = fresh[fresh.length - 1];
     if (!last) return { result: { position: BigInt(start), applied: 0, skipped, errors: 0, markets: [], users: [] }, at };
     const folded = await foldEvents(db, fresh);
+    const result = resultOf(fresh, skipped, last.globalPosition, folded.fold);
+    // The read models, the checkpoint and the NOTIFY in two or three statements (combineWrites): a
+    // statement per table was a round trip per table, each adding to the read models' lag.
+    const writes: WriteStatement[] = [];
+    for (const st of writeStatements(s, folded.fold)) {
+      if ('copy' in st) throw new Error('a live batch has no COPY');
+      writes.push(st);
+    }
+    writes.push({
+      text: `update ${s}.projection_checkpoint set position = $2, updated_at = now() where name = $1`,
+      values: [CHECKPOINT_NAME, last.globalPosition.toString()],
+      writes: `${s}.projection_checkpoint`,
+    });
+    const notification = notify ? { text: 'select pg_notify($1, $2)', values: [channel, notificationPayload(schema, result)] } : undefined;
     try {
-      await runStatements(db, writeStatements(s, folded.fold));
+      for (const st of combineWrites(writes, notification)) await db.query(prepared(st.text, st.values));
     } catch (err) {
       clearCache();
       throw err;
     }
     remember(folded);
-    await db.query(prepared(`update ${s}.projection_checkpoint set position = $2, updated_at = now() where name = $1`, [CHECKPOINT_NAME, last.globalPosition.toString()]));
-    const result = resultOf(fresh, skipped, last.globalPosition, folded.fold);
-    if (notify) await db.query(prepared('select pg_notify($1, $2)', [channel, notificationPayload(schema, result)]));
     return { result, at: `${cp.rows[0]?.cp_table ?? ''}:${last.globalPosition}` };
   }
 
@@ -634,7 +645,7 @@ function upsertSet(columns: readonly string[]): string {
 }
 
 /** A query, or rows to append with COPY (replays only, see CopyPlan). */
-type Statement = { text: string; values: unknown[] } | { copy: string; columns: readonly string[]; rows: unknown[][] };
+type Statement = WriteStatement | { copy: string; columns: readonly string[]; rows: unknown[][] };
 
 async function runStatements(db: Queryable, statements: readonly Statement[], client?: pg.ClientBase): Promise<void> {
   for (const st of statements) {
@@ -657,7 +668,7 @@ export type CopyPlan = Map<string, Set<string>>;
 /** Every write of a batch, with its values captured now (synchronously). */
 function writeStatements(s: string, f: BatchFold, plan?: CopyPlan): Statement[] {
   const out: Statement[] = [];
-  const db = { query: (text: string, values?: unknown[]) => void out.push({ text, values: values ?? [] }) };
+  const db = { query: (text: string, values: unknown[], writes: string, reads?: readonly string[]) => void out.push({ text, values, writes, reads }) };
   /** `keyColumns`: how many leading columns are the table's key (0: never COPY, always upsert). */
   const bulk = (_db: unknown, table: string, columns: readonly Column[], rows: unknown[][], onConflict: string, alias?: string, keyColumns = 0) => {
     let upserts = rows;
@@ -679,7 +690,7 @@ function writeStatements(s: string, f: BatchFold, plan?: CopyPlan): Statement[] 
       if (fresh.length > 0) out.push({ copy: table, columns: columns.map((c) => c.name), rows: fresh });
     }
     const st = bulkInsertSql(table, columns, upserts, onConflict, alias);
-    if (st) out.push(st);
+    if (st) out.push({ ...st, writes: table });
   };
   if (f.users.size > 0) {
     const rows = [...f.users.values()];
@@ -688,6 +699,7 @@ function writeStatements(s: string, f: BatchFold, plan?: CopyPlan): Statement[] 
        select u, n, string_to_array(r, ','), t, p from unnest($1::int[], $2::text[], $3::text[], $4::timestamptz[], $5::bigint[]) as x(u, n, r, t, p)
        on conflict (user_id) do update set ${upsertSet(['username', 'roles', 'registered_at', 'last_position'])}`,
       [rows.map((u) => u.userId), rows.map((u) => u.username), rows.map((u) => u.roles.join(',')), rows.map((u) => u.registeredAt), rows.map((u) => u.lastPosition.toString())],
+      `${s}.users`,
     );
   }
 
@@ -966,6 +978,9 @@ function writeStatements(s: string, f: BatchFold, plan?: CopyPlan): Statement[] 
       `delete from ${s}.book_levels b using unnest($1::int[], $2::text[], $3::numeric[]) as k(m, sd, p)
         where b.market_id = k.m and b.side = k.sd and b.price = k.p and b.quantity = 0 and b.order_count = 0`,
       [levels.map((l) => l.marketId), levels.map((l) => l.side), levels.map((l) => fmt(l.price))],
+      // After the upsert above: the levels it brought to zero.
+      `${s}.book_levels`,
+      [`${s}.book_levels`],
     );
   }
 
@@ -1023,6 +1038,9 @@ function writeStatements(s: string, f: BatchFold, plan?: CopyPlan): Statement[] 
                  from ${s}.markets mk where mk.market_id = any($1::int[]) and mk.last_trade_time is not null) w
         where m.market_id = w.market_id`,
       [[...f.tradedMarkets]],
+      // After the candles and markets of this batch are written: it reads both.
+      `${s}.markets`,
+      [`${s}.candles`, `${s}.markets`],
     );
   }
   return out;

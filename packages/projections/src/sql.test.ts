@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { createTestDatabase, type TestDatabase } from '@tradecore/testkit';
 import fc from 'fast-check';
-import { arrayLiteral, bulkInsertSql, copyField, copyPayload, copyRows } from './sql.ts';
+import { arrayLiteral, bulkInsertSql, combineWrites, copyField, copyPayload, copyRows, type WriteStatement } from './sql.ts';
 
 let db: TestDatabase;
 let pool: pg.Pool;
@@ -114,5 +114,84 @@ describe('bulkInsertSql', () => {
     expect(() => arrayLiteral([[{}]], 0)).toThrow(TypeError);
     expect(() => arrayLiteral([[Number.POSITIVE_INFINITY]], 0)).toThrow(TypeError);
     expect(arrayLiteral([[1, 'a'], [null, 'b"c'], [undefined, true]], 0)).toBe('{1,NULL,NULL}');
+  });
+});
+
+describe('combineWrites', () => {
+  const upsert = (table: string, reads?: string[]): WriteStatement => ({
+    text: `insert into ${table} (k, n) select * from unnest($1::int[], $2::int[]) on conflict (k) do update set n = ${table}.n + excluded.n`,
+    values: ['{1}', '{5}'],
+    writes: table,
+    reads,
+  });
+
+  it('puts consecutive writes to different tables in one statement, with placeholders renumbered', () => {
+    const out = combineWrites([upsert('a'), upsert('b'), upsert('c')]);
+    expect(out).toHaveLength(1);
+    expect(out[0]?.text).toMatch(/^with w0 as \(insert into a .*\$1::int\[\], \$2::int\[\]\).*w1 as \(insert into b .*\$3::int\[\], \$4::int\[\]\).*w2 as \(insert into c .*\$5::int\[\], \$6::int\[\]\).* select 1 as written$/);
+    expect(out[0]?.values).toEqual(['{1}', '{5}', '{1}', '{5}', '{1}', '{5}']);
+  });
+
+  it('starts a new statement at a second write of one table, or a read of a table the statement writes', () => {
+    expect(combineWrites([upsert('a'), upsert('b'), upsert('a')]).map((st) => st.values.length)).toEqual([4, 2]);
+    expect(combineWrites([upsert('a'), upsert('b'), upsert('c', ['a'])]).map((st) => st.values.length)).toEqual([4, 2]);
+    // A read of a table written in an earlier statement does not split again.
+    expect(combineWrites([upsert('a'), upsert('b', ['a']), upsert('c', ['a'])]).map((st) => st.values.length)).toEqual([2, 4]);
+  });
+
+  it('runs a statement without a declared write alone, and keeps a lone write as it is', () => {
+    const plain = { text: 'select 1 where $1::int > 0', values: [1] };
+    const out = combineWrites([upsert('a'), plain, upsert('b')]);
+    expect(out.map((st) => st.text)).toEqual([upsert('a').text, plain.text, upsert('b').text]);
+  });
+
+  it('makes `last` the main query of the last statement, or runs it alone after one it cannot join', () => {
+    const notify = { text: 'select pg_notify($1, $2)', values: ['ch', 'payload'] };
+    const joined = combineWrites([upsert('a'), upsert('b')], notify);
+    expect(joined).toHaveLength(1);
+    expect(joined[0]?.text).toMatch(/ select pg_notify\(\$5, \$6\)$/);
+    expect(joined[0]?.values).toEqual(['{1}', '{5}', '{1}', '{5}', 'ch', 'payload']);
+    const lone = combineWrites([upsert('a')], notify);
+    expect(lone[0]?.text).toMatch(/^with w0 as \(insert into a .*\) select pg_notify\(\$3, \$4\)$/);
+    const plain = { text: 'select 2', values: [] };
+    expect(combineWrites([upsert('a'), plain], notify).map((st) => st.text)).toEqual([upsert('a').text, plain.text, notify.text]);
+    expect(combineWrites([], notify)).toEqual([notify]);
+  });
+
+  it('refuses a placeholder beyond its statement\'s values (a $ inside a literal) instead of renumbering it', () => {
+    expect(() => combineWrites([upsert('a'), { text: "insert into b (k) values ($1), ($2)", values: [1], writes: 'b' }])).toThrow(/\$2 in a statement with 1 values/);
+  });
+
+  it('writes, in PostgreSQL, what the statements one by one write: sums, a delete after the upsert it depends on, the NOTIFY', async () => {
+    await pool.query('create table cw_levels (k int primary key, n int not null)');
+    await pool.query('create table cw_trades (k int primary key, n int not null)');
+    await pool.query('insert into cw_levels values (1, 5), (2, 7)');
+    const batch = (): WriteStatement[] => [
+      { text: 'insert into cw_levels as l (k, n) select * from unnest($1::int[], $2::int[]) on conflict (k) do update set n = l.n + excluded.n', values: ['{1,2,3}', '{-5,1,4}'], writes: 'cw_levels' },
+      { text: 'insert into cw_trades (k, n) select * from unnest($1::int[], $2::int[])', values: ['{10,11}', '{1,2}'], writes: 'cw_trades' },
+      { text: 'delete from cw_levels l using unnest($1::int[]) as x(k) where l.k = x.k and l.n = 0', values: ['{1,2,3}'], writes: 'cw_levels', reads: ['cw_levels'] },
+    ];
+    const listener = new pg.Client({ connectionString: db.url });
+    await listener.connect();
+    const heard: string[] = [];
+    listener.on('notification', (m) => heard.push(m.payload ?? ''));
+    await listener.query('listen cw_channel');
+    const statements = combineWrites(batch(), { text: 'select pg_notify($1, $2)', values: ['cw_channel', 'batch 1'] });
+    expect(statements).toHaveLength(2);
+    const client = await pool.connect();
+    try {
+      await client.query('begin');
+      for (const st of statements) await client.query(st.text, st.values);
+      await client.query('commit');
+    } finally {
+      client.release();
+    }
+    const levels = await pool.query<{ k: number; n: number }>('select k, n from cw_levels order by k');
+    expect(levels.rows).toEqual([{ k: 2, n: 8 }, { k: 3, n: 4 }]);
+    const trades = await pool.query<{ k: number; n: number }>('select k, n from cw_trades order by k');
+    expect(trades.rows).toEqual([{ k: 10, n: 1 }, { k: 11, n: 2 }]);
+    for (let i = 0; i < 50 && heard.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    await listener.end();
+    expect(heard).toEqual(['batch 1']);
   });
 });

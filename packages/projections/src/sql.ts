@@ -243,3 +243,83 @@ export async function copyRows(client: pg.ClientBase, table: string, columns: re
   client.query(copy);
   await copy.done;
 }
+
+/**
+ * A write of the read models: what it writes (`writes`, one table) and which tables it reads that
+ * earlier writes of the same batch may have changed (`reads`). Without `writes` it is run alone.
+ */
+export interface WriteStatement {
+  text: string;
+  values: unknown[];
+  writes?: string;
+  reads?: readonly string[];
+}
+
+const PLACEHOLDER = /\$(\d+)/g;
+
+/**
+ * A batch's writes in as few statements as keep their meaning, so a batch costs a few round trips
+ * instead of one per table: each run of consecutive writes to different tables, none of which reads
+ * a table written earlier in the run, becomes one statement of data-modifying WITH clauses
+ * (PostgreSQL runs them all, on one snapshot; a row must not be changed twice in one statement,
+ * which writing different tables rules out). A write that reads what an earlier one of its run
+ * wrote starts the next run, so it sees that write as it would have in statements of its own.
+ * `last`, a query that writes nothing (a NOTIFY), becomes the last statement's main query.
+ * Placeholders are renumbered; a `$n` outside its statement's values is refused rather than guessed
+ * (it would be a `$` inside a literal).
+ */
+export function combineWrites(statements: readonly WriteStatement[], last?: { text: string; values: unknown[] }): { text: string; values: unknown[] }[] {
+  const runs: WriteStatement[][] = [];
+  let run: WriteStatement[] = [];
+  let written = new Set<string>();
+  for (const st of statements) {
+    const joins = st.writes !== undefined && !written.has(st.writes) && !(st.reads ?? []).some((t) => written.has(t));
+    if (!joins && run.length > 0) {
+      runs.push(run);
+      run = [];
+      written = new Set();
+    }
+    run.push(st);
+    if (st.writes === undefined) {
+      runs.push(run);
+      run = [];
+      written = new Set();
+    } else {
+      written.add(st.writes);
+    }
+  }
+  if (run.length > 0) runs.push(run);
+
+  // The last run takes `last` as its main query when it is writes only (an unreferenced WITH that
+  // writes nothing would never run); otherwise `last` goes on its own.
+  const tail = runs[runs.length - 1];
+  const lastJoins = last !== undefined && tail !== undefined && tail.every((st) => st.writes !== undefined);
+  const out: { text: string; values: unknown[] }[] = [];
+  runs.forEach((r, i) => {
+    const main = lastJoins && i === runs.length - 1 ? last : undefined;
+    const only = r[0];
+    if (r.length === 1 && only && !main) {
+      out.push({ text: only.text, values: only.values });
+      return;
+    }
+    const values: unknown[] = [];
+    const clauses: string[] = [];
+    r.forEach((st, k) => {
+      clauses.push(`w${k} as (${renumber(st.text, st.values.length, values.length)})`);
+      values.push(...st.values);
+    });
+    const mainText = main ? renumber(main.text, main.values.length, values.length) : 'select 1 as written';
+    if (main) values.push(...main.values);
+    out.push({ text: `with ${clauses.join(', ')} ${mainText}`, values });
+  });
+  if (last && !lastJoins) out.push(last);
+  return out;
+}
+
+function renumber(text: string, count: number, offset: number): string {
+  return text.replace(PLACEHOLDER, (_, digits: string) => {
+    const n = Number(digits);
+    if (n < 1 || n > count) throw new Error(`combineWrites: $${digits} in a statement with ${count} values`);
+    return `$${n + offset}`;
+  });
+}
