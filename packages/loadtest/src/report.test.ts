@@ -40,15 +40,15 @@ describe('report arithmetic', () => {
       generator: { cpuMs: t * 100, rssBytes: 50e6 },
       postgresCpuMs: t * 250,
       kafkaCpuMs: null,
-      machine: { busyMs: t * 1500, totalMs: t * 2000 },
+      machine: { busyMs: t * 1500, stealMs: t * 200, totalMs: t * 2000 },
     }));
     const s = seriesOf([win(1, 100, [1, 2, 3]), win(2, 200, [5])], res);
     expect(s).toHaveLength(2);
-    expect(s[0]).toMatchObject({ t: 1, acceptedPerS: 100, serverCpuPct: 50, generatorCpuPct: 10, postgresCpuPct: 25, machineBusyPct: 75, serverRssMB: 101, kafkaCpuPct: null });
+    expect(s[0]).toMatchObject({ t: 1, acceptedPerS: 100, serverCpuPct: 50, generatorCpuPct: 10, postgresCpuPct: 25, machineBusyPct: 75, machineStealPct: 10, serverRssMB: 101, kafkaCpuPct: null });
     expect(s[1]!.p50).toBe(5);
     const m = memoryTrend(s, (p) => p.serverRssMB)!;
     expect(m).toMatchObject({ firstMB: 101, lastMB: 102, maxMB: 102 });
-    expect(cpuBreakdown(res, 100)).toMatchObject({ server: 0.5, generator: 0.1, postgres: 0.25, machine: 1.5, other: 0.65, loadAverage: null, msPerCommand: { server: 10, postgres: 5, kafka: null, generator: 2 } });
+    expect(cpuBreakdown(res, 100)).toMatchObject({ server: 0.5, generator: 0.1, postgres: 0.25, machine: 1.5, other: 0.65, steal: 0.2, loadAverage: null, msPerCommand: { server: 10, postgres: 5, kafka: null, generator: 2 } });
   });
 
   it('step rows carry the peak judgement', () => {

@@ -22,7 +22,8 @@ export interface ResourceSample {
   /** Cumulative CPU of the PostgreSQL backends serving the run's database. */
   postgresCpuMs: number;
   kafkaCpuMs: number | null;
-  machine: { busyMs: number; totalMs: number } | null;
+  /** stealMs: older runs' reports lack it (their busyMs included steal). */
+  machine: { busyMs: number; stealMs?: number; totalMs: number } | null;
   /** From the server's /metrics, when scraped in this window. */
   heapUsedBytes?: number;
   eventLoopP99Ms?: number;
@@ -53,6 +54,8 @@ export interface SeriesPoint {
   postgresCpuPct: number | null;
   kafkaCpuPct: number | null;
   machineBusyPct: number | null;
+  /** CPU the hypervisor took from this machine, % of the machine (null in older runs). */
+  machineStealPct?: number | null;
   loadAvg1: number | null;
   eventLoopP99Ms: number | null;
 }
@@ -96,6 +99,8 @@ export interface CpuBreakdown {
   machine: number | null;
   /** Machine busy cores not accounted for by the above (other processes on the box). */
   other: number | null;
+  /** Cores the hypervisor took (steal): wanted by this machine, run elsewhere. Null in older runs. */
+  steal?: number | null;
   /** Mean and max 1-minute load average during the load. */
   loadAverage: { mean: number; max: number } | null;
   /**
@@ -288,6 +293,10 @@ export function seriesOf(windows: readonly Window[], resources: readonly Resourc
       loadAvg1: r?.loadAvg1 ?? null,
       eventLoopP99Ms: r?.eventLoopP99Ms !== undefined ? Math.round(r.eventLoopP99Ms * 10) / 10 : null,
       machineBusyPct: p && r?.machine && p.machine ? Math.round(((r.machine.busyMs - p.machine.busyMs) / (r.machine.totalMs - p.machine.totalMs || 1)) * 1000) / 10 : null,
+      machineStealPct:
+        p && r?.machine?.stealMs !== undefined && p.machine?.stealMs !== undefined
+          ? Math.round(((r.machine.stealMs - p.machine.stealMs) / (r.machine.totalMs - p.machine.totalMs || 1)) * 1000) / 10
+          : null,
     });
   }
   return out;
@@ -340,12 +349,13 @@ export function cpuBreakdown(resources: readonly ResourceSample[], commands = 0)
   const kafka = cores(a.kafkaCpuMs, b.kafkaCpuMs);
   const machine = a.machine && b.machine ? Math.round(((b.machine.busyMs - a.machine.busyMs) / wall) * 100) / 100 : null;
   const other = machine === null ? null : Math.round((machine - server - generator - postgres - (kafka ?? 0)) * 100) / 100;
+  const steal = a.machine?.stealMs !== undefined && b.machine?.stealMs !== undefined ? Math.round(((b.machine.stealMs - a.machine.stealMs) / wall) * 100) / 100 : null;
   const per = (x: number | null | undefined, y: number | null | undefined) => (x === null || x === undefined || y === null || y === undefined ? null : Math.round(((y - x) / commands) * 1000) / 1000);
   const msPerCommand =
     commands > 0
       ? { server: per(a.server?.cpuMs, b.server?.cpuMs) ?? 0, postgres: per(a.postgresCpuMs, b.postgresCpuMs) ?? 0, kafka: per(a.kafkaCpuMs, b.kafkaCpuMs), generator: per(a.generator?.cpuMs, b.generator?.cpuMs) ?? 0 }
       : null;
-  return { wallSeconds: Math.round(wall / 100) / 10, server, generator, postgres, kafka, machine, other, loadAverage, msPerCommand };
+  return { wallSeconds: Math.round(wall / 100) / 10, server, generator, postgres, kafka, machine, other, steal, loadAverage, msPerCommand };
 }
 
 export function chartOf(report: Pick<RunReport, 'name' | 'series'>): Buffer {
@@ -400,6 +410,7 @@ export function chartOf(report: Pick<RunReport, 'name' | 'series'>): Buffer {
         { name: 'postgres', color: COLORS.blue, points: pts((p) => p.postgresCpuPct) },
         { name: 'kafka', color: COLORS.green, points: pts((p) => p.kafkaCpuPct) },
         { name: 'machine busy', color: COLORS.grey, points: pts((p) => (p.machineBusyPct === null ? null : p.machineBusyPct * 2)) },
+        { name: 'steal (hypervisor)', color: COLORS.red, points: pts((p) => (p.machineStealPct === null || p.machineStealPct === undefined ? null : p.machineStealPct * 2)) },
       ],
     },
   ];
@@ -454,7 +465,7 @@ export function summaryLines(r: RunReport): string[] {
           `  log → read-model lag (every 202: its position against the projection's NOTIFY, ${o.logLag.count} samples): p50 ${f(o.logLag.p50, 1)} ms, p99 ${f(o.logLag.p99, 1)} ms, p99.9 ${f(o.logLag.p999, 1)} ms, max ${f(o.logLag.max, 0)} ms${o.logLagUnresolved ? `, ${o.logLagUnresolved} never seen projected` : ''}`,
         ]
       : []),
-    `  CPU (cores, average over the load): server ${r.cpu.server}, generator ${r.cpu.generator}, postgres ${r.cpu.postgres}${r.cpu.kafka !== null ? `, kafka ${r.cpu.kafka}` : ''}, whole machine ${r.cpu.machine ?? '-'} (other processes ${r.cpu.other ?? '-'}); load average ${r.cpu.loadAverage ? `${r.cpu.loadAverage.mean} mean, ${r.cpu.loadAverage.max} max` : '-'}`,
+    `  CPU (cores, average over the load): server ${r.cpu.server}, generator ${r.cpu.generator}, postgres ${r.cpu.postgres}${r.cpu.kafka !== null ? `, kafka ${r.cpu.kafka}` : ''}, whole machine ${r.cpu.machine ?? '-'} (other processes ${r.cpu.other ?? '-'})${r.cpu.steal !== undefined && r.cpu.steal !== null ? `, taken by the hypervisor (steal) ${r.cpu.steal}` : ''}; load average ${r.cpu.loadAverage ? `${r.cpu.loadAverage.mean} mean, ${r.cpu.loadAverage.max} max` : '-'}`,
     `  CPU per answered command: ${r.cpu.msPerCommand ? `server ${r.cpu.msPerCommand.server} ms, postgres ${r.cpu.msPerCommand.postgres} ms${r.cpu.msPerCommand.kafka !== null ? `, kafka ${r.cpu.msPerCommand.kafka} ms` : ''}, generator ${r.cpu.msPerCommand.generator} ms (the server's includes ${o.lagReads} lag-probe reads)` : '-'}`,
     ...(r.machineSpeed ? [`  ${describeMachineSpeed(r.machineSpeed)}`] : []),
     `  PostgreSQL per answered command: ${r.postgresWork ? `${r.postgresWork.perCommand.transactions} transactions (${r.postgresWork.perCommand.rollbacks} rolled back), ${r.postgresWork.perCommand.rowsRead} rows read, ${r.postgresWork.perCommand.rowsWritten} rows written, ${r.postgresWork.perCommand.blocksTouched} blocks touched` : '-'}`,

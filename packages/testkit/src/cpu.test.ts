@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { PidSetCpu, cpuMsBetween, machineCpuMs, parseProcStat, processCpuMs, sampleProcess } from './cpu.ts';
+import { PidSetCpu, cpuMsBetween, machineCpuMs, parseMachineStat, parseProcStat, processCpuMs, sampleProcess } from './cpu.ts';
 
 /** Keeps this thread busy for `ms` of wall time: at least that much CPU, several clock ticks. */
 function burn(ms: number): void {
@@ -27,9 +27,18 @@ describe('CPU accounting from /proc', () => {
     expect(processCpuMs(process.pid)!).toBeGreaterThan(before!);
     expect(sampleProcess(process.pid)!.rssBytes).toBeGreaterThan(0);
     const m = machineCpuMs()!;
-    expect(m.totalMs).toBeGreaterThanOrEqual(m.busyMs);
+    expect(m.totalMs).toBeGreaterThanOrEqual(m.busyMs + m.stealMs);
     expect(m.busyMs).toBeGreaterThan(0);
     expect(processCpuMs(2 ** 31 - 1)).toBeNull();
+  });
+
+  it('parses the machine line of /proc/stat: steal is neither busy nor idle', () => {
+    // user nice system idle iowait irq softirq steal guest guest_nice, in ticks of 1/100 s.
+    expect(parseMachineStat('cpu  271602 0 34348 243610 3814 0 7743 15784 0 0', 100)).toEqual({
+      busyMs: (271602 + 34348 + 7743) * 10,
+      stealMs: 15784 * 10,
+      totalMs: (271602 + 34348 + 243610 + 3814 + 7743 + 15784) * 10,
+    });
   });
 
   it('sums a changing pid set from first to last sight, and differences two snapshots', () => {

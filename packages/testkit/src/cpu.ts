@@ -105,14 +105,24 @@ export class PidSetCpu {
   }
 }
 
-/** Busy and total CPU ms of the whole machine (all cores) since boot, from /proc/stat. */
-export function machineCpuMs(): { busyMs: number; totalMs: number } | null {
+/** The first line of /proc/stat (`cpu user nice system idle iowait irq softirq steal ...`) in ms. */
+export function parseMachineStat(line: string, ticksPerSecond: number): { busyMs: number; stealMs: number; totalMs: number } {
+  const v = line.trim().split(/\s+/).slice(1, 9).map(Number);
+  const total = v.reduce((a, b) => a + b, 0);
+  const idle = (v[3] ?? 0) + (v[4] ?? 0);
+  const steal = v[7] ?? 0;
+  const ms = (ticks: number): number => (ticks * 1000) / ticksPerSecond;
+  return { busyMs: ms(total - idle - steal), stealMs: ms(steal), totalMs: ms(total) };
+}
+
+/**
+ * Busy, stolen and total CPU ms of the whole machine (all cores) since boot, from /proc/stat.
+ * Steal is time this virtual machine wanted the CPU and the hypervisor gave it to someone else:
+ * not busy here, and not idle either, so it is neither in `busyMs` nor free for the processes.
+ */
+export function machineCpuMs(): { busyMs: number; stealMs: number; totalMs: number } | null {
   try {
-    const v = (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').trim().split(/\s+/).slice(1, 9).map(Number);
-    const total = v.reduce((a, b) => a + b, 0);
-    const idle = (v[3] ?? 0) + (v[4] ?? 0);
-    const ticks = ticksPerSecond();
-    return { busyMs: ((total - idle) * 1000) / ticks, totalMs: (total * 1000) / ticks };
+    return parseMachineStat(readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '', ticksPerSecond());
   } catch {
     return null;
   }
