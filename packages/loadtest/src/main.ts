@@ -540,7 +540,8 @@ export async function runLoadtest(o: LoadtestOptions, argv: readonly string[]): 
       t,
       server: server?.child.pid ? sampleProcess(server.child.pid) : null,
       generator: gen.pid ? sampleProcess(gen.pid) : null,
-      postgresCpuMs: pgCpu.usedMs(),
+      // The backends known so far, read now; new ones join through the async observe() calls below.
+      postgresCpuMs: (pgCpu.refresh(), pgCpu.usedMs()),
       kafkaCpuMs: kPid ? (sampleProcess(kPid)?.cpuMs ?? null) : null,
       machine: machineCpuMs(),
       loadAvg1: loadAverage()[0],

@@ -47,6 +47,10 @@ describe('CPU accounting from /proc', () => {
     burn(60);
     set.observe([process.pid]);
     expect(set.pids).toBe(1);
+    const seen = set.usedMs();
+    burn(60);
+    set.refresh();
+    expect(set.usedMs()).toBeGreaterThan(seen);
     expect(set.usedMs()).toBeGreaterThan(0);
     expect(cpuMsBetween(new Map([[1, 10]]), new Map([[1, 25], [2, 5]]))).toBe(20);
     expect(cpuMsBetween(new Map(), new Map())).toBeNull();

@@ -93,6 +93,14 @@ export class PidSetCpu {
     }
   }
 
+  /**
+   * Reads every pid seen so far again (synchronously, from /proc): a sample taken right after it
+   * is current, where one taken long after the last observe() would lag and then jump.
+   */
+  refresh(): void {
+    this.observe([...this.last.keys()]);
+  }
+
   /** CPU used since each pid was first seen, ms. */
   usedMs(): number {
     let sum = 0;
