@@ -158,7 +158,14 @@ describe('combineWrites', () => {
     expect(combineWrites([], notify)).toEqual([notify]);
   });
 
-  it('refuses a placeholder beyond its statement\'s values (a $ inside a literal) instead of renumbering it', () => {
+  it('leaves $n inside quoted literals and identifiers as written', () => {
+    const quoted = { text: `insert into "b$1" (k, note) select $1::int, 'costs $2, it''s $1' || $2::text`, values: [1, 'x'], writes: 'b' };
+    const out = combineWrites([upsert('a'), quoted]);
+    expect(out[0]?.text).toContain(`w1 as (insert into "b$1" (k, note) select $3::int, 'costs $2, it''s $1' || $4::text)`);
+    expect(() => combineWrites([upsert('a'), { text: "insert into b (k) values ('unterminated)", values: [], writes: 'b' }])).toThrow(/unterminated/);
+  });
+
+  it('refuses a placeholder beyond its statement\'s values instead of renumbering it', () => {
     expect(() => combineWrites([upsert('a'), { text: "insert into b (k) values ($1), ($2)", values: [1], writes: 'b' }])).toThrow(/\$2 in a statement with 1 values/);
   });
 

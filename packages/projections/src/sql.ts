@@ -255,7 +255,7 @@ export interface WriteStatement {
   reads?: readonly string[];
 }
 
-const PLACEHOLDER = /\$(\d+)/g;
+const PLACEHOLDER = /\$(\d+)/y;
 
 /**
  * A batch's writes in as few statements as keep their meaning, so a batch costs a few round trips
@@ -265,8 +265,8 @@ const PLACEHOLDER = /\$(\d+)/g;
  * which writing different tables rules out). A write that reads what an earlier one of its run
  * wrote starts the next run, so it sees that write as it would have in statements of its own.
  * `last`, a query that writes nothing (a NOTIFY), becomes the last statement's main query.
- * Placeholders are renumbered; a `$n` outside its statement's values is refused rather than guessed
- * (it would be a `$` inside a literal).
+ * Placeholders are renumbered (not inside quoted literals); a `$n` beyond its statement's values is
+ * refused.
  */
 export function combineWrites(statements: readonly WriteStatement[], last?: { text: string; values: unknown[] }): { text: string; values: unknown[] }[] {
   const runs: WriteStatement[][] = [];
@@ -316,10 +316,56 @@ export function combineWrites(statements: readonly WriteStatement[], last?: { te
   return out;
 }
 
+/**
+ * The statement with `$n` → `$(n + offset)`, outside quoted literals and identifiers ('…', "…",
+ * their doubled quotes included), so a `$1` inside a string stays as written. The statements here
+ * use no dollar quoting or comments; a `$n` beyond `count` is refused.
+ */
 function renumber(text: string, count: number, offset: number): string {
-  return text.replace(PLACEHOLDER, (_, digits: string) => {
-    const n = Number(digits);
-    if (n < 1 || n > count) throw new Error(`combineWrites: $${digits} in a statement with ${count} values`);
-    return `$${n + offset}`;
-  });
+  // A batch's statements have the same few texts every time: each is scanned once per offset.
+  const key = `${offset}:${count}:${text}`;
+  const known = renumbered.get(key);
+  if (known !== undefined) return known;
+  if (renumbered.size >= 10_000) renumbered.clear();
+  const out = scanRenumber(text, count, offset);
+  renumbered.set(key, out);
+  return out;
+}
+
+const renumbered = new Map<string, string>();
+
+function scanRenumber(text: string, count: number, offset: number): string {
+  let out = '';
+  let i = 0;
+  while (i < text.length) {
+    const c = text[i];
+    if (c === "'" || c === '"') {
+      let j = i + 1;
+      for (;;) {
+        const q = text.indexOf(c, j);
+        if (q < 0) throw new Error(`combineWrites: unterminated ${c} in a statement`);
+        if (text[q + 1] === c) {
+          j = q + 2;
+          continue;
+        }
+        j = q + 1;
+        break;
+      }
+      out += text.slice(i, j);
+      i = j;
+      continue;
+    }
+    PLACEHOLDER.lastIndex = i;
+    const m = c === '$' ? PLACEHOLDER.exec(text) : null;
+    if (m && m.index === i) {
+      const n = Number(m[1]);
+      if (n < 1 || n > count) throw new Error(`combineWrites: $${m[1]} in a statement with ${count} values`);
+      out += `$${n + offset}`;
+      i += m[0].length;
+      continue;
+    }
+    out += c;
+    i++;
+  }
+  return out;
 }
