@@ -21,7 +21,7 @@ import { prove, type Proof } from './proof.ts';
 import { startPrivatePostgres, type PrivatePostgres } from './private-postgres.ts';
 import type { DoneMessage, GeneratorMessage, GeneratorPlan, Window } from './protocol.ts';
 import { DEFAULT_CRITERIA, rampSchedule, soakSchedule, type PeakCriteria, type Step } from './ramp.ts';
-import { GOALS, statementsMarkdown, type StatementStat, chartOf, cpuBreakdown, markdownReport, memoryTrend, overallOf, seriesOf, stepRows, textReport, type ResourceSample, type RunReport } from './report.ts';
+import { GOALS, statementsMarkdown, type StatementStat, chartOf, cpuBreakdown, markdownReport, memoryTrend, overallOf, seriesOf, stepRows, textReport, withStepSteal, type ResourceSample, type RunReport } from './report.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const REPO_ROOT = resolve(here, '../../..');
@@ -692,7 +692,7 @@ export async function runLoadtest(o: LoadtestOptions, argv: readonly string[]): 
         lagSource: d.lagSource,
         seed: o.seed,
       },
-      steps: rows,
+      steps: withStepSteal(rows, series),
       skippedSteps: d.skippedSteps,
       peak: o.kind === 'ramp' ? { index: peak.index, rate: peak.rate, acceptedRate: Math.round(peak.acceptedRate), criteria: o.criteria } : null,
       overall,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Histogram } from './histogram.ts';
-import { cpuBreakdown, markdownTable, memoryTrend, seriesOf, slope, statementsMarkdown, stepRows, table } from './report.ts';
+import { cpuBreakdown, markdownTable, memoryTrend, seriesOf, slope, statementsMarkdown, stepRows, table, withStepSteal, type StepRow } from './report.ts';
 import { DEFAULT_CRITERIA } from './ramp.ts';
 import type { StepTotals, Window } from './protocol.ts';
 
@@ -48,6 +48,9 @@ describe('report arithmetic', () => {
     expect(s[1]!.p50).toBe(5);
     const m = memoryTrend(s, (p) => p.serverRssMB)!;
     expect(m).toMatchObject({ firstMB: 101, lastMB: 102, maxMB: 102 });
+    // Two steps of one second each: the first sees the first second's steal, the second the second's.
+    const stepped = withStepSteal([{ seconds: 1 }, { seconds: 1 }, { seconds: 1 }] as StepRow[], [{ ...s[0]!, machineStealPct: 10 }, { ...s[1]!, machineStealPct: 30 }]);
+    expect(stepped.map((r) => r.steal)).toEqual([0.2, 0.6, null]);
     expect(cpuBreakdown(res, 100)).toMatchObject({ server: 0.5, generator: 0.1, postgres: 0.25, machine: 1.5, other: 0.65, steal: 0.2, loadAverage: null, msPerCommand: { server: 10, postgres: 5, kafka: null, generator: 2 } });
   });
 

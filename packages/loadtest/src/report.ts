@@ -77,6 +77,8 @@ export interface StepRow {
   lagTimeouts: number;
   /** 202 → the projection's commit of its position, every 202 (null: not measured). */
   logLag: LatencySummary | null;
+  /** Cores the hypervisor took during the step, mean of its seconds (null: not measured). */
+  steal?: number | null;
   ok: boolean;
   reasons: string[];
 }
@@ -250,6 +252,21 @@ export function overallOf(done: DoneMessage) {
     statuses,
     decisions: done.decisionsByTag,
   };
+}
+
+/**
+ * Each step with the steal of its seconds (the steps run back to back from t = 0): a step that
+ * failed while the hypervisor took a core says so in its row.
+ */
+export function withStepSteal(rows: readonly StepRow[], series: readonly SeriesPoint[]): StepRow[] {
+  let start = 0;
+  return rows.map((row) => {
+    const end = start + row.seconds;
+    const inStep = series.filter((p) => p.t > start && p.t <= end + 0.05 && p.machineStealPct !== null && p.machineStealPct !== undefined);
+    start = end;
+    const steal = inStep.length > 0 ? Math.round((inStep.reduce((sum, p) => sum + (p.machineStealPct ?? 0), 0) / inStep.length) * 2) / 100 : null;
+    return { ...row, steal };
+  });
 }
 
 export function seriesOf(windows: readonly Window[], resources: readonly ResourceSample[]): SeriesPoint[] {
@@ -431,7 +448,7 @@ export function markdownTable(headers: string[], rows: (string | number)[][]): s
   return [`| ${headers.join(' | ')} |`, `|${headers.map((_, i) => (i === 0 ? '---' : '--:')).join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
 }
 
-const STEP_HEADERS = ['step', 'target/s', 'offered', 'accepted/s', 'places/s', 'shed', 'errors', 'p50 ms', 'p99 ms', 'p99.9 ms', 'lag p50', 'lag p99', 'log → rm p50', 'log → rm p99', 'ok'];
+const STEP_HEADERS = ['step', 'target/s', 'offered', 'accepted/s', 'places/s', 'shed', 'errors', 'p50 ms', 'p99 ms', 'p99.9 ms', 'lag p50', 'lag p99', 'log → rm p50', 'log → rm p99', 'steal', 'ok'];
 
 function stepCells(r: StepRow): (string | number)[] {
   return [
@@ -449,6 +466,7 @@ function stepCells(r: StepRow): (string | number)[] {
     f(r.lag.p99, 0),
     r.logLag ? f(r.logLag.p50, 0) : '-',
     r.logLag ? f(r.logLag.p99, 0) : '-',
+    r.steal !== undefined && r.steal !== null ? r.steal.toFixed(2) : '-',
     r.ok ? 'yes' : `no: ${r.reasons.join('; ')}`,
   ];
 }
