@@ -287,6 +287,13 @@ export function seriesOf(windows: readonly Window[], resources: readonly Resourc
     const pct = (a: number | null | undefined, b: number | null | undefined, wallS: number) =>
       a === null || a === undefined || b === null || b === undefined ? null : Math.round(((a - b) / (wallS * 1000)) * 1000) / 10;
     const wall = r && p ? Math.max(0.001, r.t - p.t) : dt;
+    /** Busy or stolen CPU over the window, % of the whole machine. */
+    const ofMachine = (key: 'busyMs' | 'stealMs') => {
+      const now = r?.machine?.[key];
+      const before = p?.machine?.[key];
+      if (!r?.machine || !p?.machine || now === undefined || before === undefined) return null;
+      return Math.round(((now - before) / (r.machine.totalMs - p.machine.totalMs || 1)) * 1000) / 10;
+    };
     const acc = w.accepted.place + w.accepted.amend + w.accepted.cancel;
     out.push({
       t: w.t,
@@ -309,11 +316,8 @@ export function seriesOf(windows: readonly Window[], resources: readonly Resourc
       kafkaCpuPct: p && r?.kafkaCpuMs !== null ? pct(r?.kafkaCpuMs, p.kafkaCpuMs, wall) : null,
       loadAvg1: r?.loadAvg1 ?? null,
       eventLoopP99Ms: r?.eventLoopP99Ms !== undefined ? Math.round(r.eventLoopP99Ms * 10) / 10 : null,
-      machineBusyPct: p && r?.machine && p.machine ? Math.round(((r.machine.busyMs - p.machine.busyMs) / (r.machine.totalMs - p.machine.totalMs || 1)) * 1000) / 10 : null,
-      machineStealPct:
-        p && r?.machine?.stealMs !== undefined && p.machine?.stealMs !== undefined
-          ? Math.round(((r.machine.stealMs - p.machine.stealMs) / (r.machine.totalMs - p.machine.totalMs || 1)) * 1000) / 10
-          : null,
+      machineBusyPct: ofMachine('busyMs'),
+      machineStealPct: ofMachine('stealMs'),
     });
   }
   return out;
@@ -364,9 +368,9 @@ export function cpuBreakdown(resources: readonly ResourceSample[], commands = 0)
   const generator = cores(a.generator?.cpuMs, b.generator?.cpuMs) ?? 0;
   const postgres = cores(a.postgresCpuMs, b.postgresCpuMs) ?? 0;
   const kafka = cores(a.kafkaCpuMs, b.kafkaCpuMs);
-  const machine = a.machine && b.machine ? Math.round(((b.machine.busyMs - a.machine.busyMs) / wall) * 100) / 100 : null;
+  const machine = cores(a.machine?.busyMs, b.machine?.busyMs);
   const other = machine === null ? null : Math.round((machine - server - generator - postgres - (kafka ?? 0)) * 100) / 100;
-  const steal = a.machine?.stealMs !== undefined && b.machine?.stealMs !== undefined ? Math.round(((b.machine.stealMs - a.machine.stealMs) / wall) * 100) / 100 : null;
+  const steal = cores(a.machine?.stealMs, b.machine?.stealMs);
   const per = (x: number | null | undefined, y: number | null | undefined) => (x === null || x === undefined || y === null || y === undefined ? null : Math.round(((y - x) / commands) * 1000) / 1000);
   const msPerCommand =
     commands > 0

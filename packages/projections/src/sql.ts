@@ -356,8 +356,8 @@ function scanRenumber(text: string, count: number, offset: number): string {
       continue;
     }
     PLACEHOLDER.lastIndex = i;
-    const m = c === '$' ? PLACEHOLDER.exec(text) : null;
-    if (m && m.index === i) {
+    const m = c === '$' ? PLACEHOLDER.exec(text) : null; // sticky: only a placeholder starting at i
+    if (m) {
       const n = Number(m[1]);
       if (n < 1 || n > count) throw new Error(`combineWrites: $${m[1]} in a statement with ${count} values`);
       out += `$${n + offset}`;
