@@ -6,6 +6,7 @@
  *   npx tsx packages/testkit/test/kafkajs-roundtrip.ts [brokers=127.0.0.1:9092]
  */
 import kafkajs from 'kafkajs';
+import type { Admin } from 'kafkajs';
 import { randomBytes } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
 
@@ -90,7 +91,13 @@ export async function kafkajsRoundTrip(brokers: string[], topic: string, log = (
     extras.push('alterConfigs');
     await admin.createPartitions({ topicPartitions: [{ topic, count: 4 }] });
     extras.push('createPartitions');
-    const byTime = await admin.fetchTopicOffsetsByTimestamp(topic, Date.now() - 60_000);
+    // createPartitions returns before the new partition has a leader, and the broker answers
+    // NOT_LEADER_FOR_PARTITION until it does; kafkajs' listOffsets bails on that error instead of
+    // retrying it (only UNKNOWN_TOPIC_OR_PARTITION is retried), so wait for the leader here.
+    const byTime = await whileNotLeader(async () => {
+      await waitForLeaders(admin, topic, 4);
+      return admin.fetchTopicOffsetsByTimestamp(topic, Date.now() - 60_000);
+    });
     extras.push(`listOffsets(byTimestamp, ${byTime.length} partitions)`);
     await admin.deleteTopicRecords({ topic, partitions: [{ partition: 0, offset: '-1' }] });
     extras.push('deleteRecords');
@@ -109,6 +116,33 @@ export async function kafkajsRoundTrip(brokers: string[], topic: string, log = (
     await producer.disconnect().catch(() => undefined);
     await txProducer.disconnect().catch(() => undefined);
     await admin.disconnect().catch(() => undefined);
+  }
+}
+
+const LEADER_WAIT_MS = 30_000;
+
+async function waitForLeaders(admin: Admin, topic: string, partitions: number): Promise<void> {
+  const deadline = Date.now() + LEADER_WAIT_MS;
+  for (;;) {
+    const meta = await admin.fetchTopicMetadata({ topics: [topic] });
+    const found = meta.topics[0]?.partitions ?? [];
+    if (found.length === partitions && found.every((p) => p.leader >= 0 && p.isr.length > 0)) return;
+    if (Date.now() > deadline) throw new Error(`${topic}: ${partitions} partitions with a leader not seen within ${LEADER_WAIT_MS} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Runs `attempt` again while the broker says it is not yet the leader, for up to LEADER_WAIT_MS. */
+async function whileNotLeader<T>(attempt: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + LEADER_WAIT_MS;
+  for (;;) {
+    try {
+      return await attempt();
+    } catch (e) {
+      const type = (e as { type?: unknown }).type;
+      if (type !== 'NOT_LEADER_FOR_PARTITION' || Date.now() > deadline) throw e;
+      await new Promise((r) => setTimeout(r, 100));
+    }
   }
 }
 
