@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Histogram } from './histogram.ts';
-import { cpuBreakdown, markdownTable, memoryTrend, seriesOf, slope, statementsMarkdown, stepRows, table, withStepSteal, type StepRow } from './report.ts';
+import { cpuBreakdown, markdownTable, memoryTrend, seriesOf, slope, statementsMarkdown, tablesWritten, stepRows, table, withStepSteal, type StepRow } from './report.ts';
 import { DEFAULT_CRITERIA } from './ramp.ts';
 import type { StepTotals, Window } from './protocol.ts';
 
@@ -96,5 +96,16 @@ describe('statementsMarkdown', () => {
     expect(md).toContain('100 answered commands; these statements: 3.00 calls and 1500 µs of execution per command.');
     expect(md).toContain('| 3.000 | 1500.0 | 500 | 1.0 | `select a from t where x = $1 or y \\|\\| z` |');
     expect(md).toContain('| 0.000 | 0.0 | - | - | `commit` |');
+  });
+
+  it('labels a statement that writes several tables with the tables it writes', () => {
+    const query =
+      'with w0 as (insert into "readmodel".markets (a) select 1 on conflict (a) do update set a = 2), ' +
+      'w1 as (update readmodel.orders o set s = 1), w2 as (delete from "readmodel".book_levels b where b.q = 0), ' +
+      'w3 as (insert into "readmodel".markets (a) values (3)) select pg_notify($1, $2)';
+    expect(tablesWritten(query)).toEqual(['readmodel.markets', 'readmodel.orders', 'readmodel.book_levels']);
+    expect(tablesWritten('select 1 from t where updated_at > $1')).toEqual([]);
+    const md = statementsMarkdown([{ query, calls: 1, totalMs: 1, rows: 1 }], 1);
+    expect(md).toContain('| writes readmodel.markets, readmodel.orders, readmodel.book_levels: `with w0 as');
   });
 });
