@@ -6,7 +6,8 @@
  * the message fields instead of a spread copy, and a send's messages are grouped per partition in
  * place (the original copied the array per message). Consumer side: a record's offset and
  * timestamp are computed as safe integers where they are (not through BigInt per record), and its
- * headers without a spread copy per header.
+ * headers without a spread copy per header. Network: a connection's request queue no longer re-arms
+ * a 1 ms check of its (empty) pending queue forever (kafkajs#1556).
  * The broker checks every batch's CRC (the Kafka suites would fail on a wrong one); these tests pin
  * the encodings against reference implementations without a broker, including the growth paths.
  */
@@ -160,5 +161,79 @@ describe('patched kafkajs encoding', () => {
     const one = await RecordBatch({ records: [Record({ key: null, value: Buffer.from('v'), headers: { a: [Buffer.from('1'), Buffer.from('2'), Buffer.from('3')] } as unknown as Record<string, Buffer> })], firstTimestamp: 0, maxTimestamp: 0 });
     const [r] = (await decodeRecordBatch(new Decoder(one.buffer))).records;
     expect((r!.headers.a as Buffer[]).map(String)).toEqual(['1', '2', '3']);
+  });
+});
+
+interface RequestQueueInstance {
+  pending: unknown[];
+  inflight: Map<number, unknown>;
+  throttledUntil: number;
+  throttleCheckTimeoutId: NodeJS.Timeout | null;
+  push(r: { entry: { correlationId: number; apiName: string; apiKey: number; apiVersion: number; resolve(v: unknown): void; reject(e: unknown): void }; expectResponse: boolean; sendRequest: () => void }): void;
+  fulfillRequest(r: { correlationId: number; payload: Buffer | null; size: number }): void;
+  checkPendingRequests(): void;
+  destroy(): void;
+}
+const RequestQueue = require(`${base}network/requestQueue/index.js`) as new (o: object) => RequestQueueInstance;
+const silent = { debug() {}, info() {}, warn() {}, error() {} };
+
+describe('the patched request queue (kafkajs#1556: a 1 ms timer loop per connection)', () => {
+  const queue = (maxInFlightRequests: number) =>
+    new RequestQueue({ maxInFlightRequests, requestTimeout: 30_000, enforceRequestTimeout: false, clientId: 'test', broker: 'b:1', logger: silent });
+  const answered: number[] = [];
+  const entry = (correlationId: number) => ({
+    correlationId,
+    apiName: 'Fetch',
+    apiKey: 1,
+    apiVersion: 11,
+    resolve: () => answered.push(correlationId),
+    reject: (e: unknown) => {
+      throw e;
+    },
+  });
+
+  it('arms no timer when nothing is pending and nothing throttles it', () => {
+    const q = queue(1);
+    q.checkPendingRequests();
+    expect(q.throttleCheckTimeoutId).toBeNull();
+    const sent: number[] = [];
+    q.push({ entry: entry(1), expectResponse: true, sendRequest: () => sent.push(1) });
+    q.fulfillRequest({ correlationId: 1, payload: null, size: 0 });
+    expect(sent).toEqual([1]);
+    expect(q.throttleCheckTimeoutId).toBeNull();
+    q.destroy();
+  });
+
+  it('still sends a request held back by a throttle once the throttle ends', async () => {
+    const q = queue(5);
+    q.throttledUntil = Date.now() + 30;
+    const sent: number[] = [];
+    q.push({ entry: entry(7), expectResponse: true, sendRequest: () => sent.push(7) });
+    expect(sent).toEqual([]);
+    expect(q.pending).toHaveLength(1);
+    expect(q.throttleCheckTimeoutId).not.toBeNull();
+    await new Promise((r) => setTimeout(r, 120));
+    expect(sent).toEqual([7]);
+    expect(q.pending).toHaveLength(0);
+    q.fulfillRequest({ correlationId: 7, payload: null, size: 0 });
+    // Drained and unthrottled: the queue goes quiet instead of re-arming its check every millisecond.
+    expect(q.throttleCheckTimeoutId).toBeNull();
+    q.destroy();
+  });
+
+  it('sends a request held back by the in-flight limit when an earlier one is answered', async () => {
+    const q = queue(1);
+    const sent: number[] = [];
+    q.push({ entry: entry(1), expectResponse: true, sendRequest: () => sent.push(1) });
+    q.push({ entry: entry(2), expectResponse: true, sendRequest: () => sent.push(2) });
+    expect(sent).toEqual([1]);
+    q.fulfillRequest({ correlationId: 1, payload: null, size: 0 });
+    expect(sent).toEqual([1, 2]);
+    q.fulfillRequest({ correlationId: 2, payload: null, size: 0 });
+    expect(answered.slice(-2)).toEqual([1, 2]);
+    // The check armed while request 2 waited fires once, finds nothing, and does not re-arm.
+    await new Promise((r) => setTimeout(r, 50));
+    expect(q.throttleCheckTimeoutId).toBeNull();
+    q.destroy();
   });
 });
