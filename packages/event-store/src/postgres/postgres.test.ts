@@ -6,8 +6,8 @@ import { canonicalize } from '../canonical-json.ts';
 import { GENESIS_HASH, hashEvent } from '../hash.ts';
 import { readStreamsForwards, type RawRecordedEvent, type RecordedEvent } from '../port.ts';
 import { migrateEventStore } from './migrate.ts';
-import { migrations } from './schema.ts';
-import { createPostgresEventStore, type PostgresEventStore } from './store.ts';
+import { migrations, notifyChannel } from './schema.ts';
+import { createPostgresEventStore, readNotification, type PostgresEventStore } from './store.ts';
 
 /** Other transactions on the same server (other test files) may hold the visible bound back a moment. */
 async function eventually<T>(read: () => Promise<T>, expected: T, ms = 10_000): Promise<void> {
@@ -166,6 +166,31 @@ describe('PostgreSQL event store', () => {
       await sub.close();
       await other.close();
     }
+  });
+
+  it('signs its NOTIFYs with its instance id, so that its own LISTEN skips them', async () => {
+    const signed = createPostgresEventStore({ connectionString: db.url, instanceId: 'store-a', notifyDelayMs: 0 });
+    const listener = new pg.Client({ connectionString: db.url });
+    await listener.connect();
+    const payloads: string[] = [];
+    listener.on('notification', (m) => payloads.push(m.payload ?? ''));
+    try {
+      await listener.query(`listen ${notifyChannel('event_store')}`);
+      const r = await signed.appendToStream(`signed-${Date.now()}`, [newEvent('Signed')]);
+      await waitFor(() => payloads.length > 0, 5_000);
+      expect(payloads).toContain(`${r.position}/store-a`);
+    } finally {
+      await listener.end();
+      await signed.close();
+    }
+    // Its own: skipped. Another store's, an older sender's bare position, or noise: read and woken.
+    expect(readNotification('42/store-a', 'store-a')).toBe('own');
+    expect(readNotification('42/store-b', 'store-a')).toBe(42n);
+    expect(readNotification('42', 'store-a')).toBe(42n);
+    expect(readNotification('', 'store-a')).toBeUndefined();
+    expect(readNotification('x/y', 'store-a')).toBeUndefined();
+    expect(readNotification(undefined, 'store-a')).toBeUndefined();
+    expect(() => createPostgresEventStore({ connectionString: db.url, instanceId: 'a/b' })).toThrow(/instanceId/);
   });
 
   it('keeps delivering after its LISTEN connection is killed (re-listens, still never skips)', async () => {

@@ -8,6 +8,7 @@
  *   below that has finished, so no lower position can ever appear later (no skipped events).
  * - Subscribers wake on LISTEN/NOTIFY (and in-process signals), with a polling fallback.
  */
+import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { canonicalize } from '../canonical-json.ts';
 import {
@@ -62,6 +63,12 @@ export interface PostgresEventStoreOptions {
    * Default 5 ms.
    */
   notifyDelayMs?: number;
+  /**
+   * Signs this store's NOTIFYs (payload `<position>/<instanceId>`), so that its own LISTEN skips
+   * them: its subscribers were already woken in-process at the append, and the echo would only
+   * make each of them read the log once more for nothing. Default: 16 random hex digits.
+   */
+  instanceId?: string;
   /**
    * Group commit (default on): appends that arrive while earlier ones are being written are sent
    * together, as one `append_batch` call in one transaction: one round trip, one commit, one WAL
@@ -201,6 +208,20 @@ function modeOf(expected: ExpectedRevision): { mode: number; expected: string | 
   }
 }
 
+/**
+ * What a NOTIFY on the store's channel says (`<position>/<instanceId>`): 'own' for one this store
+ * sent (its subscribers were signalled in-process at the append), else the position, or undefined
+ * where there is none to read (an older sender's bare position is still read; anything else still
+ * wakes the subscribers).
+ */
+export function readNotification(payload: string | undefined, instanceId: string): bigint | undefined | 'own' {
+  const text = payload ?? '';
+  const slash = text.indexOf('/');
+  if (slash >= 0 && text.slice(slash + 1) === instanceId) return 'own';
+  const position = slash >= 0 ? text.slice(0, slash) : text;
+  return /^\d{1,19}$/.test(position) ? BigInt(position) : undefined;
+}
+
 /** Wake-ups for subscriptions: a version counter (no lost wake-ups) plus the highest position heard of. */
 class Signal {
   version = 0;
@@ -268,6 +289,8 @@ export function createPostgresEventStore(options: PostgresEventStoreOptions): Po
   const pollIntervalMs = options.pollIntervalMs ?? 1000;
   const sendNotify = options.notify ?? true;
   const notifyDelayMs = options.notifyDelayMs ?? 5;
+  const instanceId = options.instanceId ?? randomBytes(8).toString('hex');
+  if (!/^[\w-]{1,64}$/.test(instanceId)) throw new RangeError('instanceId must be 1-64 letters, digits, _ or -');
   const bound = `(pg_snapshot_xmin(pg_current_snapshot())::text::bigint * ${POSITIONS_PER_TRANSACTION})`;
 
   // Pages of the global log pick their rows first (`select *`, ordered, limited) and compute the
@@ -346,7 +369,7 @@ export function createPostgresEventStore(options: PostgresEventStoreOptions): Po
     try {
       // NOTIFY gives its transaction an xid, hence a commit record: don't wait for its WAL flush.
       // Named: parsed and planned once per connection (it runs up to every notifyDelayMs).
-      await pool.query({ name: stmt('notify'), text: "select set_config('synchronous_commit', 'off', true), pg_notify($1, $2)", values: [channel, p.toString()] });
+      await pool.query({ name: stmt('notify'), text: "select set_config('synchronous_commit', 'off', true), pg_notify($1, $2)", values: [channel, `${p}/${instanceId}`] });
     } catch {
       // subscribers still poll
     }
@@ -388,13 +411,8 @@ export function createPostgresEventStore(options: PostgresEventStoreOptions): Po
   let relistenTimer: NodeJS.Timeout | undefined;
   const onNotification = (msg: pg.Notification): void => {
     if (msg.channel !== channel) return;
-    let pos: bigint | undefined;
-    try {
-      pos = msg.payload ? BigInt(msg.payload) : undefined;
-    } catch {
-      pos = undefined;
-    }
-    signal.fire(pos);
+    const heard = readNotification(msg.payload, instanceId);
+    if (heard !== 'own') signal.fire(heard);
   };
   const scheduleRelisten = (): void => {
     relistenTimer ??= setTimeout(() => {
