@@ -106,4 +106,32 @@ describeWith(getKafka, 'relay (real Kafka, real PostgreSQL)', (tk) => {
     await relay2.stop();
     expect(await topicSize(kafka, topicName(prefix, 'events'))).toBe(after + 5);
   });
+  it('writes its checkpoint at most once per checkpointIntervalMs while relaying, and the last acknowledged position on stop', async () => {
+    const saves: bigint[] = [];
+    const counting: CheckpointStore = {
+      load: (n) => checkpoints.load(n),
+      save: async (n, p) => {
+        saves.push(p);
+        await checkpoints.save(n, p);
+      },
+    };
+    const relay = await startRelay({ store: ts.store, kafka, checkpoints: counting, name: 'relay-interval', checkpointIntervalMs: 60_000, topicPrefix: prefix, logger: quietLogger, metrics: engineMetrics() });
+    const events = topicName(prefix, 'events');
+    // What the log held already: one batch, saved at once (nothing was saved before).
+    const backlog = await visibleHead(ts.store, (await ts.store.readAll()).at(-1)!.globalPosition);
+    await waitFor('backlog saved', () => Promise.resolve(saves.length === 1 && saves[0] === backlog));
+    // Five more batches, each published on its own: none saved within the interval.
+    let head = backlog;
+    for (let i = 0; i < 5; i++) {
+      const size = await topicSize(kafka, events);
+      head = await appendSome(1);
+      await waitFor(`batch ${i} published`, async () => (await topicSize(kafka, events)) > size);
+    }
+    expect(saves).toEqual([backlog]);
+    expect(relay.checkpoint()).toBe(backlog);
+    await relay.stop();
+    expect(saves).toEqual([backlog, head]);
+    expect(await checkpoints.load('relay-interval')).toBe(head);
+    expect(relay.checkpoint()).toBe(head);
+  });
 });

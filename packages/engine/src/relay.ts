@@ -2,7 +2,7 @@
  * The relay: reads the event store in global order from its checkpoint and publishes every event
  * to Kafka (routeEvent: the events topic plus the inboxes) with an idempotent producer, one
  * producer batch per read batch (split only where a partition's records would pass the size limit), and saves its checkpoint only after the broker acknowledged the
- * batch (acks = all), in the background (the next read does not wait for the write). A crash between ack and checkpoint republishes the batch: duplicates are
+ * batch (acks = all), in the background (the next read does not wait for the write) and at most every checkpointIntervalMs. A crash between ack and checkpoint republishes the batch: duplicates are
  * allowed (handlers are idempotent), losses are not.
  *
  * On an error (store unavailable, broker gone) the relay stops reading, waits with a bounded
@@ -43,6 +43,12 @@ export interface RelayOptions {
    * (or a store without it) reads parsed events. The messages decode to the same events either way.
    */
   rawReads?: boolean;
+  /**
+   * At most one checkpoint write per this many milliseconds while relaying (stop and onBatch save
+   * at once). A crash republishes what was acknowledged since the last write, at most this much
+   * (the consumers skip what they have applied). Default 250; 0: after every batch.
+   */
+  checkpointIntervalMs?: number;
   /** Called after each acknowledged and checkpointed batch (tests, benchmarks). */
   onBatch?: (info: { count: number; lastPosition: bigint }) => void;
 }
@@ -153,6 +159,8 @@ export function createRelay(options: RelayOptions): Relay {
   const prefix = options.topicPrefix ?? '';
   const batchSize = options.batchSize ?? 1000;
   const sendTimeoutMs = options.sendTimeoutMs ?? 30_000;
+  const checkpointIntervalMs = options.checkpointIntervalMs ?? 250;
+  if (!Number.isSafeInteger(checkpointIntervalMs) || checkpointIntervalMs < 0) throw new RangeError('checkpointIntervalMs must be a non-negative integer');
   const logger = (options.logger ?? defaultLogger()).child({ component: 'relay', relay: name });
   const metrics = options.metrics ?? engineMetrics();
   const abort = new AbortController();
@@ -188,19 +196,35 @@ export function createRelay(options: RelayOptions): Relay {
   }
 
   // Checkpoint writes run beside the relay loop, one at a time, each saving the newest acknowledged
-  // position: the next read does not wait for a database round trip, and a burst of small batches
-  // costs one write instead of one each. Only acknowledged positions are ever saved; a crash loses
-  // at most the writes still pending, and the batches after the saved position are sent again.
+  // position, at most one per checkpointIntervalMs: the next read does not wait for a database
+  // round trip, and a run of small batches (one per append at low rates) costs one write instead of
+  // one each. Only acknowledged positions are ever saved; a crash loses at most the writes still
+  // pending, and the batches after the saved position are sent again.
   let acked = 0n;
   let saved = 0n;
   let saving: Promise<void> | undefined;
   let saveError: Error | undefined;
+  let lastSaveAt = Number.NEGATIVE_INFINITY;
+  let flushing = 0;
+  let endInterval: (() => void) | undefined;
   function saveCheckpoint(): Promise<void> {
     const sub = subscription;
     saving ??= (async () => {
       try {
         while (saved < acked) {
+          const wait = lastSaveAt + checkpointIntervalMs - performance.now();
+          if (wait > 0 && flushing === 0) {
+            await new Promise<void>((resolve) => {
+              const timer = setTimeout(resolve, wait);
+              endInterval = () => {
+                clearTimeout(timer);
+                resolve();
+              };
+            });
+            endInterval = undefined;
+          }
           const target = acked;
+          lastSaveAt = performance.now();
           await options.checkpoints.save(name, target);
           saved = target;
           position = target;
@@ -216,10 +240,16 @@ export function createRelay(options: RelayOptions): Relay {
     })();
     return saving;
   }
-  /** Waits for every acknowledged position to be saved; rethrows a failed save (the loop restarts). */
+  /** Saves every acknowledged position now; rethrows a failed save (the loop restarts). */
   async function flushCheckpoint(): Promise<void> {
-    while (saving) await saving;
-    if (saved < acked && saveError === undefined) await saveCheckpoint();
+    flushing++;
+    try {
+      endInterval?.();
+      while (saving) await saving;
+      if (saved < acked && saveError === undefined) await saveCheckpoint();
+    } finally {
+      flushing--;
+    }
     if (saveError !== undefined) {
       const e = saveError;
       saveError = undefined;
