@@ -135,6 +135,39 @@ describe('createProjector', () => {
     expect(parseAmount(usd.rows[0]?.available ?? 'x') - parseAmount(ref?.available ?? 'x')).toBe(parseAmount('7'));
   });
 
+  it('opens its transaction and reads the checkpoint under the lock in one round trip', async () => {
+    const sent: string[] = [];
+    const recording = new pg.Pool({ connectionString: db.url, max: 2 });
+    recording.on('connect', (client) => {
+      const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+      (client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
+        const first = args[0];
+        sent.push(typeof first === 'string' ? first : (first as { text: string }).text);
+        return query(...args);
+      };
+    });
+    try {
+      for (const synchronousCommit of [true, false]) {
+        const schema = synchronousCommit ? 'opening' : 'opening_async';
+        const projector = createProjector({ pool: recording, schema, notify: false, synchronousCommit });
+        await projector.migrate();
+        sent.length = 0;
+        const r = await projector.apply(history.events.slice(0, 200));
+        expect(r.applied).toBe(200);
+        expect(await projector.position()).toBe(history.events[199]?.globalPosition);
+        const [opening] = sent;
+        const statements = opening?.split(';\n').map((q) => q.trim()) ?? [];
+        expect(statements.slice(0, -1)).toEqual(['begin', ...(synchronousCommit ? [] : ['set local synchronous_commit = off'])]);
+        expect(statements.at(-1)).toMatch(new RegExp(`^select pg_advisory_xact_lock\\(hashtextextended\\('tradecore\\.projection:${schema}', 0\\)\\).* for update\\) as position`, 's'));
+        expect(sent.filter((q) => q.trim() === 'begin')).toEqual([]);
+        expect(sent.filter((q) => q.trim() === 'commit')).toHaveLength(1);
+        expect(sent.at(-2)).toBe('commit'); // the position() read after it
+      }
+    } finally {
+      await recording.end();
+    }
+  });
+
   it('notifies listeners after commit with the position and the touched ids; nothing for a redelivery or a rolled-back batch', async () => {
     const projector = createProjector({ pool, schema: 'notified' });
     await projector.migrate();

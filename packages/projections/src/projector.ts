@@ -21,7 +21,7 @@ import { Gauge, type Registry } from 'prom-client';
 import { BatchFold, UNREAD_EVENT_TYPES, fastParseRecorded, loadKeys, orderAverageFillPrice, parseRecorded, positionAveragePrice, positionId, type MarketRow, type OrderRow, type OrderStatus, type ParseOutcome, type ParsedEvent, type PositionRow } from './fold.ts';
 import { CHECKPOINT_NAME, migrateSchema } from './migrations.ts';
 import { fmt, fmtOrNull, signedUnits, units } from './money.ts';
-import { bulkInsertSql, combineWrites, copyRows, ident, lockKeySql, prepared, type Column, type Queryable, type WriteStatement } from './sql.ts';
+import { bulkInsertSql, combineWrites, copyRows, ident, literal, lockKeySql, prepared, type Column, type Queryable, type WriteStatement } from './sql.ts';
 
 export const NOTIFY_CHANNEL = 'tradecore_readmodel';
 /** PostgreSQL rejects NOTIFY payloads of 8000 bytes or more. */
@@ -285,15 +285,34 @@ export function createProjector(options: ProjectorOptions): Projector {
     return (await applyTx(db, events)).result;
   }
 
-  /** `at`: the checkpoint (table oid and position) the batch leaves, for the live cache. */
-  async function applyTx(db: Queryable, events: readonly RecordedEvent[]): Promise<{ result: ApplyResult; at: string }> {
-    const cp = await db.query<{ position: string; cp_table: string | null }>(
-      prepared(
-        `select pg_advisory_xact_lock(${lockKeySql(schema)}), (select position::text from ${s}.projection_checkpoint where name = $1 for update) as position,
-                to_regclass($2)::oid::text as cp_table`,
-        [CHECKPOINT_NAME, `${s}.projection_checkpoint`],
-      ),
-    );
+  const checkpointSql = (name: string, table: string): string =>
+    `select pg_advisory_xact_lock(${lockKeySql(schema)}), (select position::text from ${s}.projection_checkpoint where name = ${name} for update) as position,
+            to_regclass(${table})::oid::text as cp_table`;
+  /**
+   * apply()'s transaction opening and the checkpoint read under the lock in one round trip: simple
+   * protocol (no parameters), so several statements can go in one query; the values are literals.
+   */
+  const openingSql = [
+    'begin',
+    ...(options.synchronousCommit === false ? ['set local synchronous_commit = off'] : []),
+    checkpointSql(literal(CHECKPOINT_NAME), literal(`${s}.projection_checkpoint`)),
+  ].join(';\n');
+
+  type CheckpointRow = { position: string | null; cp_table: string | null };
+
+  /**
+   * `at`: the checkpoint (table oid and position) the batch leaves, for the live cache. `opening`:
+   * the caller's transaction is not open yet, and the checkpoint read opens it (apply()).
+   */
+  async function applyTx(db: Queryable, events: readonly RecordedEvent[], opening = false): Promise<{ result: ApplyResult; at: string }> {
+    let cp: pg.QueryResult<CheckpointRow>;
+    if (opening) {
+      // A query of several statements answers with one result per statement; the checkpoint is last.
+      const results = (await db.query<CheckpointRow>(openingSql)) as unknown as pg.QueryResult<CheckpointRow>[];
+      cp = results[results.length - 1]!;
+    } else {
+      cp = await db.query<CheckpointRow>(prepared(checkpointSql('$1', '$2'), [CHECKPOINT_NAME, `${s}.projection_checkpoint`]));
+    }
     const start = cp.rows[0]?.position;
     if (start === undefined || start === null) throw new Error(`schema ${schema} has no projection checkpoint: run migrate() first`);
     const at = `${cp.rows[0]?.cp_table ?? ''}:${start}`;
@@ -461,9 +480,7 @@ export function createProjector(options: ProjectorOptions): Projector {
     async apply(events) {
       const client = await pool.connect();
       try {
-        await client.query('begin');
-        if (options.synchronousCommit === false) await client.query('set local synchronous_commit = off');
-        const { result, at } = await applyTx(client, events);
+        const { result, at } = await applyTx(client, events, true);
         await client.query('commit');
         // Only a batch this projector committed itself puts the live cache in step again.
         if (liveCache) cachedAt = at;
