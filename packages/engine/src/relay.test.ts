@@ -106,6 +106,7 @@ describeWith(getKafka, 'relay (real Kafka, real PostgreSQL)', (tk) => {
     await relay2.stop();
     expect(await topicSize(kafka, topicName(prefix, 'events'))).toBe(after + 5);
   });
+
   it('writes its checkpoint at most once per checkpointIntervalMs while relaying, and the last acknowledged position on stop', async () => {
     const saves: bigint[] = [];
     const counting: CheckpointStore = {

@@ -557,7 +557,6 @@ export interface StatementStat {
   rows: number;
 }
 
-/** statements.md: calls and execution time per answered command of each statement of the load phase. */
 /** The tables a statement inserts into, updates or deletes from, in the order it names them. */
 export function tablesWritten(query: string): string[] {
   const tables: string[] = [];
@@ -568,6 +567,7 @@ export function tablesWritten(query: string): string[] {
   return tables;
 }
 
+/** statements.md: calls and execution time per answered command of each statement of the load phase. */
 export function statementsMarkdown(stats: readonly StatementStat[], commands: number): string {
   const per = (x: number) => (commands > 0 ? x / commands : 0);
   const totalCalls = stats.reduce((a, x) => a + x.calls, 0);

@@ -298,6 +298,9 @@ export function createProjector(options: ProjectorOptions): Projector {
     checkpointSql(literal(CHECKPOINT_NAME), literal(`${s}.projection_checkpoint`)),
   ].join(';\n');
 
+  /** applyInTransaction()'s: the caller's transaction is open; a named statement with parameters. */
+  const checkpointText = checkpointSql('$1', '$2');
+
   type CheckpointRow = { position: string | null; cp_table: string | null };
 
   /**
@@ -311,7 +314,7 @@ export function createProjector(options: ProjectorOptions): Projector {
       const results = (await db.query<CheckpointRow>(openingSql)) as unknown as pg.QueryResult<CheckpointRow>[];
       cp = results[results.length - 1]!;
     } else {
-      cp = await db.query<CheckpointRow>(prepared(checkpointSql('$1', '$2'), [CHECKPOINT_NAME, `${s}.projection_checkpoint`]));
+      cp = await db.query<CheckpointRow>(prepared(checkpointText, [CHECKPOINT_NAME, `${s}.projection_checkpoint`]));
     }
     const start = cp.rows[0]?.position;
     if (start === undefined || start === null) throw new Error(`schema ${schema} has no projection checkpoint: run migrate() first`);

@@ -93,11 +93,10 @@ export async function kafkajsRoundTrip(brokers: string[], topic: string, log = (
     extras.push('createPartitions');
     // createPartitions returns before the new partition has a leader, and the broker answers
     // NOT_LEADER_FOR_PARTITION until it does; kafkajs' listOffsets bails on that error instead of
-    // retrying it (only UNKNOWN_TOPIC_OR_PARTITION is retried), so wait for the leader here.
-    const byTime = await whileNotLeader(async () => {
-      await waitForLeaders(admin, topic, 4);
-      return admin.fetchTopicOffsetsByTimestamp(topic, Date.now() - 60_000);
-    });
+    // retrying it (only UNKNOWN_TOPIC_OR_PARTITION is retried), so wait for the leader here, and
+    // retry while the broker itself has not caught up with the metadata it already reports.
+    await waitForLeaders(admin, topic, 4);
+    const byTime = await whileNotLeader(() => admin.fetchTopicOffsetsByTimestamp(topic, Date.now() - 60_000));
     extras.push(`listOffsets(byTimestamp, ${byTime.length} partitions)`);
     await admin.deleteTopicRecords({ topic, partitions: [{ partition: 0, offset: '-1' }] });
     extras.push('deleteRecords');
