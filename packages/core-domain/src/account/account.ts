@@ -33,6 +33,9 @@ import {
 import { catalogueEvent, positionOf, type CatalogueEvent, type DecisionMeta, type DecisionMetaOut } from '../order/decider.ts';
 import { adjust, balanceOf, settleLeg, type Balance, type Balances, type FillLeg } from '../portfolio/settlement.ts';
 import { evaluateAmend, evaluateOrder, perLotReservation, type AccountLimits, type AmendRiskInputs, type OrderRiskInputs } from '../risk/rules.ts';
+import { countOrdersInWindow, NO_ORDER_TIMES, recordOrderTime, type OrderTimes } from './order-times.ts';
+
+export { MAX_ORDER_TIMES, MAX_RATE_WINDOW_MS, orderTimesList, type OrderTimes } from './order-times.ts';
 
 export interface PendingAmend {
   requestId: string;
@@ -66,18 +69,14 @@ export interface AccountState {
   userId: number | null;
   balances: Balances;
   openOrders: ReadonlyMap<string, OpenOrder>;
-  /** Times (ms since epoch) of accepted orders, ascending, for the order-rate window. */
-  orderTimes: readonly number[];
+  /** Times (ms since epoch) of accepted orders, for the order-rate window. */
+  orderTimes: OrderTimes;
   /** Highest input position applied; -1 before any. */
   lastInputPosition: bigint;
 }
 
-/** The order-rate window keeps at most this much history (and at most MAX_ORDER_TIMES entries). */
-export const MAX_RATE_WINDOW_MS = 3_600_000;
-export const MAX_ORDER_TIMES = 10_000;
-
 export function initialAccountState(): AccountState {
-  return { userId: null, balances: new Map(), openOrders: new Map(), orderTimes: [], lastInputPosition: -1n };
+  return { userId: null, balances: new Map(), openOrders: new Map(), orderTimes: NO_ORDER_TIMES, lastInputPosition: -1n };
 }
 
 // ---- commands ----
@@ -146,16 +145,6 @@ function available(state: AccountState, asset: string): string {
   return formatAmount(balanceOf(state.balances, asset).available);
 }
 
-function ordersInWindow(state: AccountState, atMs: number, windowMs: number): number {
-  let n = 0;
-  for (let i = state.orderTimes.length - 1; i >= 0; i--) {
-    const t = state.orderTimes[i] ?? 0;
-    if (t <= atMs - windowMs) break;
-    if (t <= atMs) n++;
-  }
-  return n;
-}
-
 function timeOf(iso: string): number {
   const ms = Date.parse(iso);
   if (Number.isNaN(ms)) throw new RangeError(`not an ISO time: ${iso}`);
@@ -179,7 +168,7 @@ export function placeRiskInputs(command: Extract<AccountCommand, { kind: 'PlaceO
     lastPrice: command.lastPrice,
     available: { base: market ? available(state, market.baseAsset) : '0', quote: market ? available(state, market.quoteAsset) : '0' },
     openOrders: state.openOrders.size,
-    ordersInWindow: ordersInWindow(state, timeOf(command.inputAt), command.limits.orderRate.windowMs),
+    ordersInWindow: countOrdersInWindow(state.orderTimes, timeOf(command.inputAt), command.limits.orderRate.windowMs),
     limits: command.limits,
   };
 }
@@ -428,13 +417,6 @@ function withOrder(state: AccountState, order: OpenOrder | null, orderId: string
   return next;
 }
 
-function recordTime(times: readonly number[], at: number): number[] {
-  const next = [...times, at].sort((a, b) => a - b);
-  const newest = next[next.length - 1] ?? at;
-  const kept = next.filter((t) => t > newest - MAX_RATE_WINDOW_MS);
-  return kept.length > MAX_ORDER_TIMES ? kept.slice(kept.length - MAX_ORDER_TIMES) : kept;
-}
-
 export function evolveAccount(state: AccountState, event: AccountEvent | TradecoreEvent, meta?: DecisionMeta): AccountState {
   const pos = positionOf(meta);
   const s: AccountState = pos !== null && pos > state.lastInputPosition ? { ...state, lastInputPosition: pos } : state;
@@ -468,7 +450,7 @@ export function evolveAccount(state: AccountState, event: AccountEvent | Tradeco
         userId: d.userId,
         balances: adjust(s.balances, d.reservedAsset, -reserved, reserved),
         openOrders: withOrder(s, order, d.orderId),
-        orderTimes: Number.isNaN(at) ? s.orderTimes : recordTime(s.orderTimes, at),
+        orderTimes: Number.isNaN(at) ? s.orderTimes : recordOrderTime(s.orderTimes, at),
       };
     }
     case 'OrderAmendAccepted': {
