@@ -104,6 +104,37 @@ describe('createProjector', () => {
     expect(await snapshotReadModels(pool, 'live_cache')).toEqual(await snapshotReadModels(pool, 'live_ref'));
   });
 
+  it('liveCache keeps open orders only: final orders leave the cache, and the rows equal an uncached projection', async () => {
+    const registry = new Registry();
+    const cached = createProjector({ pool, schema: 'live_final', notify: false, liveCache: true, registry });
+    await cached.migrate();
+    const events = history.events;
+    for (let i = 0; i < events.length; i += 250) await cached.apply(events.slice(i, i + 250));
+    const cachedRows = async () => {
+      const metric = (await registry.getMetricsAsJSON()).find((m) => m.name === 'projection_cached_rows');
+      const rows = new Map<string, number>();
+      for (const v of (metric?.values ?? []) as { labels: { schema?: string; kind?: string }; value: number }[]) if (v.labels.schema === 'live_final') rows.set(v.labels.kind ?? '', v.value);
+      return rows;
+    };
+    const counts = await pool.query<{ open: string; final: string; positions: string; markets: string }>(
+      `select count(*) filter (where status not in ('filled', 'cancelled', 'rejected', 'expired'))::text as open,
+              count(*) filter (where status in ('filled', 'cancelled', 'rejected', 'expired'))::text as final,
+              (select count(*) from live_final.positions)::text as positions, (select count(*) from live_final.markets)::text as markets
+         from live_final.orders`,
+    );
+    const c = counts.rows[0]!;
+    expect(Number(c.final)).toBeGreaterThan(100); // the history ends many orders
+    const rows = await cachedRows();
+    expect(rows.get('orders')).toBe(Number(c.open));
+    expect(rows.get('positions')).toBe(Number(c.positions));
+    expect(rows.get('markets')).toBe(Number(c.markets));
+
+    const plain = createProjector({ pool, schema: 'live_final_ref', notify: false });
+    await plain.migrate();
+    for (let i = 0; i < events.length; i += 250) await plain.apply(events.slice(i, i + 250));
+    expect(await snapshotReadModels(pool, 'live_final')).toEqual(await snapshotReadModels(pool, 'live_final_ref'));
+  });
+
   it('records events that fail their schema or carry inexact amounts, and goes on', async () => {
     const projector = createProjector({ pool, schema: 'poison', notify: false });
     await projector.migrate();

@@ -18,7 +18,7 @@
 import type pg from 'pg';
 import type { RecordedEvent } from '@tradecore/event-store';
 import { Gauge, type Registry } from 'prom-client';
-import { BatchFold, UNREAD_EVENT_TYPES, fastParseRecorded, loadKeys, orderAverageFillPrice, parseRecorded, positionAveragePrice, positionId, type MarketRow, type OrderRow, type OrderStatus, type ParseOutcome, type ParsedEvent, type PositionRow } from './fold.ts';
+import { BatchFold, FINAL_STATUSES, UNREAD_EVENT_TYPES, fastParseRecorded, loadKeys, orderAverageFillPrice, parseRecorded, positionAveragePrice, positionId, type MarketRow, type OrderRow, type OrderStatus, type ParseOutcome, type ParsedEvent, type PositionRow } from './fold.ts';
 import { CHECKPOINT_NAME, migrateSchema } from './migrations.ts';
 import { fmt, fmtOrNull, signedUnits, units } from './money.ts';
 import { bulkInsertSql, combineWrites, copyRows, ident, literal, lockKeySql, prepared, type Column, type Queryable, type WriteStatement } from './sql.ts';
@@ -60,8 +60,10 @@ export interface ProjectorOptions {
    * other projectors may also write (taking turns under the advisory lock). A batch trusts them
    * only when the checkpoint it reads under the lock is the one this projector committed last, in
    * the same checkpoint table (a rebuild's swap puts a new one in place): otherwise someone else
-   * wrote in between and they are dropped first. Any failed batch drops them too. Bounded by
-   * `cacheMaxEntries` (default 100,000 here).
+   * wrote in between and they are dropped first. Any failed batch drops them too. Orders leave it
+   * once final (filled, cancelled, rejected, expired): no later event changes them, and one that
+   * names them anyway loads the row. So it holds the open orders, the markets and the positions,
+   * and is bounded by `cacheMaxEntries` (default 100,000 here) on top of that.
    */
   liveCache?: boolean;
   cacheMaxEntries?: number;
@@ -132,6 +134,38 @@ export function positionGauge(registry: Registry): Gauge<'schema'> {
   return new Gauge({ name: 'projection_position', help: 'Last global event position applied to the read models', labelNames: ['schema'], registers: [registry] });
 }
 
+interface RowCache {
+  markets: Map<number, MarketRow>;
+  orders: Map<string, OrderRow>;
+  positions: Map<string, PositionRow>;
+}
+/** The caches each registry's `projection_cached_rows` reports, by schema (the latest projector's). */
+const cachesByRegistry = new WeakMap<Registry, Map<string, RowCache>>();
+
+/** `projection_cached_rows{schema,kind}`: rows a projector's cache holds, read at each scrape. */
+function registerCachedRows(registry: Registry, schema: string, cache: RowCache): void {
+  let caches = cachesByRegistry.get(registry);
+  if (!caches) {
+    const bySchema = new Map<string, RowCache>();
+    caches = bySchema;
+    cachesByRegistry.set(registry, bySchema);
+    new Gauge({
+      name: 'projection_cached_rows',
+      help: 'Read-model rows a projector keeps in memory between batches (markets, open orders, positions)',
+      labelNames: ['schema', 'kind'],
+      registers: [registry],
+      collect() {
+        for (const [name, c] of bySchema) {
+          this.set({ schema: name, kind: 'markets' }, c.markets.size);
+          this.set({ schema: name, kind: 'orders' }, c.orders.size);
+          this.set({ schema: name, kind: 'positions' }, c.positions.size);
+        }
+      },
+    });
+  }
+  caches.set(schema, cache);
+}
+
 export function createProjector(options: ProjectorOptions): Projector {
   const schema = options.schema ?? 'readmodel';
   const s = ident(schema);
@@ -140,9 +174,10 @@ export function createProjector(options: ProjectorOptions): Projector {
   const gauge = options.registry ? positionGauge(options.registry) : undefined;
   const pool = options.pool;
   const liveCache = options.liveCache === true && options.cache !== true;
-  const cache =
+  const cache: RowCache | undefined =
     options.cache || liveCache ? { markets: new Map<number, MarketRow>(), orders: new Map<string, OrderRow>(), positions: new Map<string, PositionRow>() } : undefined;
   const cacheMax = options.cacheMaxEntries ?? (liveCache ? 100_000 : 500_000);
+  if (cache && options.registry) registerCachedRows(options.registry, schema, cache);
   /**
    * liveCache: `<checkpoint table oid>:<position>` that this projector committed last with the
    * cache in step with the schema; undefined while a batch is in flight or after a failure.
@@ -266,7 +301,17 @@ export function createProjector(options: ProjectorOptions): Projector {
     if (!cache || f.orders === cache.orders) return;
     if (mayClear && cache.orders.size + f.orders.size > cacheMax) clearCache();
     for (const [k, v] of f.markets) cache.markets.set(k, v);
-    for (const [k, v] of f.orders) cache.orders.set(k, v);
+    // Live: a final order is written and forgotten. Before, every order stayed until the whole
+    // cache was dropped at cacheMaxEntries: the heap grew by ~0.8 KB per order placed, then fell.
+    // (Not with `cache`: there a row missing from a complete cache means a row not in the schema.)
+    if (liveCache) {
+      for (const [k, v] of f.orders) {
+        if (FINAL_STATUSES.has(v.status)) cache.orders.delete(k);
+        else cache.orders.set(k, v);
+      }
+    } else {
+      for (const [k, v] of f.orders) cache.orders.set(k, v);
+    }
     for (const [k, v] of f.positions) cache.positions.set(k, v);
   }
 
