@@ -186,6 +186,8 @@ describe('PATCH and DELETE /orders/:orderId', () => {
     const placed = await h.app.inject({ method: 'POST', url: '/api/v1/orders', headers: bearer(trader.token), payload: order() });
     const { orderId } = placed.json() as { orderId: string };
     h.statuses.set(orderId, 'filled');
+    // Another user learns nothing of it, its status included: 404, as for an unknown order.
+    await rejects({ method: 'DELETE', url: `/api/v1/orders/${orderId}`, headers: bearer(other.token) }, 404);
     await rejects({ method: 'DELETE', url: `/api/v1/orders/${orderId}`, headers: bearer(trader.token) }, 409);
     await rejects({ method: 'PATCH', url: `/api/v1/orders/${orderId}`, headers: bearer(trader.token), payload: { price: '49000.00' } }, 409);
   });

@@ -124,13 +124,14 @@ export const orderRoutes: FastifyPluginAsyncZod<CommandDeps> = async (app, deps)
 
   /** The caller's own order or a 404 (another user's order is indistinguishable from none). */
   async function ownOrder(orderId: string, userId: number) {
-    const events = await deps.store.readStream(streams.order(orderId));
+    // The stream and the read side's status in parallel: one round trip of waiting, not two. The
+    // status is looked at only once the order is known to be the caller's (else it is a 404).
+    const [events, status] = await Promise.all([deps.store.readStream(streams.order(orderId)), deps.orderStatus ? deps.orderStatus(orderId) : null]);
     const first = events[0];
     if (!first) throw problems.notFound('no such order');
     const placed = parseEvent(first.type, first.metadata.schemaVersion, first.data);
     if (placed.type !== 'OrderPlaced' || placed.data.userId !== userId) throw problems.notFound('no such order');
     const last = events[events.length - 1] ?? first;
-    const status = deps.orderStatus ? await deps.orderStatus(orderId) : null;
     if (status && FINAL_STATUSES.has(status)) throw problems.conflict(`the order is already ${status}`);
     return { placed: placed.data, revision: last.streamRevision };
   }
