@@ -6,18 +6,7 @@
  */
 import { FastBook } from '../src/book/fast-book.ts';
 import type { BookCommand, BookEvent, OrderBook } from '../src/book/types.ts';
-
-/** mulberry32: tiny, fast, good enough for workload generation. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng } from '../src/prng.ts';
 
 /**
  * One `nodejs-order-book` call with its argument object prebuilt (our commands are prebuilt too):

@@ -17,3 +17,4 @@ export * from './account/account.ts';
 export * from './order/order.ts';
 export * from './market/market.ts';
 export { fastParseEvent } from './fast-parse.ts';
+export * from './prng.ts';

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { prng } from '../prng.ts';
 import { countOrdersInWindow, MAX_ORDER_TIMES, MAX_RATE_WINDOW_MS, NO_ORDER_TIMES, orderTimesList, recordOrderTime, type OrderTimes } from './order-times.ts';
 
 /** The first version, kept as the reference: the whole history copied, sorted, filtered, capped. */
@@ -18,17 +19,6 @@ function referenceCount(times: readonly number[], atMs: number, windowMs: number
   return n;
 }
 
-/** Deterministic PRNG (mulberry32), so a failing history can be replayed from its seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const T0 = Date.UTC(2026, 10, 27, 12);
 

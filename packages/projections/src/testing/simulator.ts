@@ -12,7 +12,7 @@
  *   last fill frees whatever is left), and ReservationReleased returns the rest of a reservation
  *   when an order ends without filling completely.
  */
-import { feeUnits, formatAmount, lotsToQuantity, lotsToUnits, notionalUnits, ticksToPrice, type RejectReason, type Side } from '@tradecore/core-domain';
+import { feeUnits, formatAmount, lotsToQuantity, lotsToUnits, notionalUnits, prng, ticksToPrice, type RejectReason, type Side } from '@tradecore/core-domain';
 import type { RecordedEvent } from '@tradecore/event-store';
 
 export type SimAction =
@@ -631,18 +631,6 @@ export class ExchangeSimulator {
   marketOf(id: number): SimMarket | undefined {
     return this.markets[id - 1];
   }
-}
-
-/** A deterministic pseudo-random generator (mulberry32) for histories outside fast-check. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** A random but realistic action: mostly orders around the price, some cancels/amends, time passing. */
