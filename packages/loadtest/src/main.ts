@@ -21,7 +21,7 @@ import { prove, type Proof } from './proof.ts';
 import { startPrivatePostgres, type PrivatePostgres } from './private-postgres.ts';
 import type { DoneMessage, GeneratorMessage, GeneratorPlan, Window } from './protocol.ts';
 import { DEFAULT_CRITERIA, rampSchedule, soakSchedule, type PeakCriteria, type Step } from './ramp.ts';
-import { GOALS, statementsMarkdown, type StatementStat, chartOf, cpuBreakdown, markdownReport, memoryTrend, overallOf, seriesOf, stepRows, textReport, withStepSteal, type ResourceSample, type RunReport } from './report.ts';
+import { GOALS, statementsMarkdown, type StatementStat, chartOf, cpuBreakdown, heapFloor, markdownReport, memoryTrend, overallOf, seriesOf, stepRows, textReport, withStepSteal, type ResourceSample, type RunReport } from './report.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const REPO_ROOT = resolve(here, '../../..');
@@ -698,7 +698,7 @@ export async function runLoadtest(o: LoadtestOptions, argv: readonly string[]): 
       overall,
       postgresWork: pgWork ? { ...perCommand(pgWork, overall.accepted.place + overall.accepted.amend + overall.accepted.cancel + overall.conflicts)!, tables: scans } : null,
       cpu: cpuBreakdown(resources, overall.accepted.place + overall.accepted.amend + overall.accepted.cancel + overall.conflicts),
-      memory: { server: memoryTrend(series, (p) => p.serverRssMB), generator: memoryTrend(series, (p) => p.generatorRssMB) },
+      memory: { server: memoryTrend(series, (p) => p.serverRssMB), generator: memoryTrend(series, (p) => p.generatorRssMB), serverHeapFloor: heapFloor(series, (p) => p.serverHeapMB) },
       settleSeconds: settled.seconds,
       settled: settled.settled,
       profile,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Histogram } from './histogram.ts';
-import { cpuBreakdown, markdownTable, memoryTrend, seriesOf, slope, statementsMarkdown, tablesWritten, stepRows, table, withStepSteal, type StepRow } from './report.ts';
+import { cpuBreakdown, heapFloor, markdownTable, memoryTrend, seriesOf, slope, statementsMarkdown, tablesWritten, stepRows, table, withStepSteal, type SeriesPoint, type StepRow } from './report.ts';
 import { DEFAULT_CRITERIA } from './ramp.ts';
 import type { StepTotals, Window } from './protocol.ts';
 
@@ -52,6 +52,16 @@ describe('report arithmetic', () => {
     const stepped = withStepSteal([{ seconds: 1 }, { seconds: 1 }, { seconds: 1 }] as StepRow[], [{ ...s[0]!, machineStealPct: 10 }, { ...s[1]!, machineStealPct: 30 }]);
     expect(stepped.map((r) => r.steal)).toEqual([0.2, 0.6, null]);
     expect(cpuBreakdown(res, 100)).toMatchObject({ server: 0.5, generator: 0.1, postgres: 0.25, machine: 1.5, other: 0.65, steal: 0.2, loadAverage: null, msPerCommand: { server: 10, postgres: 5, kafka: null, generator: 2 } });
+  });
+
+  it('the heap floor is the least heap used of each minute, and its slope per minute', () => {
+    const point = (t: number, heap: number | null) => ({ t, serverHeapMB: heap }) as unknown as SeriesPoint;
+    // Three minutes of a saw-tooth heap (GC every 10 s) whose floor climbs 5 MB a minute, one
+    // second without a sample.
+    const series = Array.from({ length: 180 }, (_, i) => point(i + 1, i === 30 ? null : 50 + 5 * Math.floor(i / 60) + (i % 10) * 20));
+    expect(heapFloor(series, (p) => p.serverHeapMB)).toEqual({ perMinuteMB: [50, 55, 60], slopeMBPerMin: 5 });
+    expect(heapFloor([point(1, null)], (p) => p.serverHeapMB)).toBeNull();
+    expect(heapFloor([point(1, 80), point(2, 70)], (p) => p.serverHeapMB)).toEqual({ perMinuteMB: [70], slopeMBPerMin: 0 });
   });
 
   it('step rows carry the peak judgement', () => {

@@ -91,6 +91,17 @@ export interface MemoryTrend {
   slopeMBPerMin: number;
 }
 
+/**
+ * The server's heap after garbage collection, minute by minute: the lowest heap-used sample of each
+ * minute of the load. Heap peaks follow the allocation rate; the floor is what stays reachable, so
+ * a floor that climbs is memory kept per order (a leak, or a cache filling up).
+ */
+export interface HeapFloor {
+  perMinuteMB: number[];
+  /** Least-squares slope of the per-minute floors, MB per minute (0 with fewer than two minutes). */
+  slopeMBPerMin: number;
+}
+
 export interface CpuBreakdown {
   wallSeconds: number;
   /** Cores used on average (1.0 = one core busy) by each part, over the load phase. */
@@ -156,7 +167,7 @@ export interface RunReport {
     /** pg_stat_user_tables at the end of the load (since the database was created). */
     tables?: { table: string; seqScans: number; seqRowsRead: number; indexScans: number; rowsInserted: number }[];
   } | null;
-  memory: { server: MemoryTrend | null; generator: MemoryTrend | null };
+  memory: { server: MemoryTrend | null; generator: MemoryTrend | null; serverHeapFloor?: HeapFloor | null };
   settleSeconds: number;
   settled: boolean;
   profile: ProfileSummary | null;
@@ -356,6 +367,24 @@ export function memoryTrend(series: readonly SeriesPoint[], pick: (p: SeriesPoin
   };
 }
 
+/** Per-minute floors of `pick` over the series (seconds from 1); a minute with no sample is left out. */
+export function heapFloor(series: readonly SeriesPoint[], pick: (p: SeriesPoint) => number | null): HeapFloor | null {
+  const floors = new Map<number, number>();
+  for (const p of series) {
+    const v = pick(p);
+    if (v === null) continue;
+    const minute = Math.floor((p.t - 1) / 60);
+    const floor = floors.get(minute);
+    if (floor === undefined || v < floor) floors.set(minute, v);
+  }
+  if (floors.size === 0) return null;
+  const minutes = [...floors.keys()].sort((a, b) => a - b);
+  return {
+    perMinuteMB: minutes.map((m) => Math.round(floors.get(m)!)),
+    slopeMBPerMin: Math.round(slope(minutes.map((m) => [m, floors.get(m)!] as const)) * 100) / 100,
+  };
+}
+
 export function cpuBreakdown(resources: readonly ResourceSample[], commands = 0): CpuBreakdown {
   const a = resources[0];
   const b = resources[resources.length - 1];
@@ -492,6 +521,7 @@ export function summaryLines(r: RunReport): string[] {
     ...(r.machineSpeed ? [`  ${describeMachineSpeed(r.machineSpeed)}`] : []),
     `  PostgreSQL per answered command: ${r.postgresWork ? `${r.postgresWork.perCommand.transactions} transactions (${r.postgresWork.perCommand.rollbacks} rolled back), ${r.postgresWork.perCommand.rowsRead} rows read, ${r.postgresWork.perCommand.rowsWritten} rows written, ${r.postgresWork.perCommand.blocksTouched} blocks touched` : '-'}`,
     `  memory: server rss ${r.memory.server ? `${r.memory.server.firstMB} → ${r.memory.server.lastMB} MB (max ${r.memory.server.maxMB}, ${r.memory.server.slopeMBPerMin} MB/min over the second half)` : '-'}; generator rss ${r.memory.generator ? `${r.memory.generator.firstMB} → ${r.memory.generator.lastMB} MB (${r.memory.generator.slopeMBPerMin} MB/min)` : '-'}`,
+    ...(r.memory.serverHeapFloor ? [`  server heap floor (least heap used) per minute: ${r.memory.serverHeapFloor.perMinuteMB.join(', ')} MB (${r.memory.serverHeapFloor.slopeMBPerMin} MB/min)`] : []),
     `  settled (read models at the head, nothing pending) ${r.settled ? `in ${r.settleSeconds} s after the load` : `NOT within ${r.settleSeconds} s`}`,
   ];
   if (r.peak) {
