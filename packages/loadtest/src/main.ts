@@ -21,7 +21,7 @@ import { prove, type Proof } from './proof.ts';
 import { startPrivatePostgres, type PrivatePostgres } from './private-postgres.ts';
 import type { DoneMessage, GeneratorMessage, GeneratorPlan, Window } from './protocol.ts';
 import { DEFAULT_CRITERIA, rampSchedule, soakSchedule, type PeakCriteria, type Step } from './ramp.ts';
-import { GOALS, statementsMarkdown, type StatementStat, chartOf, cpuBreakdown, heapFloor, markdownReport, memoryTrend, overallOf, seriesOf, stepRows, textReport, withStepSteal, type ResourceSample, type RunReport } from './report.ts';
+import { GOALS, statementsMarkdown, type StatementStat, chartOf, cpuBreakdown, heapFloor, serverMetricsOf, type ScrapedMetrics, markdownReport, memoryTrend, overallOf, seriesOf, stepRows, textReport, withStepSteal, type ResourceSample, type RunReport } from './report.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const REPO_ROOT = resolve(here, '../../..');
@@ -296,13 +296,10 @@ async function settle(databaseUrl: string, userIds: readonly number[], timeoutS:
   }
 }
 
-async function scrapeMetrics(url: string): Promise<{ heapUsedBytes?: number; eventLoopP99Ms?: number }> {
+async function scrapeMetrics(url: string): Promise<ScrapedMetrics> {
   try {
     const res = await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(2_000) });
-    const text = await res.text();
-    const heap = /^nodejs_heap_size_used_bytes(?:\{[^}]*\})?\s+([0-9.e+]+)/m.exec(text);
-    const lag = /^nodejs_eventloop_lag_p99_seconds(?:\{[^}]*\})?\s+([0-9.e+-]+)/m.exec(text);
-    return { heapUsedBytes: heap ? Number(heap[1]) : undefined, eventLoopP99Ms: lag ? Number(lag[1]) * 1000 : undefined };
+    return serverMetricsOf(await res.text());
   } catch {
     return {};
   }
@@ -535,7 +532,7 @@ export async function runLoadtest(o: LoadtestOptions, argv: readonly string[]): 
     const dbName = databaseUrl ? new URL(databaseUrl).pathname.slice(1) : '';
     const pgCpu = new PidSetCpu();
     const kPid = o.mode === 'full' ? localKafkaBrokerPid() : null;
-    let lastScrape: { heapUsedBytes?: number; eventLoopP99Ms?: number } = {};
+    let lastScrape: ScrapedMetrics = {};
     const sample = (t: number): ResourceSample => ({
       t,
       server: server?.child.pid ? sampleProcess(server.child.pid) : null,
@@ -698,7 +695,13 @@ export async function runLoadtest(o: LoadtestOptions, argv: readonly string[]): 
       overall,
       postgresWork: pgWork ? { ...perCommand(pgWork, overall.accepted.place + overall.accepted.amend + overall.accepted.cancel + overall.conflicts)!, tables: scans } : null,
       cpu: cpuBreakdown(resources, overall.accepted.place + overall.accepted.amend + overall.accepted.cancel + overall.conflicts),
-      memory: { server: memoryTrend(series, (p) => p.serverRssMB), generator: memoryTrend(series, (p) => p.generatorRssMB), serverHeapFloor: heapFloor(series, (p) => p.serverHeapMB) },
+      memory: {
+        server: memoryTrend(series, (p) => p.serverRssMB),
+        generator: memoryTrend(series, (p) => p.generatorRssMB),
+        serverHeapFloor: heapFloor(series, (p) => p.serverHeapMB),
+        serverHeapTotal: memoryTrend(series, (p) => p.serverHeapTotalMB ?? null),
+        serverExternal: memoryTrend(series, (p) => p.serverExternalMB ?? null),
+      },
       settleSeconds: settled.seconds,
       settled: settled.settled,
       profile,

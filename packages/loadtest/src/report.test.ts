@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Histogram } from './histogram.ts';
-import { cpuBreakdown, heapFloor, markdownTable, memoryTrend, seriesOf, slope, statementsMarkdown, tablesWritten, stepRows, table, withStepSteal, type SeriesPoint, type StepRow } from './report.ts';
+import { cpuBreakdown, heapFloor, markdownTable, memoryTrend, serverMetricsOf, seriesOf, slope, statementsMarkdown, tablesWritten, stepRows, table, withStepSteal, type SeriesPoint, type StepRow } from './report.ts';
 import { DEFAULT_CRITERIA } from './ramp.ts';
 import type { StepTotals, Window } from './protocol.ts';
 
@@ -41,10 +41,13 @@ describe('report arithmetic', () => {
       postgresCpuMs: t * 250,
       kafkaCpuMs: null,
       machine: { busyMs: t * 1500, stealMs: t * 200, totalMs: t * 2000 },
+      ...(t === 1 ? { heapUsedBytes: 80e6, heapTotalBytes: 120e6, externalBytes: 9e6 } : {}),
     }));
     const s = seriesOf([win(1, 100, [1, 2, 3]), win(2, 200, [5])], res);
     expect(s).toHaveLength(2);
     expect(s[0]).toMatchObject({ t: 1, acceptedPerS: 100, serverCpuPct: 50, generatorCpuPct: 10, postgresCpuPct: 25, machineBusyPct: 75, machineStealPct: 10, serverRssMB: 101, kafkaCpuPct: null });
+    expect(s[0]).toMatchObject({ serverHeapMB: 80, serverHeapTotalMB: 120, serverExternalMB: 9 });
+    expect(s[1]).toMatchObject({ serverHeapMB: null, serverHeapTotalMB: null, serverExternalMB: null });
     expect(s[1]!.p50).toBe(5);
     const m = memoryTrend(s, (p) => p.serverRssMB)!;
     expect(m).toMatchObject({ firstMB: 101, lastMB: 102, maxMB: 102 });
@@ -62,6 +65,19 @@ describe('report arithmetic', () => {
     expect(heapFloor(series, (p) => p.serverHeapMB)).toEqual({ perMinuteMB: [50, 55, 60], slopeMBPerMin: 5 });
     expect(heapFloor([point(1, null)], (p) => p.serverHeapMB)).toBeNull();
     expect(heapFloor([point(1, 80), point(2, 70)], (p) => p.serverHeapMB)).toEqual({ perMinuteMB: [70], slopeMBPerMin: 0 });
+  });
+
+  it("reads the server's heap, reserved heap, external memory and event-loop delay from its /metrics", () => {
+    const text = [
+      '# HELP nodejs_heap_size_total_bytes Process heap size from Node.js in bytes.',
+      '# TYPE nodejs_heap_size_total_bytes gauge',
+      'nodejs_heap_size_total_bytes 251658240',
+      'nodejs_heap_size_used_bytes 104857600',
+      'nodejs_external_memory_bytes{app="tradecore"} 3.2e7',
+      'nodejs_eventloop_lag_p99_seconds 0.0195',
+    ].join('\n');
+    expect(serverMetricsOf(text)).toEqual({ heapUsedBytes: 104857600, heapTotalBytes: 251658240, externalBytes: 32000000, eventLoopP99Ms: 19.5 });
+    expect(serverMetricsOf('nodejs_heap_size_used_bytes 1')).toEqual({ heapUsedBytes: 1, heapTotalBytes: undefined, externalBytes: undefined, eventLoopP99Ms: undefined });
   });
 
   it('step rows carry the peak judgement', () => {

@@ -26,9 +26,30 @@ export interface ResourceSample {
   machine: { busyMs: number; stealMs?: number; totalMs: number } | null;
   /** From the server's /metrics, when scraped in this window. */
   heapUsedBytes?: number;
+  /** V8's heap as reserved (`nodejs_heap_size_total_bytes`): what the heap keeps of the RSS. */
+  heapTotalBytes?: number;
+  /** Memory of Buffers and other objects outside the V8 heap (`nodejs_external_memory_bytes`). */
+  externalBytes?: number;
   eventLoopP99Ms?: number;
   /** 1-minute load average of the machine. */
   loadAvg1?: number;
+}
+
+export type ScrapedMetrics = Pick<ResourceSample, 'heapUsedBytes' | 'heapTotalBytes' | 'externalBytes' | 'eventLoopP99Ms'>;
+
+/** The server's heap (used, and reserved by V8), external memory and event-loop delay, from its /metrics text. */
+export function serverMetricsOf(text: string): ScrapedMetrics {
+  const gauge = (name: string): number | undefined => {
+    const m = new RegExp(`^${name}(?:\\{[^}]*\\})?\\s+([0-9.e+-]+)`, 'm').exec(text);
+    return m ? Number(m[1]) : undefined;
+  };
+  const lag = gauge('nodejs_eventloop_lag_p99_seconds');
+  return {
+    heapUsedBytes: gauge('nodejs_heap_size_used_bytes'),
+    heapTotalBytes: gauge('nodejs_heap_size_total_bytes'),
+    externalBytes: gauge('nodejs_external_memory_bytes'),
+    eventLoopP99Ms: lag !== undefined ? lag * 1000 : undefined,
+  };
 }
 
 export interface SeriesPoint {
@@ -49,6 +70,9 @@ export interface SeriesPoint {
   serverRssMB: number | null;
   generatorRssMB: number | null;
   serverHeapMB: number | null;
+  /** V8's reserved heap and the external memory (null in older runs). */
+  serverHeapTotalMB?: number | null;
+  serverExternalMB?: number | null;
   serverCpuPct: number | null;
   generatorCpuPct: number | null;
   postgresCpuPct: number | null;
@@ -167,7 +191,14 @@ export interface RunReport {
     /** pg_stat_user_tables at the end of the load (since the database was created). */
     tables?: { table: string; seqScans: number; seqRowsRead: number; indexScans: number; rowsInserted: number }[];
   } | null;
-  memory: { server: MemoryTrend | null; generator: MemoryTrend | null; serverHeapFloor?: HeapFloor | null };
+  memory: {
+    server: MemoryTrend | null;
+    generator: MemoryTrend | null;
+    serverHeapFloor?: HeapFloor | null;
+    /** V8's reserved heap and the external memory of the server (absent in older runs). */
+    serverHeapTotal?: MemoryTrend | null;
+    serverExternal?: MemoryTrend | null;
+  };
   settleSeconds: number;
   settled: boolean;
   profile: ProfileSummary | null;
@@ -321,6 +352,8 @@ export function seriesOf(windows: readonly Window[], resources: readonly Resourc
       serverRssMB: r?.server ? Math.round(r.server.rssBytes / 1e5) / 10 : null,
       generatorRssMB: r?.generator ? Math.round(r.generator.rssBytes / 1e5) / 10 : null,
       serverHeapMB: r?.heapUsedBytes !== undefined ? Math.round(r.heapUsedBytes / 1e5) / 10 : null,
+      serverHeapTotalMB: r?.heapTotalBytes !== undefined ? Math.round(r.heapTotalBytes / 1e5) / 10 : null,
+      serverExternalMB: r?.externalBytes !== undefined ? Math.round(r.externalBytes / 1e5) / 10 : null,
       serverCpuPct: p ? pct(r?.server?.cpuMs, p.server?.cpuMs, wall) : null,
       generatorCpuPct: p ? pct(r?.generator?.cpuMs, p.generator?.cpuMs, wall) : null,
       postgresCpuPct: p ? pct(r?.postgresCpuMs, p.postgresCpuMs, wall) : null,
@@ -365,6 +398,10 @@ export function memoryTrend(series: readonly SeriesPoint[], pick: (p: SeriesPoin
     maxMB: Math.max(...pts.map((p) => p[1])),
     slopeMBPerMin: Math.round(slope(half) * 60 * 100) / 100,
   };
+}
+
+function trendText(t: MemoryTrend | null | undefined): string {
+  return t ? `${t.firstMB} → ${t.lastMB} MB (max ${t.maxMB}, ${t.slopeMBPerMin} MB/min over the second half)` : '-';
 }
 
 /** Per-minute floors of `pick` over the series (seconds from 1); a minute with no sample is left out. */
@@ -443,11 +480,13 @@ export function chartOf(report: Pick<RunReport, 'name' | 'series'>): Buffer {
       ],
     },
     {
-      title: 'resident memory (MB) and server heap used (MB)',
+      title: 'resident memory (MB), server heap used and reserved, external (MB)',
       yLabel: 'MB',
       series: [
         { name: 'server rss', color: COLORS.purple, points: pts((p) => p.serverRssMB) },
+        { name: 'server heap reserved', color: COLORS.grey, points: pts((p) => p.serverHeapTotalMB ?? null) },
         { name: 'server heap', color: COLORS.blue, points: pts((p) => p.serverHeapMB) },
+        { name: 'server external', color: COLORS.green, points: pts((p) => p.serverExternalMB ?? null) },
         { name: 'generator rss', color: COLORS.orange, points: pts((p) => p.generatorRssMB) },
       ],
     },
@@ -522,6 +561,9 @@ export function summaryLines(r: RunReport): string[] {
     `  PostgreSQL per answered command: ${r.postgresWork ? `${r.postgresWork.perCommand.transactions} transactions (${r.postgresWork.perCommand.rollbacks} rolled back), ${r.postgresWork.perCommand.rowsRead} rows read, ${r.postgresWork.perCommand.rowsWritten} rows written, ${r.postgresWork.perCommand.blocksTouched} blocks touched` : '-'}`,
     `  memory: server rss ${r.memory.server ? `${r.memory.server.firstMB} → ${r.memory.server.lastMB} MB (max ${r.memory.server.maxMB}, ${r.memory.server.slopeMBPerMin} MB/min over the second half)` : '-'}; generator rss ${r.memory.generator ? `${r.memory.generator.firstMB} → ${r.memory.generator.lastMB} MB (${r.memory.generator.slopeMBPerMin} MB/min)` : '-'}`,
     ...(r.memory.serverHeapFloor ? [`  server heap floor (least heap used) per minute: ${r.memory.serverHeapFloor.perMinuteMB.join(', ')} MB (${r.memory.serverHeapFloor.slopeMBPerMin} MB/min)`] : []),
+    ...(r.memory.serverHeapTotal || r.memory.serverExternal
+      ? [`  server heap reserved by V8 ${trendText(r.memory.serverHeapTotal)}; external (Buffers) ${trendText(r.memory.serverExternal)}`]
+      : []),
     `  settled (read models at the head, nothing pending) ${r.settled ? `in ${r.settleSeconds} s after the load` : `NOT within ${r.settleSeconds} s`}`,
   ];
   if (r.peak) {
