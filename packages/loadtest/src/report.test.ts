@@ -60,11 +60,13 @@ describe('report arithmetic', () => {
   it('the heap floor is the least heap used of each minute, and its slope per minute', () => {
     const point = (t: number, heap: number | null) => ({ t, serverHeapMB: heap }) as unknown as SeriesPoint;
     // Three minutes of a saw-tooth heap (GC every 10 s) whose floor climbs 5 MB a minute, one
-    // second without a sample.
+    // second without a sample, then 7 s of drain with a high heap: too short to be a minute.
     const series = Array.from({ length: 180 }, (_, i) => point(i + 1, i === 30 ? null : 50 + 5 * Math.floor(i / 60) + (i % 10) * 20));
-    expect(heapFloor(series, (p) => p.serverHeapMB)).toEqual({ perMinuteMB: [50, 55, 60], slopeMBPerMin: 5 });
+    const drain = Array.from({ length: 7 }, (_, i) => point(181 + i, 200));
+    expect(heapFloor([...series, ...drain], (p) => p.serverHeapMB)).toEqual({ perMinuteMB: [50, 55, 60], slopeMBPerMin: 5 });
     expect(heapFloor([point(1, null)], (p) => p.serverHeapMB)).toBeNull();
-    expect(heapFloor([point(1, 80), point(2, 70)], (p) => p.serverHeapMB)).toEqual({ perMinuteMB: [70], slopeMBPerMin: 0 });
+    const oneMinute = Array.from({ length: 40 }, (_, i) => point(i + 1, 80 - (i === 20 ? 10 : 0)));
+    expect(heapFloor(oneMinute, (p) => p.serverHeapMB)).toEqual({ perMinuteMB: [70], slopeMBPerMin: 0 });
   });
 
   it("reads the server's heap, reserved heap, external memory and event-loop delay from its /metrics", () => {

@@ -404,21 +404,30 @@ function trendText(t: MemoryTrend | null | undefined): string {
   return t ? `${t.firstMB} → ${t.lastMB} MB (max ${t.maxMB}, ${t.slopeMBPerMin} MB/min over the second half)` : '-';
 }
 
-/** Per-minute floors of `pick` over the series (seconds from 1); a minute with no sample is left out. */
+/**
+ * Per-minute floors of `pick` over the series (seconds from 1). A minute with fewer than 30 samples
+ * is left out: the series runs a few seconds past the load, and a floor of those seconds (the drain,
+ * with the heap not yet collected) is not the load's.
+ */
 export function heapFloor(series: readonly SeriesPoint[], pick: (p: SeriesPoint) => number | null): HeapFloor | null {
-  const floors = new Map<number, number>();
+  const floors = new Map<number, { floor: number; samples: number }>();
   for (const p of series) {
     const v = pick(p);
     if (v === null) continue;
     const minute = Math.floor((p.t - 1) / 60);
-    const floor = floors.get(minute);
-    if (floor === undefined || v < floor) floors.set(minute, v);
+    const m = floors.get(minute);
+    if (!m) floors.set(minute, { floor: v, samples: 1 });
+    else {
+      m.samples++;
+      if (v < m.floor) m.floor = v;
+    }
   }
+  for (const [minute, m] of floors) if (m.samples < 30) floors.delete(minute);
   if (floors.size === 0) return null;
   const minutes = [...floors.keys()].sort((a, b) => a - b);
   return {
-    perMinuteMB: minutes.map((m) => Math.round(floors.get(m)!)),
-    slopeMBPerMin: Math.round(slope(minutes.map((m) => [m, floors.get(m)!] as const)) * 100) / 100,
+    perMinuteMB: minutes.map((m) => Math.round(floors.get(m)!.floor)),
+    slopeMBPerMin: Math.round(slope(minutes.map((m) => [m, floors.get(m)!.floor] as const)) * 100) / 100,
   };
 }
 
