@@ -7,8 +7,9 @@
  * and sorting it on every accepted order, as the first version did, costs O(n log n) per order with
  * n up to 10,000: an active trader's every order then copies and sorts an hour of its history. The
  * times are therefore kept in immutable chunks of at most `CHUNK` times: recording one copies the
- * last chunk and the list of chunks (≤ 160 slots), and whole chunks fall off the front once every
- * time in them is past the window or beyond the cap.
+ * chunk it falls in (the last one, but for an order recorded out of input-time order) and the list
+ * of chunks (≤ 320 slots), and whole chunks fall off the front once every time in them is past the
+ * window or beyond the cap.
  *
  * What is counted is exactly what the array version counted: of all times ever recorded, those
  * after (newest − MAX_RATE_WINDOW_MS), and of those the MAX_ORDER_TIMES latest
@@ -45,10 +46,15 @@ export function recordOrderTime(times: OrderTimes, at: number): OrderTimes {
     else chunks.push([at]);
   } else {
     // Out of order (two orders of one account appended in the other order than their input
-    // times): rare, so rebuild the chunks from a sorted copy.
-    const all = [...flatten(times), at].sort((a, b) => a - b);
-    chunks = [];
-    for (let i = 0; i < all.length; i += CHUNK) chunks.push(all.slice(i, i + CHUNK));
+    // times): insert into the chunk it falls in, usually the last, splitting it when full.
+    let c = times.chunks.length - 1;
+    while (c > 0 && times.chunks[c]![0]! > at) c--;
+    const chunk = times.chunks[c]!;
+    let i = chunk.length;
+    while (i > 0 && chunk[i - 1]! > at) i--;
+    const grown = [...chunk.slice(0, i), at, ...chunk.slice(i)];
+    const replacement = grown.length > CHUNK ? [grown.slice(0, grown.length >> 1), grown.slice(grown.length >> 1)] : [grown];
+    chunks = [...times.chunks.slice(0, c), ...replacement, ...times.chunks.slice(c + 1)];
   }
   let size = times.size + 1;
   // Drop whole chunks no time of which can be counted again.
