@@ -349,11 +349,11 @@ export function seriesOf(windows: readonly Window[], resources: readonly Resourc
       lagP50_10s: lag10.count ? Math.round(lag10.percentileMs(50) * 10) / 10 : null,
       lagP99_10s: lag10.count ? Math.round(lag10.percentileMs(99) * 10) / 10 : null,
       logLagP99: logLag?.count ? Math.round(logLag.percentileMs(99) * 10) / 10 : null,
-      serverRssMB: r?.server ? Math.round(r.server.rssBytes / 1e5) / 10 : null,
-      generatorRssMB: r?.generator ? Math.round(r.generator.rssBytes / 1e5) / 10 : null,
-      serverHeapMB: r?.heapUsedBytes !== undefined ? Math.round(r.heapUsedBytes / 1e5) / 10 : null,
-      serverHeapTotalMB: r?.heapTotalBytes !== undefined ? Math.round(r.heapTotalBytes / 1e5) / 10 : null,
-      serverExternalMB: r?.externalBytes !== undefined ? Math.round(r.externalBytes / 1e5) / 10 : null,
+      serverRssMB: mb(r?.server?.rssBytes),
+      generatorRssMB: mb(r?.generator?.rssBytes),
+      serverHeapMB: mb(r?.heapUsedBytes),
+      serverHeapTotalMB: mb(r?.heapTotalBytes),
+      serverExternalMB: mb(r?.externalBytes),
       serverCpuPct: p ? pct(r?.server?.cpuMs, p.server?.cpuMs, wall) : null,
       generatorCpuPct: p ? pct(r?.generator?.cpuMs, p.generator?.cpuMs, wall) : null,
       postgresCpuPct: p ? pct(r?.postgresCpuMs, p.postgresCpuMs, wall) : null,
@@ -398,6 +398,11 @@ export function memoryTrend(series: readonly SeriesPoint[], pick: (p: SeriesPoin
     maxMB: Math.max(...pts.map((p) => p[1])),
     slopeMBPerMin: Math.round(slope(half) * 60 * 100) / 100,
   };
+}
+
+/** Bytes as MB with one decimal; null when not sampled. */
+function mb(bytes: number | undefined): number | null {
+  return bytes !== undefined ? Math.round(bytes / 1e5) / 10 : null;
 }
 
 function trendText(t: MemoryTrend | null | undefined): string {
@@ -568,7 +573,7 @@ export function summaryLines(r: RunReport): string[] {
     `  CPU per answered command: ${r.cpu.msPerCommand ? `server ${r.cpu.msPerCommand.server} ms, postgres ${r.cpu.msPerCommand.postgres} ms${r.cpu.msPerCommand.kafka !== null ? `, kafka ${r.cpu.msPerCommand.kafka} ms` : ''}, generator ${r.cpu.msPerCommand.generator} ms (the server's includes ${o.lagReads} lag-probe reads)` : '-'}`,
     ...(r.machineSpeed ? [`  ${describeMachineSpeed(r.machineSpeed)}`] : []),
     `  PostgreSQL per answered command: ${r.postgresWork ? `${r.postgresWork.perCommand.transactions} transactions (${r.postgresWork.perCommand.rollbacks} rolled back), ${r.postgresWork.perCommand.rowsRead} rows read, ${r.postgresWork.perCommand.rowsWritten} rows written, ${r.postgresWork.perCommand.blocksTouched} blocks touched` : '-'}`,
-    `  memory: server rss ${r.memory.server ? `${r.memory.server.firstMB} → ${r.memory.server.lastMB} MB (max ${r.memory.server.maxMB}, ${r.memory.server.slopeMBPerMin} MB/min over the second half)` : '-'}; generator rss ${r.memory.generator ? `${r.memory.generator.firstMB} → ${r.memory.generator.lastMB} MB (${r.memory.generator.slopeMBPerMin} MB/min)` : '-'}`,
+    `  memory: server rss ${trendText(r.memory.server)}; generator rss ${r.memory.generator ? `${r.memory.generator.firstMB} → ${r.memory.generator.lastMB} MB (${r.memory.generator.slopeMBPerMin} MB/min)` : '-'}`,
     ...(r.memory.serverHeapFloor ? [`  server heap floor (least heap used) per minute: ${r.memory.serverHeapFloor.perMinuteMB.join(', ')} MB (${r.memory.serverHeapFloor.slopeMBPerMin} MB/min)`] : []),
     ...(r.memory.serverHeapTotal || r.memory.serverExternal
       ? [`  server heap reserved by V8 ${trendText(r.memory.serverHeapTotal)}; external (Buffers) ${trendText(r.memory.serverExternal)}`]

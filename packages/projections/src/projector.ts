@@ -121,11 +121,15 @@ export interface ReplayPipeline {
   finish(): Promise<bigint>;
 }
 
-interface Folded {
-  fold: BatchFold;
+/** Market, order and position rows by key: a projector's cache, or the rows a batch folded. */
+interface RowCache {
   markets: Map<number, MarketRow>;
   orders: Map<string, OrderRow>;
   positions: Map<string, PositionRow>;
+}
+
+interface Folded extends RowCache {
+  fold: BatchFold;
 }
 
 export function positionGauge(registry: Registry): Gauge<'schema'> {
@@ -134,11 +138,6 @@ export function positionGauge(registry: Registry): Gauge<'schema'> {
   return new Gauge({ name: 'projection_position', help: 'Last global event position applied to the read models', labelNames: ['schema'], registers: [registry] });
 }
 
-interface RowCache {
-  markets: Map<number, MarketRow>;
-  orders: Map<string, OrderRow>;
-  positions: Map<string, PositionRow>;
-}
 /** The caches each registry's `projection_cached_rows` reports, by schema (the latest projector's). */
 const cachesByRegistry = new WeakMap<Registry, Map<string, RowCache>>();
 
@@ -147,8 +146,7 @@ function registerCachedRows(registry: Registry, schema: string, cache: RowCache)
   let caches = cachesByRegistry.get(registry);
   if (!caches) {
     const bySchema = new Map<string, RowCache>();
-    caches = bySchema;
-    cachesByRegistry.set(registry, bySchema);
+    cachesByRegistry.set(registry, (caches = bySchema));
     new Gauge({
       name: 'projection_cached_rows',
       help: 'Read-model rows a projector keeps in memory between batches (markets, open orders, positions)',
@@ -174,8 +172,7 @@ export function createProjector(options: ProjectorOptions): Projector {
   const gauge = options.registry ? positionGauge(options.registry) : undefined;
   const pool = options.pool;
   const liveCache = options.liveCache === true && options.cache !== true;
-  const cache: RowCache | undefined =
-    options.cache || liveCache ? { markets: new Map<number, MarketRow>(), orders: new Map<string, OrderRow>(), positions: new Map<string, PositionRow>() } : undefined;
+  const cache: RowCache | undefined = options.cache || liveCache ? { markets: new Map(), orders: new Map(), positions: new Map() } : undefined;
   const cacheMax = options.cacheMaxEntries ?? (liveCache ? 100_000 : 500_000);
   if (cache && options.registry) registerCachedRows(options.registry, schema, cache);
   /**
@@ -304,13 +301,9 @@ export function createProjector(options: ProjectorOptions): Projector {
     // Live: a final order is written and forgotten. Before, every order stayed until the whole
     // cache was dropped at cacheMaxEntries: the heap grew by ~0.8 KB per order placed, then fell.
     // (Not with `cache`: there a row missing from a complete cache means a row not in the schema.)
-    if (liveCache) {
-      for (const [k, v] of f.orders) {
-        if (FINAL_STATUSES.has(v.status)) cache.orders.delete(k);
-        else cache.orders.set(k, v);
-      }
-    } else {
-      for (const [k, v] of f.orders) cache.orders.set(k, v);
+    for (const [k, v] of f.orders) {
+      if (liveCache && FINAL_STATUSES.has(v.status)) cache.orders.delete(k);
+      else cache.orders.set(k, v);
     }
     for (const [k, v] of f.positions) cache.positions.set(k, v);
   }

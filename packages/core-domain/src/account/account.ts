@@ -35,7 +35,7 @@ import { adjust, balanceOf, settleLeg, type Balance, type Balances, type FillLeg
 import { evaluateAmend, evaluateOrder, perLotReservation, type AccountLimits, type AmendRiskInputs, type OrderRiskInputs } from '../risk/rules.ts';
 import { countOrdersInWindow, NO_ORDER_TIMES, recordOrderTime, type OrderTimes } from './order-times.ts';
 
-export { MAX_ORDER_TIMES, MAX_RATE_WINDOW_MS, orderTimesList, type OrderTimes } from './order-times.ts';
+export { MAX_ORDER_TIMES, MAX_RATE_WINDOW_MS, type OrderTimes } from './order-times.ts';
 
 export interface PendingAmend {
   requestId: string;

@@ -92,12 +92,6 @@ export function countOrdersInWindow(times: OrderTimes, atMs: number, windowMs: n
 
 /** The counted times, ascending (tests and diagnostics). */
 export function orderTimesList(times: OrderTimes): number[] {
-  const counted = flatten(times).filter((t) => t > times.newest - MAX_RATE_WINDOW_MS);
+  const counted = times.chunks.flat().filter((t) => t > times.newest - MAX_RATE_WINDOW_MS);
   return counted.length > MAX_ORDER_TIMES ? counted.slice(counted.length - MAX_ORDER_TIMES) : counted;
-}
-
-function flatten(times: OrderTimes): number[] {
-  const all: number[] = [];
-  for (const chunk of times.chunks) for (const t of chunk) all.push(t);
-  return all;
 }
