@@ -21,7 +21,7 @@ import { prove, type Proof } from './proof.ts';
 import { startPrivatePostgres, type PrivatePostgres } from './private-postgres.ts';
 import type { DoneMessage, GeneratorMessage, GeneratorPlan, Window } from './protocol.ts';
 import { DEFAULT_CRITERIA, rampSchedule, soakSchedule, type PeakCriteria, type Step } from './ramp.ts';
-import { GOALS, statementsMarkdown, type StatementStat, chartOf, cpuBreakdown, heapFloor, serverMetricsOf, type ScrapedMetrics, markdownReport, memoryTrend, overallOf, seriesOf, stepRows, textReport, withStepSteal, type ResourceSample, type RunReport } from './report.ts';
+import { GOALS, statementsMarkdown, type StatementStat, chartOf, cpuBreakdown, heapFloor, serverMetricsOf, type ScrapedMetrics, markdownReport, memoryTrend, overallOf, seriesOf, stepRows, textReport, withStepSteal, type ResourceSample, type RunReport, scansDuring, type TableScans } from './report.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const REPO_ROOT = resolve(here, '../../..');
@@ -349,26 +349,18 @@ function diffStats(a: DbStats, b: DbStats): DbStats {
   return Object.fromEntries(Object.keys(a).map((k) => [k, b[k as keyof DbStats] - a[k as keyof DbStats]])) as DbStats;
 }
 
-export interface TableScans {
-  table: string;
-  seqScans: number;
-  seqRowsRead: number;
-  indexScans: number;
-  rowsInserted: number;
-}
-
-/** Per-table scan counters of the run's database (cumulative since it was created), most rows read by sequential scans first. */
+/** Per-table scan counters of the run's database, cumulative since it was created. */
 async function scanStats(pool: pg.Pool): Promise<TableScans[]> {
   try {
     const r = await pool.query<{ t: string; s: string; sr: string; i: string | null; n: string }>(
-      `select schemaname || '.' || relname as t, seq_scan as s, seq_tup_read as sr, idx_scan as i, n_tup_ins as n
-       from pg_stat_user_tables order by seq_tup_read desc limit 8`,
+      `select schemaname || '.' || relname as t, seq_scan as s, seq_tup_read as sr, idx_scan as i, n_tup_ins as n from pg_stat_user_tables`,
     );
     return r.rows.map((x) => ({ table: x.t, seqScans: Number(x.s), seqRowsRead: Number(x.sr), indexScans: Number(x.i ?? 0), rowsInserted: Number(x.n) }));
   } catch {
     return [];
   }
 }
+
 
 /** pg_stat_statements in the run's database: created and reset when the load starts (--pg-statements). */
 async function resetStatements(pool: pg.Pool): Promise<boolean> {
@@ -525,6 +517,7 @@ export async function runLoadtest(o: LoadtestOptions, argv: readonly string[]): 
     let statsAtStart: DbStats | null = null;
     let statsAtEnd: Promise<DbStats | null> | undefined;
     let tableScans: Promise<TableScans[]> | undefined;
+    let scansAtStart: Promise<TableScans[]> | undefined;
     let statementsReset: Promise<boolean> | undefined;
     let statements: Promise<StatementStat[]> | undefined;
     let genError: string | undefined;
@@ -554,6 +547,7 @@ export async function runLoadtest(o: LoadtestOptions, argv: readonly string[]): 
             setupDone = m;
             loadStartedAt = performance.now();
             if (pgAdmin) void dbStats(pgAdmin, dbName).then((x) => (statsAtStart = x));
+            if (pgAdmin) scansAtStart = scanStats(pgAdmin);
             if (pgAdmin && o.pgStatements) statementsReset = resetStatements(pgAdmin);
             log(`setup done in ${(m.setupMs / 1000).toFixed(1)} s: ${m.userIds.length} traders, lag source ${m.lagSource}`);
             if (pgAdmin) void backendPids(pgAdmin, dbName).then((p) => pgCpu.observe(p));
@@ -606,7 +600,7 @@ export async function runLoadtest(o: LoadtestOptions, argv: readonly string[]): 
     await genExit;
     const endStats = statsAtEnd ? await statsAtEnd : null;
     const pgWork = statsAtStart && endStats ? diffStats(statsAtStart, endStats) : null;
-    const scans = tableScans ? await tableScans : [];
+    const scans = tableScans ? scansDuring(scansAtStart ? await scansAtStart : [], await tableScans) : [];
     const statementStats = statements ? await statements : null;
     if (genError) failures.push(`generator failed: ${genError}`);
     if (!done) failures.push('the generator ended without its report');

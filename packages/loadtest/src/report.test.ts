@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Histogram } from './histogram.ts';
-import { cpuBreakdown, heapFloor, markdownTable, memoryTrend, serverMetricsOf, seriesOf, slope, statementsMarkdown, tablesWritten, stepRows, table, withStepSteal, type SeriesPoint, type StepRow } from './report.ts';
+import { cpuBreakdown, heapFloor, markdownTable, memoryTrend, serverMetricsOf, seriesOf, slope, statementsMarkdown, scansDuring, tablesWritten, stepRows, table, withStepSteal, type SeriesPoint, type StepRow } from './report.ts';
 import { DEFAULT_CRITERIA } from './ramp.ts';
 import type { StepTotals, Window } from './protocol.ts';
 
@@ -135,5 +135,13 @@ describe('statementsMarkdown', () => {
     expect(tablesWritten('select 1 from t where updated_at > $1')).toEqual([]);
     const md = statementsMarkdown([{ query, calls: 1, totalMs: 1, rows: 1 }], 1);
     expect(md).toContain('| writes readmodel.markets, readmodel.orders, readmodel.book_levels: `with w0 as');
+  });
+
+  it('reports the table scans of the load phase alone, most rows read by sequential scans first', () => {
+    const t = (table: string, seqScans: number, seqRowsRead: number, indexScans = 0, rowsInserted = 0) => ({ table, seqScans, seqRowsRead, indexScans, rowsInserted });
+    const atStart = [t('readmodel.orders', 500, 1_000_000, 10, 100), t('readmodel.book_levels', 5, 50), t('readmodel.markets', 2, 8)];
+    const atEnd = [t('readmodel.orders', 510, 1_000_100, 30, 160), t('readmodel.book_levels', 25, 950, 4, 2), t('readmodel.markets', 2, 8), t('event_store.seals', 1, 3)];
+    expect(scansDuring(atStart, atEnd, 3)).toEqual([t('readmodel.book_levels', 20, 900, 4, 2), t('readmodel.orders', 10, 100, 20, 60), t('event_store.seals', 1, 3)]);
+    expect(scansDuring([], atEnd, 1)).toEqual([t('readmodel.orders', 510, 1_000_100, 30, 160)]);
   });
 });

@@ -188,8 +188,8 @@ export interface RunReport {
   postgresWork: {
     totals: Record<string, number>;
     perCommand: { transactions: number; rollbacks: number; rowsRead: number; rowsWritten: number; blocksTouched: number };
-    /** pg_stat_user_tables at the end of the load (since the database was created). */
-    tables?: { table: string; seqScans: number; seqRowsRead: number; indexScans: number; rowsInserted: number }[];
+    /** pg_stat_user_tables over the load phase (reports before 2026-11-27 17:30 UTC: since the database was created). */
+    tables?: TableScans[];
   } | null;
   memory: {
     server: MemoryTrend | null;
@@ -623,7 +623,7 @@ export function markdownReport(r: RunReport, chartFile: string): string {
     `![latency, lag, throughput, memory, CPU](${chartFile})`,
   ];
   if (r.postgresWork?.tables?.length) {
-    out.push('', '## PostgreSQL tables by rows read in sequential scans (since the database was created)', '');
+    out.push('', '## PostgreSQL tables by rows read in sequential scans during the load', '');
     out.push(markdownTable(['table', 'seq scans', 'rows read by seq scans', 'index scans', 'rows inserted'], r.postgresWork.tables.map((t) => [t.table, t.seqScans, t.seqRowsRead, t.indexScans, t.rowsInserted])));
   }
   if (r.profile) {
@@ -678,4 +678,29 @@ export function statementsMarkdown(stats: readonly StatementStat[], commands: nu
     out.push(`| ${per(x.calls).toFixed(3)} | ${(per(x.totalMs) * 1000).toFixed(1)} | ${x.calls > 0 ? ((x.totalMs / x.calls) * 1000).toFixed(0) : '-'} | ${x.calls > 0 ? (x.rows / x.calls).toFixed(1) : '-'} | ${label}\`${q}\` |`);
   }
   return `${out.join('\n')}\n`;
+}
+
+export interface TableScans {
+  table: string;
+  seqScans: number;
+  seqRowsRead: number;
+  indexScans: number;
+  rowsInserted: number;
+}
+
+/**
+ * The scans of the load phase alone (setup polls and creates rows too), most rows read by
+ * sequential scans first: a table read whole per command shows here, and grows with history.
+ */
+export function scansDuring(atStart: readonly TableScans[], atEnd: readonly TableScans[], top = 8): TableScans[] {
+  const before = new Map(atStart.map((t) => [t.table, t]));
+  return atEnd
+    .map((t) => {
+      const b = before.get(t.table);
+      return b
+        ? { table: t.table, seqScans: t.seqScans - b.seqScans, seqRowsRead: t.seqRowsRead - b.seqRowsRead, indexScans: t.indexScans - b.indexScans, rowsInserted: t.rowsInserted - b.rowsInserted }
+        : t;
+    })
+    .sort((a, b) => b.seqRowsRead - a.seqRowsRead || b.seqScans - a.seqScans)
+    .slice(0, top);
 }
