@@ -262,7 +262,7 @@ export const ReservationReleased = event('ReservationReleased', {
   marketId: MarketId,
   asset: z.string(),
   amount: DecimalString,
-  cause: z.enum(['cancelled', 'expired', 'rejected', 'filled', 'amended']),
+  cause: z.enum(['cancelled', 'expired', 'rejected', 'filled', 'amended', 'amend_rejected']),
   /**
    * Cause `amended` only: the order's terms after the market changed it (an `OrderAmended`, from a
    * trader's amend or a self-trade decrement), so the account stream alone rebuilds the order.
@@ -270,6 +270,12 @@ export const ReservationReleased = event('ReservationReleased', {
   price: PositiveDecimalString.optional(),
   quantity: PositiveDecimalString.optional(),
   remainingQuantity: DecimalString.optional(),
+  /**
+   * Cause `amend_rejected` only: the amend the book refused (`OrderAmendRejectedByEngine`). The order
+   * stays open on its terms; the account stream names the request so that it alone knows which
+   * pending amend to drop (two pending amends may ask for the same terms).
+   */
+  requestId: Uuidish.optional(),
 });
 
 // ---- market-{marketId} streams: written by the execution handler only ----
@@ -345,6 +351,30 @@ export const OrderRejectedByEngine = event('OrderRejectedByEngine', {
   reason: RejectReason,
   rejectedQuantity: DecimalString,
 });
+/** Why the book refused an amend risk had accepted (a subset of RejectReason). */
+export const AmendRefusalReason = RejectReason.extract(['post_only_would_take', 'order_not_open', 'invalid_price', 'invalid_quantity']);
+export type AmendRefusalReason = z.infer<typeof AmendRefusalReason>;
+/**
+ * The book refused an amend that risk had accepted (`OrderAmendAccepted`): a post-only order whose
+ * new price would take, an order no longer resting (filled, cancelled or expired in between, so
+ * no terms), or terms off the market's tick or lot. Nothing in the book changed. Without it the
+ * trader's request had no outcome and the account kept the amend's extra reservation until the
+ * order ended; the account answers it with a `ReservationReleased` of cause `amend_rejected`.
+ */
+export const OrderAmendRejectedByEngine = event('OrderAmendRejectedByEngine', {
+  orderId: Uuidish,
+  userId: UserId,
+  marketId: MarketId,
+  requestId: Uuidish,
+  /** The refused terms, as risk accepted them: with them the market stream alone re-runs the refusal on replay. */
+  newPrice: PositiveDecimalString,
+  newQuantity: PositiveDecimalString,
+  reason: AmendRefusalReason,
+  /** The order's terms as they stand, when it still rests (every reason but `order_not_open`). */
+  price: PositiveDecimalString.optional(),
+  quantity: PositiveDecimalString.optional(),
+  remainingQuantity: PositiveDecimalString.optional(),
+});
 
 export const TradecoreEvent = z.discriminatedUnion('type', [
   UserRegistered,
@@ -373,6 +403,7 @@ export const TradecoreEvent = z.discriminatedUnion('type', [
   OrderExpired,
   OrderAmended,
   OrderRejectedByEngine,
+  OrderAmendRejectedByEngine,
 ]);
 export type TradecoreEvent = z.infer<typeof TradecoreEvent>;
 export type TradecoreEventType = TradecoreEvent['type'];

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { CancelReason, EVENT_TYPES, KillSwitchScope, Liquidity, OrderType, RejectReason, ReservationReleased, Role, SelfTradePrevention, Side, TimeInForce, TradecoreEvent, parseEvent, upcasters } from './events.ts';
+import { AmendRefusalReason, CancelReason, EVENT_TYPES, KillSwitchScope, Liquidity, OrderType, RejectReason, ReservationReleased, Role, SelfTradePrevention, Side, TimeInForce, TradecoreEvent, parseEvent, upcasters } from './events.ts';
 import { fastParseEvent } from './fast-parse.ts';
 
 /** A recorded event as the checker sees it. */
@@ -108,7 +108,7 @@ const ARBITRARIES: Record<string, fc.Arbitrary<Record<string, unknown>>> = {
     { requiredKeys: ['tradeId', 'orderId', 'userId', 'marketId', 'side', 'liquidity', 'price', 'quantity', 'baseAsset', 'quoteAsset', 'notional', 'fee', 'feeAsset', 'reservationReleased'] },
   ),
   ReservationReleased: fc.record(
-    { ...order, asset: str, amount: decimal, cause: oneOf(ReservationReleased.shape.data.shape.cause.options), price: positive, quantity: positive, remainingQuantity: decimal },
+    { ...order, asset: str, amount: decimal, cause: oneOf(ReservationReleased.shape.data.shape.cause.options), price: positive, quantity: positive, remainingQuantity: decimal, requestId: uuidish },
     { requiredKeys: ['orderId', 'userId', 'marketId', 'asset', 'amount', 'cause'] },
   ),
   OrderRested: fc.record({ ...order, side, price: positive, remainingQuantity: positive }),
@@ -140,6 +140,10 @@ const ARBITRARIES: Record<string, fc.Arbitrary<Record<string, unknown>>> = {
   OrderCancelAccepted: fc.record(request),
   OrderCancelRejected: fc.record({ ...request, reason: oneOf(RejectReason.options) }),
   OrderEntered: fc.record(orderTerms),
+  OrderAmendRejectedByEngine: fc.record(
+    { ...request, newPrice: positive, newQuantity: positive, reason: oneOf(AmendRefusalReason.options), price: positive, quantity: positive, remainingQuantity: positive },
+    { requiredKeys: ['orderId', 'userId', 'marketId', 'requestId', 'newPrice', 'newQuantity', 'reason'] },
+  ),
 };
 const CHECKED_TYPES = Object.keys(ARBITRARIES);
 

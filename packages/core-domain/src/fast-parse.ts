@@ -14,7 +14,7 @@
  * Used by the engine's handlers for their inputs and stream loads (with `parseEvent` behind it)
  * and by the projections' replay path.
  */
-import { CancelReason, KillSwitchScope, Liquidity, OrderType, RejectReason, ReservationReleased, Role, SelfTradePrevention, Side, TimeInForce, type TradecoreEvent } from './events.ts';
+import { AmendRefusalReason, CancelReason, KillSwitchScope, Liquidity, OrderType, RejectReason, ReservationReleased, Role, SelfTradePrevention, Side, TimeInForce, type TradecoreEvent } from './events.ts';
 
 type Check = (value: unknown) => boolean;
 
@@ -203,8 +203,8 @@ const SHAPES: ReadonlyMap<string, Shape> = new Map<string, Shape>([
   [
     'ReservationReleased',
     shape(
-      { orderId: uuidish, userId: id, marketId: id, asset: str, amount: decimal, cause: releaseCause, price: positive, quantity: positive, remainingQuantity: decimal },
-      ['price', 'quantity', 'remainingQuantity'],
+      { orderId: uuidish, userId: id, marketId: id, asset: str, amount: decimal, cause: releaseCause, price: positive, quantity: positive, remainingQuantity: decimal, requestId: uuidish },
+      ['price', 'quantity', 'remainingQuantity', 'requestId'],
     ),
   ],
   [
@@ -235,6 +235,13 @@ const SHAPES: ReadonlyMap<string, Shape> = new Map<string, Shape>([
   ['OrderExpired', shape({ orderId: uuidish, userId: id, marketId: id, expiredQuantity: decimal })],
   ['OrderAmended', shape({ orderId: uuidish, userId: id, marketId: id, price: positive, quantity: positive, remainingQuantity: positive, priorityLost: bool })],
   ['OrderRejectedByEngine', shape({ orderId: uuidish, userId: id, marketId: id, reason: rejectReason, rejectedQuantity: decimal })],
+  [
+    'OrderAmendRejectedByEngine',
+    shape(
+      { ...request, newPrice: positive, newQuantity: positive, reason: oneOf(AmendRefusalReason.options), price: positive, quantity: positive, remainingQuantity: positive },
+      ['price', 'quantity', 'remainingQuantity'],
+    ),
+  ],
 ]);
 
 /**

@@ -1,4 +1,4 @@
-import { accountDecider, parseEvent, type AccountState } from '@tradecore/core-domain';
+import { accountDecider, parseEvent, type AccountState, type EventData } from '@tradecore/core-domain';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startInProcessEngine } from './in-process.ts';
 import { engineMetrics } from './observability.ts';
@@ -93,5 +93,57 @@ describe('single-node mode: the walking skeleton through the in-process subscrip
     const b = await accountState(ts, USER_B);
     expect(b.openOrders.has(placed.orderId)).toBe(false);
     expect(b.balances.get('USD')?.reserved).toBe(0n);
+  });
+});
+
+describe('single-node mode: an amend the book refuses', () => {
+  let ts: TestStore;
+  beforeAll(async () => {
+    ts = await createTestStore('inproc_amend');
+    await seedMarketAndDeposits(ts.store);
+  });
+  afterAll(async () => ts?.close());
+
+  it('a post-only amend that would take is refused by the book, and the reservation returns to its pre-amend figure', async () => {
+    const engine = await startInProcessEngine({ store: ts.store, pool: ts.pool, clock, logger: quietLogger, checkpointName: 'amend' });
+    await appendOrder(ts.store, { userId: USER_A, marketId: 1, side: 'sell', price: '101', quantity: '1' });
+    await waitForCount(ts.store, 'OrderRested', 1);
+    // B's post-only bid rests at 100 (1 × (100 + the 20 bps taker fee) = 100.2 USD reserved)
+    const placed = orderPlaced({ userId: USER_B, marketId: 1, side: 'buy', price: '100', quantity: '1' });
+    const postOnly = { ...placed.event, data: { ...(placed.event.data as EventData<'OrderPlaced'>), postOnly: true } };
+    await ts.store.appendToStream(placed.stream, [postOnly], { expectedRevision: 'no_stream' });
+    await waitForCount(ts.store, 'OrderRested', 2);
+    const before = await accountState(ts, USER_B);
+    const reserved = 100_200_000_000_000n;
+    expect(before.balances.get('USD')).toEqual({ available: 1_000_000n * 10n ** 12n - reserved, reserved });
+
+    // B amends to 101, where A's ask is: risk accepts (and reserves for 101 too), the book refuses.
+    const amend = newEvent('OrderAmendRequested', { orderId: placed.orderId, userId: USER_B, marketId: 1, requestId: placed.orderId.replace(/^.{8}/, 'aaaaaaaa'), newPrice: '101', newQuantity: null, requestedAt: '2025-01-01T00:10:00.000Z' }, USER_B);
+    await ts.store.appendToStream(placed.stream, [amend], { expectedRevision: 0n });
+    const ofOrder = async () => (await allEvents(ts.store)).filter((e) => (e.data as { orderId?: string }).orderId === placed.orderId);
+    await waitFor('the amend answered', async () => (await ofOrder()).some((e) => e.type === 'ReservationReleased'));
+    await engine.stop();
+
+    const events = await ofOrder();
+    expect(events.map((e) => e.type)).toEqual(['OrderPlaced', 'OrderAccepted', 'OrderEntered', 'OrderRested', 'OrderAmendRequested', 'OrderAmendAccepted', 'OrderAmendRejectedByEngine', 'ReservationReleased']);
+    const [accepted, refused, released] = events.slice(5);
+    expect(accepted?.data).toMatchObject({ newPrice: '101', newQuantity: '1', reservationDelta: '1.002', reservedAsset: 'USD' });
+    expect(refused).toMatchObject({ stream: 'market-1', data: { reason: 'post_only_would_take', newPrice: '101', price: '100', quantity: '1', remainingQuantity: '1' } });
+    expect(refused?.metadata).toMatchObject({ causationId: accepted?.eventId, inputPosition: accepted?.globalPosition.toString() });
+    expect(released).toMatchObject({ stream: `account-${USER_B}`, data: { amount: '1.002', asset: 'USD', cause: 'amend_rejected', requestId: (amend.data as { requestId: string }).requestId } });
+    expect(released?.metadata).toMatchObject({ causationId: refused?.eventId, inputPosition: refused?.globalPosition.toString() });
+    const after = await accountState(ts, USER_B);
+    expect(after.balances.get('USD')).toEqual(before.balances.get('USD'));
+    expect(after.openOrders.get(placed.orderId)).toEqual(before.openOrders.get(placed.orderId));
+    expect(after.openOrders.get(placed.orderId)?.pendingAmends).toEqual([]);
+
+    // A fresh engine rebuilds market-1 (the refusal re-decided on replay) and goes on: a new order rests.
+    const counts = countTypes(await allEvents(ts.store));
+    const again = await startInProcessEngine({ store: ts.store, pool: ts.pool, clock, logger: quietLogger, checkpointName: 'amend-replay' });
+    await appendOrder(ts.store, { userId: USER_A, marketId: 1, side: 'sell', price: '102', quantity: '1' });
+    await waitForCount(ts.store, 'OrderRested', 3);
+    await waitForQuiet(ts.store, 1_000);
+    await again.stop();
+    expect(countTypes(await allEvents(ts.store))).toEqual({ ...counts, OrderPlaced: (counts.OrderPlaced ?? 0) + 1, OrderAccepted: (counts.OrderAccepted ?? 0) + 1, OrderEntered: (counts.OrderEntered ?? 0) + 1, OrderRested: 3 });
   });
 });

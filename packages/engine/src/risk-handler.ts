@@ -117,6 +117,9 @@ export function createRiskHandler(deps: HandlerDeps): InboxHandler {
       case 'OrderAmended':
         mine(ev.data.userId);
         return { ...base, kind: 'ApplyAmend', amended: ev.data, control: control() };
+      case 'OrderAmendRejectedByEngine':
+        mine(ev.data.userId);
+        return { ...base, kind: 'DropAmend', refused: ev.data, control: control() };
       case 'FundsDeposited':
         // Written to the account stream by command-api; the state already folds it.
         return null;

@@ -10,7 +10,7 @@ describe('routeEvent', () => {
   });
 
   it('routes order requests to the account inbox keyed by userId', () => {
-    for (const type of ['OrderPlaced', 'OrderAmendRequested', 'OrderCancelled', 'OrderExpired', 'OrderRejectedByEngine', 'OrderAmended', 'FundsDeposited']) {
+    for (const type of ['OrderPlaced', 'OrderAmendRequested', 'OrderCancelled', 'OrderExpired', 'OrderRejectedByEngine', 'OrderAmended', 'OrderAmendRejectedByEngine', 'FundsDeposited']) {
       const routes = routeEvent(ev('x', type, { userId: 10, marketId: 3 }));
       expect(routes.slice(1)).toEqual([{ topic: 'account-inbox', key: '10', partition: accountPartition(10) }]);
     }

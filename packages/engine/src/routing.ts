@@ -84,6 +84,8 @@ const ACCOUNT_INBOX_TYPES = new Set([
   'OrderExpired',
   'OrderRejectedByEngine',
   'OrderAmended',
+  // The book's refusal of an amend risk accepted: risk releases what the amend had added.
+  'OrderAmendRejectedByEngine',
   'FundsDeposited',
 ]);
 // Cancels reach the book as risk's OrderCancelAccepted (after the order's OrderAccepted in the log),

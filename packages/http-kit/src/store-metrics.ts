@@ -16,7 +16,7 @@ export interface EventStoreMetrics {
 }
 
 /** Decisions that refuse an order or a request; their `reason` is the rejection's label. */
-const REJECTIONS = new Set(['OrderRejected', 'OrderRejectedByEngine', 'OrderAmendRejected', 'OrderCancelRejected']);
+const REJECTIONS = new Set(['OrderRejected', 'OrderRejectedByEngine', 'OrderAmendRejected', 'OrderAmendRejectedByEngine', 'OrderCancelRejected']);
 
 /**
  * A set of metrics created once per registry: prom-client refuses a second metric of one name in a

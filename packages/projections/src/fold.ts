@@ -200,11 +200,21 @@ function isoOf(value: string): string {
 }
 
 /**
- * Event types the read models do not read (requests whose outcome arrives as its own event, and
- * the engine's intake record). They advance the checkpoint without being parsed, so they never
- * cost a schema check — nor, if malformed, a projection_errors row.
+ * Event types the read models do not read (requests whose outcome arrives as its own event, refused
+ * requests that change nothing — risk's or the book's refusal of an amend, whose released
+ * reservation arrives as a ReservationReleased — and the engine's intake record). They advance the
+ * checkpoint without being parsed, so they never cost a schema check — nor, if malformed, a
+ * projection_errors row.
  */
-export const UNREAD_EVENT_TYPES: ReadonlySet<string> = new Set(['OrderEntered', 'OrderAmendRequested', 'OrderCancelRequested', 'OrderAmendRejected', 'OrderCancelAccepted', 'OrderCancelRejected']);
+export const UNREAD_EVENT_TYPES: ReadonlySet<string> = new Set([
+  'OrderEntered',
+  'OrderAmendRequested',
+  'OrderCancelRequested',
+  'OrderAmendRejected',
+  'OrderAmendRejectedByEngine',
+  'OrderCancelAccepted',
+  'OrderCancelRejected',
+]);
 
 export interface ParsedEvent {
   rec: RecordedEvent;
@@ -289,6 +299,7 @@ export function loadKeys(events: readonly ParsedEvent[]): LoadKeys {
       case 'FundsDeposited':
       case 'OrderAmendAccepted':
       case 'OrderAmendRejected':
+      case 'OrderAmendRejectedByEngine':
       case 'OrderCancelAccepted':
       case 'OrderCancelRejected':
       case 'ReservationReleased':
@@ -536,10 +547,12 @@ export class BatchFold {
       case 'OrderAmendRequested':
       case 'OrderCancelRequested':
       case 'OrderAmendRejected':
+      case 'OrderAmendRejectedByEngine':
       case 'OrderCancelAccepted':
       case 'OrderCancelRejected':
       case 'OrderEntered':
-        // Requests, refused requests and the engine's intake leave the order as it is; decisions move it.
+        // Requests, refused requests and the engine's intake leave the order as it is; decisions move
+        // it. (A refused amend's reservation comes back through its ReservationReleased.)
         return;
       case 'UserForgotten':
         // The users row never held the personal data in clear (see UserRegistered): nothing changes.

@@ -364,6 +364,7 @@ export function referenceFold(events: readonly RecordedEvent[]): ReferenceResult
         case 'OrderAmendRequested':
         case 'OrderCancelRequested':
         case 'OrderAmendRejected':
+        case 'OrderAmendRejectedByEngine':
         case 'OrderCancelAccepted':
         case 'OrderCancelRejected':
         case 'OrderEntered':

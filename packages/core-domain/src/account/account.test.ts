@@ -2,10 +2,10 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import type { EventData, TradecoreEvent } from '../events.ts';
 import { evolveControl, initialControlState, type ControlState } from '../control/control.ts';
-import { formatAmount, parseAmount } from '../numbers.ts';
+import { formatAmount, parseAmount, priceToTicks, quantityToLots } from '../numbers.ts';
 import { catalogueEvent } from '../order/decider.ts';
 import { spec, type Given } from '../order/given-when-then.testkit.ts';
-import { DEFAULT_ACCOUNT_LIMITS, type AccountLimits } from '../risk/rules.ts';
+import { DEFAULT_ACCOUNT_LIMITS, perLotReservation, type AccountLimits } from '../risk/rules.ts';
 import {
   accountDecider,
   balancesView,
@@ -104,6 +104,20 @@ const applied = (price: string, quantity: string, remainingQuantity: string, pri
   inputPosition: ++pos,
   inputAt: at(4),
   amended: { orderId, userId: USER, marketId: 1, price, quantity, remainingQuantity, priorityLost },
+  control,
+});
+
+/** The market's refusal of an amend risk accepted (`OrderAmendRejectedByEngine` → `DropAmend`). */
+const refusedAmend = (
+  orderId: string,
+  requestId: string,
+  reason: EventData<'OrderAmendRejectedByEngine'>['reason'] = 'post_only_would_take',
+  terms: Partial<EventData<'OrderAmendRejectedByEngine'>> = {},
+): AccountCommand => ({
+  kind: 'DropAmend',
+  inputPosition: ++pos,
+  inputAt: at(4),
+  refused: { orderId, userId: USER, marketId: 1, requestId, newPrice: '110', newQuantity: '2', reason, ...terms },
   control,
 });
 
@@ -324,6 +338,75 @@ describe('account decider: cancels and amends', () => {
     expect(balance(s, 'USD')).toMatchObject({ reserved: '0', available: '9799.6' });
   });
 
+  it('releases exactly what a refused amend had added, and drops it from the pending amends', () => {
+    const { state, log } = runAll([place('o1', { quantity: '2' })], given(funded()).state);
+    // 2 at 100.2 (100 + the 20 bps taker fee per unit of price)
+    expect(balance(state, 'USD')).toMatchObject({ available: '9799.6', reserved: '200.4' });
+    const before = state.openOrders.get('o1')!;
+    const [s1, ev1] = run(state, amendReq('o1', '110', null));
+    expect(ev1).toMatchObject([{ type: 'OrderAmendAccepted', data: { reservationDelta: '20.04' } }]);
+    const requestId = (ev1[0]!.data as EventData<'OrderAmendAccepted'>).requestId;
+    expect(balance(s1, 'USD').reserved).toBe('220.44');
+    // the book refuses it (post-only, 110 would take)
+    const refusal = refusedAmend('o1', requestId, 'post_only_would_take', { price: '100', quantity: '2', remainingQuantity: '2' });
+    const [s2, ev2] = run(s1, refusal);
+    expect(ev2).toEqual([catalogueEvent('ReservationReleased', { orderId: 'o1', userId: USER, marketId: 1, asset: 'USD', amount: '20.04', cause: 'amend_rejected', requestId })]);
+    // back to exactly what the old terms need, and the order is as it was before the amend
+    expect(balance(s2, 'USD')).toMatchObject({ available: '9799.6', reserved: '200.4', total: '10000' });
+    expect(s2.openOrders.get('o1')).toEqual(before);
+    // the account stream alone rebuilds that state
+    const rebuilt = [...log, ...ev1.map((event) => ({ event, meta: accountDecisionMeta(amendReq('o1', '110', null)) })), { event: ev2[0]!, meta: accountDecisionMeta(refusal) }];
+    expect(given([...funded(), ...rebuilt]).state.openOrders.get('o1')).toEqual(before);
+    expect(balance(given([...funded(), ...rebuilt]).state, 'USD')).toMatchObject({ available: '9799.6', reserved: '200.4' });
+  });
+
+  it('keeps covering the amends still pending when one of them is refused', () => {
+    const { state } = runAll([place('o1', { quantity: '2' })], given(funded()).state);
+    const [s1, ev1] = run(state, amendReq('o1', '110', null));
+    // then 3 at 90 before the market answers: cover 3 at the highest per-lot amount so far (110.22)
+    const [s2, ev2] = run(s1, amendReq('o1', '90', '3'));
+    expect(balance(s2, 'USD').reserved).toBe('330.66');
+    const first = (ev1[0]!.data as EventData<'OrderAmendAccepted'>).requestId;
+    const second = (ev2[0]!.data as EventData<'OrderAmendAccepted'>).requestId;
+    // the first is refused: 3 at max(100.2 now, 90.18 pending) = 300.6 stays
+    const [s3, ev3] = run(s2, refusedAmend('o1', first));
+    expect(ev3).toMatchObject([{ data: { amount: '30.06', cause: 'amend_rejected', requestId: first } }]);
+    expect(balance(s3, 'USD').reserved).toBe('300.6');
+    expect(s3.openOrders.get('o1')).toMatchObject({ price: '100', quantity: '2', coverQuantity: '3', pendingAmends: [{ requestId: second, newPrice: '90', newQuantity: '3' }] });
+    // the second too: 2 at 100.2
+    const [s4, ev4] = run(s3, refusedAmend('o1', second, 'invalid_quantity'));
+    expect(ev4).toMatchObject([{ data: { amount: '100.2', requestId: second } }]);
+    expect(balance(s4, 'USD')).toMatchObject({ reserved: '200.4', available: '9799.6' });
+    expect(s4.openOrders.get('o1')).toMatchObject({ coverQuantity: '2', pendingAmends: [] });
+  });
+
+  it('records a refused amend that added nothing with a release of 0 (its pending amend still goes)', () => {
+    const { state } = runAll([place('o1', { quantity: '2' })], given(funded()).state);
+    // down to 90: 2 at max(100.2, 90.18) is already held
+    const [s1, ev1] = run(state, amendReq('o1', '90', null));
+    expect(ev1).toMatchObject([{ data: { reservationDelta: '0' } }]);
+    const requestId = (ev1[0]!.data as EventData<'OrderAmendAccepted'>).requestId;
+    const [s2, ev2] = run(s1, refusedAmend('o1', requestId, 'invalid_price'));
+    expect(ev2).toEqual([catalogueEvent('ReservationReleased', { orderId: 'o1', userId: USER, marketId: 1, asset: 'USD', amount: '0', cause: 'amend_rejected', requestId })]);
+    expect(s2.openOrders.get('o1')?.pendingAmends).toEqual([]);
+    expect(balance(s2, 'USD').reserved).toBe('200.4');
+  });
+
+  it('decides nothing on a refusal for an order no longer open: its fill released everything', () => {
+    const { state, log } = runAll([place('o1', { quantity: '2' }), amendReq('o1', '110', null), settle(trade({ quantity: '2', takerRemainingQuantity: '0', takerFee: '0.4' }))], given(funded()).state);
+    expect(state.openOrders.size).toBe(0);
+    expect(balance(state, 'USD').reserved).toBe('0');
+    const requestId = (log.find((g) => g.event.type === 'OrderAmendAccepted')!.event.data as EventData<'OrderAmendAccepted'>).requestId;
+    given([...funded(), ...log]).when(refusedAmend('o1', requestId, 'order_not_open')).thenNothing();
+  });
+
+  it("routes the book's refusal of this user's amend to DropAmend, and nobody else's", () => {
+    const refusal = catalogueEvent('OrderAmendRejectedByEngine', { orderId: 'o1', userId: USER, marketId: 1, requestId: 'r', newPrice: '110', newQuantity: '2', reason: 'order_not_open' });
+    const ctx = { userId: USER, control, lastPrice: () => null, limits: DEFAULT_ACCOUNT_LIMITS };
+    expect(toAccountCommand({ event: refusal, globalPosition: 9n, recordedAt: at(5) }, ctx)).toEqual({ kind: 'DropAmend', inputPosition: 9n, inputAt: at(5), refused: refusal.data, control });
+    expect(toAccountCommand({ event: refusal, globalPosition: 9n, recordedAt: at(5) }, { ...ctx, userId: USER + 1 })).toBeNull();
+  });
+
   it('follows a self-trade decrement (an amend nobody asked for)', () => {
     const { state } = runAll([place('o1', { quantity: '2' })], given(funded()).state);
     const [s, ev] = run(state, applied('100', '1.5', '1.5', false));
@@ -340,6 +423,7 @@ describe('account decider: rebuild and invariants', () => {
       fc.record({ k: fc.constant('cancel' as const), pick: fc.nat() }),
       fc.record({ k: fc.constant('amend' as const), pick: fc.nat(), price: fc.integer({ min: 60, max: 140 }), qty: fc.integer({ min: 1, max: 3000 }) }),
       fc.record({ k: fc.constant('apply' as const), pick: fc.nat() }),
+      fc.record({ k: fc.constant('refuse' as const), pick: fc.nat() }),
     );
     const seen = new Map<string, number>();
     fc.assert(
@@ -349,7 +433,7 @@ describe('account decider: rebuild and invariants', () => {
           { event: deposit('USD', '100000'), meta: {} },
           { event: deposit('BTC', '50'), meta: {} },
         ];
-        const marketRemaining = new Map<string, { price: string; quantity: string; filled: number; lots: number; pending: { price: string; lots: number }[] }>();
+        const marketRemaining = new Map<string, { price: string; quantity: string; filled: number; lots: number; pending: { price: string; lots: number; requestId: string }[] }>();
         let n = 0;
         for (const c of cmds) {
           const ids = [...state.openOrders.keys()];
@@ -391,7 +475,11 @@ describe('account decider: rebuild and invariants', () => {
               command = { kind: 'ReleaseOrder', inputPosition: ++pos, inputAt: at(9), event: catalogueEvent('OrderCancelled', { orderId: id, userId: USER, marketId: 1, reason: 'user', cancelledQuantity: '1' }) };
             } else if (c.k === 'amend' && o.type === 'limit') {
               command = amendReq(id, String(c.price), (c.qty / 1000).toString());
-              m.pending.push({ price: String(c.price), lots: c.qty });
+              // the book hears of it only when risk accepts it (see below)
+              if (command.kind === 'AmendOrder') m.pending.push({ price: String(c.price), lots: c.qty, requestId: command.request.requestId });
+            } else if (c.k === 'refuse' && m.pending.length > 0) {
+              // the book answers amends in the order risk accepted them
+              command = refusedAmend(id, m.pending.shift()!.requestId);
             } else if (c.k === 'apply' && m.pending.length > 0) {
               const p = m.pending.shift()!;
               if (p.lots <= m.filled) {
@@ -405,6 +493,8 @@ describe('account decider: rebuild and invariants', () => {
           }
           if (!command) continue;
           const [next, events] = run(state, command);
+          const refused = events[0];
+          if (refused?.type === 'OrderAmendRejected') for (const m of marketRemaining.values()) m.pending = m.pending.filter((p) => p.requestId !== refused.data.requestId);
           for (const e of events) {
             log.push({ event: e, meta: accountDecisionMeta(command) });
             const key = e.type === 'ReservationReleased' ? `${e.type}:${e.data.cause}` : e.type;
@@ -417,7 +507,11 @@ describe('account decider: rebuild and invariants', () => {
             expect(b.reserved).toBe(byOrders.get(asset) ?? 0n);
             expect(b.available >= 0n).toBe(true);
           }
-          for (const o of state.openOrders.values()) expect(o.reserved >= 0n).toBe(true);
+          for (const o of state.openOrders.values()) {
+            expect(o.reserved >= 0n).toBe(true);
+            // once every amend has its answer, an order holds exactly what its terms need
+            if (o.pendingAmends.length === 0) expect(o.reserved).toBe(quantityToLots(o.remaining, listed.lotSize) * perLotReservation(listed, o.side, priceToTicks(o.price!, listed.tickSize)));
+          }
         }
         const rebuilt = log.reduce((s, { event, meta }) => evolveAccount(s, event, meta), initialAccountState());
         expect(rebuilt).toEqual(state);
@@ -425,7 +519,7 @@ describe('account decider: rebuild and invariants', () => {
       { numRuns: 300 },
     );
     // the generator reaches every kind of decision
-    for (const k of ['OrderAccepted', 'FillSettled', 'OrderAmendAccepted', 'ReservationReleased:amended', 'ReservationReleased:cancelled'])
+    for (const k of ['OrderAccepted', 'FillSettled', 'OrderAmendAccepted', 'ReservationReleased:amended', 'ReservationReleased:cancelled', 'ReservationReleased:amend_rejected'])
       expect(seen.get(k) ?? 0, k).toBeGreaterThan(3);
   });
 });

@@ -12,7 +12,10 @@
  * asset for its `coverQuantity`, the most it might still fill over its current terms and any
  * amends the market has not applied yet; reserved / coverQuantity is a whole number of units per
  * lot. A fill of q frees reserved·q/cover (all of it on the last fill); what the fill did not pay
- * (price improvement, fee headroom) goes back to available in the same `FillSettled`.
+ * (price improvement, fee headroom) goes back to available in the same `FillSettled`. Every pending
+ * amend ends with the market's answer: applied (`OrderAmended` → `ApplyAmend`) or refused
+ * (`OrderAmendRejectedByEngine` → `DropAmend`); either way the reservation shrinks back to what the
+ * order's terms and its remaining pending amends need.
  */
 import type { EventData, OrderType, Side, TimeInForce, TradecoreEvent } from '../events.ts';
 import { isBlocked, marketSpec, type ControlState } from '../control/control.ts';
@@ -94,7 +97,8 @@ export type AccountCommand =
   | (Input & { kind: 'CancelOrder'; request: EventData<'OrderCancelRequested'> })
   | (Input & { kind: 'SettleTrade'; userId: number; trade: EventData<'TradeExecuted'>; control: ControlState })
   | (Input & { kind: 'ReleaseOrder'; event: CatalogueEvent<'OrderCancelled' | 'OrderExpired' | 'OrderRejectedByEngine'> })
-  | (Input & { kind: 'ApplyAmend'; amended: EventData<'OrderAmended'>; control: ControlState });
+  | (Input & { kind: 'ApplyAmend'; amended: EventData<'OrderAmended'>; control: ControlState })
+  | (Input & { kind: 'DropAmend'; refused: EventData<'OrderAmendRejectedByEngine'>; control: ControlState });
 
 export type AccountEvent = CatalogueEvent<
   | 'FundsDeposited'
@@ -373,16 +377,7 @@ export function decideAccount(command: AccountCommand, state: AccountState): Acc
       if (!order) return [];
       const spec = requireMarket(command.control, order.marketId);
       const next = applyTerms(order, amended.price, amended.quantity, amended.remainingQuantity);
-      // target = cover lots × the largest per-lot amount over current and pending terms
-      const prices = [amended.price, ...next.pendingAmends.map((p) => p.newPrice)];
-      let perLot = 0n;
-      for (const price of prices) {
-        const pl = perLotReservation(spec, order.side, priceToTicks(price, spec.tickSize));
-        if (pl > perLot) perLot = pl;
-      }
-      const coverLots = compareDecimals(next.coverQuantity, '0') === 0 ? 0n : quantityToLots(next.coverQuantity, spec.lotSize);
-      const target = coverLots * perLot;
-      const release = order.reserved > target ? order.reserved - target : 0n;
+      const release = excessReservation(order.reserved, next, spec);
       return [
         catalogueEvent('ReservationReleased', {
           orderId: order.orderId,
@@ -397,7 +392,53 @@ export function decideAccount(command: AccountCommand, state: AccountState): Acc
         }),
       ];
     }
+    case 'DropAmend': {
+      const { refused } = command;
+      const order = state.openOrders.get(refused.orderId);
+      // Closed meanwhile (the usual order_not_open case): its close released everything it held.
+      if (!order) return [];
+      const spec = requireMarket(command.control, order.marketId);
+      // The order keeps its terms as the account knows them (every earlier market event about it
+      // was applied before this one); only the refused amend stops counting.
+      const release = excessReservation(order.reserved, dropAmend(order, refused.requestId), spec);
+      // Emitted even when nothing is released, like ApplyAmend: the event is what drops the pending
+      // amend when the account stream is replayed.
+      return [
+        catalogueEvent('ReservationReleased', {
+          orderId: order.orderId,
+          userId: refused.userId,
+          marketId: order.marketId,
+          asset: order.reservedAsset,
+          amount: formatAmount(release),
+          cause: 'amend_rejected',
+          requestId: refused.requestId,
+        }),
+      ];
+    }
   }
+}
+
+/**
+ * What `reserved` holds beyond what `next` needs: its cover lots × the largest per-lot amount over
+ * its current and pending terms (0 when it holds no more). Never more than `reserved`.
+ */
+function excessReservation(reserved: bigint, next: OpenOrder, spec: MarketSpec): bigint {
+  const current = next.price ?? next.protectionPrice;
+  const prices = [...(current === null ? [] : [current]), ...next.pendingAmends.map((p) => p.newPrice)];
+  let perLot = 0n;
+  for (const price of prices) {
+    const pl = perLotReservation(spec, next.side, priceToTicks(price, spec.tickSize));
+    if (pl > perLot) perLot = pl;
+  }
+  const coverLots = compareDecimals(next.coverQuantity, '0') === 0 ? 0n : quantityToLots(next.coverQuantity, spec.lotSize);
+  const target = coverLots * perLot;
+  return reserved > target ? reserved - target : 0n;
+}
+
+/** The order without the pending amend of `requestId` (the market refused it), its cover recomputed. */
+function dropAmend(order: OpenOrder, requestId: string | undefined): OpenOrder {
+  const pendingAmends = order.pendingAmends.filter((p) => p.requestId !== requestId);
+  return { ...order, pendingAmends, coverQuantity: coverOf(order.remaining, order.filled, pendingAmends) };
 }
 
 /** The order with the market's new terms; the applied pending amend (and any older one) dropped. */
@@ -500,6 +541,8 @@ export function evolveAccount(state: AccountState, event: AccountEvent | Tradeco
         const open = compareDecimals(next.remaining, '0') > 0;
         return { ...s, balances, openOrders: withOrder(s, open ? next : null, d.orderId) };
       }
+      // A refused amend leaves the order open on its terms, whatever else it carries.
+      if (d.cause === 'amend_rejected') return { ...s, balances, openOrders: withOrder(s, { ...dropAmend(order, d.requestId), reserved: order.reserved - amount }, d.orderId) };
       return { ...s, balances, openOrders: withOrder(s, null, d.orderId) };
     }
     default:
@@ -582,6 +625,8 @@ export function toAccountCommand(input: RoutedInput, ctx: AccountContext): Accou
       return e.data.userId === ctx.userId ? { ...base, kind: 'ReleaseOrder', event: e } : null;
     case 'OrderAmended':
       return e.data.userId === ctx.userId ? { ...base, kind: 'ApplyAmend', amended: e.data, control: ctx.control } : null;
+    case 'OrderAmendRejectedByEngine':
+      return e.data.userId === ctx.userId ? { ...base, kind: 'DropAmend', refused: e.data, control: ctx.control } : null;
     default:
       return null;
   }

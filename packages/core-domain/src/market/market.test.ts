@@ -18,6 +18,7 @@ import {
   type MarketState,
 } from './market.ts';
 import { restoreBook } from '../book/factory.ts';
+import { lotsToQuantity } from '../numbers.ts';
 
 const NOW = '2030-01-01T00:00:00.000Z';
 const listed: EventData<'MarketListed'> = {
@@ -200,6 +201,100 @@ describe('market decider: cancels, amends, expiry, kill switch, halt', () => {
     given(partly).when(amend('b1', '99', '0.4')).then([catalogueEvent('OrderCancelled', { orderId: 'b1', userId: 1, marketId: 1, reason: 'user', cancelledQuantity: '0.6' })]);
   });
 
+  const amendOf = (orderId: string, userId: number, newPrice: string, newQuantity: string, requestId = 'r', marketId = 1): MarketCommand => ({
+    ...base(),
+    kind: 'AmendAccepted',
+    amend: { orderId, userId, marketId, requestId, newPrice, newQuantity, reservationDelta: '0', reservedAsset: 'USD' },
+  });
+
+  it('refuses a post-only amend that would take, leaving the book as it was, and replays the refusal', () => {
+    const po = accepted('p1', 1, 'buy', '99.5', '1', { postOnly: true });
+    const log = [...bookWithAsk, ...bids, entered(po), rested('p1', 1, 'buy', '99.5', '1')];
+    const g = given(log);
+    const before = g.state.book.stateHash();
+    const refused = catalogueEvent('OrderAmendRejectedByEngine', {
+      orderId: 'p1',
+      userId: 1,
+      marketId: 1,
+      requestId: 'r-po',
+      newPrice: '100',
+      newQuantity: '1',
+      reason: 'post_only_would_take',
+      price: '99.5',
+      quantity: '1',
+      remainingQuantity: '1',
+    });
+    const out = g.when(amendOf('p1', 1, '100', '1', 'r-po')).then([refused]);
+    expect(g.state.book.stateHash()).toBe(before);
+    const after = out.reduce((s, e) => decider.evolve(s, e), g.state);
+    expect(after.pending).toEqual([]);
+    expect(after.book.restingOrder('p1')).toMatchObject({ priceTicks: 9950n, lots: 1000n, remainingLots: 1000n });
+    // Rebuilt from the stored stream (a JSON copy), the refusal is decided again and accepted; same book.
+    const rebuilt = given([...log, JSON.parse(JSON.stringify(refused)) as TradecoreEvent]).state;
+    expect(rebuilt.book.stateHash()).toBe(before);
+    expect(rebuilt.pending).toEqual([]);
+  });
+
+  it('refuses an amend of an order that filled or was cancelled before the amend reached the book: order_not_open, no terms', () => {
+    const sell = accepted('s1', 4, 'sell', '99', '1', { timeInForce: 'IOC' });
+    const filled = [
+      ...bids,
+      entered(sell),
+      catalogueEvent('TradeExecuted', {
+        tradeId: 'tx',
+        marketId: 1,
+        price: '99',
+        quantity: '1',
+        takerSide: 'sell',
+        takerOrderId: 's1',
+        takerUserId: 4,
+        makerOrderId: 'b1',
+        makerUserId: 1,
+        takerFee: '0.198',
+        makerFee: '0.099',
+        takerRemainingQuantity: '0',
+        makerRemainingQuantity: '0',
+        executedAt: NOW,
+      }),
+    ];
+    const refusal = (orderId: string, userId: number) =>
+      catalogueEvent('OrderAmendRejectedByEngine', { orderId, userId, marketId: 1, requestId: 'r', newPrice: '99.5', newQuantity: '1', reason: 'order_not_open' });
+    const g = given(filled);
+    expect(g.state.book.restingOrder('b1')).toBeUndefined();
+    g.when(amendOf('b1', 1, '99.5', '1')).then([refusal('b1', 1)]);
+    const cancelled = [...bids, catalogueEvent('OrderCancelled', { orderId: 'b2', userId: 3, marketId: 1, reason: 'user', cancelledQuantity: '2' })];
+    given(cancelled).when(amendOf('b2', 3, '99.5', '1')).then([refusal('b2', 3)]);
+    // an order of another user under that id is not the trader's: refused the same way, its terms not shown
+    given(bids).when(amendOf('b2', 1, '99.5', '1')).then([refusal('b2', 1)]);
+    // and the refusals replay onto the same books
+    expect(given([...filled, refusal('b1', 1)]).state.book.stateHash()).toBe(g.state.book.stateHash());
+  });
+
+  it("refuses an amend whose terms are off the market's tick or lot, with the order's terms as they stand", () => {
+    const terms = { orderId: 'b1', userId: 1, marketId: 1, requestId: 'r', price: '99', quantity: '1', remainingQuantity: '1' };
+    given(bids).when(amendOf('b1', 1, '99.005', '1')).then([catalogueEvent('OrderAmendRejectedByEngine', { ...terms, newPrice: '99.005', newQuantity: '1', reason: 'invalid_price' })]);
+    given(bids).when(amendOf('b1', 1, '99', '1.0005')).then([catalogueEvent('OrderAmendRejectedByEngine', { ...terms, newPrice: '99', newQuantity: '1.0005', reason: 'invalid_quantity' })]);
+  });
+
+  it("leaves another market's amend alone", () => {
+    given(bids).when(amendOf('b1', 1, '99.5', '1', 'r', 2)).thenNothing();
+  });
+
+  it('detects a recorded amend refusal that the book would not give', () => {
+    const request = { orderId: 'b1', userId: 1, marketId: 1, requestId: 'r', newPrice: '99.5', newQuantity: '1' };
+    const terms = { price: '99', quantity: '1', remainingQuantity: '1' };
+    const refusal = (data: Omit<EventData<'OrderAmendRejectedByEngine'>, keyof typeof request>, over: Partial<typeof request> = {}) =>
+      catalogueEvent('OrderAmendRejectedByEngine', { ...request, ...over, ...data });
+    // as given, each is what the book says
+    expect(() => given([...bids, ...bookWithAsk, refusal({ reason: 'invalid_price', ...terms }, { newPrice: '99.005' })])).not.toThrow();
+    // b1 is not post-only and 99.5 does not cross: the book would have applied it
+    expect(() => given([...bids, ...bookWithAsk, refusal({ reason: 'post_only_would_take', ...terms })])).toThrow(MarketReplayError);
+    // b1 rests: it is open
+    expect(() => given([...bids, refusal({ reason: 'order_not_open' })])).toThrow(MarketReplayError);
+    // the terms recorded are not the order's
+    expect(() => given([...bids, refusal({ reason: 'invalid_price', ...terms, remainingQuantity: '0.5' }, { newPrice: '99.005' })])).toThrow(MarketReplayError);
+  });
+
   it('expires a resting order', () => {
     given(bids).when({ ...base(), kind: 'ExpireOrder', orderId: 'b2' }).then([catalogueEvent('OrderExpired', { orderId: 'b2', userId: 3, marketId: 1, expiredQuantity: '2' })]);
   });
@@ -270,6 +365,8 @@ describe('market decider: rebuild from the market stream', () => {
     { weight: 6, arbitrary: fc.record({ k: fc.constant('place' as const), user: userArb, side: fc.constantFrom('buy' as const, 'sell' as const), price: fc.integer({ min: 98, max: 102 }), qty: fc.integer({ min: 1, max: 5 }), tif: fc.constantFrom('GTC' as const, 'GTC' as const, 'GTC' as const, 'IOC' as const, 'FOK' as const), market: fc.integer({ min: 0, max: 5 }).map((x) => x === 0), postOnly: fc.boolean(), stp: fc.constantFrom('cancel_newest' as const, 'cancel_oldest' as const, 'cancel_both' as const, 'decrement' as const) }) },
     { weight: 2, arbitrary: fc.record({ k: fc.constant('cancel' as const), pick: fc.nat() }) },
     { weight: 2, arbitrary: fc.record({ k: fc.constant('amend' as const), pick: fc.nat(), price: fc.integer({ min: 95, max: 105 }), qty: fc.integer({ min: 1, max: 6 }) }) },
+    // amends the book refuses whatever the book holds: of an order gone, off the tick, off the lot
+    { weight: 1, arbitrary: fc.record({ k: fc.constant('oddAmend' as const), pick: fc.nat(), price: fc.integer({ min: 95, max: 105 }), odd: fc.constantFrom('gone' as const, 'tick' as const, 'lot' as const) }) },
     { weight: 1, arbitrary: fc.record({ k: fc.constant('expire' as const), pick: fc.nat() }) },
     { weight: 1, arbitrary: fc.record({ k: fc.constant('kill' as const), user: userArb }) },
     { weight: 1, arbitrary: fc.record({ k: fc.constant('halt' as const) }) },
@@ -302,6 +399,11 @@ describe('market decider: rebuild from the market stream', () => {
             } else if (c.k === 'amend' && resting.length) {
               const r = pick(c.pick)!;
               command = { ...base(), kind: 'AmendAccepted', amend: { orderId: r.orderId, userId: r.userId, marketId: 1, requestId: 'r', newPrice: `${c.price}`, newQuantity: `0.00${c.qty}`, reservationDelta: '0', reservedAsset: 'USD' } };
+            } else if (c.k === 'oddAmend' && (c.odd === 'gone' || resting.length)) {
+              const r = c.odd === 'gone' ? { orderId: `gone-${c.pick}`, userId: 1, lots: 1n } : pick(c.pick)!;
+              const newPrice = c.odd === 'tick' ? `${c.price}.005` : `${c.price}`;
+              const newQuantity = c.odd === 'lot' ? '0.0015' : lotsToQuantity(r.lots, '0.001');
+              command = { ...base(), kind: 'AmendAccepted', amend: { orderId: r.orderId, userId: r.userId, marketId: 1, requestId: 'r', newPrice, newQuantity, reservationDelta: '0', reservedAsset: 'USD' } };
             } else if (c.k === 'expire' && resting.length) {
               command = { ...base(), kind: 'ExpireOrder', orderId: pick(c.pick)!.orderId };
             } else if (c.k === 'kill') {
@@ -316,7 +418,7 @@ describe('market decider: rebuild from the market stream', () => {
             for (const e of events) {
               const stored = JSON.parse(JSON.stringify(e)) as MarketEvent;
               log.push({ event: stored, meta });
-              const key = stored.type === 'OrderCancelled' || stored.type === 'OrderRejectedByEngine' ? `${stored.type}:${stored.data.reason}` : stored.type;
+              const key = stored.type === 'OrderCancelled' || stored.type === 'OrderRejectedByEngine' || stored.type === 'OrderAmendRejectedByEngine' ? `${stored.type}:${stored.data.reason}` : stored.type;
               seen.set(key, (seen.get(key) ?? 0) + 1);
               live = d.evolve(live, stored, meta);
             }
@@ -330,7 +432,7 @@ describe('market decider: rebuild from the market stream', () => {
         }),
         { numRuns: 200 },
       );
-      for (const k of ['TradeExecuted', 'OrderRested', 'OrderAmended', 'OrderExpired', 'OrderCancelled:user', 'OrderCancelled:self_trade', 'OrderCancelled:ioc_remainder', 'OrderCancelled:kill_switch', 'OrderCancelled:market_halted', 'OrderRejectedByEngine:post_only_would_take', 'OrderRejectedByEngine:fok_unfillable'])
+      for (const k of ['TradeExecuted', 'OrderRested', 'OrderAmended', 'OrderExpired', 'OrderCancelled:user', 'OrderCancelled:self_trade', 'OrderCancelled:ioc_remainder', 'OrderCancelled:kill_switch', 'OrderCancelled:market_halted', 'OrderRejectedByEngine:post_only_would_take', 'OrderRejectedByEngine:fok_unfillable', 'OrderAmendRejectedByEngine:post_only_would_take', 'OrderAmendRejectedByEngine:order_not_open', 'OrderAmendRejectedByEngine:invalid_price', 'OrderAmendRejectedByEngine:invalid_quantity'])
         expect(seen.get(k) ?? 0, `${k} ${JSON.stringify([...seen])}`).toBeGreaterThan(0);
     });
   }

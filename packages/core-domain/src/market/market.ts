@@ -8,12 +8,17 @@
  * book's events into catalogue events: an order decision starts with `OrderEntered` (the exact
  * book command), then `TradeExecuted` (fees from portfolio, ids from the command's `ids(n)`,
  * time from its `now`), `OrderRested`, `OrderCancelled`, `OrderAmended`, `OrderRejectedByEngine`.
+ * An amend risk accepted always gets an answer: applied (`OrderAmended`, or `OrderCancelled` when
+ * the new total is already filled) or refused (`OrderAmendRejectedByEngine`), since the account
+ * holds the amend's extra reservation until the market says which.
  *
  * Rebuild: the market stream is a log of book commands and their consequences. `evolve` replays
  * the commands (`OrderEntered` → place; `OrderCancelled` / `OrderExpired` → cancel;
  * `OrderAmended` → amend) into the book, and checks that the recorded consequences that follow
- * are exactly what the book produces again; a mismatch throws `MarketReplayError`. So the
- * execution handler rebuilds its state from the market stream alone (plus `MarketListed`).
+ * are exactly what the book produces again; a mismatch throws `MarketReplayError`. A recorded
+ * `OrderAmendRejectedByEngine` is re-decided on the book (which a refusal leaves unchanged) and must
+ * come out the same. So the execution handler rebuilds its state from the market stream alone
+ * (plus `MarketListed`).
  *
  * The book is mutable. `decide` applies its decision to the book at once and remembers what it
  * decided; `evolve` of those same events then only updates the rest of the state. Use a state
@@ -21,8 +26,8 @@
  * away and rebuild it (for example after an expected-revision conflict). `decide` refuses to run
  * while a previous decision has not been evolved.
  */
-import type { CancelReason, EventData, TradecoreEvent } from '../events.ts';
-import type { BookCommand, BookEvent, BookSnapshot, OrderBook } from '../book/types.ts';
+import type { AmendRefusalReason, CancelReason, EventData, TradecoreEvent } from '../events.ts';
+import type { BookCommand, BookEvent, BookRejectReason, BookSnapshot, OrderBook, RestingOrderView } from '../book/types.ts';
 import { isBlocked, killSwitchCovers, type ControlState } from '../control/control.ts';
 import { DecimalValidationError, formatAmount, lotsToQuantity, priceToTicks, quantityToLots, ticksToPrice } from '../numbers.ts';
 import { catalogueEvent, positionOf, type CatalogueEvent, type DecisionMeta, type DecisionMetaOut } from '../order/decider.ts';
@@ -61,7 +66,7 @@ export type MarketCommand =
   | (MarketInput & { kind: 'ExpireOrder'; orderId: string });
 
 export type MarketEvent = CatalogueEvent<
-  'OrderEntered' | 'OrderRested' | 'TradeExecuted' | 'OrderCancelled' | 'OrderExpired' | 'OrderAmended' | 'OrderRejectedByEngine'
+  'OrderEntered' | 'OrderRested' | 'TradeExecuted' | 'OrderCancelled' | 'OrderExpired' | 'OrderAmended' | 'OrderRejectedByEngine' | 'OrderAmendRejectedByEngine'
 >;
 
 export class MarketReplayError extends Error {
@@ -101,6 +106,7 @@ export const MARKET_STREAM_TYPES: ReadonlySet<string> = new Set([
   'OrderExpired',
   'OrderAmended',
   'OrderRejectedByEngine',
+  'OrderAmendRejectedByEngine',
 ]);
 
 const ENGINE_REJECTIONS = new Set(['post_only_would_take', 'fok_unfillable', 'no_liquidity']);
@@ -150,8 +156,9 @@ function translate(events: readonly BookEvent[], ctx: TranslateContext): MarketE
         );
         break;
       case 'rejected':
-        // A refused cancel/amend (unknown order, post-only amend that would take) changes nothing
-        // and is not an order rejection; a place can only be refused for the engine reasons.
+        // A refused cancel (unknown order) changes nothing and is not an order rejection; a refused
+        // amend never gets here (amendOrRefuse answers it); a place can only be refused for the
+        // engine reasons.
         if (ctx.rejectionsAreOrders && ENGINE_REJECTIONS.has(e.reason))
           out.push(
             catalogueEvent('OrderRejectedByEngine', {
@@ -211,6 +218,66 @@ function placeCommand(spec: MarketSpec, o: Pick<EventData<'OrderEntered'>, 'orde
     postOnly: o.postOnly,
     selfTradePrevention: o.selfTradePrevention,
   };
+}
+
+// ---- amends ----
+
+type AmendRequest = Pick<EventData<'OrderAmendAccepted'>, 'orderId' | 'userId' | 'requestId' | 'newPrice' | 'newQuantity'>;
+
+/** The book's refusal of an amend, as a catalogue reason. */
+function amendRefusalOf(reason: BookRejectReason): AmendRefusalReason {
+  switch (reason) {
+    case 'post_only_would_take':
+      return 'post_only_would_take';
+    case 'unknown_order':
+    case 'order_not_open':
+      return 'order_not_open';
+    case 'fok_unfillable':
+    case 'no_liquidity':
+    case 'duplicate_order':
+      // Reasons of a place only: a book that gives them for an amend breaks its contract.
+      throw new Error(`the book refused an amend with ${reason}, a reason it gives only for a place`);
+  }
+}
+
+/**
+ * Applies an accepted amend to the book, or refuses it with one `OrderAmendRejectedByEngine`
+ * (leaving the book as it was). Both decide and replay run it, so a recorded refusal is checked by
+ * the same rules that made it. `ctx` gives the translation context of the applied amend's book
+ * events (its trade ids).
+ */
+function amendOrRefuse(spec: MarketSpec, book: OrderBook, a: AmendRequest, ctx: (bookEvents: BookEvent[]) => TranslateContext): MarketEvent[] {
+  const refuse = (reason: AmendRefusalReason, terms?: RestingOrderView): MarketEvent[] => [
+    catalogueEvent('OrderAmendRejectedByEngine', {
+      orderId: a.orderId,
+      userId: a.userId,
+      marketId: spec.marketId,
+      requestId: a.requestId,
+      newPrice: a.newPrice,
+      newQuantity: a.newQuantity,
+      reason,
+      // Absent rather than undefined: the replay compares signatures of stored (JSON) events.
+      ...(terms
+        ? { price: ticksToPrice(terms.priceTicks, spec.tickSize), quantity: lotsToQuantity(terms.lots, spec.lotSize), remainingQuantity: lotsToQuantity(terms.remainingLots, spec.lotSize) }
+        : {}),
+    }),
+  ];
+  const resting = book.restingOrder(a.orderId);
+  // Filled, cancelled or expired since risk accepted the amend. (Another user's order under this id
+  // is not the trader's order either: refused the same way, its terms not disclosed.)
+  if (!resting || resting.userId !== a.userId) return refuse('order_not_open');
+  let amend: BookCommand;
+  try {
+    amend = { kind: 'amend', orderId: a.orderId, priceTicks: priceToTicks(a.newPrice, spec.tickSize), lots: quantityToLots(a.newQuantity, spec.lotSize) };
+  } catch (e) {
+    if (e instanceof DecimalValidationError) return refuse(e.field === 'quantity' ? 'invalid_quantity' : 'invalid_price', resting);
+    throw e;
+  }
+  const bookEvents = book.execute(amend);
+  const rejected = bookEvents.find((e) => e.kind === 'rejected');
+  // A refused amend is the book's only event, and the order rests as it did (`resting` is its view from before).
+  if (rejected) return refuse(amendRefusalOf(rejected.reason), resting);
+  return translate(bookEvents, ctx(bookEvents));
 }
 
 // ---- the decider ----
@@ -283,17 +350,9 @@ export function createMarketDecider(options: MarketDeciderOptions) {
       }
       case 'AmendAccepted': {
         const a = command.amend;
-        const resting = state.book.restingOrder(a.orderId);
-        if (!resting || resting.userId !== a.userId) return [];
-        let amend: BookCommand;
-        try {
-          amend = { kind: 'amend', orderId: a.orderId, priceTicks: priceToTicks(a.newPrice, spec.tickSize), lots: quantityToLots(a.newQuantity, spec.lotSize) };
-        } catch (e) {
-          if (e instanceof DecimalValidationError) return [];
-          throw e;
-        }
-        const bookEvents = state.book.execute(amend);
-        return translate(bookEvents, ctx(bookEvents, 'user', false));
+        // Another market's amend is not this market's to answer (as for an accepted order).
+        if (a.marketId !== spec.marketId) return [];
+        return amendOrRefuse(spec, state.book, a, (bookEvents) => ctx(bookEvents, 'user', false));
       }
       case 'ExpireOrder': {
         const resting = state.book.restingOrder(command.orderId);
@@ -347,6 +406,15 @@ export function createMarketDecider(options: MarketDeciderOptions) {
         break;
       case 'OrderRejectedByEngine':
         return; // an order refused before it reached the book (kill switch, halt, bad steps)
+      case 'OrderAmendRejectedByEngine': {
+        // The refusal is its own decision: decide it again on the book as it is now, and it must be
+        // the same refusal (a refusal leaves the book unchanged, so the rebuild goes on as live).
+        const again = amendOrRefuse(spec, state.book, event.data, () => ({ spec, cancelReason: 'user', tradeIds: [], now: '', rejectionsAreOrders: false }));
+        const signature = eventSignature(event);
+        if (again.length !== 1 || again[0] === undefined || eventSignature(again[0]) !== signature)
+          throw new MarketReplayError(`replaying ${signature} gave ${again.map(eventSignature).join(', ') || 'nothing'}`);
+        return;
+      }
       case 'OrderRested':
       case 'TradeExecuted':
         throw new MarketReplayError(`${event.type} without the command that caused it`);

@@ -208,6 +208,7 @@ function orderIdOf(event: TradecoreEvent): string[] {
     case 'OrderExpired':
     case 'OrderAmended':
     case 'OrderRejectedByEngine':
+    case 'OrderAmendRejectedByEngine':
     case 'FillSettled':
     case 'ReservationReleased':
       return [event.data.orderId];
@@ -256,6 +257,10 @@ export function evolveOrder(state: OrderState, event: TradecoreEvent): OrderStat
       return terminal
         ? state
         : { ...state, price: event.data.price, quantity: event.data.quantity, remainingQuantity: event.data.remainingQuantity };
+    case 'OrderAmendRejectedByEngine':
+      // The book refused an amend risk had accepted: the order keeps its terms (risk's acceptance
+      // already answered the request, so amendsRequested does not change either).
+      return state;
     case 'OrderAmendRequested':
       return { ...state, amendsRequested: state.amendsRequested + 1 };
     case 'OrderAmendAccepted':

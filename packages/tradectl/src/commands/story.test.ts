@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RecordedEvent } from '@tradecore/event-store';
 import { seed, tradectl, type Seeded } from '../testing/fixture.ts';
+import { describe as describeEvent, riskDecisionOf } from './story.ts';
 
 let f: Seeded;
 let env: Record<string, string>;
@@ -137,5 +139,34 @@ describe('tradectl account', () => {
     expect(r.code).toBe(66);
     expect(r.err).toContain('user 999 not found');
     expect(r.out).toBe('');
+  });
+});
+
+describe("the book's refusal of an amend, in words", () => {
+  const recorded = (type: string, data: Record<string, unknown>): RecordedEvent => ({
+    eventId: 'e',
+    stream: type === 'ReservationReleased' ? 'account-3' : 'market-2',
+    type,
+    data,
+    metadata: { correlationId: 'c', causationId: null, userId: 3, occurredAt: '2030-01-01T00:00:00.000Z', schemaVersion: 1 },
+    streamRevision: 0n,
+    globalPosition: 1n,
+    recordedAt: '2030-01-01T00:00:00.000Z',
+  });
+  const request = { orderId: 'o', userId: 3, marketId: 2, requestId: 'r1', newPrice: '50.5', newQuantity: '2' };
+
+  it('says what was asked, why the book refused it, and the terms the order keeps', () => {
+    const refused = recorded('OrderAmendRejectedByEngine', { ...request, reason: 'post_only_would_take', price: '49', quantity: '2', remainingQuantity: '1.5' });
+    expect(describeEvent(refused)).toBe('amend refused by the book: post_only_would_take (asked 2 @ 50.5, request r1); the order stays 2 @ 49 (remaining 1.5)');
+    // the market's refusal is not a risk decision: no risk checks are shown for it
+    expect(riskDecisionOf(refused)).toBeUndefined();
+    expect(describeEvent(recorded('OrderAmendRejectedByEngine', { ...request, reason: 'order_not_open' }))).toBe(
+      'amend refused by the book: order_not_open (asked 2 @ 50.5, request r1); the order was no longer on the book',
+    );
+  });
+
+  it("names the refused request in the account's release", () => {
+    const released = recorded('ReservationReleased', { orderId: 'o', userId: 3, marketId: 2, asset: 'USD', amount: '1.002', cause: 'amend_rejected', requestId: 'r1' });
+    expect(describeEvent(released)).toBe('reservation released: 1.002 USD (amend_rejected, request r1)');
   });
 });

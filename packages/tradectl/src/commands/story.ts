@@ -76,7 +76,7 @@ export function describe(e: RecordedEvent): string {
     case 'FillSettled':
       return `fill settled (${str(d.liquidity)}): ${str(d.side)} ${str(d.quantity)} @ ${str(d.price)}, notional ${str(d.notional)} ${str(d.quoteAsset)}, fee ${str(d.fee)} ${str(d.feeAsset)}, reservation released ${str(d.reservationReleased)}`;
     case 'ReservationReleased':
-      return `reservation released: ${str(d.amount)} ${str(d.asset)} (${str(d.cause)})`;
+      return `reservation released: ${str(d.amount)} ${str(d.asset)} (${str(d.cause)}${d.requestId === undefined ? '' : `, request ${str(d.requestId)}`})`;
     case 'OrderCancelRequested':
       return `cancel requested (request ${str(d.requestId)})`;
     case 'OrderAmendRequested':
@@ -97,6 +97,11 @@ export function describe(e: RecordedEvent): string {
       return `amended on the book: ${str(d.quantity)} @ ${str(d.price)} (remaining ${str(d.remainingQuantity)}${d.priorityLost === true ? ', priority lost' : ''})`;
     case 'OrderRejectedByEngine':
       return `rejected by the matching engine: ${str(d.reason)} (${str(d.rejectedQuantity)})`;
+    case 'OrderAmendRejectedByEngine':
+      // Not the order's rejection: the order goes on (or had already ended) on the terms it had.
+      return `amend refused by the book: ${str(d.reason)} (asked ${str(d.newQuantity)} @ ${str(d.newPrice)}, request ${str(d.requestId)}); ${
+        d.price === undefined ? 'the order was no longer on the book' : `the order stays ${str(d.quantity)} @ ${str(d.price)} (remaining ${str(d.remainingQuantity)})`
+      }`;
     case 'MarketHalted':
       return `market ${str(d.marketId)} halted: ${str(d.reason)}`;
     case 'MarketResumed':

@@ -1,0 +1,126 @@
+/**
+ * The read models of an amend the book refused: the order keeps its terms and its place in the L2
+ * book, and the balance moves only with the account's events (up with OrderAmendAccepted, back
+ * down with the ReservationReleased that answers the refusal).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import pg from 'pg';
+import { catalogueEvent, type TradecoreEvent } from '@tradecore/core-domain';
+import type { RecordedEvent } from '@tradecore/event-store';
+import { createTestDatabase, type TestDatabase } from '@tradecore/testkit';
+import { createProjector, snapshotReadModels } from './index.ts';
+import { referenceFold } from '../test/reference-fold.ts';
+
+let db: TestDatabase;
+let pool: pg.Pool;
+beforeAll(async () => {
+  db = await createTestDatabase('proj_amend');
+  pool = new pg.Pool({ connectionString: db.url, max: 4 });
+});
+afterAll(async () => {
+  await pool.end();
+  await db.drop();
+});
+
+const USER = 7;
+const AT = '2030-01-01T00:00:00.000Z';
+const recorded = (stream: string, event: TradecoreEvent, position: number): RecordedEvent => ({
+  eventId: `00000000-0000-4000-8000-${String(position).padStart(12, '0')}`,
+  stream,
+  type: event.type,
+  data: event.data,
+  metadata: { correlationId: 'c', causationId: null, userId: USER, occurredAt: AT, schemaVersion: 1 },
+  streamRevision: 0n,
+  globalPosition: BigInt(position),
+  recordedAt: AT,
+});
+
+const order = { orderId: 'p1', userId: USER, marketId: 1 };
+const request = { ...order, requestId: 'r1' };
+const resting: TradecoreEvent[] = [
+  catalogueEvent('MarketListed', {
+    marketId: 1,
+    symbol: 'BTC-USD',
+    baseAsset: 'BTC',
+    quoteAsset: 'USD',
+    tickSize: '0.01',
+    lotSize: '0.001',
+    referencePrice: '100',
+    makerFeeBps: 10,
+    takerFeeBps: 20,
+    maxOrderQuantity: '100',
+    maxOrderNotional: '1000000',
+    priceBandBps: 1000,
+    listedBy: 1,
+  }),
+  catalogueEvent('FundsDeposited', { depositId: 'd1', userId: USER, asset: 'USD', amount: '10000', depositedBy: 1 }),
+  catalogueEvent('OrderPlaced', { ...order, side: 'buy', type: 'limit', timeInForce: 'GTC', price: '100', quantity: '1', postOnly: true, selfTradePrevention: 'cancel_newest', clientOrderId: null, requestHash: 'h', placedAt: AT }),
+  catalogueEvent('OrderAccepted', { ...order, side: 'buy', type: 'limit', timeInForce: 'GTC', price: '100', protectionPrice: null, quantity: '1', postOnly: true, selfTradePrevention: 'cancel_newest', reservedAsset: 'USD', reservedAmount: '100.2', checks: [] }),
+  catalogueEvent('OrderEntered', { ...order, side: 'buy', type: 'limit', timeInForce: 'GTC', price: '100', protectionPrice: null, quantity: '1', postOnly: true, selfTradePrevention: 'cancel_newest' }),
+  catalogueEvent('OrderRested', { ...order, side: 'buy', price: '100', remainingQuantity: '1' }),
+];
+// the trader asks for 101, which would take against an ask at 101: risk reserves for both terms
+const amendAccepted: TradecoreEvent[] = [
+  catalogueEvent('OrderAmendRequested', { ...request, newPrice: '101', newQuantity: null, requestedAt: AT }),
+  catalogueEvent('OrderAmendAccepted', { ...request, newPrice: '101', newQuantity: '1', reservationDelta: '1.002', reservedAsset: 'USD' }),
+];
+// the book refuses it, and risk gives back what the amend added
+const amendRefused: TradecoreEvent[] = [
+  catalogueEvent('OrderAmendRejectedByEngine', { ...request, newPrice: '101', newQuantity: '1', reason: 'post_only_would_take', price: '100', quantity: '1', remainingQuantity: '1' }),
+  catalogueEvent('ReservationReleased', { ...order, asset: 'USD', amount: '1.002', cause: 'amend_rejected', requestId: 'r1' }),
+];
+
+function streamOf(e: TradecoreEvent): string {
+  switch (e.type) {
+    case 'MarketListed':
+      return 'markets';
+    case 'OrderPlaced':
+    case 'OrderAmendRequested':
+      return 'order-p1';
+    case 'OrderEntered':
+    case 'OrderRested':
+    case 'OrderAmendRejectedByEngine':
+      return 'market-1';
+    default:
+      return `account-${USER}`;
+  }
+}
+
+describe('an amend the book refused', () => {
+  it('leaves the order on its terms and returns the balance to its pre-amend figures', async () => {
+    const events = [...resting, ...amendAccepted, ...amendRefused].map((e, i) => recorded(streamOf(e), e, i + 1));
+    const projector = createProjector({ pool, schema: 'amend_refused', notify: false });
+    await projector.migrate();
+    const orderRow = async () =>
+      (
+        await pool.query<Record<string, string | null>>(
+          `select trim_scale(price)::text as price, trim_scale(quantity)::text as quantity, status, reject_reason, trim_scale(book_price)::text as book_price, trim_scale(book_quantity)::text as book_quantity
+             from amend_refused.orders where order_id = 'p1'`,
+        )
+      ).rows[0];
+    const usd = async () =>
+      (await pool.query<{ available: string; reserved: string }>(`select trim_scale(available)::text as available, trim_scale(reserved)::text as reserved from amend_refused.balances where user_id = $1 and asset = 'USD'`, [USER])).rows[0];
+    const levels = async () => (await pool.query<{ price: string; quantity: string; order_count: number }>(`select trim_scale(price)::text as price, trim_scale(quantity)::text as quantity, order_count from amend_refused.book_levels`)).rows;
+
+    await projector.apply(events.slice(0, resting.length));
+    const restingOrder = { price: '100', quantity: '1', status: 'open', reject_reason: null, book_price: '100', book_quantity: '1' };
+    expect(await orderRow()).toEqual(restingOrder);
+    expect(await usd()).toEqual({ available: '9899.8', reserved: '100.2' });
+
+    await projector.apply(events.slice(resting.length, resting.length + amendAccepted.length));
+    expect(await usd()).toEqual({ available: '9898.798', reserved: '101.202' });
+
+    const result = await projector.apply(events.slice(resting.length + amendAccepted.length));
+    expect(result.errors).toBe(0);
+    // the order as it rested before the amend, not rejected (the order was never refused, its amend was)
+    expect(await orderRow()).toEqual(restingOrder);
+    expect(await levels()).toEqual([{ price: '100', quantity: '1', order_count: 1 }]);
+    expect(await usd()).toEqual({ available: '9899.8', reserved: '100.2' });
+    expect(await projector.position()).toBe(BigInt(events.length));
+
+    // and the independent oracle folds the same history to the same rows
+    const snap = await snapshotReadModels(pool, 'amend_refused');
+    const ref = referenceFold(events).tables;
+    for (const table of ['orders', 'balances', 'book_levels']) expect(snap[table], table).toEqual(ref[table]);
+  });
+});
