@@ -48,6 +48,13 @@ export const RejectReason = z.enum([
   'invalid_price',
   /** Quantity not a positive multiple of the market's lot (command-api validates; defensive). */
   'invalid_quantity',
+  /**
+   * The execution handler could not decide the order or amend at all: the market decider threw on
+   * every attempt and the input was dead-lettered. Written only by the execution handler
+   * (`OrderRejectedByEngine`, `OrderAmendRejectedByEngine`), so that what risk reserved for it is
+   * released instead of held forever; never a risk rejection.
+   */
+  'engine_error',
 ]);
 export type RejectReason = z.infer<typeof RejectReason>;
 
@@ -343,7 +350,12 @@ export const OrderAmended = event('OrderAmended', {
   remainingQuantity: PositiveDecimalString,
   priorityLost: z.boolean(),
 });
-/** A rejection decided by the matching engine (post-only would take, FOK unfillable, no liquidity). */
+/**
+ * A rejection decided by the matching engine (post-only would take, FOK unfillable, no liquidity,
+ * a kill switch or halt engaged since risk accepted it, terms off the tick or lot), or written by
+ * the execution handler for an accepted order its decider could not decide (`engine_error`, the
+ * input dead-lettered; no `OrderEntered` before it: the order never reached the book).
+ */
 export const OrderRejectedByEngine = event('OrderRejectedByEngine', {
   orderId: Uuidish,
   userId: UserId,
@@ -352,14 +364,16 @@ export const OrderRejectedByEngine = event('OrderRejectedByEngine', {
   rejectedQuantity: DecimalString,
 });
 /** Why the book refused an amend risk had accepted (a subset of RejectReason). */
-export const AmendRefusalReason = RejectReason.extract(['post_only_would_take', 'order_not_open', 'invalid_price', 'invalid_quantity']);
+export const AmendRefusalReason = RejectReason.extract(['post_only_would_take', 'order_not_open', 'invalid_price', 'invalid_quantity', 'engine_error']);
 export type AmendRefusalReason = z.infer<typeof AmendRefusalReason>;
 /**
  * The book refused an amend that risk had accepted (`OrderAmendAccepted`): a post-only order whose
  * new price would take, an order no longer resting (filled, cancelled or expired in between, so
- * no terms), or terms off the market's tick or lot. Nothing in the book changed. Without it the
- * trader's request had no outcome and the account kept the amend's extra reservation until the
- * order ended; the account answers it with a `ReservationReleased` of cause `amend_rejected`.
+ * no terms), or terms off the market's tick or lot; or, with `engine_error`, the execution handler
+ * could not decide the amend at all (its input was dead-lettered). Nothing in the book changed.
+ * Without it the trader's request had no outcome and the account kept the amend's extra reservation
+ * until the order ended; the account answers it with a `ReservationReleased` of cause
+ * `amend_rejected`.
  */
 export const OrderAmendRejectedByEngine = event('OrderAmendRejectedByEngine', {
   orderId: Uuidish,
@@ -370,7 +384,7 @@ export const OrderAmendRejectedByEngine = event('OrderAmendRejectedByEngine', {
   newPrice: PositiveDecimalString,
   newQuantity: PositiveDecimalString,
   reason: AmendRefusalReason,
-  /** The order's terms as they stand, when it still rests (every reason but `order_not_open`). */
+  /** The order's terms as they stand, when it still rests (`order_not_open`: never; `engine_error`: when the book holds it). */
   price: PositiveDecimalString.optional(),
   quantity: PositiveDecimalString.optional(),
   remainingQuantity: PositiveDecimalString.optional(),

@@ -9,10 +9,18 @@
  *
  * Kill switches that address every market arrive on every partition keyed 'control'; each owner
  * applies them, in order, to the markets of that partition listed before the kill switch.
+ *
+ * An input the market decider throws on every attempt is dead-lettered (stream-runner.ts). When it
+ * is risk's `OrderAccepted` or `OrderAmendAccepted`, risk holds money for it that only the market's
+ * answer releases, so the market stream gets that answer in the input's place: the order rejected
+ * (`OrderRejectedByEngine`, reason `engine_error`, its whole quantity), or the amend refused
+ * (`OrderAmendRejectedByEngine`, `engine_error`). Cancels and control inputs hold no money: dead
+ * letter only (core-domain's `engineErrorAnswer`).
  */
 import {
   createMarketDecider,
   createOrderBook,
+  type MarketCommand,
   marketSnapshot,
   restoreBook,
   restoreMarketState,
@@ -45,7 +53,7 @@ const MARKET_STREAM = /^market-([1-9]\d*)$/;
 export function createExecutionHandler(deps: HandlerDeps, options: ExecutionHandlerOptions = {}): InboxHandler {
   const name = 'execution' as const;
   const logger = deps.logger.child({ handler: name });
-  const decider = createMarketDecider({ createBook: () => createOrderBook('fast') });
+  const decider = deps.marketDecider ?? createMarketDecider({ createBook: () => createOrderBook('fast') });
   const reference = new ReferenceData(deps.store);
   const retry = { handler: name, metrics: deps.metrics, logger, signal: deps.signal, attempts: deps.tuning?.storeAttempts, backoff: deps.tuning?.storeBackoff };
   // Partitions run concurrently: they share catch-up reads that started after their batch arrived.
@@ -77,9 +85,9 @@ export function createExecutionHandler(deps: HandlerDeps, options: ExecutionHand
 
   let epoch = 0;
 
-  function decide(state: MarketState, r: StreamInput['event']) {
+  function commandOf(r: StreamInput['event']): MarketCommand | null {
     const event = parseRecorded(r);
-    const command = toMarketCommand(
+    return toMarketCommand(
       {
         event,
         globalPosition: r.globalPosition,
@@ -88,7 +96,17 @@ export function createExecutionHandler(deps: HandlerDeps, options: ExecutionHand
       },
       reference.at(r.globalPosition),
     );
+  }
+
+  function decide(state: MarketState, r: StreamInput['event']) {
+    const command = commandOf(r);
     return command ? decider.decide(command, state) : [];
+  }
+
+  /** The market's answer to an input dead-lettered because `decide` threw on it every time. */
+  function answerDeadLettered(state: MarketState, r: StreamInput['event']) {
+    const command = commandOf(r);
+    return command ? decider.engineErrorAnswer(command, state) : [];
   }
 
   /** Market ids an input addresses within its partition (a broadcast: every listed market there). */
@@ -132,7 +150,7 @@ export function createExecutionHandler(deps: HandlerDeps, options: ExecutionHand
       if (myEpoch !== epoch) return; // ownership changed while refreshing: the new owner decides
       logger.trace({ partition, markets: [...groups.keys()] }, 'deciding');
       await forEachLimit([...groups], deps.tuning?.streamConcurrency ?? 32, async ([marketId, items]) => {
-        await runner.run(streams.market(marketId), items, decide);
+        await runner.run(streams.market(marketId), items, decide, answerDeadLettered);
       });
     },
     async assigned(partitions) {

@@ -1,20 +1,28 @@
 /**
  * Faults: poison inputs are retried with backoff a bounded number of times, then dead-lettered
  * (Kafka topic or engine_dead_letters table), counted and logged, and the handler goes on; an
- * unavailable store stops an ordered handler instead of skipping.
+ * unavailable store stops an ordered handler instead of skipping. An accepted order the market
+ * decider throws on is, besides, answered on the market stream (OrderRejectedByEngine engine_error)
+ * exactly once, however often it is redelivered.
  */
+import { createMarketDecider, createOrderBook, type MarketDecider } from '@tradecore/core-domain';
 import { describeWith, getKafka } from '@tradecore/testkit';
-import { EventStoreUnavailableError, type EventStore } from '@tradecore/event-store';
+import { EventStoreUnavailableError, type EventStore, type RecordedEvent } from '@tradecore/event-store';
 import type { KafkaMessage } from 'kafkajs';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPostgresCheckpointStore } from './checkpoints.ts';
+import type { DeadLetter } from './dead-letter.ts';
+import { createExecutionHandler } from './execution-handler.ts';
+import type { HandlerDeps } from './handler-deps.ts';
+import { derivedEventId } from './ids.ts';
+import { inputFromEvent, type InboxHandler } from './inbox.ts';
 import { startInProcessEngine } from './in-process.ts';
 import { startKafkaEngine } from './kafka-engine.ts';
 import { engineMetrics } from './observability.ts';
 import { startRelay } from './relay.ts';
-import { topicName } from './routing.ts';
+import { marketPartition, topicName } from './routing.ts';
 import {
   USER_A,
   USER_B,
@@ -112,6 +120,163 @@ describe('faults in single-node mode', () => {
     expect(await checkpoints.load('outage')).toBe(before);
     expect((await metrics.retries.get()).values.find((v) => v.labels.kind === 'store')?.value).toBeGreaterThanOrEqual(2);
     await engine.stop();
+  });
+});
+
+/** The fast-book market decider, except that deciding an accepted order of one of `poisoned` throws. */
+function failingDecider(poisoned: ReadonlySet<string>): MarketDecider {
+  const real = createMarketDecider({ createBook: () => createOrderBook('fast') });
+  return {
+    ...real,
+    decide(command, state) {
+      if (command.kind === 'AcceptedOrder' && poisoned.has(command.order.orderId)) throw new Error(`simulated decider defect on ${command.order.orderId}`);
+      if (command.kind === 'CancelRequest' && poisoned.has(command.request.orderId)) throw new Error(`simulated decider defect on the cancel of ${command.request.orderId}`);
+      return real.decide(command, state);
+    },
+  };
+}
+
+describe('an accepted order the market decider cannot decide', () => {
+  let ts: TestStore;
+  beforeAll(async () => {
+    ts = await createTestStore('faults_answer');
+    await seedMarketAndDeposits(ts.store, [1, 2, 3]);
+  });
+  afterAll(async () => ts?.close());
+
+  /** The execution handler as a host runs it, with its dead letters kept in `letters`. */
+  async function executionHandler(store: EventStore, marketId: number, decider: MarketDecider, letters: DeadLetter[], storeAttempts = 3): Promise<InboxHandler> {
+    const deps: HandlerDeps = {
+      store,
+      clock,
+      logger: quietLogger,
+      metrics: engineMetrics(),
+      deadLetters: {
+        publish: (letter) => {
+          letters.push(letter);
+          return Promise.resolve();
+        },
+      },
+      signal: new AbortController().signal,
+      tuning: { poisonAttempts: 2, storeAttempts, storeBackoff: { initialMs: 5, maxMs: 10 } },
+      marketDecider: decider,
+    };
+    const handler = createExecutionHandler(deps);
+    await handler.assigned([marketPartition(marketId)]);
+    return handler;
+  }
+
+  /** Risk's acceptance of a buy of `quantity` at 100 (what the market inbox carries), as recorded. */
+  async function accepted(marketId: number, data: Record<string, unknown> = {}): Promise<RecordedEvent> {
+    const placed = orderPlaced({ userId: USER_B, marketId, side: 'buy', price: '100', quantity: '1' });
+    const order = placed.event.data as Record<string, unknown>;
+    const event = newEvent(
+      'OrderAccepted',
+      {
+        orderId: placed.orderId,
+        userId: USER_B,
+        marketId,
+        side: 'buy',
+        type: 'limit',
+        timeInForce: 'GTC',
+        price: '100',
+        protectionPrice: null,
+        quantity: order.quantity,
+        postOnly: false,
+        selfTradePrevention: 'cancel_newest',
+        reservedAsset: 'USD',
+        reservedAmount: '100.2',
+        checks: [],
+        ...data,
+      },
+      USER_B,
+    );
+    await ts.store.appendToStream(`account-${USER_B}`, [event], { expectedRevision: 'any' });
+    return (await ts.store.readStream(`account-${USER_B}`)).find((e) => e.eventId === event.eventId)!;
+  }
+
+  const deliver = (handler: InboxHandler, input: RecordedEvent, marketId: number) => handler.handle(marketPartition(marketId), [inputFromEvent(input, String(marketId), marketPartition(marketId))]);
+  const marketStream = async (marketId: number) => ts.store.readStream(`market-${marketId}`);
+
+  it('dead-letters it and rejects it on the market stream (engine_error, the whole quantity), once however often it is redelivered', async () => {
+    const input = await accepted(1, { quantity: '2.5', reservedAmount: '250.5' });
+    const orderId = (input.data as { orderId: string }).orderId;
+    const poisoned = new Set([orderId]);
+    const letters: DeadLetter[] = [];
+    const handler = await executionHandler(ts.store, 1, failingDecider(poisoned), letters);
+    await deliver(handler, input, 1);
+
+    expect(letters.map((l) => [l.handler, l.reason, l.input.event?.eventId, l.attempts])).toEqual([['execution', 'decider', input.eventId, 2]]);
+    const [rejection, ...rest] = await marketStream(1);
+    expect(rest).toEqual([]);
+    expect(rejection).toMatchObject({
+      // the id a decision of this input would have: a second append of it is the store's idempotent retry
+      eventId: derivedEventId(input.eventId, 'market-1', 0),
+      type: 'OrderRejectedByEngine',
+      data: { orderId, userId: USER_B, marketId: 1, reason: 'engine_error', rejectedQuantity: '2.5' },
+      metadata: { causationId: input.eventId, inputPosition: input.globalPosition.toString(), correlationId: input.metadata.correlationId },
+    });
+
+    // Redelivered to the same handler, and to a fresh one (a restart, the decider still failing):
+    // the stream marks the input applied, so nothing is decided, dead-lettered or appended again.
+    await deliver(handler, input, 1);
+    await deliver(await executionHandler(ts.store, 1, failingDecider(poisoned), letters), input, 1);
+    // and once the defect is fixed, the redelivered input is still not decided again
+    await deliver(await executionHandler(ts.store, 1, failingDecider(new Set()), letters), input, 1);
+    expect(letters).toHaveLength(1);
+    expect((await marketStream(1)).map((e) => e.eventId)).toEqual([rejection!.eventId]);
+  });
+
+  it('after a crash between the dead letter and the append, the redelivered input is answered once', async () => {
+    const input = await accepted(2);
+    const orderId = (input.data as { orderId: string }).orderId;
+    const letters: DeadLetter[] = [];
+    // The market append fails as if the process died right after publishing the dead letter: one
+    // attempt, then the handler stops without having appended anything.
+    const crashing: EventStore = {
+      ...ts.store,
+      appendToStream: (stream, events, o) => (stream === 'market-2' ? Promise.reject(new EventStoreUnavailableError('simulated crash')) : ts.store.appendToStream(stream, events, o)),
+    };
+    const first = await executionHandler(crashing, 2, failingDecider(new Set([orderId])), letters, 1);
+    await expect(deliver(first, input, 2)).rejects.toThrow(/stopping rather than skipping/);
+    expect(letters.map((l) => l.reason)).toEqual(['decider']);
+    expect(await marketStream(2)).toEqual([]);
+
+    // The input comes again (no checkpoint or offset moved past it): it fails again, is dead-lettered
+    // again (a dead letter is published at least once) and answered, once.
+    const second = await executionHandler(ts.store, 2, failingDecider(new Set([orderId])), letters);
+    await deliver(second, input, 2);
+    await deliver(second, input, 2);
+    expect(letters.map((l) => l.reason)).toEqual(['decider', 'decider']);
+    expect((await marketStream(2)).map((e) => [e.type, (e.data as { orderId: string; reason: string }).orderId, (e.data as { reason: string }).reason])).toEqual([
+      ['OrderRejectedByEngine', orderId, 'engine_error'],
+    ]);
+  });
+
+  it('answers neither an input that failed its schema (nothing in it can be trusted) nor a cancel (it holds no money)', async () => {
+    // A schema failure: the decider never runs on it.
+    const bad = await accepted(3, { quantity: '-1' });
+    // A resting order, then risk's acceptance of its cancel, which the decider throws on.
+    const resting = await accepted(3);
+    const orderId = (resting.data as { orderId: string }).orderId;
+    const cancel = newEvent('OrderCancelAccepted', { orderId, userId: USER_B, marketId: 3, requestId: orderId.replace(/^.{8}/, 'cccccccc') }, USER_B);
+    await ts.store.appendToStream(`account-${USER_B}`, [cancel], { expectedRevision: 'any' });
+    const cancelRecorded = (await ts.store.readStream(`account-${USER_B}`)).find((e) => e.eventId === cancel.eventId)!;
+    const letters: DeadLetter[] = [];
+    const handler = await executionHandler(ts.store, 3, failingDecider(new Set()), letters);
+    await deliver(handler, bad, 3);
+    await deliver(handler, resting, 3);
+    expect(letters.map((l) => l.reason)).toEqual(['schema']);
+    const rested = (await marketStream(3)).map((e) => e.type);
+    expect(rested).toEqual(['OrderEntered', 'OrderRested']);
+
+    await deliver(await executionHandler(ts.store, 3, failingDecider(new Set([orderId])), letters), cancelRecorded, 3);
+    expect(letters.map((l) => [l.reason, l.input.event?.type])).toEqual([
+      ['schema', 'OrderAccepted'],
+      ['decider', 'OrderCancelAccepted'],
+    ]);
+    // the order still rests, and its reservation with it: the trader can cancel again
+    expect((await marketStream(3)).map((e) => e.type)).toEqual(rested);
   });
 });
 

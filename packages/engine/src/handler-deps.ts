@@ -1,4 +1,4 @@
-import type { AccountLimits } from '@tradecore/core-domain';
+import type { AccountLimits, MarketDecider } from '@tradecore/core-domain';
 import type { EventStore } from '@tradecore/event-store';
 import type { DeadLetterSink } from './dead-letter.ts';
 import type { Clock } from './ids.ts';
@@ -33,6 +33,11 @@ export interface HandlerDeps {
   tuning?: HandlerTuning;
   /** Execution handler: order-book snapshots (snapshot + tail rebuilds). */
   snapshots?: SnapshotStore;
+  /**
+   * Execution handler: the market decider. Default core-domain's over the fast book; tests inject
+   * one that throws on a chosen input, to prove what a dead-lettered input leaves behind.
+   */
+  marketDecider?: MarketDecider;
 }
 
 /** The stream runner's options every handler shares: its name, the injected ports and the tuning. */

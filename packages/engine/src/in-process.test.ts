@@ -1,4 +1,4 @@
-import { accountDecider, parseEvent, type AccountState, type EventData } from '@tradecore/core-domain';
+import { accountDecider, createMarketDecider, createOrderBook, parseEvent, type AccountState, type EventData, type MarketDecider } from '@tradecore/core-domain';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startInProcessEngine } from './in-process.ts';
 import { engineMetrics } from './observability.ts';
@@ -145,5 +145,95 @@ describe('single-node mode: an amend the book refuses', () => {
     await waitForQuiet(ts.store, 1_000);
     await again.stop();
     expect(countTypes(await allEvents(ts.store))).toEqual({ ...counts, OrderPlaced: (counts.OrderPlaced ?? 0) + 1, OrderAccepted: (counts.OrderAccepted ?? 0) + 1, OrderEntered: (counts.OrderEntered ?? 0) + 1, OrderRested: 3 });
+  });
+});
+
+describe('single-node mode: an order and an amend the market decider cannot decide', () => {
+  let ts: TestStore;
+  beforeAll(async () => {
+    ts = await createTestStore('inproc_engine_error');
+    await seedMarketAndDeposits(ts.store);
+  });
+  afterAll(async () => ts?.close());
+
+  it('dead-letters each, answers it on the market stream (engine_error), and the reservation returns to its figure from before', async () => {
+    // The real decider, except that it throws on the orders and amend requests named in `poisoned`.
+    const poisoned = new Set<string>();
+    const real = createMarketDecider({ createBook: () => createOrderBook('fast') });
+    const marketDecider: MarketDecider = {
+      ...real,
+      decide(command, state) {
+        if ((command.kind === 'AcceptedOrder' && poisoned.has(command.order.orderId)) || (command.kind === 'AmendAccepted' && poisoned.has(command.amend.requestId)))
+          throw new Error('simulated decider defect');
+        return real.decide(command, state);
+      },
+    };
+    const engine = await startInProcessEngine({ store: ts.store, pool: ts.pool, clock, logger: quietLogger, checkpointName: 'engine-error', marketDecider, tuning: { poisonAttempts: 2 } });
+    const ofOrder = async (orderId: string) => (await allEvents(ts.store)).filter((e) => (e.data as { orderId?: string }).orderId === orderId);
+    const deadLetters = async () =>
+      (await ts.pool.query<{ handler: string; reason: string; event_id: string; event_type: string }>('select handler, reason, event_id, event_type from engine_dead_letters order by id')).rows;
+
+    // A's ask at 101 rests: B's buy at 101 would trade against it, had it reached the book.
+    await appendOrder(ts.store, { userId: USER_A, marketId: 1, side: 'sell', price: '101', quantity: '1' });
+    await waitForCount(ts.store, 'OrderRested', 1);
+    const beforeOrder = await accountState(ts, USER_B);
+    const buy = orderPlaced({ userId: USER_B, marketId: 1, side: 'buy', price: '101', quantity: '1' });
+    poisoned.add(buy.orderId);
+    await ts.store.appendToStream(buy.stream, [buy.event], { expectedRevision: 'no_stream' });
+    await waitFor('the order answered', async () => (await ofOrder(buy.orderId)).some((e) => e.type === 'ReservationReleased'));
+
+    const events = await ofOrder(buy.orderId);
+    expect(events.map((e) => e.type)).toEqual(['OrderPlaced', 'OrderAccepted', 'OrderRejectedByEngine', 'ReservationReleased']);
+    const [, accepted, rejected, released] = events;
+    // 1 × (101 + the 20 bps taker fee) = 101.202 USD was reserved, and all of it comes back
+    expect(accepted?.data).toMatchObject({ reservedAsset: 'USD', reservedAmount: '101.202' });
+    expect(rejected).toMatchObject({ stream: 'market-1', data: { userId: USER_B, marketId: 1, reason: 'engine_error', rejectedQuantity: '1' } });
+    expect(rejected?.metadata).toMatchObject({ causationId: accepted?.eventId, inputPosition: accepted?.globalPosition.toString() });
+    expect(released).toMatchObject({ stream: `account-${USER_B}`, data: { asset: 'USD', amount: '101.202', cause: 'rejected' } });
+    expect(released?.metadata).toMatchObject({ causationId: rejected?.eventId });
+    const afterOrder = await accountState(ts, USER_B);
+    expect(afterOrder.balances.get('USD')).toEqual(beforeOrder.balances.get('USD'));
+    expect(afterOrder.balances.get('USD')?.reserved).toBe(0n);
+    expect(afterOrder.openOrders.has(buy.orderId)).toBe(false);
+    expect(await deadLetters()).toEqual([{ handler: 'execution', reason: 'decider', event_id: accepted?.eventId, event_type: 'OrderAccepted' }]);
+
+    // An amend: B's bid at 99 rests; B asks for 100 (risk reserves 1.002 more), which the decider throws on.
+    const bid = orderPlaced({ userId: USER_B, marketId: 1, side: 'buy', price: '99', quantity: '1' });
+    await ts.store.appendToStream(bid.stream, [bid.event], { expectedRevision: 'no_stream' });
+    await waitForCount(ts.store, 'OrderRested', 2);
+    const beforeAmend = await accountState(ts, USER_B);
+    expect(beforeAmend.balances.get('USD')?.reserved).toBe(99_198_000_000_000n);
+    const requestId = bid.orderId.replace(/^.{8}/, 'aaaaaaaa');
+    poisoned.add(requestId);
+    const amend = newEvent('OrderAmendRequested', { orderId: bid.orderId, userId: USER_B, marketId: 1, requestId, newPrice: '100', newQuantity: null, requestedAt: '2025-01-01T00:10:00.000Z' }, USER_B);
+    await ts.store.appendToStream(bid.stream, [amend], { expectedRevision: 0n });
+    await waitFor('the amend answered', async () => (await ofOrder(bid.orderId)).some((e) => e.type === 'ReservationReleased'));
+    const amendEvents = (await ofOrder(bid.orderId)).slice(4);
+    expect(amendEvents.map((e) => e.type)).toEqual(['OrderAmendRequested', 'OrderAmendAccepted', 'OrderAmendRejectedByEngine', 'ReservationReleased']);
+    const [, amendAccepted, refused, amendReleased] = amendEvents;
+    expect(amendAccepted?.data).toMatchObject({ reservationDelta: '1.002' });
+    expect(refused).toMatchObject({ stream: 'market-1', data: { requestId, newPrice: '100', newQuantity: '1', reason: 'engine_error', price: '99', quantity: '1', remainingQuantity: '1' } });
+    expect(amendReleased).toMatchObject({ data: { amount: '1.002', cause: 'amend_rejected', requestId } });
+    const afterAmend = await accountState(ts, USER_B);
+    expect(afterAmend.balances.get('USD')).toEqual(beforeAmend.balances.get('USD'));
+    expect(afterAmend.openOrders.get(bid.orderId)).toEqual(beforeAmend.openOrders.get(bid.orderId));
+    expect((await deadLetters()).map((l) => l.event_type)).toEqual(['OrderAccepted', 'OrderAmendAccepted']);
+    await engine.stop();
+
+    // A fresh engine (its checkpoint from the start: every input redelivered, the defect fixed)
+    // rebuilds market-1 through both answers, decides none of the old inputs again, and goes on:
+    // A's sell at 99 trades with B's bid, which still rests at its old terms.
+    const counts = countTypes(await waitForQuiet(ts.store, 1_000));
+    const again = await startInProcessEngine({ store: ts.store, pool: ts.pool, clock, logger: quietLogger, checkpointName: 'engine-error-replay' });
+    await appendOrder(ts.store, { userId: USER_A, marketId: 1, side: 'sell', price: '99', quantity: '1' });
+    const after = await waitForCount(ts.store, 'FillSettled', 2);
+    await waitForQuiet(ts.store, 1_000);
+    await again.stop();
+    expect(after.find((e) => e.type === 'TradeExecuted')?.data).toMatchObject({ makerOrderId: bid.orderId, price: '99', quantity: '1' });
+    const final = countTypes(await allEvents(ts.store));
+    expect(final.OrderRejectedByEngine).toBe(counts.OrderRejectedByEngine);
+    expect(final.OrderAmendRejectedByEngine).toBe(counts.OrderAmendRejectedByEngine);
+    expect(await deadLetters()).toHaveLength(2);
+    expect((await accountState(ts, USER_B)).balances.get('USD')?.reserved).toBe(0n);
   });
 });

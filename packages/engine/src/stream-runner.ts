@@ -12,7 +12,10 @@
  * Faults: a decision that throws (schema failure, decider error) is retried with backoff a bounded
  * number of times, then dead-lettered and skipped; a store error is retried with backoff a bounded
  * number of times, then the handler stops (HandlerStoppedError): ordered handlers never skip an
- * input because the store was unavailable.
+ * input because the store was unavailable. A handler may answer an input dead-lettered because the
+ * decider threw (`AnswerFn`: the execution handler rejects an accepted order it could not decide, so
+ * that its reservation is released): the answer is appended as that input's decision, with the
+ * same derived event ids and input position, so a redelivery skips it like any applied input.
  */
 import { EventSchemaError, type TradecoreEvent } from '@tradecore/core-domain';
 import {
@@ -24,7 +27,7 @@ import {
   type RecordedEvent,
 } from '@tradecore/event-store';
 import { backoffDelay, sleep } from './backoff.ts';
-import { correlationIdOf, deadLetter, type DeadLetterSink } from './dead-letter.ts';
+import { correlationIdOf, deadLetter, type DeadLetter, type DeadLetterSink } from './dead-letter.ts';
 import { derivedEventId, type Clock } from './ids.ts';
 import type { InboxInput } from './inbox.ts';
 import type { SnapshotStore } from './snapshots.ts';
@@ -48,6 +51,13 @@ export interface StreamModel<S> {
 
 /** Decides one input against the working state; throws for a poison input. */
 export type DecideFn<S> = (state: S, input: RecordedEvent) => TradecoreEvent[];
+
+/**
+ * The stream's answer to an input dead-lettered because its decision threw on every attempt
+ * (reason 'decider'), on the working state without that decision; [] for none. Never called for
+ * an input that could not be decoded or failed its schema: nothing in it can be trusted.
+ */
+export type AnswerFn<S> = (state: S, input: RecordedEvent) => TradecoreEvent[];
 
 export class HandlerStoppedError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
@@ -259,8 +269,9 @@ export class StreamRunner<S> {
    * that does not end in a successful append (conflict, poison input, store error) is dropped and
    * the next round reloads it from the store.
    */
-  async run(stream: string, inputs: readonly StreamInput[], decide: DecideFn<S>): Promise<number> {
-    const deadLettered = new Set<string>();
+  async run(stream: string, inputs: readonly StreamInput[], decide: DecideFn<S>, answer?: AnswerFn<S>): Promise<number> {
+    /** Inputs dead-lettered in this run, by event id, with the reason. */
+    const deadLettered = new Map<string, DeadLetter['reason']>();
     const failures = new Map<string, number>();
     let conflicts = 0;
     // Lines about several inputs name all their correlation ids; lines about one input name its own.
@@ -275,29 +286,42 @@ export class StreamRunner<S> {
       let ignored = 0;
       let poisoned: { si: StreamInput; error: Error } | undefined;
       for (const si of inputs) {
-        if (deadLettered.has(si.event.eventId)) continue;
+        const letter = deadLettered.get(si.event.eventId);
+        // Only a decider failure is answered: an input that failed its schema cannot be trusted.
+        const answering = letter === 'decider' ? answer : undefined;
+        if (letter !== undefined && !answering) continue;
         const last = this.model.lastInputPosition(working);
         if (last !== null && si.event.globalPosition <= last) {
           skipped++;
           continue;
         }
         let result: TradecoreEvent[];
-        try {
-          result = decide(working, si.event);
-        } catch (e) {
-          poisoned = { si, error: e instanceof Error ? e : new Error(String(e)) };
-          break;
+        if (answering) {
+          // Dead-lettered in an earlier round of this run (and counted so): its answer is appended
+          // in place of its decision. The dead letter is published first (an answer without its
+          // dead letter would hide the defect from operators); a crash before this append
+          // redelivers the input, which is dead-lettered and answered then (or decided, if the
+          // defect is gone): one outcome in the stream either way.
+          result = this.answer(stream, si, answering, working);
+          if (result.length === 0) continue;
+        } else {
+          try {
+            result = decide(working, si.event);
+          } catch (e) {
+            poisoned = { si, error: e instanceof Error ? e : new Error(String(e)) };
+            break;
+          }
+          if (debug)
+            this.o.logger.debug(
+              { stream, eventId: si.event.eventId, type: si.event.type, correlationId: correlationIdOf(si.event), decision: result.map((ev) => ev.type) },
+              'decided',
+            );
+          if (result.length === 0) {
+            ignored++;
+            continue;
+          }
+          decided++;
         }
-        if (debug)
-          this.o.logger.debug(
-            { stream, eventId: si.event.eventId, type: si.event.type, correlationId: correlationIdOf(si.event), decision: result.map((ev) => ev.type) },
-            'decided',
-          );
-        if (result.length === 0) {
-          ignored++;
-          continue;
-        }
-        decided++;
         const metadata = decisionMetadata(si.event, this.o.clock);
         result.forEach((ev, i) => {
           pending.push({ eventId: derivedEventId(si.event.eventId, stream, i), type: ev.type, data: ev.data, metadata });
@@ -315,13 +339,9 @@ export class StreamRunner<S> {
           this.o.logger.warn({ stream, eventId: id, correlationId: correlationIdOf(poisoned.si.event), attempts, err: poisoned.error }, 'decision failed; retrying');
           await sleep(backoffDelay(attempts, { initialMs: 20, maxMs: 500 }), this.o.signal);
         } else {
-          deadLettered.add(id);
-          await deadLetter(
-            this.o.deadLetters,
-            { handler: this.o.handler, input: poisoned.si.input, reason: poisonReason(poisoned.error), error: poisoned.error, attempts },
-            this.o.metrics,
-            this.o.logger,
-          );
+          const reason = poisonReason(poisoned.error);
+          deadLettered.set(id, reason);
+          await deadLetter(this.o.deadLetters, { handler: this.o.handler, input: poisoned.si.input, reason, error: poisoned.error, attempts }, this.o.metrics, this.o.logger);
         }
         continue;
       }
@@ -356,6 +376,23 @@ export class StreamRunner<S> {
         if (conflicts > 2) await sleep(backoffDelay(conflicts - 2, { initialMs: 5, maxMs: 200 }), this.o.signal);
       }
     }
+  }
+
+  /**
+   * The handler's answer to a dead-lettered input. An answer that throws is logged and not
+   * appended: the input stays dead-lettered, as it would be without an answer.
+   */
+  private answer(stream: string, si: StreamInput, answer: AnswerFn<S>, working: S): TradecoreEvent[] {
+    const context = { stream, eventId: si.event.eventId, type: si.event.type, correlationId: correlationIdOf(si.event) };
+    let result: TradecoreEvent[];
+    try {
+      result = answer(working, si.event);
+    } catch (e) {
+      this.o.logger.error({ ...context, err: e }, 'could not answer a dead-lettered input');
+      return [];
+    }
+    if (result.length > 0) this.o.logger.warn({ ...context, answer: result.map((ev) => ev.type) }, 'dead-lettered input answered');
+    return result;
   }
 
   private maybeSnapshot(stream: string, entry: Cached<S>): void {

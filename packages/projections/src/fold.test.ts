@@ -1,7 +1,8 @@
 /**
  * The read models of an amend the book refused: the order keeps its terms and its place in the L2
  * book, and the balance moves only with the account's events (up with OrderAmendAccepted, back
- * down with the ReservationReleased that answers the refusal).
+ * down with the ReservationReleased that answers the refusal). And of an order the execution
+ * handler could not decide: rejected with reason engine_error, its reservation released.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
@@ -80,6 +81,7 @@ function streamOf(e: TradecoreEvent): string {
     case 'OrderEntered':
     case 'OrderRested':
     case 'OrderAmendRejectedByEngine':
+    case 'OrderRejectedByEngine':
       return 'market-1';
     default:
       return `account-${USER}`;
@@ -120,6 +122,44 @@ describe('an amend the book refused', () => {
 
     // and the independent oracle folds the same history to the same rows
     const snap = await snapshotReadModels(pool, 'amend_refused');
+    const ref = referenceFold(events).tables;
+    for (const table of ['orders', 'balances', 'book_levels']) expect(snap[table], table).toEqual(ref[table]);
+  });
+});
+
+describe('an order the execution handler could not decide', () => {
+  it('shows the order rejected with reason engine_error and the balance back to its pre-order figures', async () => {
+    const [listed, deposited, placed, accepted] = resting;
+    // No OrderEntered: the order never reached the book. Risk releases all it had reserved.
+    const answered: TradecoreEvent[] = [
+      catalogueEvent('OrderRejectedByEngine', { ...order, reason: 'engine_error', rejectedQuantity: '1' }),
+      catalogueEvent('ReservationReleased', { ...order, asset: 'USD', amount: '100.2', cause: 'rejected' }),
+    ];
+    const events = [listed!, deposited!, placed!, accepted!, ...answered].map((e, i) => recorded(streamOf(e), e, i + 1));
+    const projector = createProjector({ pool, schema: 'engine_error', notify: false });
+    await projector.migrate();
+    const orderRow = async () =>
+      (
+        await pool.query<Record<string, string | null>>(
+          `select status, reject_reason, trim_scale(filled_quantity)::text as filled_quantity, book_price, book_quantity from engine_error.orders where order_id = 'p1'`,
+        )
+      ).rows[0];
+    const usd = async () =>
+      (await pool.query<{ available: string; reserved: string }>(`select trim_scale(available)::text as available, trim_scale(reserved)::text as reserved from engine_error.balances where user_id = $1 and asset = 'USD'`, [USER])).rows[0];
+
+    await projector.apply(events.slice(0, 4));
+    expect(await orderRow()).toMatchObject({ status: 'open', reject_reason: null });
+    expect(await usd()).toEqual({ available: '9899.8', reserved: '100.2' });
+
+    const result = await projector.apply(events.slice(4));
+    expect(result.errors).toBe(0);
+    expect(await orderRow()).toEqual({ status: 'rejected', reject_reason: 'engine_error', filled_quantity: '0', book_price: null, book_quantity: '0' });
+    expect(await usd()).toEqual({ available: '10000', reserved: '0' });
+    expect((await pool.query('select 1 from engine_error.book_levels')).rows).toEqual([]);
+    expect((await pool.query('select 1 from engine_error.projection_errors')).rows).toEqual([]);
+    expect(await projector.position()).toBe(BigInt(events.length));
+
+    const snap = await snapshotReadModels(pool, 'engine_error');
     const ref = referenceFold(events).tables;
     for (const table of ['orders', 'balances', 'book_levels']) expect(snap[table], table).toEqual(ref[table]);
   });

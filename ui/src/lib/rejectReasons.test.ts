@@ -12,6 +12,7 @@ describe('reject reasons in words', () => {
       'market_halted',
       'self_trade',
       'fok_unfillable',
+      'engine_error',
     ]) {
       expect(KNOWN_REJECT_REASONS).toContain(code);
       const text = rejectReasonText(code);

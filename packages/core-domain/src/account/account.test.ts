@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import type { EventData, TradecoreEvent } from '../events.ts';
+import { parseEvent, type EventData, type TradecoreEvent } from '../events.ts';
 import { evolveControl, initialControlState, type ControlState } from '../control/control.ts';
 import { formatAmount, parseAmount, priceToTicks, quantityToLots } from '../numbers.ts';
 import { catalogueEvent } from '../order/decider.ts';
@@ -289,6 +289,43 @@ describe('account decider: releasing orders', () => {
     }
     // a release for an order that is not open decides nothing
     given([...funded(), ...log]).when({ kind: 'ReleaseOrder', inputPosition: ++pos, inputAt: at(2), event: catalogueEvent('OrderExpired', { orderId: 'zz', userId: USER, marketId: 1, expiredQuantity: '1' }) }).thenNothing();
+  });
+
+  it('gives back exactly what was reserved when the market could not decide the order (engine_error), a pending amend included', () => {
+    const start = given(funded()).state;
+    const { state } = runAll([place('o1', { quantity: '2' }), amendReq('o1', '110', null)], start);
+    // 2 at 100.2, then the amend's extra 2 × 10.02 while the market has not answered it
+    expect(balance(state, 'USD')).toMatchObject({ available: '9779.56', reserved: '220.44' });
+    // the market's answer as read from its stream and routed to the account inbox
+    const ctx = { userId: USER, control, lastPrice: () => null, limits: DEFAULT_ACCOUNT_LIMITS };
+    const routed = (type: 'OrderRejectedByEngine' | 'OrderAmendRejectedByEngine', data: Record<string, unknown>) => {
+      const command = toAccountCommand({ event: parseEvent(type, 1, data), globalPosition: ++pos, recordedAt: at(5) }, ctx);
+      if (!command) throw new Error(`${type} routed to no command`);
+      return command;
+    };
+    const rejection = routed('OrderRejectedByEngine', { orderId: 'o1', userId: USER, marketId: 1, reason: 'engine_error', rejectedQuantity: '2' });
+    expect(rejection.kind).toBe('ReleaseOrder');
+    const [s, events] = run(state, rejection);
+    expect(events).toEqual([catalogueEvent('ReservationReleased', { orderId: 'o1', userId: USER, marketId: 1, asset: 'USD', amount: '220.44', cause: 'rejected' })]);
+    expect(balancesView(s)).toEqual(balancesView(start));
+    expect(s.openOrders.size).toBe(0);
+    // the pending amend's own answer, later on the market stream, finds the order closed: nothing more
+    const requestId = state.openOrders.get('o1')!.pendingAmends[0]!.requestId;
+    const amendRefused = routed('OrderAmendRejectedByEngine', { orderId: 'o1', userId: USER, marketId: 1, requestId, newPrice: '110', newQuantity: '2', reason: 'order_not_open' });
+    expect(decideAccount(amendRefused, s)).toEqual([]);
+  });
+
+  it('gives back what an amend had added when the market could not decide the amend (engine_error)', () => {
+    const { state } = runAll([place('o1', { quantity: '2' }), amendReq('o1', '110', null)], given(funded()).state);
+    const requestId = state.openOrders.get('o1')!.pendingAmends[0]!.requestId;
+    const ctx = { userId: USER, control, lastPrice: () => null, limits: DEFAULT_ACCOUNT_LIMITS };
+    const refusal = parseEvent('OrderAmendRejectedByEngine', 1, { orderId: 'o1', userId: USER, marketId: 1, requestId, newPrice: '110', newQuantity: '2', reason: 'engine_error', price: '100', quantity: '2', remainingQuantity: '2' });
+    const command = toAccountCommand({ event: refusal, globalPosition: ++pos, recordedAt: at(5) }, ctx);
+    expect(command?.kind).toBe('DropAmend');
+    const [s, events] = run(state, command!);
+    expect(events).toEqual([catalogueEvent('ReservationReleased', { orderId: 'o1', userId: USER, marketId: 1, asset: 'USD', amount: '20.04', cause: 'amend_rejected', requestId })]);
+    expect(balance(s, 'USD')).toMatchObject({ available: '9799.6', reserved: '200.4' });
+    expect(s.openOrders.get('o1')).toMatchObject({ price: '100', quantity: '2', pendingAmends: [] });
   });
 });
 

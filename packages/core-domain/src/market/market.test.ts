@@ -19,6 +19,7 @@ import {
 } from './market.ts';
 import { restoreBook } from '../book/factory.ts';
 import { lotsToQuantity } from '../numbers.ts';
+import { parseEvent } from '../events.ts';
 
 const NOW = '2030-01-01T00:00:00.000Z';
 const listed: EventData<'MarketListed'> = {
@@ -317,6 +318,101 @@ describe('market decider: cancels, amends, expiry, kill switch, halt', () => {
   });
 });
 
+describe('market decider: the answer to an input it could not decide (engine_error)', () => {
+  const bids = [entered(accepted('b1', 1, 'buy', '99', '1')), rested('b1', 1, 'buy', '99', '1')];
+  /** A stored copy, read back through the catalogue schema (as the execution handler reads its stream). */
+  const stored = (e: MarketEvent) => parseEvent(e.type, 1, JSON.parse(JSON.stringify(e.data))) as MarketEvent;
+  const amendOf = (orderId: string, userId: number, newPrice: string, newQuantity: string, marketId = 1): MarketCommand => ({
+    ...base(),
+    kind: 'AmendAccepted',
+    amend: { orderId, userId, marketId, requestId: 'r-e', newPrice, newQuantity, reservationDelta: '0', reservedAsset: 'USD' },
+  });
+
+  it('rejects an accepted order in full, and the stream rebuilds the same book with the rejection and no OrderEntered', () => {
+    const g = given([...bookWithAsk, ...bids]);
+    const before = g.state.book.stateHash();
+    const order = accepted('x1', 5, 'buy', '100', '2.5');
+    const cmd = place(order);
+    const answer = decider.engineErrorAnswer(cmd, g.state);
+    expect(answer).toEqual([catalogueEvent('OrderRejectedByEngine', { orderId: 'x1', userId: 5, marketId: 1, reason: 'engine_error', rejectedQuantity: '2.5' })]);
+    // the book is as it was (the order never reached it: it would have traded against a1 at 100)
+    expect(g.state.book.stateHash()).toBe(before);
+    const meta = marketDecisionMeta(cmd);
+    const live = decider.evolve(g.state, answer[0]!, meta);
+    expect(live.book.stateHash()).toBe(before);
+    expect(live.lastInputPosition).toBe(cmd.inputPosition);
+    expect(live.pending).toEqual([]);
+
+    // Rebuilt from the stored stream, read through the schema: the same book, the input marked applied.
+    const rebuilt = given([...bookWithAsk, ...bids, { event: stored(answer[0]!), meta }]).state;
+    expect(rebuilt.book.stateHash()).toBe(before);
+    expect(rebuilt.book.restingOrder('x1')).toBeUndefined();
+    expect(rebuilt.lastInputPosition).toBe(cmd.inputPosition);
+    expect(rebuilt.pending).toEqual([]);
+    // so a redelivery of the input decides nothing and answers nothing
+    expect(decider.decide(cmd, rebuilt)).toEqual([]);
+    expect(decider.engineErrorAnswer(cmd, rebuilt)).toEqual([]);
+    // and the market goes on: the next order trades against a1 as it would have
+    given([...bookWithAsk, ...bids, { event: stored(answer[0]!), meta }])
+      .when(place(accepted('x2', 5, 'buy', '100', '1')))
+      .thenMatch([{ type: 'OrderEntered' }, { type: 'TradeExecuted', data: { makerOrderId: 'a1', quantity: '1' } }]);
+  });
+
+  it("refuses an accepted amend with the order's terms as the book holds them, and replays the refusal", () => {
+    const g = given(bids);
+    const before = g.state.book.stateHash();
+    const cmd = amendOf('b1', 1, '99.5', '3');
+    const answer = decider.engineErrorAnswer(cmd, g.state);
+    expect(answer).toEqual([
+      catalogueEvent('OrderAmendRejectedByEngine', { orderId: 'b1', userId: 1, marketId: 1, requestId: 'r-e', newPrice: '99.5', newQuantity: '3', reason: 'engine_error', price: '99', quantity: '1', remainingQuantity: '1' }),
+    ]);
+    const meta = marketDecisionMeta(cmd);
+    const rebuilt = given([...bids, { event: stored(answer[0]!), meta }]).state;
+    expect(rebuilt.book.stateHash()).toBe(before);
+    expect(rebuilt.book.restingOrder('b1')).toMatchObject({ priceTicks: 9900n, lots: 1000n, remainingLots: 1000n });
+    expect(rebuilt.lastInputPosition).toBe(cmd.inputPosition);
+    // an order no longer resting (or another user's): refused without terms
+    const gone = catalogueEvent('OrderAmendRejectedByEngine', { orderId: 'zz', userId: 1, marketId: 1, requestId: 'r-e', newPrice: '99.5', newQuantity: '3', reason: 'engine_error' });
+    expect(decider.engineErrorAnswer(amendOf('zz', 1, '99.5', '3'), g.state)).toEqual([gone]);
+    expect(decider.engineErrorAnswer(amendOf('b1', 7, '99.5', '3'), g.state)).toEqual([{ ...gone, data: { ...gone.data, orderId: 'b1', userId: 7 } }]);
+    expect(given([...bids, stored(gone)]).state.book.stateHash()).toBe(before);
+  });
+
+  it('answers nothing for inputs that hold no money, for another market, or for an order the book already holds', () => {
+    const g = given(bids);
+    const none = (command: MarketCommand) => expect(decider.engineErrorAnswer(command, g.state)).toEqual([]);
+    none({ ...base(), kind: 'CancelRequest', request: { orderId: 'b1', userId: 1, marketId: 1, requestId: 'r' } });
+    none({ ...base(), kind: 'KillSwitch', engaged: { scope: 'global', marketId: null, userId: null, reason: 'x', changedBy: 9 } });
+    none({ ...base(), kind: 'Halt', halted: { marketId: 1, reason: 'x', haltedBy: 9 } });
+    none({ ...base(), kind: 'ExpireOrder', orderId: 'b1' });
+    none(place(accepted('x1', 5, 'buy', '100', '1', { marketId: 2 })));
+    none(amendOf('b1', 1, '99.5', '1', 2));
+    // b1 reached the book: its reservation still covers what it may fill
+    none(place(accepted('b1', 1, 'buy', '99', '1')));
+    // and a state without a spec (a market not listed) answers nothing
+    expect(decider.engineErrorAnswer(place(accepted('x1', 5, 'buy', '100', '1')), decider.initialState())).toEqual([]);
+  });
+
+  it('detects a recorded engine_error answer the handler would not have written', () => {
+    const rejected = (orderId: string, rejectedQuantity: string) =>
+      catalogueEvent('OrderRejectedByEngine', { orderId, userId: 1, marketId: 1, reason: 'engine_error', rejectedQuantity });
+    expect(() => given([...bids, rejected('x1', '1')])).not.toThrow();
+    // b1 rests: it reached the book, so no engine_error rejection can follow
+    expect(() => given([...bids, rejected('b1', '1')])).toThrow(MarketReplayError);
+    // an amend refusal whose recorded terms are not the book's
+    const refusal = { orderId: 'b1', userId: 1, marketId: 1, requestId: 'r', newPrice: '99.5', newQuantity: '1', reason: 'engine_error' as const };
+    expect(() => given([...bids, catalogueEvent('OrderAmendRejectedByEngine', { ...refusal, price: '99', quantity: '1', remainingQuantity: '1' })])).not.toThrow();
+    expect(() => given([...bids, catalogueEvent('OrderAmendRejectedByEngine', { ...refusal, price: '98', quantity: '1', remainingQuantity: '1' })])).toThrow(MarketReplayError);
+    expect(() => given([...bids, catalogueEvent('OrderAmendRejectedByEngine', refusal)])).toThrow(MarketReplayError);
+  });
+
+  it('refuses to answer before the previous decision is evolved', () => {
+    const state = given([]).state;
+    decider.decide(place(ask1), state);
+    expect(() => decider.engineErrorAnswer(place(accepted('x', 1, 'buy', '90', '1')), state)).toThrow(/not evolved/);
+  });
+});
+
 describe('market decider: rebuild from the market stream', () => {
   it('refuses to decide again before the previous decision is evolved', () => {
     const state = given([]).state;
@@ -370,6 +466,8 @@ describe('market decider: rebuild from the market stream', () => {
     { weight: 1, arbitrary: fc.record({ k: fc.constant('expire' as const), pick: fc.nat() }) },
     { weight: 1, arbitrary: fc.record({ k: fc.constant('kill' as const), user: userArb }) },
     { weight: 1, arbitrary: fc.record({ k: fc.constant('halt' as const) }) },
+    // an order or amend the decider failed on: the handler appends the engine_error answer instead
+    { weight: 1, arbitrary: fc.record({ k: fc.constant('undecided' as const), amend: fc.boolean(), pick: fc.nat(), user: userArb, price: fc.integer({ min: 98, max: 102 }), qty: fc.integer({ min: 1, max: 5 }) }) },
   );
 
   for (const kind of ['reference', 'fast'] as BookKind[]) {
@@ -410,9 +508,15 @@ describe('market decider: rebuild from the market stream', () => {
               command = { ...base(), kind: 'KillSwitch', engaged: { scope: 'user', marketId: null, userId: c.user, reason: 'x', changedBy: 9 } };
             } else if (c.k === 'halt') {
               command = { ...base(), kind: 'Halt', halted: { marketId: 1, reason: 'x', haltedBy: 9 } };
+            } else if (c.k === 'undecided') {
+              const r = pick(c.pick);
+              command =
+                c.amend && r
+                  ? { ...base(), kind: 'AmendAccepted', amend: { orderId: r.orderId, userId: r.userId, marketId: 1, requestId: 'r', newPrice: `${c.price}`, newQuantity: `0.00${c.qty}`, reservationDelta: '0', reservedAsset: 'USD' } }
+                  : place(accepted(`o${++n}`, c.user, 'buy', `${c.price}`, `0.00${c.qty}`));
             }
             if (!command) continue;
-            const events = d.decide(command, live);
+            const events = c.k === 'undecided' ? d.engineErrorAnswer(command, live) : d.decide(command, live);
             const meta = marketDecisionMeta(command);
             // the handler appends, then evolves what it appended (here: a JSON round trip of the store)
             for (const e of events) {
@@ -432,7 +536,7 @@ describe('market decider: rebuild from the market stream', () => {
         }),
         { numRuns: 200 },
       );
-      for (const k of ['TradeExecuted', 'OrderRested', 'OrderAmended', 'OrderExpired', 'OrderCancelled:user', 'OrderCancelled:self_trade', 'OrderCancelled:ioc_remainder', 'OrderCancelled:kill_switch', 'OrderCancelled:market_halted', 'OrderRejectedByEngine:post_only_would_take', 'OrderRejectedByEngine:fok_unfillable', 'OrderAmendRejectedByEngine:post_only_would_take', 'OrderAmendRejectedByEngine:order_not_open', 'OrderAmendRejectedByEngine:invalid_price', 'OrderAmendRejectedByEngine:invalid_quantity'])
+      for (const k of ['TradeExecuted', 'OrderRested', 'OrderAmended', 'OrderExpired', 'OrderCancelled:user', 'OrderCancelled:self_trade', 'OrderCancelled:ioc_remainder', 'OrderCancelled:kill_switch', 'OrderCancelled:market_halted', 'OrderRejectedByEngine:post_only_would_take', 'OrderRejectedByEngine:fok_unfillable', 'OrderAmendRejectedByEngine:post_only_would_take', 'OrderAmendRejectedByEngine:order_not_open', 'OrderAmendRejectedByEngine:invalid_price', 'OrderAmendRejectedByEngine:invalid_quantity', 'OrderRejectedByEngine:engine_error', 'OrderAmendRejectedByEngine:engine_error'])
         expect(seen.get(k) ?? 0, `${k} ${JSON.stringify([...seen])}`).toBeGreaterThan(0);
     });
   }

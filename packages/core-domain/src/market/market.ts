@@ -12,13 +12,20 @@
  * the new total is already filled) or refused (`OrderAmendRejectedByEngine`), since the account
  * holds the amend's extra reservation until the market says which.
  *
+ * When `decide` throws on an input every time (a defect, not a business outcome), the execution
+ * handler dead-letters the input and, for the two inputs that hold money, appends
+ * `engineErrorAnswer` instead of a decision: `OrderRejectedByEngine` / `OrderAmendRejectedByEngine`
+ * with reason `engine_error`, the book untouched. Without it the account would hold the order's (or
+ * the amend's) reservation forever and the trader would never hear back.
+ *
  * Rebuild: the market stream is a log of book commands and their consequences. `evolve` replays
  * the commands (`OrderEntered` → place; `OrderCancelled` / `OrderExpired` → cancel;
  * `OrderAmended` → amend) into the book, and checks that the recorded consequences that follow
  * are exactly what the book produces again; a mismatch throws `MarketReplayError`. A recorded
  * `OrderAmendRejectedByEngine` is re-decided on the book (which a refusal leaves unchanged) and must
- * come out the same. So the execution handler rebuilds its state from the market stream alone
- * (plus `MarketListed`).
+ * come out the same; so is an `engine_error` answer (an order that never reached the book, with no
+ * `OrderEntered` before it; an amend with the order's terms as the book holds them). So the
+ * execution handler rebuilds its state from the market stream alone (plus `MarketListed`).
  *
  * The book is mutable. `decide` applies its decision to the book at once and remembers what it
  * decided; `evolve` of those same events then only updates the rest of the state. Use a state
@@ -240,6 +247,23 @@ function amendRefusalOf(reason: BookRejectReason): AmendRefusalReason {
   }
 }
 
+/** The market's refusal of an accepted amend, with the order's terms when it rests (`terms`). */
+function amendRefusal(spec: MarketSpec, a: AmendRequest, reason: AmendRefusalReason, terms?: RestingOrderView): MarketEvent {
+  return catalogueEvent('OrderAmendRejectedByEngine', {
+    orderId: a.orderId,
+    userId: a.userId,
+    marketId: spec.marketId,
+    requestId: a.requestId,
+    newPrice: a.newPrice,
+    newQuantity: a.newQuantity,
+    reason,
+    // Absent rather than undefined: the replay compares signatures of stored (JSON) events.
+    ...(terms
+      ? { price: ticksToPrice(terms.priceTicks, spec.tickSize), quantity: lotsToQuantity(terms.lots, spec.lotSize), remainingQuantity: lotsToQuantity(terms.remainingLots, spec.lotSize) }
+      : {}),
+  });
+}
+
 /**
  * Applies an accepted amend to the book, or refuses it with one `OrderAmendRejectedByEngine`
  * (leaving the book as it was). Both decide and replay run it, so a recorded refusal is checked by
@@ -247,21 +271,7 @@ function amendRefusalOf(reason: BookRejectReason): AmendRefusalReason {
  * events (its trade ids).
  */
 function amendOrRefuse(spec: MarketSpec, book: OrderBook, a: AmendRequest, ctx: (bookEvents: BookEvent[]) => TranslateContext): MarketEvent[] {
-  const refuse = (reason: AmendRefusalReason, terms?: RestingOrderView): MarketEvent[] => [
-    catalogueEvent('OrderAmendRejectedByEngine', {
-      orderId: a.orderId,
-      userId: a.userId,
-      marketId: spec.marketId,
-      requestId: a.requestId,
-      newPrice: a.newPrice,
-      newQuantity: a.newQuantity,
-      reason,
-      // Absent rather than undefined: the replay compares signatures of stored (JSON) events.
-      ...(terms
-        ? { price: ticksToPrice(terms.priceTicks, spec.tickSize), quantity: lotsToQuantity(terms.lots, spec.lotSize), remainingQuantity: lotsToQuantity(terms.remainingLots, spec.lotSize) }
-        : {}),
-    }),
-  ];
+  const refuse = (reason: AmendRefusalReason, terms?: RestingOrderView): MarketEvent[] => [amendRefusal(spec, a, reason, terms)];
   const resting = book.restingOrder(a.orderId);
   // Filled, cancelled or expired since risk accepted the amend. (Another user's order under this id
   // is not the trader's order either: refused the same way, its terms not disclosed.)
@@ -278,6 +288,27 @@ function amendOrRefuse(spec: MarketSpec, book: OrderBook, a: AmendRequest, ctx: 
   // A refused amend is the book's only event, and the order rests as it did (`resting` is its view from before).
   if (rejected) return refuse(amendRefusalOf(rejected.reason), resting);
   return translate(bookEvents, ctx(bookEvents));
+}
+
+// ---- inputs the decider could not decide (engine_error) ----
+
+/**
+ * The answer to an accepted order the decider failed on: rejected in full, the book untouched.
+ * None when the book already holds an order of that id: it did reach the book, and its reservation
+ * is still needed for what it may fill (replay refuses such a rejection the same way).
+ */
+function engineErrorOrder(spec: MarketSpec, book: OrderBook, o: Pick<EventData<'OrderAccepted'>, 'orderId' | 'userId' | 'quantity'>): MarketEvent[] {
+  if (book.restingOrder(o.orderId)) return [];
+  return [catalogueEvent('OrderRejectedByEngine', { orderId: o.orderId, userId: o.userId, marketId: spec.marketId, reason: 'engine_error', rejectedQuantity: o.quantity })];
+}
+
+/**
+ * The answer to an accepted amend the decider failed on: refused, the order on the terms the book
+ * holds (shown when it rests there and is the trader's, as for any other refusal).
+ */
+function engineErrorAmend(spec: MarketSpec, book: OrderBook, a: AmendRequest): MarketEvent {
+  const resting = book.restingOrder(a.orderId);
+  return amendRefusal(spec, a, 'engine_error', resting && resting.userId === a.userId ? resting : undefined);
 }
 
 // ---- the decider ----
@@ -384,6 +415,35 @@ export function createMarketDecider(options: MarketDeciderOptions) {
     return events;
   }
 
+  /**
+   * The answer to an input `decide` threw on every attempt (the execution handler dead-letters the
+   * input and appends this instead of its decision), decided on a state rebuilt without that failed
+   * attempt (a throwing `decide` may have half-changed the book). Evolve it like a decision. It
+   * leaves the book as it is: the market could not process the input, so nothing reached the book.
+   */
+  function engineErrorAnswer(command: MarketCommand, state: MarketState): MarketEvent[] {
+    if (state.pending.length > 0) throw new Error('a previous decision was not evolved: evolve its events or rebuild the state');
+    const spec = state.spec;
+    // No spec: a market not listed, whose stream the decider cannot keep (evolve ignores it, so the
+    // answer would not even mark the input as applied). The relay never publishes such an input.
+    if (!spec || command.inputPosition <= state.lastInputPosition) return [];
+    switch (command.kind) {
+      case 'AcceptedOrder':
+        // Another market's order is not this market's to answer (as in decide).
+        return command.order.marketId === spec.marketId ? engineErrorOrder(spec, state.book, command.order) : [];
+      case 'AmendAccepted':
+        return command.amend.marketId === spec.marketId ? [engineErrorAmend(spec, state.book, command.amend)] : [];
+      case 'CancelRequest':
+      case 'KillSwitch':
+      case 'Halt':
+      case 'ExpireOrder':
+        // These hold no money of their own: an order they did not reach stays open in the book and
+        // in the account alike, still covered by its reservation (the trader can cancel again; an
+        // operator acts on the dead letter). Dead letter only.
+        return [];
+    }
+  }
+
   /** Re-execute a recorded book command; its consequences become pending and must follow. */
   function replay(state: MarketState, spec: MarketSpec, event: TradecoreEvent): void {
     let command: BookCommand | null = null;
@@ -405,11 +465,25 @@ export function createMarketDecider(options: MarketDeciderOptions) {
         command = { kind: 'amend', orderId: event.data.orderId, priceTicks: priceToTicks(event.data.price, spec.tickSize), lots: quantityToLots(event.data.quantity, spec.lotSize) };
         break;
       case 'OrderRejectedByEngine':
-        return; // an order refused before it reached the book (kill switch, halt, bad steps)
+        // An order refused before it reached the book (kill switch, halt, bad steps, engine_error):
+        // the book does not change. An engine_error answer is answered again on the book as it is
+        // now and must come out the same (none for an order the book holds: not the handler's).
+        if (event.data.reason === 'engine_error') {
+          const again = engineErrorOrder(spec, state.book, { ...event.data, quantity: event.data.rejectedQuantity });
+          const signature = eventSignature(event);
+          if (again.length !== 1 || again[0] === undefined || eventSignature(again[0]) !== signature)
+            throw new MarketReplayError(`replaying ${signature} gave ${again.map(eventSignature).join(', ') || 'nothing'}`);
+        }
+        return;
       case 'OrderAmendRejectedByEngine': {
         // The refusal is its own decision: decide it again on the book as it is now, and it must be
         // the same refusal (a refusal leaves the book unchanged, so the rebuild goes on as live).
-        const again = amendOrRefuse(spec, state.book, event.data, () => ({ spec, cancelReason: 'user', tradeIds: [], now: '', rejectionsAreOrders: false }));
+        // engine_error was not the book's decision (the decider failed): it is answered again from
+        // the book's terms, as engineErrorAnswer did.
+        const again =
+          event.data.reason === 'engine_error'
+            ? [engineErrorAmend(spec, state.book, event.data)]
+            : amendOrRefuse(spec, state.book, event.data, () => ({ spec, cancelReason: 'user', tradeIds: [], now: '', rejectionsAreOrders: false }));
         const signature = eventSignature(event);
         if (again.length !== 1 || again[0] === undefined || eventSignature(again[0]) !== signature)
           throw new MarketReplayError(`replaying ${signature} gave ${again.map(eventSignature).join(', ') || 'nothing'}`);
@@ -462,7 +536,7 @@ export function createMarketDecider(options: MarketDeciderOptions) {
     };
   }
 
-  return { initialState, decide, evolve };
+  return { initialState, decide, evolve, engineErrorAnswer };
 }
 
 function orderIdOf(event: TradecoreEvent): string {

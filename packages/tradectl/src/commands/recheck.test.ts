@@ -37,6 +37,27 @@ describe('tradectl recheck', () => {
     expect(band.inputs.lastPrice).toBe('101');
   });
 
+  it('agrees with an order the market could not decide (engine_error), and with the next one, which the released funds pay for', async () => {
+    const erin = await f.sim.registerUser('erin');
+    await f.sim.deposit(erin, 'USD', '150', f.s.admin);
+    // 1 @ 100 reserves 100.2 of 150: the second order fits only once the first one's reservation is back
+    const failed = await f.sim.placeOrder({ userId: erin, marketId: f.s.btc, side: 'buy', price: '100.00', quantity: '1', engineError: true });
+    const next = await f.sim.placeOrder({ userId: erin, marketId: f.s.btc, side: 'buy', price: '100.00', quantity: '1' });
+    expect([failed.outcome, next.outcome]).toEqual(['accepted', 'accepted']);
+    for (const o of [failed, next]) {
+      const r = await tradectl(['recheck', o.orderId, '--format', 'json'], env);
+      expect(r.code, r.out + r.err).toBe(0);
+      const j = JSON.parse(r.out) as RecheckJson;
+      expect(j.agrees).toBe(true);
+      expect(j.inputs.available.quote).toBe('150');
+    }
+    const story = await tradectl(['order', failed.orderId], env);
+    expect(story.code).toBe(0);
+    expect(story.out).toContain('rejected by the execution handler: engine_error (1): the market could not decide the accepted order (input dead-lettered); it never reached the book, nothing traded');
+    expect(story.out).toContain('reservation released: 100.2 USD (rejected)');
+    expect(story.out).toContain('Status: rejected');
+  });
+
   it('disagrees (exit 1) when a recorded input was changed behind the store: a deposit made larger', async () => {
     await f.pool.query(
       `update event_store.events set data = jsonb_set(data, '{amount}', '"1000"') where stream = $1 and type = 'FundsDeposited'`,

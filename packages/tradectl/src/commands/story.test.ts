@@ -165,6 +165,24 @@ describe("the book's refusal of an amend, in words", () => {
     );
   });
 
+  it('says when the execution handler, not the book, answered: the market could not decide the input (engine_error)', () => {
+    const order = { orderId: 'o', userId: 3, marketId: 2 };
+    const rejected = recorded('OrderRejectedByEngine', { ...order, reason: 'engine_error', rejectedQuantity: '2' });
+    expect(describeEvent(rejected)).toBe(
+      'rejected by the execution handler: engine_error (2): the market could not decide the accepted order (input dead-lettered); it never reached the book, nothing traded',
+    );
+    expect(riskDecisionOf(rejected)).toBeUndefined();
+    // the book's own rejections read as before
+    expect(describeEvent(recorded('OrderRejectedByEngine', { ...order, reason: 'fok_unfillable', rejectedQuantity: '2' }))).toBe('rejected by the matching engine: fok_unfillable (2)');
+    expect(describeEvent(recorded('OrderAmendRejectedByEngine', { ...request, reason: 'engine_error', price: '49', quantity: '2', remainingQuantity: '1.5' }))).toBe(
+      'amend refused by the execution handler: engine_error (asked 2 @ 50.5, request r1): the market could not decide it (input dead-lettered); the order stays 2 @ 49 (remaining 1.5)',
+    );
+    // without terms the book does not hold the order: not "no longer", which would say it ended
+    expect(describeEvent(recorded('OrderAmendRejectedByEngine', { ...request, reason: 'engine_error' }))).toBe(
+      'amend refused by the execution handler: engine_error (asked 2 @ 50.5, request r1): the market could not decide it (input dead-lettered); the order is not on the book',
+    );
+  });
+
   it("names the refused request in the account's release", () => {
     const released = recorded('ReservationReleased', { orderId: 'o', userId: 3, marketId: 2, asset: 'USD', amount: '1.002', cause: 'amend_rejected', requestId: 'r1' });
     expect(describeEvent(released)).toBe('reservation released: 1.002 USD (amend_rejected, request r1)');

@@ -3,7 +3,7 @@
  * account, event by event in global order, with who caused each event and every risk decision's
  * rule, limit and observed value.
  */
-import { addDecimals, shownWithoutVault } from '@tradecore/core-domain';
+import { addDecimals, shownWithoutVault, type RejectReason } from '@tradecore/core-domain';
 import type { RecordedEvent } from '@tradecore/event-store';
 import type { Connection } from '../connect.ts';
 import { notFound } from '../errors.ts';
@@ -11,6 +11,9 @@ import { eventTimeIso } from '../filter.ts';
 import { eventJson, textTable } from '../format.ts';
 import type { Output } from '../io.ts';
 import { scan } from '../log.ts';
+
+/** The reason the execution handler gives an order or amend its market decider failed on. */
+const ENGINE_ERROR: RejectReason = 'engine_error';
 
 function rec(x: unknown): Record<string, unknown> {
   return typeof x === 'object' && x !== null && !Array.isArray(x) ? (x as Record<string, unknown>) : {};
@@ -96,12 +99,20 @@ export function describe(e: RecordedEvent): string {
     case 'OrderAmended':
       return `amended on the book: ${str(d.quantity)} @ ${str(d.price)} (remaining ${str(d.remainingQuantity)}${d.priorityLost === true ? ', priority lost' : ''})`;
     case 'OrderRejectedByEngine':
+      // engine_error is not the book's verdict: the execution handler could not decide the order at
+      // all, and says so to release what risk reserved. An auditor looks for the dead letter.
+      if (d.reason === ENGINE_ERROR)
+        return `rejected by the execution handler: engine_error (${str(d.rejectedQuantity)}): the market could not decide the accepted order (input dead-lettered); it never reached the book, nothing traded`;
       return `rejected by the matching engine: ${str(d.reason)} (${str(d.rejectedQuantity)})`;
-    case 'OrderAmendRejectedByEngine':
+    case 'OrderAmendRejectedByEngine': {
       // Not the order's rejection: the order goes on (or had already ended) on the terms it had.
-      return `amend refused by the book: ${str(d.reason)} (asked ${str(d.newQuantity)} @ ${str(d.newPrice)}, request ${str(d.requestId)}); ${
-        d.price === undefined ? 'the order was no longer on the book' : `the order stays ${str(d.quantity)} @ ${str(d.price)} (remaining ${str(d.remainingQuantity)})`
-      }`;
+      const terms = `the order stays ${str(d.quantity)} @ ${str(d.price)} (remaining ${str(d.remainingQuantity)})`;
+      const asked = `(asked ${str(d.newQuantity)} @ ${str(d.newPrice)}, request ${str(d.requestId)})`;
+      // engine_error carries terms only when the book holds the order; without them it says nothing of whether the order rests.
+      if (d.reason === ENGINE_ERROR)
+        return `amend refused by the execution handler: engine_error ${asked}: the market could not decide it (input dead-lettered); ${d.price === undefined ? 'the order is not on the book' : terms}`;
+      return `amend refused by the book: ${str(d.reason)} ${asked}; ${d.price === undefined ? 'the order was no longer on the book' : terms}`;
+    }
     case 'MarketHalted':
       return `market ${str(d.marketId)} halted: ${str(d.reason)}`;
     case 'MarketResumed':

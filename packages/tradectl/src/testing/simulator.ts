@@ -113,6 +113,12 @@ export interface PlaceRequest {
   price?: string | null;
   quantity: string;
   timeInForce?: TimeInForce;
+  /**
+   * The execution handler could not decide the accepted order (its market decider threw; the input
+   * was dead-lettered): the market answers OrderRejectedByEngine engine_error, never reaching the
+   * book, and risk releases the reservation.
+   */
+  engineError?: boolean;
 }
 
 export interface PlaceResult {
@@ -292,8 +298,26 @@ export class Simulator {
     if (!d || d.type !== 'OrderAccepted') {
       return { orderId, outcome: 'rejected', reason: d?.type === 'OrderRejected' ? d.data.reason : 'none', placedPosition, decisionPosition, trades: 0 };
     }
+    if (req.engineError) {
+      await this.answerEngineError(d.data, corr, decisionPosition, decision.ids[0] ?? null);
+      return { orderId, outcome: 'accepted', placedPosition, decisionPosition, trades: 0 };
+    }
     const trades = await this.execute(d.data, spec, corr, decisionPosition, decision.ids[0] ?? null);
     return { orderId, outcome: 'accepted', placedPosition, decisionPosition, trades };
+  }
+
+  /** The execution handler's answer to an accepted order it could not decide, and risk's release. */
+  private async answerEngineError(acc: EventData<'OrderAccepted'>, corr: string, inputPosition: bigint, acceptedId: string | null): Promise<void> {
+    this.tick(5);
+    const rejected: TradecoreEvent = {
+      type: 'OrderRejectedByEngine',
+      schemaVersion: 1,
+      data: { orderId: acc.orderId, userId: acc.userId, marketId: acc.marketId, reason: 'engine_error', rejectedQuantity: acc.quantity },
+    };
+    const re = this.event(rejected, this.meta(acc.userId, corr, acceptedId, { inputPosition: inputPosition.toString() }));
+    const rr = await this.write(`market-${acc.marketId}`, [re]);
+    if (rejected.type === 'OrderRejectedByEngine')
+      await this.decide(acc.userId, { kind: 'ReleaseOrder', inputPosition: rr.positions[0] ?? 0n, inputAt: re.metadata.occurredAt, event: rejected }, corr, re.eventId, null);
   }
 
   /** The execution handler for an accepted order: enter, match, rest or cancel; then settle. */
