@@ -49,10 +49,12 @@ export const RejectReason = z.enum([
   /** Quantity not a positive multiple of the market's lot (command-api validates; defensive). */
   'invalid_quantity',
   /**
-   * The execution handler could not decide the order or amend at all: the market decider threw on
-   * every attempt and the input was dead-lettered. Written only by the execution handler
-   * (`OrderRejectedByEngine`, `OrderAmendRejectedByEngine`), so that what risk reserved for it is
-   * released instead of held forever; never a risk rejection.
+   * A handler could not decide the input at all: its decider threw on every attempt and the input
+   * was dead-lettered; the refusal is written in the decision's place, never decided by a rule.
+   * The execution handler (`OrderRejectedByEngine`, `OrderAmendRejectedByEngine`), so that what risk
+   * reserved is released instead of held forever; the risk handler (`OrderRejected`,
+   * `OrderAmendRejected`, `OrderCancelRejected`, rule `engine.error`, nothing reserved), so that a
+   * trader's request is answered instead of staying pending forever.
    */
   'engine_error',
 ]);

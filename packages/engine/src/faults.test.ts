@@ -3,11 +3,21 @@
  * (Kafka topic or engine_dead_letters table), counted and logged, and the handler goes on; an
  * unavailable store stops an ordered handler instead of skipping. An accepted order the market
  * decider throws on is, besides, answered on the market stream (OrderRejectedByEngine engine_error)
- * exactly once, however often it is redelivered.
+ * exactly once, however often it is redelivered; likewise a trader's order, amend or cancel the
+ * account decider throws on is refused on the account stream (engine_error), and a market fact is not.
  */
-import { createMarketDecider, createOrderBook, type MarketDecider } from '@tradecore/core-domain';
+import {
+  accountDecider,
+  balancesView,
+  createMarketDecider,
+  createOrderBook,
+  parseEvent,
+  type AccountCommand,
+  type AccountDecider,
+  type MarketDecider,
+} from '@tradecore/core-domain';
 import { describeWith, getKafka } from '@tradecore/testkit';
-import { EventStoreUnavailableError, type EventStore, type RecordedEvent } from '@tradecore/event-store';
+import { EventStoreUnavailableError, type EventStore, type NewEvent, type RecordedEvent } from '@tradecore/event-store';
 import type { KafkaMessage } from 'kafkajs';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
@@ -15,6 +25,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPostgresCheckpointStore } from './checkpoints.ts';
 import type { DeadLetter } from './dead-letter.ts';
 import { createExecutionHandler } from './execution-handler.ts';
+import { createRiskHandler } from './risk-handler.ts';
 import type { HandlerDeps } from './handler-deps.ts';
 import { derivedEventId } from './ids.ts';
 import { inputFromEvent, type InboxHandler } from './inbox.ts';
@@ -22,7 +33,7 @@ import { startInProcessEngine } from './in-process.ts';
 import { startKafkaEngine } from './kafka-engine.ts';
 import { engineMetrics } from './observability.ts';
 import { startRelay } from './relay.ts';
-import { marketPartition, topicName } from './routing.ts';
+import { accountPartition, marketPartition, topicName } from './routing.ts';
 import {
   USER_A,
   USER_B,
@@ -277,6 +288,213 @@ describe('an accepted order the market decider cannot decide', () => {
     ]);
     // the order still rests, and its reservation with it: the trader can cancel again
     expect((await marketStream(3)).map((e) => e.type)).toEqual(rested);
+  });
+});
+
+/** core-domain's account decider, except that deciding a request or trade named in `poisoned` throws. */
+function failingAccountDecider(poisoned: ReadonlySet<string>): AccountDecider {
+  const idOf = (command: AccountCommand): string | null => {
+    switch (command.kind) {
+      case 'PlaceOrder':
+        return command.order.orderId;
+      case 'AmendOrder':
+      case 'CancelOrder':
+        return command.request.requestId;
+      case 'SettleTrade':
+        return command.trade.tradeId;
+      case 'ReleaseOrder':
+      case 'ApplyAmend':
+      case 'DropAmend':
+        return null;
+    }
+  };
+  return {
+    ...accountDecider,
+    decide(command, state) {
+      const id = idOf(command);
+      if (id !== null && poisoned.has(id)) throw new Error(`simulated account decider defect on ${command.kind} ${id}`);
+      return accountDecider.decide(command, state);
+    },
+  };
+}
+
+describe('a request the account decider cannot decide', () => {
+  let ts: TestStore;
+  const [U1, U2, U3, U4] = [21, 22, 23, 24];
+  beforeAll(async () => {
+    ts = await createTestStore('faults_risk_answer');
+    await seedMarketAndDeposits(ts.store, [1], [U1, U2, U3, U4]);
+  });
+  afterAll(async () => ts?.close());
+
+  /** The risk handler as a host runs it, with its dead letters kept in `letters`. */
+  async function riskHandler(store: EventStore, decider: AccountDecider, letters: DeadLetter[], storeAttempts = 3): Promise<InboxHandler> {
+    const deps: HandlerDeps = {
+      store,
+      clock,
+      logger: quietLogger,
+      metrics: engineMetrics(),
+      deadLetters: {
+        publish: (letter) => {
+          letters.push(letter);
+          return Promise.resolve();
+        },
+      },
+      signal: new AbortController().signal,
+      tuning: { poisonAttempts: 2, storeAttempts, storeBackoff: { initialMs: 5, maxMs: 10 } },
+      accountDecider: decider,
+    };
+    const handler = createRiskHandler(deps);
+    await handler.assigned([]);
+    return handler;
+  }
+
+  /** Appends a trader's request (or a market fact) to `stream` and returns it as recorded. */
+  async function recorded(stream: string, event: NewEvent): Promise<RecordedEvent> {
+    await ts.store.appendToStream(stream, [event], { expectedRevision: 'any' });
+    return (await ts.store.readStream(stream)).find((e) => e.eventId === event.eventId)!;
+  }
+  const placeBuy = async (userId: number, quantity = '1') => {
+    const p = orderPlaced({ userId, marketId: 1, side: 'buy', price: '100', quantity });
+    return { orderId: p.orderId, input: await recorded(p.stream, p.event) };
+  };
+  const deliver = (handler: InboxHandler, input: RecordedEvent, userId: number) =>
+    handler.handle(accountPartition(userId), [inputFromEvent(input, String(userId), accountPartition(userId))]);
+  /** The account stream's decisions (the deposits of the seed left out). */
+  const decisions = async (userId: number) => (await ts.store.readStream(`account-${userId}`)).filter((e) => e.type !== 'FundsDeposited');
+  const balances = async (userId: number) => {
+    let s = accountDecider.initialState();
+    for (const e of await ts.store.readStream(`account-${userId}`)) s = accountDecider.evolve(s, parseEvent(e.type, 1, e.data), e.metadata);
+    return balancesView(s);
+  };
+
+  it('dead-letters an order it throws on and rejects it (engine_error), once however often it is redelivered; nothing is reserved', async () => {
+    const before = await balances(U1);
+    const { orderId, input } = await placeBuy(U1, '2.5');
+    const letters: DeadLetter[] = [];
+    await deliver(await riskHandler(ts.store, failingAccountDecider(new Set([orderId])), letters), input, U1);
+
+    expect(letters.map((l) => [l.handler, l.reason, l.input.event?.eventId, l.attempts])).toEqual([['risk', 'decider', input.eventId, 2]]);
+    const [rejection, ...rest] = await decisions(U1);
+    expect(rest).toEqual([]);
+    expect(rejection).toMatchObject({
+      // the id a decision of this input would have: a second append of it is the store's idempotent retry
+      eventId: derivedEventId(input.eventId, `account-${U1}`, 0),
+      type: 'OrderRejected',
+      data: { orderId, userId: U1, marketId: 1, reason: 'engine_error', rule: 'engine.error', limit: null, observed: null },
+      metadata: { causationId: input.eventId, inputPosition: input.globalPosition.toString(), correlationId: input.metadata.correlationId },
+    });
+    expect(await balances(U1)).toEqual(before);
+
+    // Redelivered to the same kind of handler, to a fresh one, and to one with the defect fixed:
+    // the account marks the input applied, so nothing is decided, dead-lettered or appended again.
+    const same = await riskHandler(ts.store, failingAccountDecider(new Set([orderId])), letters);
+    await deliver(same, input, U1);
+    await deliver(same, input, U1);
+    await deliver(await riskHandler(ts.store, failingAccountDecider(new Set([orderId])), letters), input, U1);
+    await deliver(await riskHandler(ts.store, accountDecider, letters), input, U1);
+    expect(letters).toHaveLength(1);
+    expect((await decisions(U1)).map((e) => e.eventId)).toEqual([rejection!.eventId]);
+  });
+
+  it('after a crash between the dead letter and the append, the redelivered order is answered once', async () => {
+    const { orderId, input } = await placeBuy(U2);
+    const letters: DeadLetter[] = [];
+    // The account append fails as if the process died right after publishing the dead letter.
+    const crashing: EventStore = {
+      ...ts.store,
+      appendToStream: (stream, events, o) => (stream === `account-${U2}` ? Promise.reject(new EventStoreUnavailableError('simulated crash')) : ts.store.appendToStream(stream, events, o)),
+    };
+    await expect(deliver(await riskHandler(crashing, failingAccountDecider(new Set([orderId])), letters, 1), input, U2)).rejects.toThrow(/stopping rather than skipping/);
+    expect(letters.map((l) => l.reason)).toEqual(['decider']);
+    expect(await decisions(U2)).toEqual([]);
+
+    // Redelivered (no checkpoint or offset moved past it): dead-lettered again (at least once), answered once.
+    const second = await riskHandler(ts.store, failingAccountDecider(new Set([orderId])), letters);
+    await deliver(second, input, U2);
+    await deliver(second, input, U2);
+    expect(letters.map((l) => l.reason)).toEqual(['decider', 'decider']);
+    expect((await decisions(U2)).map((e) => [e.type, (e.data as { orderId: string }).orderId, (e.data as { reason: string }).reason])).toEqual([['OrderRejected', orderId, 'engine_error']]);
+  });
+
+  it('refuses an amend and a cancel it throws on (engine_error), and answers nothing the account already decided', async () => {
+    const { orderId, input } = await placeBuy(U3);
+    const letters: DeadLetter[] = [];
+    await deliver(await riskHandler(ts.store, accountDecider, letters), input, U3);
+    const opened = await balances(U3);
+    expect((await decisions(U3)).map((e) => e.type)).toEqual(['OrderAccepted']);
+    // The order is open in the account: a redelivery of its placement to a decider that now throws
+    // is skipped as applied. No dead letter, and above all no rejection of an open order.
+    await deliver(await riskHandler(ts.store, failingAccountDecider(new Set([orderId])), letters), input, U3);
+    expect(letters).toEqual([]);
+
+    const amendId = orderId.replace(/^.{8}/, 'aaaaaaaa');
+    const cancelId = orderId.replace(/^.{8}/, 'cccccccc');
+    const amend = await recorded(`order-${orderId}`, newEvent('OrderAmendRequested', { orderId, userId: U3, marketId: 1, requestId: amendId, newPrice: '101', newQuantity: null, requestedAt: '2025-01-01T00:10:00.000Z' }, U3));
+    const cancel = await recorded(`order-${orderId}`, newEvent('OrderCancelRequested', { orderId, userId: U3, marketId: 1, requestId: cancelId, requestedAt: '2025-01-01T00:11:00.000Z' }, U3));
+    const handler = await riskHandler(ts.store, failingAccountDecider(new Set([amendId, cancelId])), letters);
+    await handler.handle(accountPartition(U3), [amend, cancel].map((e) => inputFromEvent(e, String(U3), accountPartition(U3))));
+    expect(letters.map((l) => [l.reason, l.input.event?.type])).toEqual([
+      ['decider', 'OrderAmendRequested'],
+      ['decider', 'OrderCancelRequested'],
+    ]);
+    const [, amendAnswer, cancelAnswer, ...rest] = await decisions(U3);
+    expect(rest).toEqual([]);
+    expect(amendAnswer).toMatchObject({
+      eventId: derivedEventId(amend.eventId, `account-${U3}`, 0),
+      type: 'OrderAmendRejected',
+      data: { orderId, requestId: amendId, reason: 'engine_error', rule: 'engine.error', limit: null, observed: null },
+      metadata: { inputPosition: amend.globalPosition.toString() },
+    });
+    expect(cancelAnswer).toMatchObject({
+      eventId: derivedEventId(cancel.eventId, `account-${U3}`, 0),
+      type: 'OrderCancelRejected',
+      data: { orderId, requestId: cancelId, reason: 'engine_error' },
+      metadata: { inputPosition: cancel.globalPosition.toString() },
+    });
+    // the order keeps its terms and its reservation
+    expect(await balances(U3)).toEqual(opened);
+  });
+
+  it("answers neither a market fact it throws on (a trade to settle) nor an input that failed its schema", async () => {
+    const { orderId, input } = await placeBuy(U4);
+    const letters: DeadLetter[] = [];
+    await deliver(await riskHandler(ts.store, accountDecider, letters), input, U4);
+    const tradeId = orderId.replace(/^.{8}/, 'tttttttt');
+    const trade = await recorded(
+      'market-1',
+      newEvent(
+        'TradeExecuted',
+        {
+          tradeId,
+          marketId: 1,
+          price: '100',
+          quantity: '1',
+          takerSide: 'buy',
+          takerOrderId: orderId,
+          takerUserId: U4,
+          makerOrderId: orderId.replace(/^.{8}/, 'mmmmmmmm'),
+          makerUserId: U1,
+          takerFee: '0.2',
+          makerFee: '0.1',
+          takerRemainingQuantity: '0',
+          makerRemainingQuantity: '0',
+          executedAt: '2025-01-01T00:12:00.000Z',
+        },
+        null,
+      ),
+    );
+    const bad = orderPlaced({ userId: U4, marketId: 1, side: 'buy', price: '100', quantity: '1' });
+    (bad.event.data as { quantity: string }).quantity = '-1';
+    const badInput = await recorded(bad.stream, bad.event);
+    const handler = await riskHandler(ts.store, failingAccountDecider(new Set([tradeId])), letters);
+    await handler.handle(accountPartition(U4), [trade, badInput].map((e) => inputFromEvent(e, String(U4), accountPartition(U4))));
+    expect(letters.map((l) => [l.reason, l.input.event?.type])).toEqual([
+      ['decider', 'TradeExecuted'],
+      ['schema', 'OrderPlaced'],
+    ]);
+    // The trade stays dead-lettered for operators: no refusal of it, no settlement.
+    expect((await decisions(U4)).map((e) => e.type)).toEqual(['OrderAccepted']);
   });
 });
 

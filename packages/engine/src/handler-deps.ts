@@ -1,4 +1,4 @@
-import type { AccountLimits, MarketDecider } from '@tradecore/core-domain';
+import type { AccountDecider, AccountLimits, MarketDecider } from '@tradecore/core-domain';
 import type { EventStore } from '@tradecore/event-store';
 import type { DeadLetterSink } from './dead-letter.ts';
 import type { Clock } from './ids.ts';
@@ -38,6 +38,11 @@ export interface HandlerDeps {
    * one that throws on a chosen input, to prove what a dead-lettered input leaves behind.
    */
   marketDecider?: MarketDecider;
+  /**
+   * Risk handler: the account decider. Default core-domain's; tests inject one whose `decide`
+   * throws on a chosen input, to prove that a dead-lettered request is still answered.
+   */
+  accountDecider?: AccountDecider;
 }
 
 /** The stream runner's options every handler shares: its name, the injected ports and the tuning. */

@@ -1,4 +1,14 @@
-import { accountDecider, createMarketDecider, createOrderBook, parseEvent, type AccountState, type EventData, type MarketDecider } from '@tradecore/core-domain';
+import {
+  accountDecider,
+  createMarketDecider,
+  createOrderBook,
+  orderDecider,
+  parseEvent,
+  type AccountDecider,
+  type AccountState,
+  type EventData,
+  type MarketDecider,
+} from '@tradecore/core-domain';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startInProcessEngine } from './in-process.ts';
 import { engineMetrics } from './observability.ts';
@@ -233,6 +243,95 @@ describe('single-node mode: an order and an amend the market decider cannot deci
     const final = countTypes(await allEvents(ts.store));
     expect(final.OrderRejectedByEngine).toBe(counts.OrderRejectedByEngine);
     expect(final.OrderAmendRejectedByEngine).toBe(counts.OrderAmendRejectedByEngine);
+    expect(await deadLetters()).toHaveLength(2);
+    expect((await accountState(ts, USER_B)).balances.get('USD')?.reserved).toBe(0n);
+  });
+});
+
+describe('single-node mode: an order and a cancel the account decider cannot decide', () => {
+  let ts: TestStore;
+  beforeAll(async () => {
+    ts = await createTestStore('inproc_risk_engine_error');
+    await seedMarketAndDeposits(ts.store);
+  });
+  afterAll(async () => ts?.close());
+
+  it('dead-letters each and refuses it on the account stream (engine_error): the order ends rejected, nothing reserved, the balances as they were', async () => {
+    // core-domain's account decider, except that it throws on the orders and requests named in `poisoned`.
+    const poisoned = new Set<string>();
+    const failing: AccountDecider = {
+      ...accountDecider,
+      decide(command, state) {
+        if ((command.kind === 'PlaceOrder' && poisoned.has(command.order.orderId)) || (command.kind === 'CancelOrder' && poisoned.has(command.request.requestId)))
+          throw new Error('simulated account decider defect');
+        return accountDecider.decide(command, state);
+      },
+    };
+    const engine = await startInProcessEngine({ store: ts.store, pool: ts.pool, clock, logger: quietLogger, checkpointName: 'risk-engine-error', accountDecider: failing, tuning: { poisonAttempts: 2 } });
+    const ofOrder = async (orderId: string) => (await allEvents(ts.store)).filter((e) => (e.data as { orderId?: string }).orderId === orderId);
+    const deadLetters = async () =>
+      (await ts.pool.query<{ handler: string; reason: string; event_id: string; event_type: string }>('select handler, reason, event_id, event_type from engine_dead_letters order by id')).rows;
+
+    // A's ask at 101 rests: B's buy at 101 would trade against it, had risk accepted it.
+    await appendOrder(ts.store, { userId: USER_A, marketId: 1, side: 'sell', price: '101', quantity: '1' });
+    await waitForCount(ts.store, 'OrderRested', 1);
+    const beforeOrder = await accountState(ts, USER_B);
+    const buy = orderPlaced({ userId: USER_B, marketId: 1, side: 'buy', price: '101', quantity: '1' });
+    poisoned.add(buy.orderId);
+    await ts.store.appendToStream(buy.stream, [buy.event], { expectedRevision: 'no_stream' });
+    await waitFor('the order answered', async () => (await ofOrder(buy.orderId)).some((e) => e.type === 'OrderRejected'));
+    await waitForQuiet(ts.store, 500);
+
+    const events = await ofOrder(buy.orderId);
+    expect(events.map((e) => e.type)).toEqual(['OrderPlaced', 'OrderRejected']);
+    const [placed, rejected] = events;
+    expect(rejected).toMatchObject({ stream: `account-${USER_B}`, data: { userId: USER_B, marketId: 1, reason: 'engine_error', rule: 'engine.error', limit: null, observed: null } });
+    expect(rejected?.metadata).toMatchObject({ causationId: placed?.eventId, inputPosition: placed?.globalPosition.toString() });
+    // the order's own story: rejected, engine_error (what command-api and the read models fold)
+    let order = orderDecider.initialState();
+    for (const e of events) order = orderDecider.evolve(order, parseEvent(e.type, 1, e.data));
+    expect(order).toMatchObject({ status: 'rejected', rejectReason: 'engine_error', remainingQuantity: '0' });
+    const afterOrder = await accountState(ts, USER_B);
+    expect(afterOrder.balances).toEqual(beforeOrder.balances);
+    expect(afterOrder.balances.get('USD')?.reserved).toBe(0n);
+    expect(afterOrder.openOrders.has(buy.orderId)).toBe(false);
+    // nothing reached the market: A's ask still rests untouched
+    expect((await allEvents(ts.store)).filter((e) => e.stream === 'market-1').map((e) => e.type)).toEqual(['OrderEntered', 'OrderRested']);
+    expect(await deadLetters()).toEqual([{ handler: 'risk', reason: 'decider', event_id: placed?.eventId, event_type: 'OrderPlaced' }]);
+
+    // A cancel: B's bid at 99 rests; B's cancel of it is what the decider throws on.
+    const bid = orderPlaced({ userId: USER_B, marketId: 1, side: 'buy', price: '99', quantity: '1' });
+    await ts.store.appendToStream(bid.stream, [bid.event], { expectedRevision: 'no_stream' });
+    await waitForCount(ts.store, 'OrderRested', 2);
+    const beforeCancel = await accountState(ts, USER_B);
+    const requestId = bid.orderId.replace(/^.{8}/, 'cccccccc');
+    poisoned.add(requestId);
+    const cancel = newEvent('OrderCancelRequested', { orderId: bid.orderId, userId: USER_B, marketId: 1, requestId, requestedAt: '2025-01-01T00:10:00.000Z' }, USER_B);
+    await ts.store.appendToStream(bid.stream, [cancel], { expectedRevision: 0n });
+    await waitFor('the cancel answered', async () => (await ofOrder(bid.orderId)).some((e) => e.type === 'OrderCancelRejected'));
+    await waitForQuiet(ts.store, 500);
+    expect((await ofOrder(bid.orderId)).map((e) => e.type)).toEqual(['OrderPlaced', 'OrderAccepted', 'OrderEntered', 'OrderRested', 'OrderCancelRequested', 'OrderCancelRejected']);
+    expect((await ofOrder(bid.orderId)).at(-1)).toMatchObject({ stream: `account-${USER_B}`, data: { requestId, reason: 'engine_error' } });
+    const afterCancel = await accountState(ts, USER_B);
+    expect(afterCancel.balances).toEqual(beforeCancel.balances);
+    expect(afterCancel.openOrders.get(bid.orderId)).toEqual(beforeCancel.openOrders.get(bid.orderId));
+    expect((await deadLetters()).map((l) => l.event_type)).toEqual(['OrderPlaced', 'OrderCancelRequested']);
+    await engine.stop();
+
+    // A fresh engine (its checkpoint from the start: every input redelivered, the defect fixed)
+    // decides none of the answered inputs again, and goes on: A's sell at 99 trades with B's bid,
+    // which is still open in the book and in the account.
+    const counts = countTypes(await waitForQuiet(ts.store, 1_000));
+    const again = await startInProcessEngine({ store: ts.store, pool: ts.pool, clock, logger: quietLogger, checkpointName: 'risk-engine-error-replay' });
+    await appendOrder(ts.store, { userId: USER_A, marketId: 1, side: 'sell', price: '99', quantity: '1' });
+    const after = await waitForCount(ts.store, 'FillSettled', 2);
+    await waitForQuiet(ts.store, 1_000);
+    await again.stop();
+    expect(after.find((e) => e.type === 'TradeExecuted')?.data).toMatchObject({ makerOrderId: bid.orderId, price: '99', quantity: '1' });
+    const final = countTypes(await allEvents(ts.store));
+    expect(final.OrderRejected).toBe(counts.OrderRejected);
+    expect(final.OrderCancelRejected).toBe(counts.OrderCancelRejected);
+    expect(final.OrderCancelAccepted).toBeUndefined();
     expect(await deadLetters()).toHaveLength(2);
     expect((await accountState(ts, USER_B)).balances.get('USD')?.reserved).toBe(0n);
   });

@@ -5,7 +5,7 @@
  * saved after the handlers finished the batch; a crash redelivers the batch, which the handlers
  * skip (exactly-once effects). Poison inputs go to the engine_dead_letters table.
  */
-import type { MarketDecider } from '@tradecore/core-domain';
+import type { AccountDecider, MarketDecider } from '@tradecore/core-domain';
 import type { EventStore, RecordedEvent, Subscription } from '@tradecore/event-store';
 import type pg from 'pg';
 import { backoffDelay, sleep } from './backoff.ts';
@@ -39,6 +39,8 @@ export interface InProcessEngineOptions {
   tuning?: HandlerTuning;
   /** The execution handler's market decider (HandlerDeps.marketDecider; tests). */
   marketDecider?: MarketDecider;
+  /** The risk handler's account decider (HandlerDeps.accountDecider; tests). */
+  accountDecider?: AccountDecider;
   /** Called after each batch was handled and checkpointed (tests). */
   onBatch?: (info: { count: number; lastPosition: bigint }) => void;
 }
@@ -69,6 +71,7 @@ export async function startInProcessEngine(options: InProcessEngineOptions): Pro
     signal: abort.signal,
     tuning: options.tuning,
     marketDecider: options.marketDecider,
+    accountDecider: options.accountDecider,
   });
   for (const h of handlers)
     await h.assigned(Array.from({ length: h.inbox === 'account-inbox' ? ACCOUNT_INBOX_PARTITIONS : MARKET_INBOX_PARTITIONS }, (_, i) => i));

@@ -4,6 +4,14 @@
  * (markets + control streams) and the last prices it needs, then decides the inputs of each
  * account in order (accounts concurrently), appending each account's decisions with the expected
  * revision it loaded (StreamRunner: exactly-once effects, poison and store-failure handling).
+ *
+ * An input the account decider throws on every attempt is dead-lettered (stream-runner.ts). When it
+ * is a trader's request (`OrderPlaced`, `OrderAmendRequested`, `OrderCancelRequested`), nothing else
+ * would ever answer it: the order stayed pending and the trader never learned its fate. So the
+ * account stream gets the ordinary refusal with reason `engine_error` in the input's place, as
+ * that input's decision (core-domain's `accountEngineErrorAnswer`; it reserves nothing). The market's
+ * facts (trades, closes, amends applied or refused) get no answer: they stay dead-lettered for
+ * operators.
  */
 import {
   DEFAULT_ACCOUNT_LIMITS,
@@ -63,6 +71,7 @@ class PoisonInputError extends Error {
 export function createRiskHandler(deps: HandlerDeps): InboxHandler {
   const name = 'risk' as const;
   const logger = deps.logger.child({ handler: name });
+  const decider = deps.accountDecider ?? accountDecider;
   const limits = deps.tuning?.limits ?? DEFAULT_ACCOUNT_LIMITS;
   const runner = new StreamRunner<AccountState>(accountModel, runnerOptions(name, deps, logger));
   const reference = new ReferenceData(deps.store);
@@ -168,10 +177,21 @@ export function createRiskHandler(deps: HandlerDeps): InboxHandler {
             await deadLetter(deps.deadLetters, { handler: name, input: it.input, reason: 'schema', error: new Error(`account-inbox key ${JSON.stringify(key)} is not a user id`), attempts: 1 }, deps.metrics, logger);
           return;
         }
-        await runner.run(streams.account(userId), items, (state, r) => {
-          const command = commandFor(userId, r, lastPrice.get(r.eventId) ?? null);
-          return command ? accountDecider.decide(command, state) : [];
-        });
+        const command = (r: RecordedEvent) => commandFor(userId, r, lastPrice.get(r.eventId) ?? null);
+        await runner.run(
+          streams.account(userId),
+          items,
+          (state, r) => {
+            const c = command(r);
+            return c ? decider.decide(c, state) : [];
+          },
+          // A dead-lettered request's refusal (engine_error). An input that is not this account's
+          // (PoisonInputError) throws here too, and the runner appends nothing for it.
+          (state, r) => {
+            const c = command(r);
+            return c ? decider.engineErrorAnswer(c, state) : [];
+          },
+        );
       });
     },
     async assigned() {

@@ -2,11 +2,22 @@
  * The read models of an amend the book refused: the order keeps its terms and its place in the L2
  * book, and the balance moves only with the account's events (up with OrderAmendAccepted, back
  * down with the ReservationReleased that answers the refusal). And of an order the execution
- * handler could not decide: rejected with reason engine_error, its reservation released.
+ * handler could not decide: rejected with reason engine_error, its reservation released; and of one
+ * the risk handler could not decide: rejected with reason engine_error, nothing ever reserved.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
-import { catalogueEvent, type TradecoreEvent } from '@tradecore/core-domain';
+import {
+  DEFAULT_ACCOUNT_LIMITS,
+  accountDecider,
+  catalogueEvent,
+  evolveAccount,
+  evolveControl,
+  initialAccountState,
+  initialControlState,
+  type AccountCommand,
+  type TradecoreEvent,
+} from '@tradecore/core-domain';
 import type { RecordedEvent } from '@tradecore/event-store';
 import { createTestDatabase, type TestDatabase } from '@tradecore/testkit';
 import { createProjector, snapshotReadModels } from './index.ts';
@@ -160,6 +171,41 @@ describe('an order the execution handler could not decide', () => {
     expect(await projector.position()).toBe(BigInt(events.length));
 
     const snap = await snapshotReadModels(pool, 'engine_error');
+    const ref = referenceFold(events).tables;
+    for (const table of ['orders', 'balances', 'book_levels']) expect(snap[table], table).toEqual(ref[table]);
+  });
+});
+
+describe('an order the risk handler could not decide', () => {
+  it('shows the order rejected with reason engine_error, nothing reserved, the balance untouched', async () => {
+    const [listed, deposited, placed] = resting;
+    if (listed?.type !== 'MarketListed' || deposited?.type !== 'FundsDeposited' || placed?.type !== 'OrderPlaced') throw new Error('fixture order changed');
+    // The account decider's answer to the OrderPlaced it threw on, as the risk handler appends it.
+    const account = evolveAccount(initialAccountState(), deposited);
+    const command: AccountCommand = { kind: 'PlaceOrder', inputPosition: 3n, inputAt: AT, order: placed.data, control: evolveControl(initialControlState(), listed), lastPrice: null, limits: DEFAULT_ACCOUNT_LIMITS };
+    const answer = accountDecider.engineErrorAnswer(command, account);
+    expect(answer.map((e) => e.type)).toEqual(['OrderRejected']);
+    const events = [listed, deposited, placed, ...answer].map((e, i) => recorded(streamOf(e), e, i + 1));
+    const projector = createProjector({ pool, schema: 'risk_engine_error', notify: false });
+    await projector.migrate();
+    const orderRow = async () =>
+      (
+        await pool.query<Record<string, string | null>>(
+          `select status, reject_reason, reserved_asset, trim_scale(filled_quantity)::text as filled_quantity, book_price, book_quantity from risk_engine_error.orders where order_id = 'p1'`,
+        )
+      ).rows[0];
+    const usd = async () =>
+      (await pool.query<{ available: string; reserved: string }>(`select trim_scale(available)::text as available, trim_scale(reserved)::text as reserved from risk_engine_error.balances where user_id = $1 and asset = 'USD'`, [USER])).rows[0];
+
+    await projector.apply(events.slice(0, 3));
+    expect(await orderRow()).toMatchObject({ status: 'pending', reject_reason: null });
+    const result = await projector.apply(events.slice(3));
+    expect(result.errors).toBe(0);
+    expect(await orderRow()).toEqual({ status: 'rejected', reject_reason: 'engine_error', reserved_asset: null, filled_quantity: '0', book_price: null, book_quantity: '0' });
+    expect(await usd()).toEqual({ available: '10000', reserved: '0' });
+    expect((await pool.query('select 1 from risk_engine_error.projection_errors')).rows).toEqual([]);
+
+    const snap = await snapshotReadModels(pool, 'risk_engine_error');
     const ref = referenceFold(events).tables;
     for (const table of ['orders', 'balances', 'book_levels']) expect(snap[table], table).toEqual(ref[table]);
   });

@@ -27,6 +27,12 @@ describe('reject reasons in words', () => {
     expect(rejectReasonText('max_order_notional')).toMatch(/largest order value/);
   });
 
+  it('words engine_error so that it is true whichever handler failed (risk before reserving anything, or the book after)', () => {
+    expect(rejectReasonText('engine_error')).toBe('The exchange could not process this order; nothing was filled and none of your funds are held for it.');
+    // risk's engine_error reserved nothing: no sentence about funds that were held and came back
+    expect(rejectReasonText('engine_error')).not.toMatch(/held are available again|funds it held/);
+  });
+
   it('still reads an unknown code as words', () => {
     expect(rejectReasonText('brand_new_rule')).toBe('The order was rejected (brand new rule).');
     expect(rejectReasonText(null)).toBe('The order was rejected.');

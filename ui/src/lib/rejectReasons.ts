@@ -16,8 +16,10 @@ const REASONS: Record<string, string> = {
   unknown_market: 'This market does not exist.',
   unknown_order: 'The order was not found.',
   order_not_open: 'The order is no longer open, so it cannot be changed.',
-  // The exchange failed on the order (an operator is alerted); nothing was filled, the funds are free.
-  engine_error: 'The exchange could not process this order; nothing was filled and the funds it held are available again.',
+  // The exchange failed on the order (an operator is alerted). Risk may have failed before it
+  // reserved anything, or the matching engine after, in which case the reservation was released:
+  // either way nothing was filled and nothing stays held, so the sentence must not say funds were held.
+  engine_error: 'The exchange could not process this order; nothing was filled and none of your funds are held for it.',
 };
 
 export const KNOWN_REJECT_REASONS: readonly string[] = Object.keys(REASONS);

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { parseEvent, type EventData, type TradecoreEvent } from '../events.ts';
+import { fastParseEvent } from '../fast-parse.ts';
 import { evolveControl, initialControlState, type ControlState } from '../control/control.ts';
 import { formatAmount, parseAmount, priceToTicks, quantityToLots } from '../numbers.ts';
 import { catalogueEvent } from '../order/decider.ts';
@@ -558,5 +559,75 @@ describe('account decider: rebuild and invariants', () => {
     // the generator reaches every kind of decision
     for (const k of ['OrderAccepted', 'FillSettled', 'OrderAmendAccepted', 'ReservationReleased:amended', 'ReservationReleased:cancelled', 'ReservationReleased:amend_rejected'])
       expect(seen.get(k) ?? 0, k).toBeGreaterThan(3);
+  });
+});
+
+describe('account decider: a request it could not decide (engine_error)', () => {
+  /** The answer, evolved like a decision (the risk handler appends it as the input's decision). */
+  function answer(state: AccountState, command: AccountCommand): [AccountState, AccountEvent[]] {
+    const events = accountDecider.engineErrorAnswer(command, state);
+    const meta = accountDecisionMeta(command);
+    return [events.reduce((s, e) => evolveAccount(s, e, meta), state), events];
+  }
+  /** The account rebuilt from its stream as stored (JSON) and read back through the catalogue's schemas. */
+  function replayed(log: readonly Given<TradecoreEvent, DecisionMeta>[]): AccountState {
+    return log.reduce((s, { event, meta }) => {
+      const stored = JSON.parse(JSON.stringify(event.data)) as unknown;
+      const parsed = fastParseEvent(event.type, 1, stored) ?? parseEvent(event.type, 1, stored);
+      return evolveAccount(s, parsed, meta);
+    }, initialAccountState());
+  }
+
+  it('rejects an order it could not decide (engine_error, rule engine.error): nothing reserved, and the stream rebuilds the same state', () => {
+    const { state, log } = runAll([place('o1')], given(funded()).state);
+    const failing = place('o2', { quantity: '3' });
+    const [s, events] = answer(state, failing);
+    expect(events).toEqual([catalogueEvent('OrderRejected', { orderId: 'o2', userId: USER, marketId: 1, reason: 'engine_error', rule: 'engine.error', limit: null, observed: null })]);
+    expect(balancesView(s)).toEqual(balancesView(state));
+    expect([...s.openOrders.keys()]).toEqual(['o1']);
+    expect(s.orderTimes).toEqual(state.orderTimes); // a refused order does not count in the order-rate window
+    expect(s.lastInputPosition).toBe(failing.inputPosition);
+    // the answer marks the input applied: decided again (a redelivery), it gives nothing
+    expect(decideAccount(failing, s)).toEqual([]);
+    expect(accountDecider.engineErrorAnswer(failing, s)).toEqual([]);
+    expect(replayed([...funded().map((event) => ({ event, meta: {} })), ...log, { event: events[0]!, meta: accountDecisionMeta(failing) }])).toEqual(s);
+  });
+
+  it('refuses an amend and a cancel it could not decide (engine_error); the order keeps its terms and its reservation', () => {
+    const { state } = runAll([place('o1', { quantity: '2' })], given(funded()).state);
+    const amend = amendReq('o1', '110', null);
+    const [afterAmend, amendEvents] = answer(state, amend);
+    const requestId = (amend as Extract<AccountCommand, { kind: 'AmendOrder' }>).request.requestId;
+    expect(amendEvents).toEqual([
+      catalogueEvent('OrderAmendRejected', { orderId: 'o1', userId: USER, marketId: 1, requestId, reason: 'engine_error', rule: 'engine.error', limit: null, observed: null }),
+    ]);
+    expect(afterAmend.openOrders.get('o1')).toEqual(state.openOrders.get('o1'));
+    expect(balancesView(afterAmend)).toEqual(balancesView(state));
+    const cancel = cancelReq('o1');
+    const [afterCancel, cancelEvents] = answer(afterAmend, cancel);
+    expect(cancelEvents).toEqual([catalogueEvent('OrderCancelRejected', { orderId: 'o1', userId: USER, marketId: 1, requestId: 'r1', reason: 'engine_error' })]);
+    expect(afterCancel.openOrders.get('o1')).toEqual(state.openOrders.get('o1'));
+    expect(balancesView(afterCancel)).toEqual(balancesView(state));
+    // the trader can ask again, and is answered by the rules
+    expect(decideAccount(cancelReq('o1'), afterCancel).map((e) => e.type)).toEqual(['OrderCancelAccepted']);
+  });
+
+  it('answers nothing the account already decided, nor any of the market facts', () => {
+    const { state } = runAll([place('o1', { quantity: '2' }), amendReq('o1', '110', null)], given(funded()).state);
+    const requestId = state.openOrders.get('o1')!.pendingAmends[0]!.requestId;
+    // an input at or below the last applied position
+    expect(accountDecider.engineErrorAnswer(place('o9', {}, { inputPosition: state.lastInputPosition }), state)).toEqual([]);
+    // an order already open here (accepted by an earlier decision), an amend already pending on it
+    expect(accountDecider.engineErrorAnswer(place('o1'), state)).toEqual([]);
+    const again = amendReq('o1', '110', null) as Extract<AccountCommand, { kind: 'AmendOrder' }>;
+    expect(accountDecider.engineErrorAnswer({ ...again, request: { ...again.request, requestId } }, state)).toEqual([]);
+    // the market's facts: a settlement, a close, an amend applied or refused
+    for (const fact of [
+      settle(trade({ takerOrderId: 'o1', quantity: '1', takerRemainingQuantity: '1' })),
+      { kind: 'ReleaseOrder', inputPosition: ++pos, inputAt: at(5), event: catalogueEvent('OrderCancelled', { orderId: 'o1', userId: USER, marketId: 1, reason: 'user', cancelledQuantity: '2' }) } satisfies AccountCommand,
+      applied('110', '2', '2'),
+      refusedAmend('o1', requestId),
+    ])
+      expect(accountDecider.engineErrorAnswer(fact, state), fact.kind).toEqual([]);
   });
 });

@@ -16,6 +16,13 @@
  * amend ends with the market's answer: applied (`OrderAmended` → `ApplyAmend`) or refused
  * (`OrderAmendRejectedByEngine` → `DropAmend`); either way the reservation shrinks back to what the
  * order's terms and its remaining pending amends need.
+ *
+ * When `decide` throws on a trader's request every time (a defect, not a business outcome), the risk
+ * handler dead-letters the input and appends `accountEngineErrorAnswer` in its place: the ordinary
+ * refusal (`OrderRejected` / `OrderAmendRejected` / `OrderCancelRejected`) with reason
+ * `engine_error`. It reserves nothing and moves no money; without it the order stayed pending and
+ * the request had no outcome, forever. The market's facts (trades, releases, amends applied or
+ * refused) get no answer.
  */
 import type { EventData, OrderType, Side, TimeInForce, TradecoreEvent } from '../events.ts';
 import { isBlocked, marketSpec, type ControlState } from '../control/control.ts';
@@ -418,6 +425,50 @@ export function decideAccount(command: AccountCommand, state: AccountState): Acc
   }
 }
 
+// ---- inputs the decider could not decide (engine_error) ----
+
+/** The rule an `engine_error` refusal names: no risk rule failed, the risk handler did. */
+export const ENGINE_ERROR_RULE = 'engine.error';
+
+/**
+ * The answer to an input `decideAccount` threw on every attempt (the risk handler dead-letters the
+ * input and appends this instead of its decision), on the state without that attempt. A trader's
+ * request is refused with reason `engine_error`: nothing is reserved, so no money moves, and the
+ * trader learns the request's fate (the order would otherwise stay pending forever). Nothing when
+ * the account already decided the input: at or below `lastInputPosition`, an order already open
+ * here, an amend already pending on its order.
+ *
+ * The market's facts (a trade to settle, an order's close, an amend applied or refused) are not
+ * answered: they already happened on the book, a refusal of them means nothing, and what they would
+ * have moved stays as it was. They stay dead-lettered for operators (docs/operations.md).
+ */
+export function accountEngineErrorAnswer(command: AccountCommand, state: AccountState): AccountEvent[] {
+  if (command.inputPosition <= state.lastInputPosition) return [];
+  const refusal = { reason: 'engine_error' as const, rule: ENGINE_ERROR_RULE, limit: null, observed: null };
+  switch (command.kind) {
+    case 'PlaceOrder': {
+      const { order } = command;
+      if (state.openOrders.has(order.orderId)) return [];
+      return [catalogueEvent('OrderRejected', { orderId: order.orderId, userId: order.userId, marketId: order.marketId, ...refusal })];
+    }
+    case 'AmendOrder': {
+      const { request } = command;
+      if (state.openOrders.get(request.orderId)?.pendingAmends.some((p) => p.requestId === request.requestId)) return [];
+      return [catalogueEvent('OrderAmendRejected', { orderId: request.orderId, userId: request.userId, marketId: request.marketId, requestId: request.requestId, ...refusal })];
+    }
+    case 'CancelOrder': {
+      // The order stays as it is (open or not): the trader can ask again.
+      const { request } = command;
+      return [catalogueEvent('OrderCancelRejected', { orderId: request.orderId, userId: request.userId, marketId: request.marketId, requestId: request.requestId, reason: 'engine_error' })];
+    }
+    case 'SettleTrade':
+    case 'ReleaseOrder':
+    case 'ApplyAmend':
+    case 'DropAmend':
+      return [];
+  }
+}
+
 /**
  * What `reserved` holds beyond what `next` needs: its cover lots × the largest per-lot amount over
  * its current and pending terms (0 when it holds no more). Never more than `reserved`.
@@ -554,7 +605,9 @@ export const accountDecider = {
   decide: decideAccount,
   evolve: evolveAccount,
   initialState: initialAccountState,
+  engineErrorAnswer: accountEngineErrorAnswer,
 };
+export type AccountDecider = typeof accountDecider;
 
 // ---- read helpers ----
 

@@ -58,6 +58,57 @@ describe('tradectl recheck', () => {
     expect(story.out).toContain('Status: rejected');
   });
 
+  it('agrees with an order and an amend the risk handler could not decide (engine_error): the account answer is re-run, not the rules', async () => {
+    const frank = await f.sim.registerUser('frank');
+    await f.sim.deposit(frank, 'USD', '150', f.s.admin);
+    const failed = await f.sim.placeOrder({ userId: frank, marketId: f.s.btc, side: 'buy', price: '100.00', quantity: '1', riskEngineError: true });
+    expect(failed).toMatchObject({ outcome: 'rejected', reason: 'engine_error' });
+    // nothing was reserved: the next order has all 150 available
+    const next = await f.sim.placeOrder({ userId: frank, marketId: f.s.btc, side: 'buy', price: '99.00', quantity: '1' });
+    expect(next.outcome).toBe('accepted');
+    expect(await f.sim.amendOrder(next.orderId, { newPrice: '99.50', riskEngineError: true })).toMatchObject({ outcome: 'rejected', reason: 'engine_error' });
+
+    const r = await tradectl(['recheck', failed.orderId, '--format', 'json'], env);
+    expect(r.code, r.out + r.err).toBe(0);
+    const j = JSON.parse(r.out) as RecheckJson & { engineError: boolean };
+    expect(j).toMatchObject({ agrees: true, engineError: true, differences: [] });
+    // the rules on the same inputs would have accepted it: shown, not held against the record
+    expect(j.rerun.outcome).toBe('accepted');
+    expect(j.inputs.available.quote).toBe('150');
+    const text = await tradectl(['recheck', failed.orderId], env);
+    expect(text.code).toBe(0);
+    expect(text.out).toContain('Recorded: rejected engine_error: the risk handler could not decide the order (input dead-lettered); no rules decision');
+    expect(text.out).toContain('AGREES: the account gives the recorded engine_error answer.');
+
+    const amended = await tradectl(['recheck', next.orderId, '--format', 'json'], env);
+    expect(amended.code, amended.out + amended.err).toBe(0);
+    const aj = JSON.parse(amended.out) as { agreesOverall: boolean; amends: { agrees: boolean; engineError: boolean; differences: string[] }[] };
+    expect(aj.agreesOverall).toBe(true);
+    expect(aj.amends).toMatchObject([{ agrees: true, engineError: true, differences: [] }]);
+
+    const story = await tradectl(['order', failed.orderId], env);
+    expect(story.out).toContain('rejected by the risk handler: engine_error: the account could not decide the order (input dead-lettered); nothing was reserved');
+    expect(story.out).toContain('Status: rejected');
+  });
+
+  it('disagrees (exit 1) with an engine_error refusal recorded for an input the account had already decided', async () => {
+    const gina = await f.sim.registerUser('gina');
+    await f.sim.deposit(gina, 'USD', '150', f.s.admin);
+    const first = await f.sim.placeOrder({ userId: gina, marketId: f.s.btc, side: 'buy', price: '100.00', quantity: '1' });
+    const failed = await f.sim.placeOrder({ userId: gina, marketId: f.s.btc, side: 'buy', price: '100.00', quantity: '1', riskEngineError: true });
+    expect([first.outcome, failed.outcome]).toEqual(['accepted', 'rejected']);
+    // Behind the store: the refusal now claims the input the account had decided before it (the
+    // first order's). No refusal of that input can stand, so the answer does not re-run to it.
+    await f.pool.query(
+      `update event_store.events set metadata = jsonb_set(metadata, '{inputPosition}', to_jsonb($2::text)) where stream = $1 and type = 'OrderRejected' and data->>'orderId' = $3`,
+      [`account-${gina}`, first.placedPosition.toString(), failed.orderId],
+    );
+    const r = await tradectl(['recheck', failed.orderId], env);
+    expect(r.code, r.out + r.err).toBe(1);
+    expect(r.out).toContain('DISAGREES');
+    expect(r.out).toContain('the account had already decided this input');
+  });
+
   it('disagrees (exit 1) when a recorded input was changed behind the store: a deposit made larger', async () => {
     await f.pool.query(
       `update event_store.events set data = jsonb_set(data, '{amount}', '"1000"') where stream = $1 and type = 'FundsDeposited'`,

@@ -14,12 +14,21 @@
  *  - the last price: the last `TradeExecuted` of market-{marketId} before the input;
  *  - the limits: those the recorded checks name (max_open_orders, order_rate.<window>ms), else
  *    core-domain's defaults.
+ *
+ * A refusal of reason `engine_error` (the order, amend or cancel the account decider threw on, which
+ * the risk handler refused in its place) is no rules decision: re-running the rules would "disagree"
+ * with every one of them. What is re-run instead is that answer (`accountDecider.engineErrorAnswer`
+ * on the account as it stood): it agrees when the account had not already decided the input, i.e.
+ * when the order was not open in it (an amend: not already pending). The rules' decision on the same
+ * inputs is still shown, for what the risk handler would have decided.
  */
 import {
   DEFAULT_ACCOUNT_LIMITS,
+  accountDecider,
   amendRiskInputs,
   compareDecimals,
   evaluateAmend,
+  evaluateOrder,
   evolveAccount,
   evolveControl,
   initialAccountState,
@@ -27,6 +36,7 @@ import {
   parseEvent,
   placeRiskInputs,
   recheck,
+  type AccountCommand,
   type AccountLimits,
   type AmendRiskDecision,
   type AmendRiskInputs,
@@ -104,6 +114,25 @@ async function controlAt(conn: Connection, before: bigint): Promise<ControlState
   return control;
 }
 
+/** The reason of a refusal the risk handler wrote for a request its account decider threw on. */
+const ENGINE_ERROR = 'engine_error';
+
+/**
+ * Compares a recorded engine_error refusal with the account's answer re-run on the state before it
+ * (`again`): the same event, or the account had already decided the input and no refusal stands.
+ */
+export function compareEngineError(recorded: RecordedEvent, again: readonly { type: string; data: object }[]): string[] {
+  const answer = again[0];
+  if (!answer) return ['an engine_error refusal cannot stand here: the account had already decided this input (the order was open in it, or the amend pending)'];
+  if (answer.type !== recorded.type) return [`type: recorded ${recorded.type}, the account's answer is ${answer.type}`];
+  const d = rec(recorded.data);
+  const a = rec(answer.data);
+  const out: string[] = [];
+  // The refusal's fields are strings, numbers and nulls: JSON shows each as recorded.
+  for (const k of new Set([...Object.keys(d), ...Object.keys(a)])) if ((d[k] ?? null) !== (a[k] ?? null)) out.push(`${k}: ${JSON.stringify(d[k] ?? null)} → ${JSON.stringify(a[k] ?? null)}`);
+  return out;
+}
+
 export interface AmendRecheck {
   requestId: string;
   decision: RecordedEvent;
@@ -111,6 +140,8 @@ export interface AmendRecheck {
   /** null: the order was not open, so the decider rejects with order_not_open. */
   inputs: AmendRiskInputs | null;
   rerun: AmendRiskDecision | { outcome: 'rejected'; reason: 'order_not_open'; rule: 'order.open'; limit: null; observed: null; checks: [] };
+  /** The recorded decision is an engine_error refusal: `matches` compares the account's answer, `rerun` is the rules' view. */
+  engineError: boolean;
   matches: boolean;
   differences: string[];
 }
@@ -152,6 +183,8 @@ export interface RecheckOutcome {
   /** The input the decision was taken for (when rebuilt from the log). */
   input?: { position: bigint; at: string };
   result: RecheckResult;
+  /** The recorded decision is an engine_error refusal: `result.matches` compares the account's answer, `result.decision` is the rules' view. */
+  engineError: boolean;
   /** Every amend decision of the order, re-run the same way. */
   amends: AmendRecheck[];
   /** Placement and every amend agree. */
@@ -213,22 +246,28 @@ export async function recheckOrder(conn: Connection, orderId: string): Promise<R
   let inputs: OrderRiskInputs;
   let inputsSource: string;
   let input: RecheckOutcome['input'];
+  const recordedPosition = typeof meta.inputPosition === 'string' && /^\d+$/.test(meta.inputPosition) ? BigInt(meta.inputPosition) : undefined;
+  const inputPosition = recordedPosition ?? placedRec.globalPosition;
+  const placedMeta = rec(placedRec.metadata);
+  const inputAt = typeof meta.inputAt === 'string' ? meta.inputAt : typeof placedMeta.occurredAt === 'string' ? placedMeta.occurredAt : placedRec.recordedAt;
   if (typeof meta.riskInputs === 'object' && meta.riskInputs !== null) {
     inputs = meta.riskInputs as OrderRiskInputs;
     inputsSource = 'recorded with the decision (metadata.riskInputs)';
   } else {
-    const recordedPosition = typeof meta.inputPosition === 'string' && /^\d+$/.test(meta.inputPosition) ? BigInt(meta.inputPosition) : undefined;
-    const inputPosition = recordedPosition ?? placedRec.globalPosition;
-    const placedMeta = rec(placedRec.metadata);
-    const inputAt =
-      typeof meta.inputAt === 'string' ? meta.inputAt : typeof placedMeta.occurredAt === 'string' ? placedMeta.occurredAt : placedRec.recordedAt;
     const control = await controlAt(conn, inputPosition);
     const lastPrice = await lastTradePrice(conn, placed.marketId, inputPosition);
     inputs = placeRiskInputs({ kind: 'PlaceOrder', inputPosition, inputAt, order: placed, control, lastPrice, limits }, state);
     input = { position: inputPosition, at: inputAt };
     inputsSource = `rebuilt from the log as of the input at position ${inputPosition}`;
   }
-  const result = recheck(inputs, recorded);
+  const engineError = decided.type === 'OrderRejected' && decided.data.reason === ENGINE_ERROR;
+  let result: RecheckResult;
+  if (engineError) {
+    // The answer needs only the order, the input position and the account (no control, no price).
+    const command: AccountCommand = { kind: 'PlaceOrder', inputPosition, inputAt, order: placed, control: initialControlState(), lastPrice: null, limits };
+    const differences = compareEngineError(decision, accountDecider.engineErrorAnswer(command, state));
+    result = { decision: evaluateOrder(inputs), matches: differences.length === 0, differences };
+  } else result = recheck(inputs, recorded);
 
   const amends: AmendRecheck[] = [];
   for (const a of amendStates) {
@@ -242,6 +281,7 @@ export async function recheckOrder(conn: Connection, orderId: string): Promise<R
         input: { position: 0n, at: '' },
         inputs: null,
         rerun: { outcome: 'rejected', reason: 'order_not_open', rule: 'order.open', limit: null, observed: null, checks: [] },
+        engineError: false,
         matches: false,
         differences: [`no OrderAmendRequested with request id ${requestId} in order-${orderId}`],
       });
@@ -256,10 +296,13 @@ export async function recheckOrder(conn: Connection, orderId: string): Promise<R
     const rerun: AmendRecheck['rerun'] = amendInputs
       ? evaluateAmend(amendInputs)
       : { outcome: 'rejected', reason: 'order_not_open', rule: 'order.open', limit: null, observed: null, checks: [] };
-    const differences = compareAmend(a.decision, rerun);
-    amends.push({ requestId, decision: a.decision, input: { position, at }, inputs: amendInputs, rerun, matches: differences.length === 0, differences });
+    const amendEngineError = a.decision.type === 'OrderAmendRejected' && rec(a.decision.data).reason === ENGINE_ERROR;
+    const differences = amendEngineError
+      ? compareEngineError(a.decision, accountDecider.engineErrorAnswer({ kind: 'AmendOrder', inputPosition: position, inputAt: at, request: request.data, control, lastPrice }, a.state))
+      : compareAmend(a.decision, rerun);
+    amends.push({ requestId, decision: a.decision, input: { position, at }, inputs: amendInputs, rerun, engineError: amendEngineError, matches: differences.length === 0, differences });
   }
-  return { orderId, decision, inputsSource, limitsSource, inputs, input, result, amends, agrees: result.matches && amends.every((x) => x.matches) };
+  return { orderId, decision, inputsSource, limitsSource, inputs, input, result, engineError, amends, agrees: result.matches && amends.every((x) => x.matches) };
 }
 
 export async function recheckCommand(conn: Connection, out: Output, orderId: string, format: 'text' | 'json'): Promise<boolean> {
@@ -270,6 +313,7 @@ export async function recheckCommand(conn: Connection, out: Output, orderId: str
       JSON.stringify({
         orderId,
         agrees: r.result.matches,
+        engineError: r.engineError,
         recorded: { type: r.decision.type, position: r.decision.globalPosition.toString(), data: r.decision.data },
         rerun: now,
         differences: r.result.differences,
@@ -280,6 +324,7 @@ export async function recheckCommand(conn: Connection, out: Output, orderId: str
         amends: r.amends.map((a) => ({
           requestId: a.requestId,
           agrees: a.matches,
+          engineError: a.engineError,
           recorded: { type: a.decision.type, position: a.decision.globalPosition.toString(), data: a.decision.data },
           rerun: a.rerun,
           differences: a.differences,
@@ -312,10 +357,16 @@ export async function recheckCommand(conn: Connection, out: Output, orderId: str
       '  ',
     ),
   );
-  if (r.decision.type === 'OrderRejected') out.line(`Recorded: rejected ${String(d.reason)} by ${String(d.rule)} (limit ${String(d.limit)}, observed ${String(d.observed)})`);
-  else out.line(`Recorded: accepted, reserved ${String(d.reservedAmount)} ${String(d.reservedAsset)}`);
-  if (now.outcome === 'rejected') out.line(`Re-run:   rejected ${now.reason} by ${now.rule} (limit ${now.limit ?? 'null'}, observed ${now.observed ?? 'null'})`);
-  else out.line(`Re-run:   accepted, reserved ${now.reservedAmount} ${now.reservedAsset}`);
+  const rules = now.outcome === 'rejected' ? `rejected ${now.reason} by ${now.rule} (limit ${now.limit ?? 'null'}, observed ${now.observed ?? 'null'})` : `accepted, reserved ${now.reservedAmount} ${now.reservedAsset}`;
+  if (r.engineError) {
+    out.line('Recorded: rejected engine_error: the risk handler could not decide the order (input dead-lettered); no rules decision');
+    out.line(`Re-run:   the account's answer to that input${r.result.matches ? ', engine_error again (the order was not open in the account)' : ''}`);
+    out.line(`Rules on the same inputs: ${rules}`);
+  } else {
+    if (r.decision.type === 'OrderRejected') out.line(`Recorded: rejected ${String(d.reason)} by ${String(d.rule)} (limit ${String(d.limit)}, observed ${String(d.observed)})`);
+    else out.line(`Recorded: accepted, reserved ${String(d.reservedAmount)} ${String(d.reservedAsset)}`);
+    out.line(`Re-run:   ${rules}`);
+  }
   out.write(
     textTable(
       ['RULE', 'LIMIT', 'OBSERVED'],
@@ -323,7 +374,7 @@ export async function recheckCommand(conn: Connection, out: Output, orderId: str
       '  ',
     ),
   );
-  if (r.result.matches) out.line('AGREES: the rules give the recorded decision.');
+  if (r.result.matches) out.line(r.engineError ? "AGREES: the account gives the recorded engine_error answer." : 'AGREES: the rules give the recorded decision.');
   else {
     out.line('DISAGREES with the recorded decision:');
     for (const x of r.result.differences) out.line(`  - ${x}`);
@@ -333,10 +384,12 @@ export async function recheckCommand(conn: Connection, out: Output, orderId: str
     out.line();
     out.line(`Amend ${a.requestId}: recorded ${a.decision.type} at position ${a.decision.globalPosition} (input position ${a.input.position} at ${a.input.at})`);
     if (a.decision.type === 'OrderAmendAccepted') out.line(`  Recorded: accepted ${String(ad.newQuantity)} @ ${String(ad.newPrice)}, reservation ${String(ad.reservationDelta)} ${String(ad.reservedAsset)}`);
+    else if (a.engineError) out.line('  Recorded: rejected engine_error: the risk handler could not decide the amend (input dead-lettered); no rules decision');
     else out.line(`  Recorded: rejected ${String(ad.reason)} by ${String(ad.rule)} (limit ${String(ad.limit)}, observed ${String(ad.observed)})`);
     const rr = a.rerun;
-    if (rr.outcome === 'accepted') out.line(`  Re-run:   accepted ${rr.newQuantity} @ ${rr.newPrice}, reservation ${rr.reservationDelta} ${rr.reservedAsset}`);
-    else out.line(`  Re-run:   rejected ${rr.reason} by ${rr.rule} (limit ${rr.limit ?? 'null'}, observed ${rr.observed ?? 'null'})`);
+    const label = a.engineError ? '  Rules on the same inputs:' : '  Re-run:  ';
+    if (rr.outcome === 'accepted') out.line(`${label} accepted ${rr.newQuantity} @ ${rr.newPrice}, reservation ${rr.reservationDelta} ${rr.reservedAsset}`);
+    else out.line(`${label} rejected ${rr.reason} by ${rr.rule} (limit ${rr.limit ?? 'null'}, observed ${rr.observed ?? 'null'})`);
     if (a.matches) out.line('  AGREES');
     else for (const x of a.differences) out.line(`  DISAGREES: ${x}`);
   }

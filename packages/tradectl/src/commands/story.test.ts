@@ -183,6 +183,25 @@ describe("the book's refusal of an amend, in words", () => {
     );
   });
 
+  it('says when the risk handler refused a request it could not decide (engine_error): no rule failed, nothing was reserved', () => {
+    const order = { orderId: 'o', userId: 3, marketId: 2 };
+    const refusal = { reason: 'engine_error', rule: 'engine.error', limit: null, observed: null };
+    const rejected = { ...recorded('OrderRejected', { ...order, ...refusal }), stream: 'account-3' };
+    expect(describeEvent(rejected)).toBe('rejected by the risk handler: engine_error: the account could not decide the order (input dead-lettered); nothing was reserved');
+    // not a rules decision: no table with a failed rule engine.error
+    expect(riskDecisionOf(rejected)).toBeUndefined();
+    const amend = { ...recorded('OrderAmendRejected', { ...order, requestId: 'r1', ...refusal }), stream: 'account-3' };
+    expect(describeEvent(amend)).toBe('amend refused by the risk handler: engine_error (request r1): the account could not decide it (input dead-lettered); the order keeps its terms');
+    expect(riskDecisionOf(amend)).toBeUndefined();
+    const cancel = { ...recorded('OrderCancelRejected', { ...order, requestId: 'r2', reason: 'engine_error' }), stream: 'account-3' };
+    expect(describeEvent(cancel)).toBe('cancel refused by the risk handler: engine_error (request r2): the account could not decide it (input dead-lettered); the order is unchanged');
+    // risk's own rejections read as before, with their rule
+    const band = recorded('OrderRejected', { ...order, reason: 'price_band', rule: 'price_band.high', limit: '110', observed: '120' });
+    expect(describeEvent(band)).toBe('risk rejected: price_band (rule price_band.high: limit 110, observed 120)');
+    expect(riskDecisionOf(band)).toMatchObject({ outcome: 'rejected', reason: 'price_band', checks: [{ rule: 'price_band.high', passed: false }] });
+    expect(describeEvent(recorded('OrderCancelRejected', { ...order, requestId: 'r2', reason: 'order_not_open' }))).toBe('cancel rejected: order_not_open');
+  });
+
   it("names the refused request in the account's release", () => {
     const released = recorded('ReservationReleased', { orderId: 'o', userId: 3, marketId: 2, asset: 'USD', amount: '1.002', cause: 'amend_rejected', requestId: 'r1' });
     expect(describeEvent(released)).toBe('reservation released: 1.002 USD (amend_rejected, request r1)');

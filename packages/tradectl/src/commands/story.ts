@@ -12,7 +12,10 @@ import { eventJson, textTable } from '../format.ts';
 import type { Output } from '../io.ts';
 import { scan } from '../log.ts';
 
-/** The reason the execution handler gives an order or amend its market decider failed on. */
+/**
+ * The reason the execution handler gives an order or amend its market decider failed on, and the
+ * risk handler a trader's order, amend or cancel its account decider failed on.
+ */
 const ENGINE_ERROR: RejectReason = 'engine_error';
 
 function rec(x: unknown): Record<string, unknown> {
@@ -42,6 +45,9 @@ export function riskDecisionOf(e: RecordedEvent): RiskDecision | undefined {
       return { outcome: 'accepted', checks };
     case 'OrderRejected':
     case 'OrderAmendRejected':
+      // engine_error: no rule was evaluated (the decider threw); a table with a failed rule
+      // `engine.error` would read as a risk limit the order broke.
+      if (d.reason === ENGINE_ERROR) return undefined;
       return {
         outcome: 'rejected',
         reason: str(d.reason),
@@ -69,6 +75,9 @@ export function describe(e: RecordedEvent): string {
     case 'OrderAccepted':
       return `risk accepted: reserved ${str(d.reservedAmount)} ${str(d.reservedAsset)}${d.protectionPrice ? `, protection price ${str(d.protectionPrice)}` : ''}`;
     case 'OrderRejected':
+      // engine_error is not a rules verdict: the risk handler could not decide the order at all and
+      // says so, so that the trader hears back. An auditor looks for the dead letter.
+      if (d.reason === ENGINE_ERROR) return 'rejected by the risk handler: engine_error: the account could not decide the order (input dead-lettered); nothing was reserved';
       return `risk rejected: ${str(d.reason)} (rule ${str(d.rule)}: limit ${str(d.limit)}, observed ${str(d.observed)})`;
     case 'OrderEntered':
       return `entered the book engine: ${str(d.side)} ${str(d.type)} ${str(d.quantity)}${d.price ? ` @ ${str(d.price)}` : ''}`;
@@ -87,10 +96,12 @@ export function describe(e: RecordedEvent): string {
     case 'OrderAmendAccepted':
       return `risk accepted the amend: price ${str(d.newPrice)}, quantity ${str(d.newQuantity)}, reservation ${str(d.reservationDelta)} ${str(d.reservedAsset)}`;
     case 'OrderAmendRejected':
+      if (d.reason === ENGINE_ERROR) return `amend refused by the risk handler: engine_error (request ${str(d.requestId)}): the account could not decide it (input dead-lettered); the order keeps its terms`;
       return `risk rejected the amend: ${str(d.reason)} (rule ${str(d.rule)}: limit ${str(d.limit)}, observed ${str(d.observed)})`;
     case 'OrderCancelAccepted':
       return `risk accepted the cancel (request ${str(d.requestId)}); the book cancels what is still open`;
     case 'OrderCancelRejected':
+      if (d.reason === ENGINE_ERROR) return `cancel refused by the risk handler: engine_error (request ${str(d.requestId)}): the account could not decide it (input dead-lettered); the order is unchanged`;
       return `cancel rejected: ${str(d.reason)}`;
     case 'OrderCancelled':
       return `cancelled (${str(d.reason)}): ${str(d.cancelledQuantity)}`;

@@ -13,6 +13,7 @@
 import { createHash } from 'node:crypto';
 import {
   DEFAULT_ACCOUNT_LIMITS,
+  accountDecider,
   decideAccount,
   evolveAccount,
   evolveControl,
@@ -119,6 +120,11 @@ export interface PlaceRequest {
    * book, and risk releases the reservation.
    */
   engineError?: boolean;
+  /**
+   * The risk handler could not decide the order (its account decider threw; the input was
+   * dead-lettered): the account refuses it, OrderRejected engine_error, reserving nothing.
+   */
+  riskEngineError?: boolean;
 }
 
 export interface PlaceResult {
@@ -246,10 +252,20 @@ export class Simulator {
     this.control = evolveControl(this.control, e);
   }
 
-  /** Runs an account command, appends its events to account-{userId}, folds them in. */
-  private async decide(userId: number, command: AccountCommand, correlationId: string, causationId: string, actor: number | null): Promise<{ events: TradecoreEvent[]; positions: bigint[]; ids: string[] }> {
+  /**
+   * Runs an account command, appends its events to account-{userId}, folds them in. `engineError`:
+   * the risk handler's answer to the command its decider threw on, in place of the decision.
+   */
+  private async decide(
+    userId: number,
+    command: AccountCommand,
+    correlationId: string,
+    causationId: string,
+    actor: number | null,
+    engineError = false,
+  ): Promise<{ events: TradecoreEvent[]; positions: bigint[]; ids: string[] }> {
     const state = this.account(userId);
-    const decided = decideAccount(command, state);
+    const decided = engineError ? accountDecider.engineErrorAnswer(command, state) : decideAccount(command, state);
     if (decided.length === 0) return { events: [], positions: [], ids: [] };
     const extra = { inputPosition: command.inputPosition.toString(), inputAt: command.inputAt };
     const news = decided.map((e) => this.event(e, this.meta(actor, correlationId, causationId, extra)));
@@ -292,6 +308,7 @@ export class Simulator {
       corr,
       placed.eventId,
       req.userId,
+      req.riskEngineError,
     );
     const d = decision.events[0];
     const decisionPosition = decision.positions[0] ?? 0n;
@@ -477,7 +494,8 @@ export class Simulator {
    * price changes or the quantity grows) and the account's release of any excess reservation.
    * Prices that would cross the book are not supported here.
    */
-  async amendOrder(orderId: string, change: { newPrice?: string; newQuantity?: string }): Promise<{ outcome: 'accepted' | 'rejected'; reason?: string }> {
+  /** `riskEngineError`: the risk handler could not decide the amend, and refuses it (engine_error). */
+  async amendOrder(orderId: string, change: { newPrice?: string; newQuantity?: string; riskEngineError?: boolean }): Promise<{ outcome: 'accepted' | 'rejected'; reason?: string }> {
     this.tick();
     const o = this.orders.get(orderId);
     if (!o) throw new Error(`simulator: unknown order ${orderId}`);
@@ -500,6 +518,7 @@ export class Simulator {
       corr,
       req.eventId,
       o.userId,
+      change.riskEngineError,
     );
     const d = decision.events[0];
     if (!d || d.type !== 'OrderAmendAccepted') return { outcome: 'rejected', reason: d?.type === 'OrderAmendRejected' ? d.data.reason : 'none' };
