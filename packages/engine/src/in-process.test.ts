@@ -37,6 +37,22 @@ async function accountState(ts: TestStore, userId: number): Promise<AccountState
   return s;
 }
 
+/**
+ * After a defect was answered: a fresh engine (its checkpoint from the start, so every input is
+ * redelivered, the defect fixed) replays the log, then A sells 1 at 99 into B's bid `bidOrderId`,
+ * which must trade. The event counts before and after, to show no old input was decided again.
+ */
+async function freshEngineSellsInto(ts: TestStore, bidOrderId: string, checkpointName: string): Promise<{ counts: Record<string, number>; final: Record<string, number> }> {
+  const counts = countTypes(await waitForQuiet(ts.store, 1_000));
+  const again = await startInProcessEngine({ store: ts.store, pool: ts.pool, clock, logger: quietLogger, checkpointName });
+  await appendOrder(ts.store, { userId: USER_A, marketId: 1, side: 'sell', price: '99', quantity: '1' });
+  const after = await waitForCount(ts.store, 'FillSettled', 2);
+  await waitForQuiet(ts.store, 1_000);
+  await again.stop();
+  expect(after.find((e) => e.type === 'TradeExecuted')?.data).toMatchObject({ makerOrderId: bidOrderId, price: '99', quantity: '1' });
+  return { counts, final: countTypes(await allEvents(ts.store)) };
+}
+
 describe('single-node mode: the walking skeleton through the in-process subscription host', () => {
   let ts: TestStore;
   beforeAll(async () => {
@@ -233,14 +249,7 @@ describe('single-node mode: an order and an amend the market decider cannot deci
     // A fresh engine (its checkpoint from the start: every input redelivered, the defect fixed)
     // rebuilds market-1 through both answers, decides none of the old inputs again, and goes on:
     // A's sell at 99 trades with B's bid, which still rests at its old terms.
-    const counts = countTypes(await waitForQuiet(ts.store, 1_000));
-    const again = await startInProcessEngine({ store: ts.store, pool: ts.pool, clock, logger: quietLogger, checkpointName: 'engine-error-replay' });
-    await appendOrder(ts.store, { userId: USER_A, marketId: 1, side: 'sell', price: '99', quantity: '1' });
-    const after = await waitForCount(ts.store, 'FillSettled', 2);
-    await waitForQuiet(ts.store, 1_000);
-    await again.stop();
-    expect(after.find((e) => e.type === 'TradeExecuted')?.data).toMatchObject({ makerOrderId: bid.orderId, price: '99', quantity: '1' });
-    const final = countTypes(await allEvents(ts.store));
+    const { counts, final } = await freshEngineSellsInto(ts, bid.orderId, 'engine-error-replay');
     expect(final.OrderRejectedByEngine).toBe(counts.OrderRejectedByEngine);
     expect(final.OrderAmendRejectedByEngine).toBe(counts.OrderAmendRejectedByEngine);
     expect(await deadLetters()).toHaveLength(2);
@@ -321,14 +330,7 @@ describe('single-node mode: an order and a cancel the account decider cannot dec
     // A fresh engine (its checkpoint from the start: every input redelivered, the defect fixed)
     // decides none of the answered inputs again, and goes on: A's sell at 99 trades with B's bid,
     // which is still open in the book and in the account.
-    const counts = countTypes(await waitForQuiet(ts.store, 1_000));
-    const again = await startInProcessEngine({ store: ts.store, pool: ts.pool, clock, logger: quietLogger, checkpointName: 'risk-engine-error-replay' });
-    await appendOrder(ts.store, { userId: USER_A, marketId: 1, side: 'sell', price: '99', quantity: '1' });
-    const after = await waitForCount(ts.store, 'FillSettled', 2);
-    await waitForQuiet(ts.store, 1_000);
-    await again.stop();
-    expect(after.find((e) => e.type === 'TradeExecuted')?.data).toMatchObject({ makerOrderId: bid.orderId, price: '99', quantity: '1' });
-    const final = countTypes(await allEvents(ts.store));
+    const { counts, final } = await freshEngineSellsInto(ts, bid.orderId, 'risk-engine-error-replay');
     expect(final.OrderRejected).toBe(counts.OrderRejected);
     expect(final.OrderCancelRejected).toBe(counts.OrderCancelRejected);
     expect(final.OrderCancelAccepted).toBeUndefined();
