@@ -68,6 +68,25 @@ async function deadLetterCount(metrics: ReturnType<typeof engineMetrics>, handle
   return m.values.find((v) => v.labels.handler === handler && v.labels.reason === reason)?.value ?? 0;
 }
 
+
+/** Handler deps as a host builds them, except that dead letters are kept in `letters`; two poison attempts, fast store retries. */
+function keptLetterDeps(store: EventStore, letters: DeadLetter[], storeAttempts: number): HandlerDeps {
+  return {
+    store,
+    clock,
+    logger: quietLogger,
+    metrics: engineMetrics(),
+    deadLetters: {
+      publish: (letter) => {
+        letters.push(letter);
+        return Promise.resolve();
+      },
+    },
+    signal: new AbortController().signal,
+    tuning: { poisonAttempts: 2, storeAttempts, storeBackoff: { initialMs: 5, maxMs: 10 } },
+  };
+}
+
 describe('faults in single-node mode', () => {
   let ts: TestStore;
   beforeAll(async () => {
@@ -157,22 +176,7 @@ describe('an accepted order the market decider cannot decide', () => {
 
   /** The execution handler as a host runs it, with its dead letters kept in `letters`. */
   async function executionHandler(store: EventStore, marketId: number, decider: MarketDecider, letters: DeadLetter[], storeAttempts = 3): Promise<InboxHandler> {
-    const deps: HandlerDeps = {
-      store,
-      clock,
-      logger: quietLogger,
-      metrics: engineMetrics(),
-      deadLetters: {
-        publish: (letter) => {
-          letters.push(letter);
-          return Promise.resolve();
-        },
-      },
-      signal: new AbortController().signal,
-      tuning: { poisonAttempts: 2, storeAttempts, storeBackoff: { initialMs: 5, maxMs: 10 } },
-      marketDecider: decider,
-    };
-    const handler = createExecutionHandler(deps);
+    const handler = createExecutionHandler({ ...keptLetterDeps(store, letters, storeAttempts), marketDecider: decider });
     await handler.assigned([marketPartition(marketId)]);
     return handler;
   }
@@ -329,22 +333,7 @@ describe('a request the account decider cannot decide', () => {
 
   /** The risk handler as a host runs it, with its dead letters kept in `letters`. */
   async function riskHandler(store: EventStore, decider: AccountDecider, letters: DeadLetter[], storeAttempts = 3): Promise<InboxHandler> {
-    const deps: HandlerDeps = {
-      store,
-      clock,
-      logger: quietLogger,
-      metrics: engineMetrics(),
-      deadLetters: {
-        publish: (letter) => {
-          letters.push(letter);
-          return Promise.resolve();
-        },
-      },
-      signal: new AbortController().signal,
-      tuning: { poisonAttempts: 2, storeAttempts, storeBackoff: { initialMs: 5, maxMs: 10 } },
-      accountDecider: decider,
-    };
-    const handler = createRiskHandler(deps);
+    const handler = createRiskHandler({ ...keptLetterDeps(store, letters, storeAttempts), accountDecider: decider });
     await handler.assigned([]);
     return handler;
   }
