@@ -3,7 +3,9 @@
  * book, and the balance moves only with the account's events (up with OrderAmendAccepted, back
  * down with the ReservationReleased that answers the refusal). And of an order the execution
  * handler could not decide: rejected with reason engine_error, its reservation released; and of one
- * the risk handler could not decide: rejected with reason engine_error, nothing ever reserved.
+ * the risk handler could not decide: rejected with reason engine_error, nothing ever reserved. And
+ * the outcome of an order's latest amend request (pending, applied, rejected by risk or by the book
+ * with the reason), which an answer to an older request does not overwrite.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
@@ -208,5 +210,85 @@ describe('an order the risk handler could not decide', () => {
     const snap = await snapshotReadModels(pool, 'risk_engine_error');
     const ref = referenceFold(events).tables;
     for (const table of ['orders', 'balances', 'book_levels']) expect(snap[table], table).toEqual(ref[table]);
+  });
+});
+
+describe("the outcome of an order's latest amend request", () => {
+  type Amend = { amend_request_id: string | null; amend_status: string | null; amend_reject_reason: string | null; amend_price: string | null; amend_quantity: string | null };
+  const none: Amend = { amend_request_id: null, amend_status: null, amend_reject_reason: null, amend_price: null, amend_quantity: null };
+  const req = (requestId: string, newPrice: string | null, newQuantity: string | null) =>
+    catalogueEvent('OrderAmendRequested', { ...order, requestId, newPrice, newQuantity, requestedAt: AT });
+  const accepted = (requestId: string, newPrice: string, newQuantity: string, reservationDelta: string) =>
+    catalogueEvent('OrderAmendAccepted', { ...order, requestId, newPrice, newQuantity, reservationDelta, reservedAsset: 'USD' });
+  const riskRefused = (requestId: string) =>
+    catalogueEvent('OrderAmendRejected', { ...order, requestId, reason: 'insufficient_funds', rule: 'funds', limit: '10000', observed: '10100.2' });
+  const amended = (price: string, quantity: string) => catalogueEvent('OrderAmended', { ...order, price, quantity, remainingQuantity: quantity, priorityLost: true });
+
+  /** Applies the steps one batch each and returns the order's amend columns after each batch; checks the oracle at the end. */
+  async function amendAfterEach(schema: string, steps: TradecoreEvent[][]): Promise<Amend[]> {
+    const all = [...resting, ...steps.flat()].map((e, i) => recorded(streamOf(e), e, i + 1));
+    const projector = createProjector({ pool, schema, notify: false });
+    await projector.migrate();
+    await projector.apply(all.slice(0, resting.length));
+    const seen: Amend[] = [];
+    let at = resting.length;
+    for (const step of steps) {
+      const result = await projector.apply(all.slice(at, at + step.length));
+      expect(result.errors).toBe(0);
+      at += step.length;
+      seen.push(
+        (
+          await pool.query<Amend>(
+            `select amend_request_id, amend_status, amend_reject_reason, trim_scale(amend_price)::text as amend_price, trim_scale(amend_quantity)::text as amend_quantity
+               from ${schema}.orders where order_id = 'p1'`,
+          )
+        ).rows[0]!,
+      );
+    }
+    const snap = await snapshotReadModels(pool, schema);
+    expect(snap.orders).toEqual(referenceFold(all).tables.orders);
+    expect((await pool.query(`select 1 from ${schema}.projection_errors`)).rows).toEqual([]);
+    return seen;
+  }
+
+  it('is pending once requested, then rejected with the reason risk gave', async () => {
+    const seen = await amendAfterEach('amend_risk_refused', [[], [req('r1', null, '200')], [riskRefused('r1')]]);
+    expect(seen).toEqual([
+      none,
+      // a quantity-only request keeps the order's price as the price it asks for
+      { amend_request_id: 'r1', amend_status: 'pending', amend_reject_reason: null, amend_price: '100', amend_quantity: '200' },
+      { amend_request_id: 'r1', amend_status: 'rejected', amend_reject_reason: 'insufficient_funds', amend_price: '100', amend_quantity: '200' },
+    ]);
+  });
+
+  it('is rejected with the reason the book gave when the book refuses what risk accepted', async () => {
+    const seen = await amendAfterEach('amend_engine_refused', [amendAccepted, amendRefused]);
+    expect(seen).toEqual([
+      { amend_request_id: 'r1', amend_status: 'pending', amend_reject_reason: null, amend_price: '101', amend_quantity: '1' },
+      { amend_request_id: 'r1', amend_status: 'rejected', amend_reject_reason: 'post_only_would_take', amend_price: '101', amend_quantity: '1' },
+    ]);
+  });
+
+  it('is applied when the book applies the terms it asked for', async () => {
+    const seen = await amendAfterEach('amend_applied', [[req('r1', '99', null), accepted('r1', '99', '1', '0')], [amended('99', '1')]]);
+    expect(seen).toEqual([
+      { amend_request_id: 'r1', amend_status: 'pending', amend_reject_reason: null, amend_price: '99', amend_quantity: '1' },
+      { amend_request_id: 'r1', amend_status: 'applied', amend_reject_reason: null, amend_price: '99', amend_quantity: '1' },
+    ]);
+  });
+
+  it("keeps a newer request pending when an older request's answer arrives", async () => {
+    const seen = await amendAfterEach('amend_superseded', [
+      [req('r1', '99', null), accepted('r1', '99', '1', '0'), req('r2', '98', null)],
+      // the book applies r1, and refuses another older request: neither is the latest
+      [amended('99', '1'), riskRefused('r0')],
+      [accepted('r2', '98', '1', '0'), amended('98', '1')],
+    ]);
+    const r2 = { amend_request_id: 'r2', amend_reject_reason: null, amend_price: '98', amend_quantity: '1' };
+    expect(seen).toEqual([
+      { ...r2, amend_status: 'pending' },
+      { ...r2, amend_status: 'pending' },
+      { ...r2, amend_status: 'applied' },
+    ]);
   });
 });

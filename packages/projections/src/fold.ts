@@ -51,6 +51,8 @@ export interface MarketRow {
   lastPosition: bigint;
 }
 
+export type AmendStatus = 'pending' | 'applied' | 'rejected';
+
 export interface OrderRow {
   orderId: string;
   userId: number;
@@ -70,6 +72,18 @@ export interface OrderRow {
   reservedAsset: string | null;
   bookPrice: bigint | null;
   bookQuantity: bigint;
+  /**
+   * The order's latest amend request and its outcome, so a trader learns that an amend answered 202
+   * was refused later (by risk or by the book) and why. Only the latest request counts: an answer to
+   * an older one leaves these alone. `amendPrice`/`amendQuantity` are the terms it asked for (the
+   * order's terms where the request left one unchanged, then risk's resolved terms), which is how an
+   * `OrderAmended` — it names no request — is known to have applied it.
+   */
+  amendRequestId: string | null;
+  amendStatus: AmendStatus | null;
+  amendRejectReason: string | null;
+  amendPrice: bigint | null;
+  amendQuantity: bigint | null;
   createdAt: string;
   updatedAt: string;
   createdPosition: bigint;
@@ -200,18 +214,15 @@ function isoOf(value: string): string {
 }
 
 /**
- * Event types the read models do not read (requests whose outcome arrives as its own event, refused
- * requests that change nothing — risk's or the book's refusal of an amend, whose released
- * reservation arrives as a ReservationReleased — and the engine's intake record). They advance the
+ * Event types the read models do not read (cancel requests, whose outcome arrives as its own event,
+ * the answers to them that change nothing, and the engine's intake record). They advance the
  * checkpoint without being parsed, so they never cost a schema check — nor, if malformed, a
- * projection_errors row.
+ * projection_errors row. Amend requests and their refusals are read: the order shows the outcome of
+ * its latest amend request.
  */
 export const UNREAD_EVENT_TYPES: ReadonlySet<string> = new Set([
   'OrderEntered',
-  'OrderAmendRequested',
   'OrderCancelRequested',
-  'OrderAmendRejected',
-  'OrderAmendRejectedByEngine',
   'OrderCancelAccepted',
   'OrderCancelRejected',
 ]);
@@ -285,6 +296,10 @@ export function loadKeys(events: readonly ParsedEvent[]): LoadKeys {
       case 'OrderExpired':
       case 'OrderAmended':
       case 'OrderRejectedByEngine':
+      case 'OrderAmendRequested':
+      case 'OrderAmendAccepted':
+      case 'OrderAmendRejected':
+      case 'OrderAmendRejectedByEngine':
         keys.orderIds.add(e.data.orderId);
         break;
       case 'FillSettled':
@@ -294,12 +309,8 @@ export function loadKeys(events: readonly ParsedEvent[]): LoadKeys {
       case 'UserForgotten':
       case 'KillSwitchEngaged':
       case 'KillSwitchReleased':
-      case 'OrderAmendRequested':
       case 'OrderCancelRequested':
       case 'FundsDeposited':
-      case 'OrderAmendAccepted':
-      case 'OrderAmendRejected':
-      case 'OrderAmendRejectedByEngine':
       case 'OrderCancelAccepted':
       case 'OrderCancelRejected':
       case 'ReservationReleased':
@@ -535,6 +546,11 @@ export class BatchFold {
           reservedAsset: null,
           bookPrice: null,
           bookQuantity: 0n,
+          amendRequestId: null,
+          amendStatus: null,
+          amendRejectReason: null,
+          amendPrice: null,
+          amendQuantity: null,
           createdAt: placedAt,
           updatedAt: placedAt,
           createdPosition: pos,
@@ -544,15 +560,39 @@ export class BatchFold {
         this.touchedUsers.add(d.userId);
         return;
       }
-      case 'OrderAmendRequested':
-      case 'OrderCancelRequested':
+      case 'OrderAmendRequested': {
+        const d = e.data;
+        // Parsed before the row changes, so a value error leaves it as it was.
+        const newPrice = d.newPrice === null ? null : units(d.newPrice, 'newPrice');
+        const newQuantity = d.newQuantity === null ? null : units(d.newQuantity, 'newQuantity');
+        const o = this.order(rec, d.orderId);
+        if (!o) return;
+        // The newest request replaces whatever the previous one came to.
+        o.amendRequestId = d.requestId;
+        o.amendStatus = 'pending';
+        o.amendRejectReason = null;
+        o.amendPrice = newPrice ?? o.price;
+        o.amendQuantity = newQuantity ?? o.quantity;
+        this.touchOrder(o, time, pos);
+        return;
+      }
       case 'OrderAmendRejected':
-      case 'OrderAmendRejectedByEngine':
+      case 'OrderAmendRejectedByEngine': {
+        const o = this.order(rec, e.data.orderId);
+        // An answer to an older request is not the outcome of the latest one. (The refused amend's
+        // reservation comes back through its ReservationReleased; the order keeps its terms.)
+        if (!o || o.amendRequestId !== e.data.requestId) return;
+        o.amendStatus = 'rejected';
+        o.amendRejectReason = e.data.reason;
+        this.touchOrder(o, time, pos);
+        return;
+      }
+      case 'OrderCancelRequested':
       case 'OrderCancelAccepted':
       case 'OrderCancelRejected':
       case 'OrderEntered':
-        // Requests, refused requests and the engine's intake leave the order as it is; decisions move
-        // it. (A refused amend's reservation comes back through its ReservationReleased.)
+        // Cancel requests and their answers, and the engine's intake, leave the order as it is;
+        // decisions move it.
         return;
       case 'UserForgotten':
         // The users row never held the personal data in clear (see UserRegistered): nothing changes.
@@ -588,7 +628,18 @@ export class BatchFold {
       case 'OrderAmendAccepted': {
         const d = e.data;
         const delta = signedUnits(d.reservationDelta, 'reservationDelta');
+        // Risk's resolved terms are what the book applies (the request may have left one unchanged
+        // while an older amend changed it). Parsed before anything moves, so a value error leaves
+        // balance and order alike. No reference error for an order the read model lacks: the
+        // balance moves regardless, as it always did.
+        const o = this.orders.get(d.orderId);
+        const latest = o !== undefined && o.amendRequestId === d.requestId && o.amendStatus === 'pending';
+        const terms = latest ? { price: units(d.newPrice, 'newPrice'), quantity: units(d.newQuantity, 'newQuantity') } : null;
         this.balance(d.userId, d.reservedAsset, -delta, delta, time, pos);
+        if (!o || !terms) return;
+        o.amendPrice = terms.price;
+        o.amendQuantity = terms.quantity;
+        this.touchOrder(o, time, pos);
         return;
       }
       case 'FillSettled': {
@@ -721,6 +772,10 @@ export class BatchFold {
         if (FINAL_STATUSES.has(o.status)) return this.reference(rec, `order ${d.orderId} is ${o.status} and cannot be amended`);
         o.price = price;
         o.quantity = quantity;
+        // OrderAmended names no request: it applied the latest one when it has that request's terms
+        // (the account decider matches its pending amends the same way). A self-trade decrement or
+        // an older request's terms leave a pending request pending.
+        if (o.amendStatus === 'pending' && o.amendPrice === price && o.amendQuantity === quantity) o.amendStatus = 'applied';
         this.rest(o, price, remaining);
         this.touchOrder(o, time, pos);
         return;

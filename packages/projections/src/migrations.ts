@@ -188,6 +188,23 @@ create table ${s}.kill_switches (
 `;
     },
   },
+  {
+    version: 2,
+    description: "orders: the outcome of the order's latest amend request (pending, applied or rejected, with the reason)",
+    sql: (schema) => {
+      const s = ident(schema);
+      // Forward only: the rows of an existing schema keep null (no amend seen) until a rebuild folds
+      // the log again; a replay or rebuild creates the schema with every migration, so it has them.
+      return `
+alter table ${s}.orders
+  add column amend_request_id text,
+  add column amend_status text check (amend_status in ('pending', 'applied', 'rejected')),
+  add column amend_reject_reason text,
+  add column amend_price numeric,
+  add column amend_quantity numeric;
+`;
+    },
+  },
 ];
 
 export const LATEST_VERSION = migrations.reduce((m, x) => Math.max(m, x.version), 0);

@@ -18,7 +18,7 @@
 import type pg from 'pg';
 import type { RecordedEvent } from '@tradecore/event-store';
 import { Gauge, type Registry } from 'prom-client';
-import { BatchFold, FINAL_STATUSES, UNREAD_EVENT_TYPES, fastParseRecorded, loadKeys, orderAverageFillPrice, parseRecorded, positionAveragePrice, positionId, type MarketRow, type OrderRow, type OrderStatus, type ParseOutcome, type ParsedEvent, type PositionRow } from './fold.ts';
+import { BatchFold, FINAL_STATUSES, UNREAD_EVENT_TYPES, fastParseRecorded, loadKeys, orderAverageFillPrice, parseRecorded, positionAveragePrice, positionId, type AmendStatus, type MarketRow, type OrderRow, type OrderStatus, type ParseOutcome, type ParsedEvent, type PositionRow } from './fold.ts';
 import { CHECKPOINT_NAME, migrateSchema } from './migrations.ts';
 import { fmt, fmtOrNull, signedUnits, units } from './money.ts';
 import { bulkInsertSql, combineWrites, copyRows, ident, literal, lockKeySql, prepared, type Column, type Queryable, type WriteStatement } from './sql.ts';
@@ -624,6 +624,11 @@ interface OrderDbRow {
   reserved_asset: string | null;
   book_price: string | null;
   book_quantity: string;
+  amend_request_id: string | null;
+  amend_status: AmendStatus | null;
+  amend_reject_reason: string | null;
+  amend_price: string | null;
+  amend_quantity: string | null;
   created_at: string;
   updated_at: string;
   created_position: string;
@@ -637,7 +642,8 @@ async function loadOrders(db: Queryable, s: string, ids: string[]): Promise<Map<
     prepared(
       `select order_id, user_id, market_id, client_order_id, side, type, time_in_force, post_only, price::text, quantity::text,
               filled_quantity::text, filled_notional::text, status, reject_reason, cancel_reason, reserved_asset, book_price::text,
-              book_quantity::text, ${ISO_SQL('created_at')} as created_at, ${ISO_SQL('updated_at')} as updated_at,
+              book_quantity::text, amend_request_id, amend_status, amend_reject_reason, amend_price::text, amend_quantity::text,
+              ${ISO_SQL('created_at')} as created_at, ${ISO_SQL('updated_at')} as updated_at,
               created_position::text, last_position::text
          from ${s}.orders where order_id = any($1::text[])`,
       [ids],
@@ -663,6 +669,11 @@ async function loadOrders(db: Queryable, s: string, ids: string[]): Promise<Map<
       reservedAsset: o.reserved_asset,
       bookPrice: o.book_price === null ? null : units(o.book_price, 'book_price'),
       bookQuantity: units(o.book_quantity, 'book_quantity'),
+      amendRequestId: o.amend_request_id,
+      amendStatus: o.amend_status,
+      amendRejectReason: o.amend_reject_reason,
+      amendPrice: o.amend_price === null ? null : units(o.amend_price, 'amend_price'),
+      amendQuantity: o.amend_quantity === null ? null : units(o.amend_quantity, 'amend_quantity'),
       createdAt: o.created_at,
       updatedAt: o.updated_at,
       createdPosition: BigInt(o.created_position),
@@ -825,6 +836,11 @@ function writeStatements(s: string, f: BatchFold, plan?: CopyPlan): Statement[] 
     { name: 'reserved_asset', type: 'text' },
     { name: 'book_price', type: 'numeric' },
     { name: 'book_quantity', type: 'numeric' },
+    { name: 'amend_request_id', type: 'text' },
+    { name: 'amend_status', type: 'text' },
+    { name: 'amend_reject_reason', type: 'text' },
+    { name: 'amend_price', type: 'numeric' },
+    { name: 'amend_quantity', type: 'numeric' },
     { name: 'created_at', type: 'timestamptz' },
     { name: 'updated_at', type: 'timestamptz' },
     { name: 'created_position', type: 'bigint' },
@@ -855,6 +871,11 @@ function writeStatements(s: string, f: BatchFold, plan?: CopyPlan): Statement[] 
       o.reservedAsset,
       fmtOrNull(o.bookPrice),
       fmt(o.bookQuantity),
+      o.amendRequestId,
+      o.amendStatus,
+      o.amendRejectReason,
+      fmtOrNull(o.amendPrice),
+      fmtOrNull(o.amendQuantity),
       o.createdAt,
       o.updatedAt,
       o.createdPosition.toString(),

@@ -39,6 +39,11 @@ interface Order {
   reserved_asset: string | null;
   bookPrice: bigint | null;
   bookQty: bigint;
+  amend_request_id: string | null;
+  amend_status: string | null;
+  amend_reject_reason: string | null;
+  amendPrice: bigint | null;
+  amendQty: bigint | null;
   created_at: string;
   updated_at: string;
   created_position: bigint;
@@ -169,6 +174,11 @@ export function referenceFold(events: readonly RecordedEvent[]): ReferenceResult
             reserved_asset: null,
             bookPrice: null,
             bookQty: 0n,
+            amend_request_id: null,
+            amend_status: null,
+            amend_reject_reason: null,
+            amendPrice: null,
+            amendQty: null,
             created_at: placed,
             updated_at: placed,
             created_position: pos,
@@ -209,7 +219,42 @@ export function referenceFold(events: readonly RecordedEvent[]): ReferenceResult
         }
         case 'OrderAmendAccepted': {
           const delta = parseSignedAmount(e.data.reservationDelta);
+          const o = orders.get(e.data.orderId);
+          // the latest request, still pending: its terms become risk's resolved ones
+          const latest = o !== undefined && o.amend_request_id === e.data.requestId && o.amend_status === 'pending';
+          const [price, qty] = latest ? [u(e.data.newPrice), u(e.data.newQuantity)] : [null, null];
           bal(e.data.userId, e.data.reservedAsset, -delta, delta, time, pos);
+          if (o && latest) {
+            o.amendPrice = price;
+            o.amendQty = qty;
+            o.updated_at = time;
+            o.last_position = pos;
+          }
+          break;
+        }
+        case 'OrderAmendRequested': {
+          const [price, qty] = [e.data.newPrice === null ? null : u(e.data.newPrice), e.data.newQuantity === null ? null : u(e.data.newQuantity)];
+          const o = orders.get(e.data.orderId);
+          if (o) {
+            o.amend_request_id = e.data.requestId;
+            o.amend_status = 'pending';
+            o.amend_reject_reason = null;
+            o.amendPrice = price ?? o.price;
+            o.amendQty = qty ?? o.quantity;
+            o.updated_at = time;
+            o.last_position = pos;
+          }
+          break;
+        }
+        case 'OrderAmendRejected':
+        case 'OrderAmendRejectedByEngine': {
+          const o = orders.get(e.data.orderId);
+          if (o && o.amend_request_id === e.data.requestId) {
+            o.amend_status = 'rejected';
+            o.amend_reject_reason = e.data.reason;
+            o.updated_at = time;
+            o.last_position = pos;
+          }
           break;
         }
         case 'ReservationReleased': {
@@ -354,6 +399,7 @@ export function referenceFold(events: readonly RecordedEvent[]): ReferenceResult
           if (o && !FINAL.includes(o.status)) {
             o.price = price;
             o.quantity = qty;
+            if (o.amend_status === 'pending' && o.amendPrice === price && o.amendQty === qty) o.amend_status = 'applied';
             o.bookPrice = rem > 0n ? price : null;
             o.bookQty = rem;
             o.updated_at = time;
@@ -361,10 +407,7 @@ export function referenceFold(events: readonly RecordedEvent[]): ReferenceResult
           }
           break;
         }
-        case 'OrderAmendRequested':
         case 'OrderCancelRequested':
-        case 'OrderAmendRejected':
-        case 'OrderAmendRejectedByEngine':
         case 'OrderCancelAccepted':
         case 'OrderCancelRejected':
         case 'OrderEntered':
@@ -460,6 +503,11 @@ export function referenceFold(events: readonly RecordedEvent[]): ReferenceResult
       reserved_asset: o.reserved_asset,
       book_price: fn(o.bookPrice),
       book_quantity: f(o.bookQty),
+      amend_request_id: o.amend_request_id,
+      amend_status: o.amend_status,
+      amend_reject_reason: o.amend_reject_reason,
+      amend_price: fn(o.amendPrice),
+      amend_quantity: fn(o.amendQty),
       created_at: o.created_at,
       updated_at: o.updated_at,
       created_position: o.created_position.toString(),

@@ -200,12 +200,51 @@ describe('private routes', () => {
     expect(res.statusCode).toBe(200);
     const order = json<Record<string, unknown>>(res.body);
     expect(Object.keys(order).sort()).toEqual(
-      ['orderId', 'clientOrderId', 'marketId', 'side', 'type', 'timeInForce', 'price', 'quantity', 'filledQuantity', 'averageFillPrice', 'status', 'rejectReason', 'cancelReason', 'createdAt', 'updatedAt'].sort(),
+      ['orderId', 'clientOrderId', 'marketId', 'side', 'type', 'timeInForce', 'price', 'quantity', 'filledQuantity', 'averageFillPrice', 'status', 'rejectReason', 'cancelReason', 'amend', 'createdAt', 'updatedAt'].sort(),
     );
     expect(order).toMatchObject({ orderId: o?.id, status: o?.status, side: o?.side });
     expect(typeof order.averageFillPrice).toBe('string');
     expect((await app.inject({ method: 'GET', url: `/api/v1/orders/${o?.id}`, headers: auth(3) })).statusCode).toBe(404);
     expect((await app.inject({ method: 'GET', url: '/api/v1/orders/no-such-order', headers: auth(user) })).statusCode).toBe(404);
+  });
+
+  it("carries the outcome of each order's latest amend request: pending, applied, or rejected with risk's reason", async () => {
+    // The expected outcome, straight from the log: the latest request of each order, and its answer.
+    type Amend = { requestId: string; status: string; rejectReason: string | null; price: string | null; quantity: string | null };
+    const expected = new Map<string, Amend>();
+    for (const e of sim.events) {
+      if (e.type === 'OrderAmendRequested') {
+        const d = e.data as { orderId: string; requestId: string; newPrice: string | null; newQuantity: string | null };
+        expected.set(d.orderId, { requestId: d.requestId, status: 'pending', rejectReason: null, price: d.newPrice, quantity: d.newQuantity });
+      } else if (e.type === 'OrderAmendRejected') {
+        const d = e.data as { orderId: string; requestId: string; reason: string };
+        const a = expected.get(d.orderId);
+        if (a?.requestId === d.requestId) expected.set(d.orderId, { ...a, status: 'rejected', rejectReason: d.reason });
+      } else if (e.type === 'OrderAmended') {
+        // the simulator's book applies each accepted amend at once, on the terms it asked for
+        const d = e.data as { orderId: string; price: string; quantity: string };
+        const a = expected.get(d.orderId);
+        if (a?.status === 'pending' && a.price === d.price && a.quantity === d.quantity) expected.set(d.orderId, { ...a, status: 'applied' });
+      }
+    }
+    // every trader's orders, so that the history holds each outcome (and orders never amended)
+    const items: { orderId: string; userId: number; amend: Amend | null }[] = [];
+    for (const userId of [1, 2, 3, 4, 5, 6]) {
+      const res = await app.inject({ method: 'GET', url: '/api/v1/orders?status=all&limit=500', headers: auth(userId) });
+      expect(res.statusCode).toBe(200);
+      const page = json<{ items: { orderId: string; amend: Amend | null }[]; nextCursor: string | null }>(res.body);
+      expect(page.nextCursor).toBeNull();
+      items.push(...page.items.map((o) => ({ ...o, userId })));
+    }
+    expect(items.length).toBe(sim.orders.size);
+    for (const o of items) expect(o.amend, o.orderId).toEqual(expected.get(o.orderId) ?? null);
+    const statuses = new Set(items.map((o) => o.amend?.status ?? 'none'));
+    expect([...statuses].sort()).toEqual(['applied', 'none', 'rejected']);
+    const rejected = items.find((o) => o.amend?.status === 'rejected');
+    expect(rejected?.amend?.rejectReason).toMatch(/^(price_band|insufficient_funds|insufficient_position)$/);
+    // the single-order route answers the same
+    const one = json<{ amend: Amend | null }>((await app.inject({ method: 'GET', url: `/api/v1/orders/${rejected?.orderId}`, headers: auth(rejected?.userId ?? 0) })).body);
+    expect(one.amend).toEqual(rejected?.amend);
   });
 
   it('answers the portfolio with exact balances and PnL', async () => {

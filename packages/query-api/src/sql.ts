@@ -30,6 +30,7 @@ export function queries(schemaName: string) {
 
   const order = `o.order_id, o.client_order_id, o.market_id, o.side, o.type, o.time_in_force, ${DEC('o.price')} as price, ${DEC('o.quantity')} as quantity,
       ${DEC('o.filled_quantity')} as filled_quantity, ${DEC('o.average_fill_price')} as average_fill_price, o.status, o.reject_reason, o.cancel_reason,
+      o.amend_request_id, o.amend_status, o.amend_reject_reason, ${DEC('o.amend_price')} as amend_price, ${DEC('o.amend_quantity')} as amend_quantity,
       ${ISO('o.created_at')} as created_at, ${ISO('o.updated_at')} as updated_at, o.created_position::text as created_position, o.last_position::text as last_position`;
 
   return {
@@ -110,13 +111,23 @@ export interface OrderDbRow {
   status: string;
   reject_reason: string | null;
   cancel_reason: string | null;
+  amend_request_id: string | null;
+  amend_status: string | null;
+  amend_reject_reason: string | null;
+  amend_price: string | null;
+  amend_quantity: string | null;
   created_at: string;
   updated_at: string;
   created_position: string;
   last_position: string;
 }
 
-/** The contract's `Order` (plus `cancelReason`). */
+/**
+ * The contract's `Order` plus `cancelReason` and `amend`: the outcome of the order's latest amend
+ * request (null: never amended), since a `PATCH` is answered 202 before risk and the book decide:
+ * `status` pending | applied | rejected, `rejectReason` when rejected, `price`/`quantity` the terms
+ * it asked for.
+ */
 export function orderJson(o: OrderDbRow) {
   return {
     orderId: o.order_id,
@@ -132,6 +143,10 @@ export function orderJson(o: OrderDbRow) {
     status: o.status,
     rejectReason: o.reject_reason,
     cancelReason: o.cancel_reason,
+    amend:
+      o.amend_request_id === null
+        ? null
+        : { requestId: o.amend_request_id, status: o.amend_status, rejectReason: o.amend_reject_reason, price: o.amend_price, quantity: o.amend_quantity },
     createdAt: o.created_at,
     updatedAt: o.updated_at,
   };

@@ -76,6 +76,18 @@ export interface Page<T> {
   nextCursor: string | null;
 }
 
+/**
+ * The outcome of the order's latest amend request (a `PATCH` is answered 202 before risk and the
+ * book decide): pending, applied, or rejected with the reason; `price`/`quantity` the terms asked for.
+ */
+export interface OrderAmend {
+  requestId: string;
+  status: 'pending' | 'applied' | 'rejected';
+  rejectReason: string | null;
+  price: string | null;
+  quantity: string | null;
+}
+
 export interface Order {
   orderId: string;
   clientOrderId: string | null;
@@ -89,6 +101,8 @@ export interface Order {
   averageFillPrice: string | null;
   status: OrderStatus;
   rejectReason: string | null;
+  /** null: never amended; absent on the pending order the UI records itself when one is placed. */
+  amend?: OrderAmend | null;
   createdAt: string;
   updatedAt: string;
   postOnly?: boolean;

@@ -4,7 +4,7 @@ import { fillsQuery, marketsQuery, ordersQuery } from '../api/queries.ts';
 import { useAmendOrder, useCancelOrder } from '../api/mutations.ts';
 import { errorMessage, isApiError } from '../api/client.ts';
 import type { Market, Order } from '../api/types.ts';
-import { rejectReasonText } from '../lib/rejectReasons.ts';
+import { amendRejectReasonText, rejectReasonText } from '../lib/rejectReasons.ts';
 import { eq, isMultipleOf, isPositive, parseDecimal } from '../lib/decimal.ts';
 import { Modal } from './Modal.tsx';
 import { useToast } from './Toasts.tsx';
@@ -21,6 +21,31 @@ function shortId(id: string): string {
 
 function describe(o: Order, m: Market | undefined): string {
   return `${o.side} ${o.quantity} ${m?.baseAsset ?? ''} ${o.price ? `@ ${o.price}` : 'at market'} (${m?.symbol ?? `market ${o.marketId}`})`;
+}
+
+/**
+ * The latest amend's outcome under the order's status: an amend is answered 202 before risk and the
+ * book decide, so a refusal (and why) or a wait shows here. Applied: the order's terms say it.
+ */
+function AmendOutcome({ order }: { order: Order }) {
+  const a = order.amend;
+  if (!a || a.status === 'applied') return null;
+  const terms = `${a.price ?? order.price ?? 'market'} × ${a.quantity ?? order.quantity}`;
+  if (a.status === 'rejected') {
+    return (
+      <div className="reject-reason" data-testid="amend-status">
+        Amend to {terms} refused: {amendRejectReasonText(a.rejectReason)}
+      </div>
+    );
+  }
+  // An order that has ended takes no amend: a request still pending on it is moot (an amend to no
+  // more than was filled ends the order cancelled, and no other answer comes).
+  if (order.status !== 'open' && order.status !== 'partially_filled' && order.status !== 'pending') return null;
+  return (
+    <div className="muted small" data-testid="amend-status">
+      Amend to {terms} pending…
+    </div>
+  );
 }
 
 export function AmendDialog({ order, market, onClose }: { order: Order; market: Market | undefined; onClose: () => void }) {
@@ -172,7 +197,10 @@ export function OpenOrdersTable({ marketId }: { marketId?: number }) {
                 <td className="r">
                   <Num value={o.filledQuantity} />
                 </td>
-                <td>{statusText(o.status)}</td>
+                <td>
+                  {statusText(o.status)}
+                  <AmendOutcome order={o} />
+                </td>
                 <td className="row-actions">
                   <button
                     type="button"
@@ -260,6 +288,7 @@ export function OrderHistoryTable() {
                     {rejectReasonText(o.rejectReason)}
                   </div>
                 ) : null}
+                <AmendOutcome order={o} />
               </td>
             </tr>
           ))}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { KNOWN_REJECT_REASONS, rejectReasonText } from './rejectReasons.ts';
+import { KNOWN_REJECT_REASONS, amendRejectReasonText, rejectReasonText } from './rejectReasons.ts';
 
 describe('reject reasons in words', () => {
   it('has a sentence for every reason of the contract', () => {
@@ -36,5 +36,26 @@ describe('reject reasons in words', () => {
   it('still reads an unknown code as words', () => {
     expect(rejectReasonText('brand_new_rule')).toBe('The order was rejected (brand new rule).');
     expect(rejectReasonText(null)).toBe('The order was rejected.');
+  });
+});
+
+describe('amend reject reasons in words', () => {
+  it('has a sentence for every reason risk or the book gives for refusing an amend, about the amend, not a new order', () => {
+    for (const code of ['insufficient_funds', 'insufficient_position', 'max_order_quantity', 'max_order_notional', 'price_band', 'kill_switch', 'market_halted', 'order_not_open', 'post_only_would_take', 'invalid_price', 'invalid_quantity', 'engine_error']) {
+      const text = amendRejectReasonText(code);
+      expect(text, code).toMatch(/^[A-Z].*\.$/);
+      expect(text, code).not.toContain('_');
+      // the order was never placed anew, so no sentence may say it was not placed or was rejected
+      expect(text, code).not.toMatch(/not placed|order was rejected/);
+    }
+  });
+
+  it('reuses the order sentences where they hold for an amend, and words the others for the amend', () => {
+    expect(amendRejectReasonText('insufficient_funds')).toBe(rejectReasonText('insufficient_funds'));
+    expect(amendRejectReasonText('order_not_open')).toBe(rejectReasonText('order_not_open'));
+    expect(amendRejectReasonText('post_only_would_take')).toMatch(/post-only/i);
+    expect(amendRejectReasonText('engine_error')).toMatch(/keeps its terms/);
+    expect(amendRejectReasonText('brand_new_rule')).toBe('The amend was refused (brand new rule).');
+    expect(amendRejectReasonText(null)).toBe('The amend was refused.');
   });
 });

@@ -32,3 +32,24 @@ export function rejectReasonText(code: string | null | undefined): string {
   const words = code.replace(/[_-]+/g, ' ').trim();
   return `The order was rejected (${words}).`;
 }
+
+/**
+ * Where the order's sentence would be false of a refused amend (the order was placed and keeps its
+ * terms; only the change was refused). The other reasons read the same for an order and an amend.
+ */
+const AMEND_REASONS: Record<string, string> = {
+  kill_switch: 'Trading is stopped by a kill switch; amends are not accepted right now.',
+  market_halted: 'This market is halted; amends are not accepted until it resumes.',
+  post_only_would_take: 'The new price would have traded immediately, and the order is post-only.',
+  invalid_price: 'The new price is not a multiple of the market’s tick size.',
+  invalid_quantity: 'The new quantity is not a multiple of the market’s lot size.',
+  engine_error: 'The exchange could not process this amend; the order keeps its terms.',
+};
+
+/** A sentence for why an amend was refused (by risk or by the book); unknown codes still read as words. */
+export function amendRejectReasonText(code: string | null | undefined): string {
+  if (!code) return 'The amend was refused.';
+  const known = AMEND_REASONS[code] ?? REASONS[code];
+  if (known) return known;
+  return `The amend was refused (${code.replace(/[_-]+/g, ' ').trim()}).`;
+}
