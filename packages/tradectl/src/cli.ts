@@ -15,6 +15,7 @@ import { Progress, progressEnabled } from './progress.ts';
 import { eventsCommand } from './commands/events.ts';
 import { exportRange, verifyExportFile } from './commands/export.ts';
 import { recheckCommand } from './commands/recheck.ts';
+import { rebuildCommand } from './commands/rebuild.ts';
 import { diffCommand, replayCommand } from './commands/replay.ts';
 import { accountStory, orderStory, type StoryFormat } from './commands/story.ts';
 import { parseAnchor, reportJson, verifyOnline, writeReportText, type AnyVerifyReport } from './commands/verify.ts';
@@ -27,8 +28,8 @@ interface CommonOptions {
 
 const URL_HELP = `The event store is named by --url, else $TRADECORE_EVENTSTORE_URL, else $DATABASE_URL:
   postgres://user@host:5432/db   the PostgreSQL event store (schema --store-schema, default event_store)
-  esdb://host:2113?tls=false     EventStoreDB (events, order, account, recheck; replay and diff with
-                                 --target-url / --readmodel-url; verify and export need PostgreSQL,
+  esdb://host:2113?tls=false     EventStoreDB (events, order, account, recheck; replay, diff and
+                                 rebuild with --target-url / --readmodel-url; verify and export need PostgreSQL,
                                  which holds the hash chains and seals)`;
 
 function examples(lines: string[]): string {
@@ -234,6 +235,31 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
         progress: progress(o, 'replay'),
       });
       exitCode = n === 0 ? ExitCode.OK : ExitCode.DIFFERENCE;
+    });
+
+  // ---------------- rebuild ----------------
+  addCommon(
+    program
+      .command('rebuild')
+      .description("rebuild the live read models from the log and swap them in, safely while the projector runs (the swap takes its lock); after a read-model migration or a diff")
+      .option('--schema <schema>', 'the live read-model schema to replace', 'readmodel')
+      .option('--readmodel-url <url>', 'database of the live read models (default: the event store database)')
+      .option('--keep-old', 'keep the replaced read models as <schema>_old_<epoch ms> instead of dropping them')
+      .option('--batch-size <n>', "events per read and per transaction (default: the projections package's)")
+      .addOption(new Option('--format <format>', 'summary format').choices(['text', 'json']).default('text')),
+  )
+    .addHelpText('after', examples(['tradectl rebuild', 'tradectl rebuild --keep-old --format json', 'tradectl diff || tradectl rebuild']))
+    .action(async (o: CommonOptions & { schema: string; readmodelUrl?: string; keepOld?: boolean; batchSize?: string; format: 'text' | 'json' }) => {
+      const batchSize = o.batchSize !== undefined ? parseCount(o.batchSize, '--batch-size') : undefined;
+      const conn = await open(o);
+      await rebuildCommand(conn, out, {
+        schema: o.schema,
+        readModelUrl: o.readmodelUrl,
+        keepOld: o.keepOld === true,
+        batchSize,
+        format: o.format,
+        progress: progress(o, 'rebuild'),
+      });
     });
 
   // ---------------- verify ----------------

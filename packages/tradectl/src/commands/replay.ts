@@ -19,18 +19,27 @@ export function checkSchemaName(name: string, option: string): string {
   return name;
 }
 
-/** Refuses to drop a schema that is not a read-model schema, the event store, or the live read models. */
-async function assertReplayableSchema(pool: pg.Pool, schema: string, conn: Connection, force: boolean): Promise<void> {
-  if (conn.kind === 'postgres' && schema === conn.schema) throw usage(`--schema ${schema} is the event store's schema: refusing to replace it`);
-  if (['public', 'pg_catalog', 'information_schema', 'event_store'].includes(schema)) throw usage(`--schema ${schema}: refusing to replace a system or event-store schema`);
+/**
+ * Refuses to drop or replace `schema` (named by `option`) when it is the event store, a system
+ * schema, or an existing schema that is not a read-model schema; tells whether it exists.
+ */
+export async function assertReadModelSchema(pool: pg.Pool, schema: string, conn: Connection, option = '--schema'): Promise<{ exists: boolean }> {
+  if (conn.kind === 'postgres' && schema === conn.schema) throw usage(`${option} ${schema} is the event store's schema: refusing to replace it`);
+  if (['public', 'pg_catalog', 'information_schema', 'event_store'].includes(schema)) throw usage(`${option} ${schema}: refusing to replace a system or event-store schema`);
   const r = await pool.query<{ exists: boolean; readmodel: boolean }>(
     `select exists(select 1 from pg_namespace where nspname = $1) as exists,
             to_regclass(quote_ident($1) || '.projection_checkpoint') is not null as readmodel`,
     [schema],
   );
   const row = r.rows[0];
-  if (row?.exists && !row.readmodel) throw usage(`--schema ${schema} exists and is not a read-model schema: refusing to replace it`);
-  if (row?.exists && schema === 'readmodel' && !force) {
+  if (row?.exists && !row.readmodel) throw usage(`${option} ${schema} exists and is not a read-model schema: refusing to replace it`);
+  return { exists: row?.exists === true };
+}
+
+/** Refuses to drop a schema that is not a read-model schema, the event store, or the live read models. */
+async function assertReplayableSchema(pool: pg.Pool, schema: string, conn: Connection, force: boolean): Promise<void> {
+  const { exists } = await assertReadModelSchema(pool, schema, conn);
+  if (exists && schema === 'readmodel' && !force) {
     throw usage(`--schema readmodel is the live read-model schema: replaying into it replaces it; pass --force if that is what you want`);
   }
 }
