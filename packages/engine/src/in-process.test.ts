@@ -10,6 +10,7 @@ import {
   type MarketDecider,
 } from '@tradecore/core-domain';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RecordedEvent } from '@tradecore/event-store';
 import { startInProcessEngine } from './in-process.ts';
 import { engineMetrics } from './observability.ts';
 import {
@@ -35,6 +36,16 @@ async function accountState(ts: TestStore, userId: number): Promise<AccountState
   let s = accountDecider.initialState();
   for (const e of await ts.store.readStream(`account-${userId}`)) s = accountDecider.evolve(s, parseEvent(e.type, 1, e.data), e.metadata);
   return s;
+}
+
+/** Every event of the log that names `orderId`, in log order. */
+async function eventsOfOrder(ts: TestStore, orderId: string): Promise<RecordedEvent[]> {
+  return (await allEvents(ts.store)).filter((e) => (e.data as { orderId?: string }).orderId === orderId);
+}
+
+/** The single-node dead letters, oldest first. */
+async function deadLetterRows(ts: TestStore): Promise<{ handler: string; reason: string; event_id: string; event_type: string }[]> {
+  return (await ts.pool.query<{ handler: string; reason: string; event_id: string; event_type: string }>('select handler, reason, event_id, event_type from engine_dead_letters order by id')).rows;
 }
 
 /**
@@ -146,7 +157,7 @@ describe('single-node mode: an amend the book refuses', () => {
     // B amends to 101, where A's ask is: risk accepts (and reserves for 101 too), the book refuses.
     const amend = newEvent('OrderAmendRequested', { orderId: placed.orderId, userId: USER_B, marketId: 1, requestId: placed.orderId.replace(/^.{8}/, 'aaaaaaaa'), newPrice: '101', newQuantity: null, requestedAt: '2025-01-01T00:10:00.000Z' }, USER_B);
     await ts.store.appendToStream(placed.stream, [amend], { expectedRevision: 0n });
-    const ofOrder = async () => (await allEvents(ts.store)).filter((e) => (e.data as { orderId?: string }).orderId === placed.orderId);
+    const ofOrder = () => eventsOfOrder(ts, placed.orderId);
     await waitFor('the amend answered', async () => (await ofOrder()).some((e) => e.type === 'ReservationReleased'));
     await engine.stop();
 
@@ -195,9 +206,8 @@ describe('single-node mode: an order and an amend the market decider cannot deci
       },
     };
     const engine = await startInProcessEngine({ store: ts.store, pool: ts.pool, clock, logger: quietLogger, checkpointName: 'engine-error', marketDecider, tuning: { poisonAttempts: 2 } });
-    const ofOrder = async (orderId: string) => (await allEvents(ts.store)).filter((e) => (e.data as { orderId?: string }).orderId === orderId);
-    const deadLetters = async () =>
-      (await ts.pool.query<{ handler: string; reason: string; event_id: string; event_type: string }>('select handler, reason, event_id, event_type from engine_dead_letters order by id')).rows;
+    const ofOrder = (orderId: string) => eventsOfOrder(ts, orderId);
+    const deadLetters = () => deadLetterRows(ts);
 
     // A's ask at 101 rests: B's buy at 101 would trade against it, had it reached the book.
     await appendOrder(ts.store, { userId: USER_A, marketId: 1, side: 'sell', price: '101', quantity: '1' });
@@ -277,9 +287,8 @@ describe('single-node mode: an order and a cancel the account decider cannot dec
       },
     };
     const engine = await startInProcessEngine({ store: ts.store, pool: ts.pool, clock, logger: quietLogger, checkpointName: 'risk-engine-error', accountDecider: failing, tuning: { poisonAttempts: 2 } });
-    const ofOrder = async (orderId: string) => (await allEvents(ts.store)).filter((e) => (e.data as { orderId?: string }).orderId === orderId);
-    const deadLetters = async () =>
-      (await ts.pool.query<{ handler: string; reason: string; event_id: string; event_type: string }>('select handler, reason, event_id, event_type from engine_dead_letters order by id')).rows;
+    const ofOrder = (orderId: string) => eventsOfOrder(ts, orderId);
+    const deadLetters = () => deadLetterRows(ts);
 
     // A's ask at 101 rests: B's buy at 101 would trade against it, had risk accepted it.
     await appendOrder(ts.store, { userId: USER_A, marketId: 1, side: 'sell', price: '101', quantity: '1' });

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createProjector, diffReadModels, replayReadModels } from '@tradecore/projections';
 import type { RecordedEvent } from '@tradecore/event-store';
-import { seed, tradectl, waitVisible, type Seeded } from '../testing/fixture.ts';
+import { allEvents, seed, tradectl, waitVisible, type Seeded } from '../testing/fixture.ts';
 
 let f: Seeded;
 let env: Record<string, string>;
@@ -13,18 +13,12 @@ afterAll(async () => {
   await f.close();
 });
 
-async function allEvents(): Promise<RecordedEvent[]> {
-  const out: RecordedEvent[] = [];
-  for await (const e of f.store.readAllStream()) out.push(e);
-  return out;
-}
-
 /** The live read models as the running projector builds them: migrated, then fed the log in small pages. */
 async function projectLive(schema: string): Promise<RecordedEvent[]> {
   await f.pool.query(`drop schema if exists "${schema}" cascade`);
   const projector = createProjector({ pool: f.pool, schema, notify: false });
   await projector.migrate();
-  const events = await allEvents();
+  const events = await allEvents(f.store);
   for (let i = 0; i < events.length; i += 7) await projector.apply(events.slice(i, i + 7));
   return events;
 }
@@ -132,7 +126,7 @@ describe('tradectl rebuild', () => {
       const r = await running;
       expect(r.err).toBe('');
       expect(r.code).toBe(0);
-      const all = await allEvents();
+      const all = await allEvents(f.store);
       const j = JSON.parse(r.out) as RebuildJson;
       expect(j.caughtUpInSwap).toBe(appended);
       expect(j.events).toBe(all.length);

@@ -2,8 +2,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createProjector, diffReadModels } from '@tradecore/projections';
 import { createTestDatabase, type TestDatabase } from '@tradecore/testkit';
-import type { RecordedEvent } from '@tradecore/event-store';
-import { eventRows, seed, tradectl, waitVisible, type Seeded } from '../testing/fixture.ts';
+import { allEvents, eventRows, seed, tradectl, waitVisible, type Seeded } from '../testing/fixture.ts';
 
 let f: Seeded;
 let env: Record<string, string>;
@@ -15,18 +14,12 @@ afterAll(async () => {
   await f.close();
 });
 
-async function allEvents(): Promise<RecordedEvent[]> {
-  const out: RecordedEvent[] = [];
-  for await (const e of f.store.readAllStream()) out.push(e);
-  return out;
-}
-
 /** A reference replay: the projector fed the events up to `to`, in pages, straight from the store. */
 async function referenceReplay(schema: string, to: bigint): Promise<void> {
   await f.pool.query(`drop schema if exists "${schema}" cascade`);
   const projector = createProjector({ pool: f.pool, schema, notify: false });
   await projector.migrate();
-  const events = (await allEvents()).filter((e) => e.globalPosition <= to);
+  const events = (await allEvents(f.store)).filter((e) => e.globalPosition <= to);
   for (let i = 0; i < events.length; i += 7) await projector.apply(events.slice(i, i + 7));
 }
 
@@ -156,7 +149,7 @@ describe('tradectl diff', () => {
     await f.pool.query('drop schema if exists readmodel cascade');
     const live = createProjector({ pool: f.pool, schema: 'readmodel', notify: false });
     await live.migrate();
-    await live.apply(await allEvents());
+    await live.apply(await allEvents(f.store));
     // events appended after the live checkpoint are not a difference
     await f.sim.deposit(f.s.carol, 'USD', '3', f.s.admin);
     await waitVisible(f.store, f.pool);

@@ -4,7 +4,7 @@
  */
 import pg from 'pg';
 import { createTestDatabase, type TestDatabase } from '@tradecore/testkit';
-import { createPostgresEventStore, createSealer, type PostgresEventStore } from '@tradecore/event-store';
+import { createPostgresEventStore, createSealer, type PostgresEventStore, type RecordedEvent } from '@tradecore/event-store';
 import { memoryIo } from '../io.ts';
 import { run } from '../cli.ts';
 import { BTC_USD, ETH_USD, Simulator, storeSink, type PlaceResult } from './simulator.ts';
@@ -153,4 +153,11 @@ export async function eventRows(pool: pg.Pool): Promise<{ position: string; stre
     'select position::text as position, stream, revision::text as revision, type, event_id::text as event_id from event_store.events order by position',
   );
   return r.rows;
+}
+
+/** Every event of the seeded log, in global order. */
+export async function allEvents(store: PostgresEventStore): Promise<RecordedEvent[]> {
+  const out: RecordedEvent[] = [];
+  for await (const e of store.readAllStream()) out.push(e);
+  return out;
 }
