@@ -16,6 +16,7 @@ import { eventsCommand } from './commands/events.ts';
 import { exportRange, verifyExportFile } from './commands/export.ts';
 import { recheckCommand } from './commands/recheck.ts';
 import { rebuildCommand } from './commands/rebuild.ts';
+import { redriveCommand } from './commands/redrive.ts';
 import { diffCommand, replayCommand } from './commands/replay.ts';
 import { accountStory, orderStory, type StoryFormat } from './commands/story.ts';
 import { parseAnchor, reportJson, verifyOnline, writeReportText, type AnyVerifyReport } from './commands/verify.ts';
@@ -260,6 +261,32 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
         format: o.format,
         progress: progress(o, 'rebuild'),
       });
+    });
+
+  // ---------------- redrive ----------------
+  addCommon(
+    program
+      .command('redrive')
+      .description(
+        "re-apply a market fact the risk handler dead-lettered (its account decider threw) to the accounts it concerns, as the handler would have, once the defect is fixed; exactly once (writes to the event store)",
+      )
+      .argument('<eventId>', "the dead-lettered input's event id (the dead letter's eventId)")
+      .option('--user <userId>', 'only this party of the input (a trade concerns its taker and its maker)')
+      .option('--dry-run', 'print the events it would append, append nothing')
+      .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text')),
+  )
+    .addHelpText(
+      'after',
+      examples([
+        'tradectl redrive 0b7c…e1 --dry-run      # what the accounts would get',
+        'tradectl redrive 0b7c…e1                # exit 0: appended; run again: exit 3, nothing appended',
+        'tradectl redrive 0b7c…e1 --user 7 --format json',
+      ]),
+    )
+    .action(async (eventId: string, o: CommonOptions & { user?: string; dryRun?: boolean; format: 'text' | 'json' }) => {
+      const userId = o.user !== undefined ? parseId(o.user, '--user') : undefined;
+      const conn = await open(o);
+      exitCode = await redriveCommand(conn, out, eventId.trim(), { userId, dryRun: o.dryRun === true, format: o.format, clock: io.clock ?? { now: () => new Date() } });
     });
 
   // ---------------- verify ----------------

@@ -11,6 +11,10 @@ export const ExitCode = {
   DIFFERENCE: 1,
   /** Verification failure: a hash chain or seal is broken (`verify`). */
   VERIFY_FAILED: 2,
+  /** Nothing to do: `redrive` found the input already applied (or nothing to apply) and appended nothing. */
+  NOTHING_TO_DO: 3,
+  /** Refused: `redrive` would mis-state the account (or the decider still throws); nothing appended. */
+  REFUSED: 4,
   /** Usage: unknown command or option, a malformed value, a bad range. */
   USAGE: 64,
   /** Bad data: an export file or a recorded event that cannot be read. */
@@ -28,6 +32,8 @@ export const EXIT_CODES_HELP = `Exit codes:
   0   ok
   1   difference: diff found differing rows, recheck disagrees with the recorded decision
   2   verification failure: a hash chain or seal is broken (verify)
+  3   nothing to do: redrive found the input already applied, or nothing to apply; appended nothing
+  4   refused: redrive would mis-state the account (a later fact about the order came first); appended nothing
   64  usage: unknown command or option, malformed value, bad range
   65  bad data: unreadable export file or recorded event
   66  not found: no such order, user, event or file

@@ -19,6 +19,8 @@ export interface CliIo {
   env: Readonly<Record<string, string | undefined>>;
   /** Aborting it ends `--follow` (main.ts wires SIGINT/SIGTERM to it). */
   signal?: AbortSignal;
+  /** Injected time (the `occurredAt` of what `redrive` appends). Default: the system clock. */
+  clock?: { now(): Date };
 }
 
 /** Buffered writer with back-pressure: millions of lines without holding them all. */
@@ -67,7 +69,7 @@ export class Output {
 }
 
 /** An in-memory io for tests and embedding: collects what the CLI writes. */
-export function memoryIo(env: Record<string, string | undefined> = {}, options: { tty?: boolean; signal?: AbortSignal } = {}): CliIo & {
+export function memoryIo(env: Record<string, string | undefined> = {}, options: { tty?: boolean; signal?: AbortSignal; clock?: { now(): Date } } = {}): CliIo & {
   out(): string;
   err(): string;
 } {
@@ -78,6 +80,7 @@ export function memoryIo(env: Record<string, string | undefined> = {}, options: 
     stderr: { write: (s: string) => ((err += s), true), isTTY: false },
     env,
     signal: options.signal,
+    clock: options.clock,
     out: () => out,
     err: () => err,
   };

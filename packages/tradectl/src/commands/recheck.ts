@@ -108,7 +108,8 @@ async function lastTradePrice(conn: Connection, marketId: number, before: bigint
   return price;
 }
 
-async function controlAt(conn: Connection, before: bigint): Promise<ControlState> {
+/** The control view (streams markets and control folded) as of just before global position `before`. */
+export async function controlAt(conn: Connection, before: bigint): Promise<ControlState> {
   let control = initialControlState();
   for await (const e of scan(conn, { streams: ['markets', 'control'], toPosition: before - 1n })) control = evolveControl(control, parse(e));
   return control;

@@ -126,7 +126,7 @@ export async function seed(prefix = 'tradectl'): Promise<Seeded> {
 }
 
 /** Runs tradectl in-process; returns exit code and captured output. */
-export async function tradectl(args: string[], env: Record<string, string | undefined> = {}, options: { tty?: boolean; signal?: AbortSignal } = {}) {
+export async function tradectl(args: string[], env: Record<string, string | undefined> = {}, options: { tty?: boolean; signal?: AbortSignal; clock?: { now(): Date } } = {}) {
   const io = memoryIo(env, options);
   const code = await run(args, io);
   return { code, out: io.out(), err: io.err() };

@@ -1,0 +1,368 @@
+/**
+ * `tradectl redrive <eventId>`: re-applies a market fact the risk handler dead-lettered (its account
+ * decider threw on it every time) to the accounts it concerns, once the defect is fixed.
+ *
+ * The risk handler answers a trader's request it could not decide (engine_error), but a market fact —
+ * a `TradeExecuted` to settle, an `OrderCancelled` / `OrderExpired` / `OrderRejectedByEngine` to
+ * release, an `OrderAmended` / `OrderAmendRejectedByEngine` — already happened on the book: it stays
+ * dead-lettered, and redelivery does not help once the account has decided a later input (the
+ * runner skips inputs at or below the account's `lastInputPosition`). This command runs, for each
+ * account the input concerns, the risk handler's decision for that input against the account's
+ * current state, and appends it — exactly as the live handler would have:
+ *
+ *  - the command is built as the risk handler builds it (engine `risk-handler.ts`): the input
+ *    parsed from the log, `inputPosition` = its global position, `inputAt` = its
+ *    `metadata.occurredAt` (else recorded time), the control view as of just before it;
+ *  - the decider sees the account with its watermark set just below the input: only the ordering
+ *    check (`inputPosition <= lastInputPosition` → nothing) is bypassed; every other check of the
+ *    decider stands (the market in the control view, the order open on the account, the parties);
+ *  - event ids are the live handler's: UUIDv5 of (input event id, account stream, index) in the
+ *    engine's namespace (engine `ids.ts`), and the metadata is the handler's (`decisionMetadata`:
+ *    correlation copied, causation = the input, `inputPosition`, `inputAt`) plus `redrive: true`;
+ *  - the append names the account's revision as loaded: a concurrent writer (the risk handler
+ *    deciding the next input, a redelivery of this one, a deposit) makes it fail, and the account
+ *    is reloaded and judged again; the store rejects the derived ids a second time anyway.
+ *
+ * Refused, with nothing appended:
+ *  - the account already applied the input: an event of its stream carries one of the derived ids,
+ *    or records this input's position as its `inputPosition` (any writer of the decision records it)
+ *    → exit 3, as when the account has nothing to apply for it (the order is no longer open there:
+ *    its close already released what the input would have);
+ *  - a later market fact about the same order, which is still open, was already applied (a later
+ *    fill or applied amend): those carry the order's remaining quantity as the market knew it after
+ *    this input, so the account's order already counts this input's quantity, while its reservation
+ *    does not; re-applying the old fact would mis-state both → exit 4, for a person to correct.
+ *    So would a decider that still throws on it.
+ *
+ * Why the rest is correct out of order: balances are additive (a settlement moves notional and fee
+ * between available and the other asset, a release moves reserved to available), the account's
+ * other orders do not enter a settlement or release of this one, and evolve keeps the highest
+ * `inputPosition` it saw (the appended decision does not lower the watermark). An order whose
+ * close (its last fill, a cancel) was applied released all it held: the late fill is paid from
+ * available (the decider frees no reservation for an order no longer open), with the same totals.
+ */
+import { createHash } from 'node:crypto';
+import {
+  accountDecider,
+  evolveAccount,
+  parseEvent,
+  recordedSchemaVersion,
+  type AccountCommand,
+  type AccountDecider,
+  type AccountState,
+  type ControlState,
+  type TradecoreEvent,
+} from '@tradecore/core-domain';
+import { IdempotencyConflictError, WrongExpectedRevisionError, type EventMetadata, type NewEvent, type RecordedEvent } from '@tradecore/event-store';
+import type { Connection } from '../connect.ts';
+import { badData, CliError, ExitCode, notFound, unavailable, usage } from '../errors.ts';
+import type { Output } from '../io.ts';
+import { EVENT_SELECT, readStreamPaged, rowToEvent, scan, VISIBLE_BOUND_SQL } from '../log.ts';
+import { controlAt } from './recheck.ts';
+
+/** The engine's namespace for derived ids (packages/engine/src/ids.ts; never changes). */
+const TRADECORE_ENGINE_NAMESPACE = '6f1c2a8e-3b5d-5c47-9a1e-7d0b4e2f9c31';
+const NAMESPACE_BYTES = Buffer.from(TRADECORE_ENGINE_NAMESPACE.replaceAll('-', ''), 'hex');
+
+/** RFC 9562 UUIDv5 in the engine's namespace: the engine's `uuidV5` (an engine test pins the two). */
+function uuidV5(name: string): string {
+  const h = createHash('sha1').update(NAMESPACE_BYTES).update(name, 'utf8').digest();
+  h[6] = (h[6]! & 0x0f) | 0x50;
+  h[8] = (h[8]! & 0x3f) | 0x80;
+  const x = h.toString('hex', 0, 16);
+  return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20, 32)}`;
+}
+
+/** The id the risk handler gives the `index`-th event it decides for `sourceEventId` on `stream`. */
+export function derivedEventId(sourceEventId: string, stream: string, index: number): string {
+  return uuidV5(`${sourceEventId}|${stream}|${index}`);
+}
+
+/** The market's facts the risk handler applies to an account (engine risk-handler.ts `commandFor`). */
+export const REDRIVABLE_TYPES = ['TradeExecuted', 'OrderCancelled', 'OrderExpired', 'OrderRejectedByEngine', 'OrderAmended', 'OrderAmendRejectedByEngine'] as const;
+const REDRIVABLE = new Set<string>(REDRIVABLE_TYPES);
+const TRADER_REQUESTS = new Set(['OrderPlaced', 'OrderAmendRequested', 'OrderCancelRequested']);
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export interface Clock {
+  now(): Date;
+}
+
+export type AccountOutcome =
+  /** The decision was appended (or, with --dry-run, would be). */
+  | 'appended'
+  | 'would_append'
+  /** The account's stream already holds the input's decision. */
+  | 'already_applied'
+  /** The decider decides nothing for it now (e.g. the order is no longer open on the account). */
+  | 'nothing_to_apply'
+  /** Not applied: it would mis-state the account, or the decider still throws. */
+  | 'refused';
+
+export interface AccountRedrive {
+  userId: number;
+  stream: string;
+  outcome: AccountOutcome;
+  /** Why, in words (for every outcome but appended / would_append). */
+  reason?: string;
+  /** The events appended / that would be appended. */
+  events: { eventId: string; type: string; data: unknown; metadata: EventMetadata }[];
+  /** already_applied: the event of the stream that shows it. */
+  appliedBy?: { eventId: string; type: string; position: string };
+  /** The account's revision the decision was judged against (-1: no stream). */
+  revision: string;
+}
+
+export interface RedriveResult {
+  input: { eventId: string; type: string; stream: string; position: string };
+  dryRun: boolean;
+  accounts: AccountRedrive[];
+}
+
+export interface RedriveOptions {
+  /** Only this party of the input (a trade concerns its taker and its maker). */
+  userId?: number;
+  dryRun?: boolean;
+  clock: Clock;
+  /** The account decider (default core-domain's); tests inject one that throws. */
+  decider?: AccountDecider;
+  /** Reload-and-judge-again rounds on a concurrent write before giving up. Default 10. */
+  conflictAttempts?: number;
+}
+
+function rec(x: unknown): Record<string, unknown> {
+  return typeof x === 'object' && x !== null && !Array.isArray(x) ? (x as Record<string, unknown>) : {};
+}
+
+function parse(e: RecordedEvent): TradecoreEvent {
+  try {
+    return parseEvent(e.type, recordedSchemaVersion(e.metadata), e.data);
+  } catch (err) {
+    throw badData(`event ${e.stream}@${e.streamRevision} (position ${e.globalPosition}) cannot be read: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
+function metaPosition(m: unknown): bigint | null {
+  const v = rec(m).inputPosition;
+  if (typeof v === 'string' && /^\d+$/.test(v)) return BigInt(v);
+  if (typeof v === 'number' && Number.isSafeInteger(v)) return BigInt(v);
+  return null;
+}
+
+/** The input event with this id, or undefined (readers' view: below the visible bound). */
+export async function findEvent(conn: Connection, eventId: string): Promise<RecordedEvent | undefined> {
+  if (conn.kind === 'postgres') {
+    const r = await conn.pool.query(`select ${EVENT_SELECT} from "${conn.schema}".events e where e.event_id = $1::uuid and e.position < ${VISIBLE_BOUND_SQL}`, [eventId]);
+    const row = r.rows[0] as Parameters<typeof rowToEvent>[0] | undefined;
+    return row ? rowToEvent(row) : undefined;
+  }
+  for await (const e of scan(conn, {})) if (e.eventId.toLowerCase() === eventId.toLowerCase()) return e;
+  return undefined;
+}
+
+/** The engine's `decisionMetadata` for a decision of `source`, marked as redriven. */
+function decisionMetadata(source: RecordedEvent, clock: Clock): EventMetadata {
+  return {
+    correlationId: (source.metadata.correlationId as string | undefined) ?? source.eventId,
+    causationId: source.eventId,
+    userId: (source.metadata.userId as number | null | undefined) ?? null,
+    occurredAt: clock.now().toISOString(),
+    schemaVersion: 1,
+    inputPosition: source.globalPosition.toString(),
+    inputAt: typeof source.metadata.occurredAt === 'string' ? source.metadata.occurredAt : null,
+    redrive: true,
+  };
+}
+
+/** The accounts an input concerns (the risk handler routes it to each: architecture.md). */
+function partiesOf(ev: TradecoreEvent): number[] {
+  if (ev.type === 'TradeExecuted') return [...new Set([ev.data.takerUserId, ev.data.makerUserId])];
+  return [(ev.data as { userId: number }).userId];
+}
+
+/** The risk handler's command for a market fact on account `userId` (engine risk-handler.ts `commandFor`). */
+function commandFor(userId: number, r: RecordedEvent, ev: TradecoreEvent, control: ControlState): AccountCommand {
+  const base = { inputPosition: r.globalPosition, inputAt: typeof r.metadata.occurredAt === 'string' ? r.metadata.occurredAt : r.recordedAt };
+  switch (ev.type) {
+    case 'TradeExecuted':
+      return { ...base, kind: 'SettleTrade', userId, trade: ev.data, control };
+    case 'OrderCancelled':
+    case 'OrderExpired':
+    case 'OrderRejectedByEngine':
+      return { ...base, kind: 'ReleaseOrder', event: ev };
+    case 'OrderAmended':
+      return { ...base, kind: 'ApplyAmend', amended: ev.data, control };
+    case 'OrderAmendRejectedByEngine':
+      return { ...base, kind: 'DropAmend', refused: ev.data, control };
+    default:
+      throw badData(`${ev.type} is not a market fact the risk handler applies`);
+  }
+}
+
+/**
+ * The orders of this account whose recorded remaining quantity the input's decision takes from the
+ * input itself (a fill's remaining, an amend's terms): a later fact about them, applied while they
+ * are still open, already counts this input.
+ */
+function ordersTakingRemaining(ev: TradecoreEvent, userId: number): string[] {
+  if (ev.type === 'TradeExecuted') {
+    const out: string[] = [];
+    if (ev.data.takerUserId === userId) out.push(ev.data.takerOrderId);
+    if (ev.data.makerUserId === userId) out.push(ev.data.makerOrderId);
+    return out;
+  }
+  if (ev.type === 'OrderAmended') return [ev.data.orderId];
+  return [];
+}
+
+interface Loaded {
+  state: AccountState;
+  revision: bigint;
+  appliedBy?: RecordedEvent;
+  /** Per order: the first later market fact (fill, applied amend) the account applied about it. */
+  laterFacts: Map<string, RecordedEvent>;
+}
+
+async function loadAccount(conn: Connection, stream: string, input: RecordedEvent, derivedIds: ReadonlySet<string>): Promise<Loaded> {
+  let state = accountDecider.initialState();
+  let revision = -1n;
+  let appliedBy: RecordedEvent | undefined;
+  const laterFacts = new Map<string, RecordedEvent>();
+  for await (const e of readStreamPaged(conn, stream)) {
+    const position = metaPosition(e.metadata);
+    if (!appliedBy && (derivedIds.has(e.eventId.toLowerCase()) || position === input.globalPosition)) appliedBy = e;
+    if (position !== null && position > input.globalPosition) {
+      const d = rec(e.data);
+      const fact = e.type === 'FillSettled' || (e.type === 'ReservationReleased' && d.cause === 'amended');
+      if (fact && typeof d.orderId === 'string' && !laterFacts.has(d.orderId)) laterFacts.set(d.orderId, e);
+    }
+    const m = rec(e.metadata);
+    state = evolveAccount(state, parse(e), { inputPosition: position, inputAt: typeof m.inputAt === 'string' ? m.inputAt : null });
+    revision = e.streamRevision;
+  }
+  return { state, revision, appliedBy, laterFacts };
+}
+
+/** Judges (and unless dry-run appends) the input's decision on one account; retried on a concurrent write. */
+async function redriveAccount(conn: Connection, input: RecordedEvent, ev: TradecoreEvent, userId: number, control: ControlState, o: RedriveOptions): Promise<AccountRedrive> {
+  const stream = `account-${userId}`;
+  const decider = o.decider ?? accountDecider;
+  const attempts = o.conflictAttempts ?? 10;
+  // Enough derived ids for any decision of one input (a self-trade settles two legs).
+  const derivedIds = new Set([0, 1, 2, 3].map((i) => derivedEventId(input.eventId, stream, i)));
+  for (let attempt = 1; ; attempt++) {
+    const loaded = await loadAccount(conn, stream, input, derivedIds);
+    const base = { userId, stream, revision: loaded.revision.toString(), events: [] };
+    if (loaded.appliedBy) {
+      const a = loaded.appliedBy;
+      return {
+        ...base,
+        outcome: 'already_applied',
+        reason: `${stream} already applied it: ${a.type} ${a.eventId} at position ${a.globalPosition} is its decision`,
+        appliedBy: { eventId: a.eventId, type: a.type, position: a.globalPosition.toString() },
+      };
+    }
+    for (const orderId of ordersTakingRemaining(ev, userId)) {
+      const later = loaded.laterFacts.get(orderId);
+      if (later && loaded.state.openOrders.has(orderId))
+        return {
+          ...base,
+          outcome: 'refused',
+          reason:
+            `order ${orderId} is still open on ${stream} and a later market fact about it was applied first ` +
+            `(${later.type} ${later.eventId} at position ${later.globalPosition}, for the input at ${metaPosition(later.metadata)}): ` +
+            `its remaining quantity already counts this input, its reservation does not; applying the old fact now would mis-state both — correct it by hand`,
+        };
+    }
+    const command = commandFor(userId, input, ev, control);
+    let decided: TradecoreEvent[];
+    try {
+      // Only the ordering check is bypassed: the account as it is, its watermark just below the input.
+      decided = decider.decide(command, { ...loaded.state, lastInputPosition: input.globalPosition - 1n });
+    } catch (err) {
+      return { ...base, outcome: 'refused', reason: `the account decider still throws on it: ${err instanceof Error ? err.message : String(err)}` };
+    }
+    if (decided.length === 0)
+      return { ...base, outcome: 'nothing_to_apply', reason: `${stream} has nothing to apply for it (the order is no longer open there: its close released what it held)` };
+    const metadata = decisionMetadata(input, o.clock);
+    const events: NewEvent[] = decided.map((d, i) => ({ eventId: derivedEventId(input.eventId, stream, i), type: d.type, data: d.data, metadata }));
+    if (o.dryRun) return { ...base, outcome: 'would_append', events };
+    try {
+      await conn.store.appendToStream(stream, events, { expectedRevision: loaded.revision < 0n ? 'no_stream' : loaded.revision });
+      return { ...base, outcome: 'appended', events };
+    } catch (err) {
+      // Another writer appended since the load (the risk handler, a redelivery of this input, a
+      // deposit): reload and judge again. The derived ids make a second write of the decision fail.
+      if (!(err instanceof WrongExpectedRevisionError || err instanceof IdempotencyConflictError)) throw err;
+      if (attempt >= attempts) throw unavailable(`${stream} kept changing while redrive appended to it (${attempt} attempts); try again`, err);
+    }
+  }
+}
+
+/** Redrives the input `eventId` into each account it concerns (or only `options.userId`). */
+export async function redriveInput(conn: Connection, eventId: string, options: RedriveOptions): Promise<RedriveResult> {
+  if (!UUID.test(eventId)) throw usage(`eventId: ${JSON.stringify(eventId)} is not an event id (a UUID)`);
+  const input = await findEvent(conn, eventId);
+  if (!input) throw notFound(`no event ${eventId} in the log`);
+  const where = `${input.type} ${input.eventId} (${input.stream}, position ${input.globalPosition})`;
+  if (!REDRIVABLE.has(input.type)) {
+    const why = TRADER_REQUESTS.has(input.type)
+      ? "a trader's request: the risk handler answered it (engine_error) when it dead-lettered it"
+      : 'not an input the risk handler applies to an account';
+    throw new CliError(ExitCode.DATA, `${where} is not a market fact the risk handler applies (${REDRIVABLE_TYPES.join(', ')}): ${why}`);
+  }
+  const ev = parse(input);
+  const parties = partiesOf(ev);
+  if (options.userId !== undefined && !parties.includes(options.userId))
+    throw usage(`--user ${options.userId}: ${where} concerns ${parties.map((u) => `user ${u}`).join(' and ')}, not user ${options.userId}`);
+  const control = await controlAt(conn, input.globalPosition);
+  const accounts: AccountRedrive[] = [];
+  for (const userId of options.userId !== undefined ? [options.userId] : parties) accounts.push(await redriveAccount(conn, input, ev, userId, control, options));
+  return { input: { eventId: input.eventId, type: input.type, stream: input.stream, position: input.globalPosition.toString() }, dryRun: options.dryRun === true, accounts };
+}
+
+/** The exit code of a redrive: 0 something appended (or would be), 4 any account refused, else 3. */
+export function redriveExitCode(r: RedriveResult): number {
+  if (r.accounts.some((a) => a.outcome === 'refused')) return ExitCode.REFUSED;
+  if (r.accounts.some((a) => a.outcome === 'appended' || a.outcome === 'would_append')) return ExitCode.OK;
+  return ExitCode.NOTHING_TO_DO;
+}
+
+function describeEvent(e: { eventId: string; type: string; data: unknown }): string {
+  const d = rec(e.data);
+  const parts = [`${e.type} ${e.eventId}`];
+  if (typeof d.orderId === 'string') parts.push(`order ${d.orderId}`);
+  if (e.type === 'FillSettled') parts.push(`${String(d.side)} ${String(d.quantity)} @ ${String(d.price)}, notional ${String(d.notional)}, fee ${String(d.fee)} ${String(d.feeAsset)}, reservation released ${String(d.reservationReleased)}`);
+  if (e.type === 'ReservationReleased') parts.push(`${String(d.amount)} ${String(d.asset)} (${String(d.cause)})`);
+  return parts.join(', ');
+}
+
+export async function redriveCommand(conn: Connection, out: Output, eventId: string, options: RedriveOptions & { format: 'text' | 'json' }): Promise<number> {
+  const r = await redriveInput(conn, eventId, options);
+  const code = redriveExitCode(r);
+  if (options.format === 'json') {
+    out.line(JSON.stringify({ ...r, exitCode: code }));
+    return code;
+  }
+  out.line(`${r.dryRun ? 'Would redrive' : 'Redrove'} ${r.input.type} ${r.input.eventId} (${r.input.stream}, position ${r.input.position}):`);
+  for (const a of r.accounts) {
+    switch (a.outcome) {
+      case 'appended':
+      case 'would_append':
+        out.line(`  ${a.stream}: ${a.outcome === 'appended' ? 'appended' : 'would append'} after revision ${a.revision}:`);
+        for (const e of a.events) out.line(`    ${describeEvent(e)}`);
+        break;
+      case 'already_applied':
+        out.line(`  ${a.stream}: nothing appended: ${a.reason}`);
+        break;
+      case 'nothing_to_apply':
+        out.line(`  ${a.stream}: nothing appended: ${a.reason}`);
+        break;
+      case 'refused':
+        out.line(`  ${a.stream}: REFUSED, nothing appended: ${a.reason}`);
+        break;
+    }
+  }
+  return code;
+}
