@@ -14,7 +14,7 @@ import { httpClient, withRetryAfter, type Answer, type HttpClient } from './http
 import { DEFAULT_MIX, PriceWalk, applyAccepted, applySent, decide, rolesFor, type Decision, type MarketPlan, type MixConfig, type TraderState } from './mix.ts';
 import { createRng, type Rng } from './prng.ts';
 import { judgeStep, shouldStop, type Judged } from './ramp.ts';
-import { DEFAULT_MARKETS, type DoneMessage, type GeneratorMessage, type GeneratorPlan, type Kind, type MarketListing, type StepTotals } from './protocol.ts';
+import { DEFAULT_MARKETS, type DoneMessage, type GeneratorMessage, type GeneratorPlan, type AnswerKind, type Kind, type MarketListing, type StepTotals } from './protocol.ts';
 
 interface Trader {
   state: TraderState;
@@ -197,6 +197,7 @@ class StepAcc {
   statuses: Record<string, number> = {};
   latency = new Histogram();
   service = new Histogram();
+  latencyByAnswer: Record<AnswerKind, Histogram> = { place: new Histogram(), amend: new Histogram(), cancel: new Histogram(), refused: new Histogram() };
   lag = new Histogram();
   lagTimeouts = 0;
   /** 202 → the projection's commit of that position (every 202, LISTEN). */
@@ -442,6 +443,7 @@ export async function runGenerator(plan: GeneratorPlan, send: (m: GeneratorMessa
       step.statuses[status] = (step.statuses[status] ?? 0) + 1;
       win.statuses[status] = (win.statuses[status] ?? 0) + 1;
       if (status === '202') {
+        step.latencyByAnswer[d.kind].recordMs(now - due);
         step.accepted[d.kind]++;
         win.accepted[d.kind]++;
         totals.accepted[d.kind]++;
@@ -450,6 +452,7 @@ export async function runGenerator(plan: GeneratorPlan, send: (m: GeneratorMessa
         watchPosition((body as { position?: unknown } | null)?.position, now, stepIndex);
         if (d.kind === 'place' && orderId) sampleLag(orderId, trader.token, now, stepIndex);
       } else if (status === '409') {
+        step.latencyByAnswer.refused.recordMs(now - due);
         step.conflicts++;
         totals.conflicts++;
       } else {
@@ -584,6 +587,7 @@ export async function runGenerator(plan: GeneratorPlan, send: (m: GeneratorMessa
     statuses: a.statuses,
     latency: a.latency.toJSON(),
     service: a.service.toJSON(),
+    latencyByAnswer: { place: a.latencyByAnswer.place.toJSON(), amend: a.latencyByAnswer.amend.toJSON(), cancel: a.latencyByAnswer.cancel.toJSON(), refused: a.latencyByAnswer.refused.toJSON() },
     lag: a.lag.toJSON(),
     lagTimeouts: a.lagTimeouts,
     logLag: a.logLag.toJSON(),

@@ -55,6 +55,9 @@ export interface GeneratorPlan {
 }
 
 export type Kind = 'place' | 'amend' | 'cancel';
+/** A command's answer as the latency is broken down: an accepted (202) place, amend or cancel, or a 409 refusal. */
+export type AnswerKind = Kind | 'refused';
+export const ANSWER_KINDS: readonly AnswerKind[] = ['place', 'amend', 'cancel', 'refused'];
 
 export interface Window {
   /** Seconds since the load started (end of the window). */
@@ -92,6 +95,8 @@ export interface StepTotals {
   statuses: Record<string, number>;
   latency: HistogramJson;
   service: HistogramJson;
+  /** Latency by answer: each kind's 202s, and the 409s (absent in older runs). */
+  latencyByAnswer?: Record<AnswerKind, HistogramJson>;
   lag: HistogramJson;
   lagTimeouts: number;
   logLag?: HistogramJson;

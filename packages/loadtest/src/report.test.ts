@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { Histogram } from './histogram.ts';
-import { cpuBreakdown, heapFloor, markdownTable, memoryTrend, serverMetricsOf, seriesOf, slope, statementsMarkdown, scansDuring, tablesWritten, stepRows, table, withStepSteal, type SeriesPoint, type StepRow } from './report.ts';
+import { cpuBreakdown, heapFloor, latencyByAnswerText, overallOf, markdownTable, memoryTrend, serverMetricsOf, seriesOf, slope, statementsMarkdown, scansDuring, tablesWritten, stepRows, table, withStepSteal, type SeriesPoint, type StepRow } from './report.ts';
 import { DEFAULT_CRITERIA } from './ramp.ts';
-import type { StepTotals, Window } from './protocol.ts';
+import type { DoneMessage, StepTotals, Window } from './protocol.ts';
 
 const hist = (ms: number[]) => {
   const h = new Histogram();
@@ -104,6 +104,53 @@ describe('report arithmetic', () => {
     expect(peak.rate).toBe(200);
     expect(rows.map((r) => r.ok)).toEqual([true, true, false, false]);
     expect(rows[1]).toMatchObject({ acceptedPerS: 200, placesPerS: 160 });
+  });
+
+  it('breaks the command latency down by answer over every step, and leaves it out for runs that did not record it', () => {
+    const step = (place: number[], cancel: number[], refused: number[]): StepTotals => ({
+      index: 0,
+      label: 's',
+      rate: 10,
+      seconds: 1,
+      offered: 10,
+      sent: 10,
+      shed: 0,
+      accepted: { place: place.length, amend: 0, cancel: cancel.length },
+      conflicts: refused.length,
+      errors: 0,
+      statuses: {},
+      latency: hist([...place, ...cancel, ...refused]),
+      service: hist([1]),
+      latencyByAnswer: { place: hist(place), amend: hist([]), cancel: hist(cancel), refused: hist(refused) },
+      lag: hist([]),
+      lagTimeouts: 0,
+    });
+    const done = (steps: StepTotals[]): DoneMessage => ({
+      type: 'done',
+      steps,
+      totals: { accepted: { place: 0, amend: 0, cancel: 0 }, drainAccepted: 0, drainOther: {}, errors: 0, conflicts: 0 },
+      lagSource: 'off',
+      lagSkipped: 0,
+      lagReads: 0,
+      errorSamples: [],
+      decisionsByTag: {},
+      loadSeconds: 2,
+      skippedSteps: 0,
+    });
+    const o = overallOf(done([step([2, 2, 2], [30], [1]), step([4], [50, 50], [])]));
+    expect(o.latencyByAnswer).not.toBeNull();
+    const by = o.latencyByAnswer!;
+    expect(by.place.count).toBe(4);
+    expect(by.cancel.count).toBe(3);
+    expect(by.amend.count).toBe(0);
+    expect(by.refused.count).toBe(1);
+    expect(by.cancel.p50).toBeGreaterThanOrEqual(49);
+    expect(by.place.p99).toBeLessThan(5);
+    const text = latencyByAnswerText(by);
+    expect(text).toMatch(/^place 202 \(4\) p50 [\d.]+ \/ p99 [\d.]+ ms, cancel 202 \(3\) p50 [\d.]+ \/ p99 [\d.]+ ms, 409 \(1\) p50/);
+    expect(text).not.toContain('amend');
+    const { latencyByAnswer: _drop, ...older } = step([1], [], []);
+    expect(overallOf(done([older])).latencyByAnswer).toBeNull();
   });
 
   it('tables', () => {

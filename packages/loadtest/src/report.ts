@@ -10,7 +10,7 @@ import type { Proof } from './proof.ts';
 import type { MachineInfo } from './proc.ts';
 import { describeMachineSpeed, type MachineSpeed } from '@tradecore/testkit';
 import { findPeak, type PeakCriteria, type Peak } from './ramp.ts';
-import type { DoneMessage, Kind, StepTotals, Window } from './protocol.ts';
+import { ANSWER_KINDS, type AnswerKind, type DoneMessage, type Kind, type StepTotals, type Window } from './protocol.ts';
 
 export type LatencySummary = ReturnType<typeof summary>;
 
@@ -174,6 +174,8 @@ export interface RunReport {
     shed: number;
     latency: LatencySummary;
     service: LatencySummary;
+    /** Latency of each kind of 202 and of the 409s (null: a run from before it was recorded). */
+    latencyByAnswer?: Record<AnswerKind, LatencySummary> | null;
     lag: LatencySummary;
     lagTimeouts: number;
     lagSkipped: number;
@@ -260,11 +262,13 @@ export function overallOf(done: DoneMessage) {
   const svc = new Histogram();
   const lag = new Histogram();
   const logLag = new Histogram();
+  const byAnswer = Object.fromEntries(ANSWER_KINDS.map((k) => [k, new Histogram()])) as Record<AnswerKind, Histogram>;
   const statuses: Record<string, number> = {};
   let shed = 0;
   let lagTimeouts = 0;
   for (const s of done.steps) {
     lat.merge(Histogram.fromJSON(s.latency));
+    if (s.latencyByAnswer) for (const k of ANSWER_KINDS) byAnswer[k].merge(Histogram.fromJSON(s.latencyByAnswer[k]));
     svc.merge(Histogram.fromJSON(s.service));
     lag.merge(Histogram.fromJSON(s.lag));
     if (s.logLag) logLag.merge(Histogram.fromJSON(s.logLag));
@@ -285,6 +289,9 @@ export function overallOf(done: DoneMessage) {
     shed,
     latency: summary(lat),
     service: summary(svc),
+    latencyByAnswer: done.steps.some((s) => s.latencyByAnswer)
+      ? (Object.fromEntries(ANSWER_KINDS.map((k) => [k, summary(byAnswer[k])])) as Record<AnswerKind, LatencySummary>)
+      : null,
     lag: summary(lag),
     lagTimeouts,
     lagSkipped: done.lagSkipped,
@@ -557,12 +564,22 @@ function stepCells(r: StepRow): (string | number)[] {
   ];
 }
 
+const ANSWER_LABELS: Record<AnswerKind, string> = { place: 'place 202', amend: 'amend 202', cancel: 'cancel 202', refused: '409' };
+
+/** Where the command latency's tail is: each kind of answer's count and percentiles. */
+export function latencyByAnswerText(by: Record<AnswerKind, LatencySummary>): string {
+  return ANSWER_KINDS.filter((k) => by[k].count > 0)
+    .map((k) => `${ANSWER_LABELS[k]} (${by[k].count}) p50 ${f(by[k].p50, 2)} / p99 ${f(by[k].p99, 1)} ms`)
+    .join(', ');
+}
+
 export function summaryLines(r: RunReport): string[] {
   const o = r.overall;
   const lines = [
     `${r.name}: ${r.mode} ${r.kind}, ${r.setup.traders} traders on ${r.setup.markets.length} markets, ${o.loadSeconds} s of load`,
     `  throughput: ${o.commandsPerS} commands/s accepted (${o.placesPerS} places/s); accepted ${o.accepted.place} places, ${o.accepted.amend} amends, ${o.accepted.cancel} cancels (+${o.drainCancels} drain cancels); ${o.errors} errors, ${o.conflicts} conflicts, ${o.shed} shed`,
     `  command latency: p50 ${f(o.latency.p50, 2)} ms, p99 ${f(o.latency.p99, 1)} ms, p99.9 ${f(o.latency.p999, 1)} ms, max ${f(o.latency.max, 0)} ms (service time p99 ${f(o.service.p99, 1)} ms)`,
+    ...(o.latencyByAnswer ? [`  latency by answer: ${latencyByAnswerText(o.latencyByAnswer)}`] : []),
     `  read-model lag (${r.setup.lagSource}, ${o.lag.count} samples): p50 ${f(o.lag.p50, 0)} ms, p99 ${f(o.lag.p99, 0)} ms, max ${f(o.lag.max, 0)} ms, ${o.lagTimeouts} timeouts${o.lagSkipped ? `, ${o.lagSkipped} samples skipped (probe limit)` : ''}`,
     ...(o.logLag
       ? [
