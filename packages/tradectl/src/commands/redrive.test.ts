@@ -25,14 +25,15 @@ afterAll(async () => {
 });
 
 const head = async () => (await f.store.headPosition()).toString();
-const count = async () => (await allEvents(f.store)).length;
+/** Events committed (readers of the log stop below the oldest transaction on the server). */
+const count = async () => Number((await f.pool.query<{ n: string }>('select count(*)::text as n from event_store.events')).rows[0]?.n);
 
 describe('tradectl redrive', () => {
-  it('derives the engine\'s ids (UUIDv5 of input id, stream, index in the engine namespace)', () => {
-    // The engine's derivedEventId gives these (packages/engine/src/ids.ts; pinned there too).
-    expect(derivedEventId('00000000-0000-4000-8000-000000000001', 'account-7', 0)).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
-    expect(derivedEventId('00000000-0000-4000-8000-000000000001', 'account-7', 0)).not.toBe(derivedEventId('00000000-0000-4000-8000-000000000001', 'account-7', 1));
-    expect(derivedEventId('00000000-0000-4000-8000-000000000001', 'account-7', 0)).not.toBe(derivedEventId('00000000-0000-4000-8000-000000000001', 'account-8', 0));
+  it("derives the engine's ids (UUIDv5 of input id, stream, index in the engine namespace)", () => {
+    // What the engine's derivedEventId (packages/engine/src/ids.ts) gives for the same names; the
+    // engine's redrive test checks the ids the CLI appends against that function as well.
+    expect(derivedEventId('00000000-0000-4000-8000-000000000001', 'account-7', 0)).toBe('29ebcf96-2a15-559f-af82-87202325e9cf');
+    expect(derivedEventId('00000000-0000-4000-8000-000000000001', 'account-7', 1)).toBe('6811597a-3fc0-5b00-9fd4-53545a79215a');
   });
 
   it('finds a settled trade already applied on both accounts (its recorded input position) and appends nothing: exit 3', async () => {

@@ -1,0 +1,297 @@
+/**
+ * The operator's answer to a market fact the risk handler dead-lettered, end to end (single-node
+ * engine, PostgreSQL): the account decider throws on a TradeExecuted, the pipeline dead-letters it
+ * on both accounts and goes on deciding later inputs (so a redelivery would skip it), then
+ * `tradectl redrive` — the CLI as an operator runs it, a process of its own — settles it with the
+ * decider fixed: the accounts end where they would have been, with the handler's derived event ids,
+ * exactly once (a second redrive and a redelivery append nothing). A fill of an order that a later
+ * fill of the same, still open order overtook is refused instead (it would mis-state the order).
+ */
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import {
+  accountDecider,
+  parseAmount,
+  parseEvent,
+  reservedByOrders,
+  type AccountDecider,
+  type AccountState,
+} from '@tradecore/core-domain';
+import type { RecordedEvent } from '@tradecore/event-store';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { derivedEventId } from './ids.ts';
+import { startInProcessEngine } from './in-process.ts';
+import {
+  USER_A,
+  USER_B,
+  allEvents,
+  appendOrder,
+  createTestStore,
+  orderPlaced,
+  quietLogger,
+  seedMarketAndDeposits,
+  waitFor,
+  waitForCount,
+  waitForQuiet,
+  type TestStore,
+} from './test-support.ts';
+
+const clock = { now: () => new Date('2025-01-02T00:00:00.000Z') };
+const TRADECTL = fileURLToPath(new URL('../../tradectl/bin/tradectl.mjs', import.meta.url));
+const REPO_ROOT = fileURLToPath(new URL('../../..', import.meta.url));
+
+/** Runs the tradectl CLI in a process of its own against the test database. */
+function tradectl(args: readonly string[], url: string): Promise<{ code: number | null; out: string; err: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [TRADECTL, ...args, '--url', url], { cwd: REPO_ROOT, env: { ...process.env, DATABASE_URL: url }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.once('error', reject);
+    child.once('exit', (code) => resolve({ code, out, err }));
+  });
+}
+
+async function accountState(ts: TestStore, userId: number): Promise<AccountState> {
+  let s = accountDecider.initialState();
+  for (const e of await ts.store.readStream(`account-${userId}`)) s = accountDecider.evolve(s, parseEvent(e.type, 1, e.data), e.metadata);
+  return s;
+}
+
+/**
+ * Events committed in the log. Readers of the whole log stop below the oldest transaction running on
+ * the server (another database's too): what the CLI appended may not be visible to them yet.
+ */
+async function committed(ts: TestStore): Promise<number> {
+  return Number((await ts.pool.query<{ n: string }>('select count(*)::text as n from event_store.events')).rows[0]?.n);
+}
+
+/** Every event of the log, once all committed ones are visible to readers. */
+async function visibleEvents(ts: TestStore): Promise<RecordedEvent[]> {
+  let events: RecordedEvent[] = [];
+  await waitFor('every committed event visible', async () => (events = await allEvents(ts.store)).length === (await committed(ts)), 60_000, 50);
+  return events;
+}
+
+async function deadLetterRows(ts: TestStore): Promise<{ handler: string; reason: string; event_id: string; event_type: string }[]> {
+  return (await ts.pool.query<{ handler: string; reason: string; event_id: string; event_type: string }>('select handler, reason, event_id, event_type from engine_dead_letters order by id')).rows;
+}
+
+/** core-domain's account decider, except that it throws on settling the trades of the taker orders in `poisoned`. */
+function failingOnTrades(poisoned: ReadonlySet<string>): AccountDecider {
+  return {
+    ...accountDecider,
+    decide(command, state) {
+      if (command.kind === 'SettleTrade' && poisoned.has(command.trade.takerOrderId)) throw new Error('simulated account decider defect (settlement)');
+      return accountDecider.decide(command, state);
+    },
+  };
+}
+
+/**
+ * The reconciliation: each account's balances (available + reserved per asset, the fold of its
+ * stream) equal its deposits plus what its FillSettled events moved, its reserved amounts equal
+ * what its open orders hold, and every trade of the log is settled once on each side.
+ */
+async function reconcile(ts: TestStore, users: readonly number[]): Promise<void> {
+  const fills: string[] = [];
+  for (const u of users) {
+    const expected = new Map<string, bigint>();
+    const add = (asset: string, v: bigint) => expected.set(asset, (expected.get(asset) ?? 0n) + v);
+    for (const e of await ts.store.readStream(`account-${u}`)) {
+      const d = e.data as Record<string, string>;
+      if (e.type === 'FundsDeposited') add(d.asset!, parseAmount(d.amount!));
+      if (e.type === 'FillSettled') {
+        fills.push(`${d.tradeId}|${u}`);
+        const qty = parseAmount(d.quantity!);
+        const notional = parseAmount(d.notional!);
+        const fee = parseAmount(d.fee!);
+        add(d.baseAsset!, d.side === 'buy' ? qty : -qty);
+        add(d.quoteAsset!, d.side === 'buy' ? -(notional + fee) : notional - fee);
+      }
+    }
+    const state = await accountState(ts, u);
+    const totals = new Map([...state.balances].map(([asset, b]) => [asset, b.available + b.reserved]));
+    expect(totals).toEqual(expected);
+    const held = reservedByOrders(state);
+    for (const [asset, b] of state.balances) expect(b.reserved).toBe(held.get(asset) ?? 0n);
+  }
+  expect(new Set(fills).size).toBe(fills.length);
+  const parties = (await visibleEvents(ts))
+    .filter((e) => e.type === 'TradeExecuted')
+    .flatMap((e) => {
+      const d = e.data as { tradeId: string; takerUserId: number; makerUserId: number };
+      return [`${d.tradeId}|${d.takerUserId}`, `${d.tradeId}|${d.makerUserId}`];
+    })
+    .filter((p) => users.some((u) => p.endsWith(`|${u}`)));
+  expect(fills.sort()).toEqual(parties.sort());
+}
+
+function tradeOf(events: readonly RecordedEvent[], takerOrderId: string): RecordedEvent {
+  const t = events.find((e) => e.type === 'TradeExecuted' && (e.data as { takerOrderId: string }).takerOrderId === takerOrderId);
+  if (!t) throw new Error(`no trade of taker order ${takerOrderId}`);
+  return t;
+}
+
+interface RedriveJson {
+  exitCode: number;
+  dryRun: boolean;
+  input: { eventId: string; type: string; position: string };
+  accounts: { userId: number; stream: string; outcome: string; reason?: string; events: { eventId: string; type: string; data: Record<string, unknown>; metadata: Record<string, unknown> }[] }[];
+}
+
+describe('tradectl redrive: a trade the risk handler dead-lettered, settled once the decider is fixed', () => {
+  let ts: TestStore;
+  beforeAll(async () => {
+    ts = await createTestStore('redrive_trade');
+    await seedMarketAndDeposits(ts.store);
+  });
+  afterAll(async () => ts?.close());
+
+  it('settles both sides after later inputs were applied, as they would have been; a second redrive and a redelivery append nothing', async () => {
+    const poisoned = new Set<string>();
+    const engine = await startInProcessEngine({ store: ts.store, pool: ts.pool, clock, logger: quietLogger, checkpointName: 'redrive', accountDecider: failingOnTrades(poisoned), tuning: { poisonAttempts: 2 } });
+
+    // B's bid 3 @ 100 rests; A sells 1 into it: the trade whose settlement throws on both accounts.
+    const bidId = await appendOrder(ts.store, { userId: USER_B, marketId: 1, side: 'buy', price: '100', quantity: '3' });
+    await waitForCount(ts.store, 'OrderRested', 1);
+    const sell = orderPlaced({ userId: USER_A, marketId: 1, side: 'sell', price: '100', quantity: '1' });
+    poisoned.add(sell.orderId);
+    await ts.store.appendToStream(sell.stream, [sell.event], { expectedRevision: 'no_stream' });
+    await waitFor('both settlements dead-lettered', async () => (await deadLetterRows(ts)).length >= 2);
+    // Later inputs of both accounts are decided: a redelivery of the trade would now be skipped.
+    await appendOrder(ts.store, { userId: USER_B, marketId: 1, side: 'buy', price: '90', quantity: '1' });
+    await appendOrder(ts.store, { userId: USER_A, marketId: 1, side: 'sell', price: '110', quantity: '1' });
+    await waitForCount(ts.store, 'OrderRested', 3);
+    await waitForQuiet(ts.store, 1_000);
+    await engine.stop();
+
+    const before = await visibleEvents(ts);
+    const trade = tradeOf(before, sell.orderId);
+    expect(trade.data).toMatchObject({ makerOrderId: bidId, price: '100', quantity: '1', makerRemainingQuantity: '2', takerRemainingQuantity: '0' });
+    expect((await deadLetterRows(ts)).map((l) => [l.handler, l.reason, l.event_id, l.event_type])).toEqual([
+      ['risk', 'decider', trade.eventId, 'TradeExecuted'],
+      ['risk', 'decider', trade.eventId, 'TradeExecuted'],
+    ]);
+    expect(before.filter((e) => e.type === 'FillSettled')).toEqual([]);
+    for (const u of [USER_A, USER_B]) expect((await accountState(ts, u)).lastInputPosition).toBeGreaterThan(trade.globalPosition);
+    const bidBefore = (await accountState(ts, USER_B)).openOrders.get(bidId);
+    expect(bidBefore).toMatchObject({ remaining: '3', filled: '0' });
+    const bidAccepted = before.find((e) => e.type === 'OrderAccepted' && (e.data as { orderId: string }).orderId === bidId);
+    const bidReserved = parseAmount((bidAccepted?.data as { reservedAmount: string }).reservedAmount);
+    expect(bidBefore?.reserved).toBe(bidReserved);
+
+    // --dry-run: what each account would get, nothing appended.
+    const dry = await tradectl(['redrive', trade.eventId, '--dry-run', '--format', 'json'], ts.db.url);
+    expect(dry.err).toBe('');
+    expect(dry.code).toBe(0);
+    const dj = JSON.parse(dry.out) as RedriveJson;
+    expect(dj).toMatchObject({ dryRun: true, exitCode: 0, input: { eventId: trade.eventId, type: 'TradeExecuted', position: trade.globalPosition.toString() } });
+    expect(dj.accounts.map((a) => [a.userId, a.outcome, a.events.map((e) => [e.type, e.eventId])])).toEqual([
+      [USER_A, 'would_append', [['FillSettled', derivedEventId(trade.eventId, `account-${USER_A}`, 0)]]],
+      [USER_B, 'would_append', [['FillSettled', derivedEventId(trade.eventId, `account-${USER_B}`, 0)]]],
+    ]);
+    expect(await committed(ts)).toBe(before.length);
+
+    // The redrive: one FillSettled per account, with the live handler's ids and metadata.
+    const run = await tradectl(['redrive', trade.eventId], ts.db.url);
+    expect(run.err).toBe('');
+    expect(run.code).toBe(0);
+    expect(run.out).toContain(`account-${USER_A}: appended after revision`);
+    expect(run.out).toContain(`account-${USER_B}: appended after revision`);
+    const settled = [...(await ts.store.readStream(`account-${USER_A}`)), ...(await ts.store.readStream(`account-${USER_B}`))].filter((e) => e.type === 'FillSettled');
+    expect(settled.map((e) => [e.stream, e.eventId])).toEqual([
+      [`account-${USER_A}`, derivedEventId(trade.eventId, `account-${USER_A}`, 0)],
+      [`account-${USER_B}`, derivedEventId(trade.eventId, `account-${USER_B}`, 0)],
+    ]);
+    for (const e of settled)
+      expect(e.metadata).toMatchObject({ causationId: trade.eventId, correlationId: trade.metadata.correlationId, inputPosition: trade.globalPosition.toString(), redrive: true });
+    expect(await committed(ts)).toBe(before.length + 2);
+
+    // Where the accounts would have been had the trade settled at once (maker fee 10 bps, taker 20).
+    const a = await accountState(ts, USER_A);
+    const b = await accountState(ts, USER_B);
+    const total = (s: AccountState, asset: string) => (s.balances.get(asset)?.available ?? 0n) + (s.balances.get(asset)?.reserved ?? 0n);
+    expect(total(a, 'USD')).toBe(parseAmount('1000099.8'));
+    expect(total(a, 'M1')).toBe(parseAmount('9999'));
+    expect(a.balances.get('M1')?.reserved).toBe(parseAmount('1')); // the ask 1 @ 110
+    expect(a.openOrders.has(sell.orderId)).toBe(false);
+    expect(total(b, 'USD')).toBe(parseAmount('999899.9'));
+    expect(total(b, 'M1')).toBe(parseAmount('10001'));
+    expect(b.openOrders.get(bidId)).toMatchObject({ remaining: '2', filled: '1', reserved: (bidReserved * 2n) / 3n });
+    expect((bidReserved * 2n) % 3n).toBe(0n);
+    // The watermark stays where the later inputs left it.
+    expect(b.lastInputPosition).toBe((await accountState(ts, USER_B)).lastInputPosition);
+    expect(b.lastInputPosition).toBeGreaterThan(trade.globalPosition);
+    await reconcile(ts, [USER_A, USER_B]);
+
+    // Again: already applied, nothing appended, exit 3.
+    const again = await tradectl(['redrive', trade.eventId], ts.db.url);
+    expect(again.code).toBe(3);
+    expect(again.out).toContain(`account-${USER_B}: nothing appended: account-${USER_B} already applied it: FillSettled ${derivedEventId(trade.eventId, `account-${USER_B}`, 0)}`);
+    expect(await committed(ts)).toBe(before.length + 2);
+
+    // A fresh engine from the start of the log (every input redelivered, the decider fixed) settles
+    // nothing twice, and the bid fills on: A sells 2 more into it, which closes it.
+    const fresh = await startInProcessEngine({ store: ts.store, pool: ts.pool, clock, logger: quietLogger, checkpointName: 'redrive-replay' });
+    await appendOrder(ts.store, { userId: USER_A, marketId: 1, side: 'sell', price: '100', quantity: '2' });
+    await waitForCount(ts.store, 'FillSettled', 4);
+    await waitForQuiet(ts.store, 1_000);
+    await fresh.stop();
+    expect((await ts.pool.query("select 1 from event_store.events where type = 'FillSettled'")).rowCount).toBe(4);
+    const bFinal = await accountState(ts, USER_B);
+    expect(bFinal.openOrders.has(bidId)).toBe(false);
+    expect(total(bFinal, 'M1')).toBe(parseAmount('10003'));
+    expect(total(bFinal, 'USD')).toBe(parseAmount('999699.7'));
+    await reconcile(ts, [USER_A, USER_B]);
+  });
+});
+
+describe('tradectl redrive: a fill a later fill of the same open order overtook', () => {
+  let ts: TestStore;
+  beforeAll(async () => {
+    ts = await createTestStore('redrive_overtaken');
+    await seedMarketAndDeposits(ts.store);
+  });
+  afterAll(async () => ts?.close());
+
+  it('is refused on that account (exit 4, nothing appended there) and settled on the other', async () => {
+    const poisoned = new Set<string>();
+    const engine = await startInProcessEngine({ store: ts.store, pool: ts.pool, clock, logger: quietLogger, checkpointName: 'redrive-overtaken', accountDecider: failingOnTrades(poisoned), tuning: { poisonAttempts: 2 } });
+    const bidId = await appendOrder(ts.store, { userId: USER_B, marketId: 1, side: 'buy', price: '100', quantity: '3' });
+    await waitForCount(ts.store, 'OrderRested', 1);
+    const first = orderPlaced({ userId: USER_A, marketId: 1, side: 'sell', price: '100', quantity: '1' });
+    poisoned.add(first.orderId);
+    await ts.store.appendToStream(first.stream, [first.event], { expectedRevision: 'no_stream' });
+    await waitFor('both settlements dead-lettered', async () => (await deadLetterRows(ts)).length >= 2);
+    // A second fill of B's bid settles: B's account now takes the bid's remaining (1) from it.
+    await appendOrder(ts.store, { userId: USER_A, marketId: 1, side: 'sell', price: '100', quantity: '1' });
+    await waitForCount(ts.store, 'FillSettled', 2);
+    await waitForQuiet(ts.store, 1_000);
+    await engine.stop();
+
+    const trade = tradeOf(await visibleEvents(ts), first.orderId);
+    const bBefore = await ts.store.readStream(`account-${USER_B}`);
+    const r = await tradectl(['redrive', trade.eventId, '--format', 'json'], ts.db.url);
+    expect(r.err).toBe('');
+    expect(r.code).toBe(4);
+    const j = JSON.parse(r.out) as RedriveJson;
+    expect(j.exitCode).toBe(4);
+    const [ra, rb] = j.accounts;
+    expect(ra).toMatchObject({ userId: USER_A, outcome: 'appended' });
+    expect(rb).toMatchObject({ userId: USER_B, outcome: 'refused', events: [] });
+    expect(rb?.reason).toContain(`order ${bidId} is still open on account-${USER_B} and a later market fact about it was applied first (FillSettled`);
+    expect(await ts.store.readStream(`account-${USER_B}`)).toHaveLength(bBefore.length);
+    // A's side is settled once: A's first sell is closed, A's balances reconcile.
+    expect((await accountState(ts, USER_A)).openOrders.has(first.orderId)).toBe(false);
+    await expect(reconcile(ts, [USER_A])).resolves.toBeUndefined();
+    // Text: the refusal is said as such; a second run appends nothing anywhere.
+    const count = await committed(ts);
+    const t = await tradectl(['redrive', trade.eventId], ts.db.url);
+    expect(t.code).toBe(4);
+    expect(t.out).toContain(`account-${USER_A}: nothing appended: account-${USER_A} already applied it`);
+    expect(t.out).toContain(`account-${USER_B}: REFUSED, nothing appended: order ${bidId}`);
+    expect(await committed(ts)).toBe(count);
+  });
+});
