@@ -11,7 +11,9 @@
  * account stream gets the ordinary refusal with reason `engine_error` in the input's place, as
  * that input's decision (core-domain's `accountEngineErrorAnswer`; it reserves nothing). The market's
  * facts (trades, closes, amends applied or refused) get no answer: they stay dead-lettered for
- * operators.
+ * operators, who re-apply one with `tradectl redrive <eventId>` once the defect is fixed. That command
+ * builds the same command for the input as `commandFor` below and derives the same event ids and
+ * metadata as the StreamRunner (packages/tradectl/src/commands/redrive.ts): keep them in step.
  */
 import {
   DEFAULT_ACCOUNT_LIMITS,

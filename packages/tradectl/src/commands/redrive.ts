@@ -164,9 +164,9 @@ export async function findEvent(conn: Connection, eventId: string): Promise<Reco
 /** The engine's `decisionMetadata` for a decision of `source`, marked as redriven. */
 function decisionMetadata(source: RecordedEvent, clock: Clock): EventMetadata {
   return {
-    correlationId: (source.metadata.correlationId as string | undefined) ?? source.eventId,
+    correlationId: source.metadata.correlationId ?? source.eventId,
     causationId: source.eventId,
-    userId: (source.metadata.userId as number | null | undefined) ?? null,
+    userId: source.metadata.userId ?? null,
     occurredAt: clock.now().toISOString(),
     schemaVersion: 1,
     inputPosition: source.globalPosition.toString(),
