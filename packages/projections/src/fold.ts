@@ -753,7 +753,14 @@ export class BatchFold {
         const o = this.order(rec, e.data.orderId);
         if (!o) return;
         if (e.type === 'OrderCancelled') {
-          if (!FINAL_STATUSES.has(o.status)) o.cancelReason = e.data.reason;
+          if (!FINAL_STATUSES.has(o.status)) {
+            o.cancelReason = e.data.reason;
+            // An amend to no more than was filled ends the order: the book's whole answer to it is
+            // this cancel, reason user (no OrderAmended, no refusal follows), so the pending amend
+            // asking for such a total is applied. Were the cancel the trader's instead, the book (or
+            // risk) still refuses that amend, order_not_open, and the refusal comes later and stands.
+            if (e.data.reason === 'user' && o.amendStatus === 'pending' && o.amendQuantity !== null && o.amendQuantity <= o.filledQuantity) o.amendStatus = 'applied';
+          }
           this.finish(o, 'cancelled');
         } else {
           this.finish(o, 'expired');

@@ -385,6 +385,8 @@ export function referenceFold(events: readonly RecordedEvent[]): ReferenceResult
           if (o) {
             if (!FINAL.includes(o.status)) {
               if (e.type === 'OrderCancelled') o.cancel_reason = e.data.reason;
+              // the book's answer to an amend to no more than was filled: the order ends, the amend is applied
+              if (e.type === 'OrderCancelled' && e.data.reason === 'user' && o.amend_status === 'pending' && o.amendQty !== null && o.amendQty <= o.filled) o.amend_status = 'applied';
               o.status = e.type === 'OrderCancelled' ? 'cancelled' : 'expired';
             }
             clearBook(o);
