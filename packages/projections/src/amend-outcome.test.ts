@@ -163,6 +163,23 @@ describe('an order that ends another way while its amend is pending', () => {
     expect(rows.get(order)).toMatchObject({ status: 'cancelled', cancel_reason: 'user', amend_request_id: request, amend_status: 'rejected', amend_reject_reason: 'order_not_open' });
   });
 
+  it("cancelled by the trader while risk accepts an amend to no more than the filled quantity, risk's append landing after the cancel: still the refusal", async () => {
+    // The handlers run side by side: risk may decide the amend before it reads the book's cancel
+    // and append its acceptance after it. The log is reordered so (positions renumbered).
+    const { ws, order } = partlyFilled('0.4');
+    ws.cancel(TRADER, order);
+    const request = ws.amend(TRADER, order, null, '0.4');
+    ws.drain();
+    const accepted = ws.log.findIndex((r) => r.type === 'OrderAmendAccepted');
+    const cancel = ws.log.findIndex((r) => r.type === 'OrderCancelled');
+    expect(accepted).toBeLessThan(cancel);
+    const moved = [...ws.log.slice(0, accepted), ...ws.log.slice(accepted + 1, cancel + 1), ws.log[accepted]!, ...ws.log.slice(cancel + 1)];
+    ws.log.splice(0, ws.log.length, ...moved.map((r, i) => ({ ...r, globalPosition: BigInt(i + 1) })));
+    expect(ws.typesOf(order).slice(-3)).toEqual(['OrderCancelled', 'OrderAmendAccepted', 'OrderAmendRejectedByEngine']);
+    const rows = await fold(ws);
+    expect(rows.get(order)).toEqual({ status: 'cancelled', cancel_reason: 'user', amend_request_id: request, amend_status: 'rejected', amend_reject_reason: 'order_not_open', amend_price: '100', amend_quantity: '0.4' });
+  });
+
   it('expired before the book applied the amend: the book refuses it, order_not_open', async () => {
     const ws = new WriteSide([TRADER]);
     const order = ws.place(TRADER, { side: 'buy', price: '100', quantity: '1' });
@@ -255,4 +272,41 @@ describe('every amend of a random history', () => {
       { numRuns: 30, endOnFailure: true },
     );
   }, 180_000);
+});
+
+describe('read-model migration 3', () => {
+  it('gives an order its fold left with a pending amend after the amend cancelled it the outcome a replay gives', async () => {
+    const { ws, order } = partlyFilled('0.4');
+    ws.amend(TRADER, order, null, '0.4');
+    // and orders whose amends stay pending: a resting one, and one the trader cancelled whose amend's refusal is not folded yet
+    const resting = ws.place(TRADER, { side: 'buy', price: '99', quantity: '1' });
+    const cancelled = ws.place(TRADER, { side: 'buy', price: '98', quantity: '1' });
+    ws.drain();
+    ws.cancel(TRADER, cancelled);
+    ws.amend(TRADER, cancelled, null, '0.5');
+    ws.drain();
+    const refusal = ws.log.findIndex((r) => r.type === 'OrderAmendRejectedByEngine' && (r.data as { orderId: string }).orderId === cancelled);
+    expect(refusal).toBeGreaterThan(0);
+    ws.amend(TRADER, resting, '97', null);
+    // the log up to that refusal, and the resting order's amend request (not decided yet)
+    const history = [...ws.log.slice(0, refusal), ws.log.at(-1)!];
+
+    const projector = createProjector({ pool, schema: 'mig3_live', notify: false });
+    await projector.migrate();
+    await projector.apply(history);
+    // what the fold before this change wrote, in a schema at version 2
+    await pool.query(`update mig3_live.orders set amend_status = 'pending' where order_id = $1`, [order]);
+    await pool.query('delete from mig3_live.schema_migrations where version = 3');
+    await replayReadModels({ store: InMemoryEventStore.of(history), pool, schema: 'mig3_replay' });
+    expect((await diffReadModels(pool, 'mig3_live', 'mig3_replay')).map((d) => d.key)).toEqual([{ order_id: order }]);
+
+    await projector.migrate();
+    expect(await diffReadModels(pool, 'mig3_live', 'mig3_replay')).toEqual([]);
+    const statuses = await pool.query<{ order_id: string; status: string; amend_status: string }>(`select order_id, status, amend_status from mig3_live.orders where amend_status is not null order by order_id`);
+    expect(statuses.rows).toEqual([
+      { order_id: order, status: 'cancelled', amend_status: 'applied' },
+      { order_id: resting, status: 'open', amend_status: 'pending' },
+      { order_id: cancelled, status: 'cancelled', amend_status: 'pending' },
+    ]);
+  });
 });

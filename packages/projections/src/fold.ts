@@ -633,7 +633,10 @@ export class BatchFold {
         // balance and order alike. No reference error for an order the read model lacks: the
         // balance moves regardless, as it always did.
         const o = this.orders.get(d.orderId);
-        const latest = o !== undefined && o.amendRequestId === d.requestId && o.amendStatus === 'pending';
+        // The latest request, whatever it came to meanwhile: a trader's cancel can end the order
+        // (taken for this amend's outcome if it asked for no more than was filled) before risk's
+        // acceptance is folded; its terms are still risk's, and the refusal that follows stands.
+        const latest = o !== undefined && o.amendRequestId === d.requestId;
         const terms = latest ? { price: units(d.newPrice, 'newPrice'), quantity: units(d.newQuantity, 'newQuantity') } : null;
         this.balance(d.userId, d.reservedAsset, -delta, delta, time, pos);
         if (!o || !terms) return;

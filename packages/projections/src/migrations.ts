@@ -205,6 +205,21 @@ alter table ${s}.orders
 `;
     },
   },
+  {
+    version: 3,
+    description: 'orders: an amend to no more than was filled, whose order the book cancelled, is applied (it was left pending)',
+    sql: (schema) => {
+      const s = ident(schema);
+      // Forward only, data alone: rows folded before this version by a fold that left such an amend
+      // pending on the cancelled order get the outcome today's fold gives them (see OrderCancelled in
+      // fold.ts), so the live schema equals a replay (tradectl diff) without a rebuild. An empty
+      // schema (replay, rebuild) changes nothing.
+      return `
+update ${s}.orders set amend_status = 'applied'
+ where amend_status = 'pending' and status = 'cancelled' and cancel_reason = 'user' and amend_quantity <= filled_quantity;
+`;
+    },
+  },
 ];
 
 export const LATEST_VERSION = migrations.reduce((m, x) => Math.max(m, x.version), 0);

@@ -220,8 +220,8 @@ export function referenceFold(events: readonly RecordedEvent[]): ReferenceResult
         case 'OrderAmendAccepted': {
           const delta = parseSignedAmount(e.data.reservationDelta);
           const o = orders.get(e.data.orderId);
-          // the latest request, still pending: its terms become risk's resolved ones
-          const latest = o !== undefined && o.amend_request_id === e.data.requestId && o.amend_status === 'pending';
+          // the latest request: its terms become risk's resolved ones
+          const latest = o !== undefined && o.amend_request_id === e.data.requestId;
           const [price, qty] = latest ? [u(e.data.newPrice), u(e.data.newQuantity)] : [null, null];
           bal(e.data.userId, e.data.reservedAsset, -delta, delta, time, pos);
           if (o && latest) {
