@@ -119,7 +119,35 @@ describe('the analytics schema', () => {
     expect(cols.rows.length).toBeGreaterThan(50);
     for (const c of cols.rows) expect(c.comment, `${c.view}.${c.col}`).toBeTruthy();
     const about = await analyst.query<{ version: number; read_model_schema: string }>('select * from analytics.about');
-    expect(about.rows).toEqual([{ version: 1, read_model_schema: 'readmodel' }]);
+    expect(about.rows).toEqual([{ version: 2, read_model_schema: 'readmodel' }]);
+  });
+
+  it("shows every order's amend outcome as the read model holds it (v2)", async () => {
+    const cols = `order_id, amend_request_id, amend_status, amend_reject_reason, amend_price::text, amend_quantity::text`;
+    const seen = await analyst.query(`select ${cols} from analytics.orders order by order_id`);
+    const held = await admin.query(`select ${cols} from readmodel.orders order by order_id`);
+    expect(seen.rows).toEqual(held.rows);
+    // the history holds amends applied and refused, so the columns are not just nulls
+    const statuses = new Set(seen.rows.map((r: { amend_status: string | null }) => r.amend_status));
+    expect(statuses).toContain('applied');
+    expect(statuses).toContain('rejected');
+  });
+
+  it('moves an install of version 1 to version 2, the analysts keeping their rights', async () => {
+    // version 1's orders view, as released (no amend columns)
+    await admin.query(`create schema analytics_v1`);
+    try {
+    await admin.query(`create view analytics_v1.about as select 1::int as version, 'readmodel'::text as read_model_schema`);
+    await admin.query(`create view analytics_v1.orders as select order_id, status from readmodel.orders`);
+    await admin.query(`grant usage on schema analytics_v1 to ${role}; grant select on all tables in schema analytics_v1 to ${role}`);
+    await expect(analyst.query('select amend_status from analytics_v1.orders')).rejects.toThrow(/amend_status/);
+    await installAnalytics(admin, { analyticsSchema: 'analytics_v1' });
+    expect((await analyst.query('select version from analytics_v1.about')).rows).toEqual([{ version: 2 }]);
+    const r = await analyst.query<{ n: string }>(`select count(*)::text as n from analytics_v1.orders where amend_status is not null`);
+    expect(Number(r.rows[0]?.n)).toBeGreaterThan(0);
+    } finally {
+      await admin.query('drop schema analytics_v1 cascade');
+    }
   });
 
   it('never shows a password hash', async () => {

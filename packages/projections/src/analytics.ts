@@ -8,7 +8,13 @@
  */
 import { ident, literal, type Queryable } from './sql.ts';
 
-export const ANALYTICS_VERSION = 1;
+/**
+ * The views' version. 1: the first views. 2: `orders` gains the outcome of the order's latest amend
+ * request (`amend_*`, read-model migration 2). A version is never changed once released: a change
+ * is a new version, and installAnalytics moves an install of another version to it (the schema is
+ * recreated, its grants restored).
+ */
+export const ANALYTICS_VERSION = 2;
 
 interface ViewSpec {
   name: string;
@@ -96,7 +102,8 @@ const VIEWS: readonly ViewSpec[] = [
     name: 'orders',
     comment: 'Every order with its lifecycle status and fills.',
     sql: (rm) => `select o.order_id, o.user_id, o.market_id, m.symbol, o.client_order_id, o.side, o.type, o.time_in_force, o.post_only, o.price, o.quantity,
-       o.filled_quantity, o.average_fill_price, o.status, o.reject_reason, o.cancel_reason, o.created_at, o.updated_at
+       o.filled_quantity, o.average_fill_price, o.status, o.reject_reason, o.cancel_reason, o.created_at, o.updated_at,
+       o.amend_request_id, o.amend_status, o.amend_reject_reason, o.amend_price, o.amend_quantity
   from ${rm}.orders o left join ${rm}.markets m on m.market_id = o.market_id`,
     columns: {
       order_id: 'Order id.',
@@ -117,6 +124,12 @@ const VIEWS: readonly ViewSpec[] = [
       cancel_reason: 'Why it was cancelled: user, ioc_remainder, market_remainder, self_trade, kill_switch, ...',
       created_at: 'When the order was placed.',
       updated_at: 'Time of the last change.',
+      amend_request_id: 'The order’s latest amend request (null: never amended). Only the latest request counts.',
+      amend_status:
+        'Outcome of that request: pending (not answered yet), applied (the book changed the order; an amend to no more than was filled ends it cancelled, cancel_reason user) or rejected (by risk or by the book, see amend_reject_reason).',
+      amend_reject_reason: 'Why the amend was rejected: a risk reason, or the book’s (order_not_open when the order had ended meanwhile, post_only_would_take, ...).',
+      amend_price: 'Limit price the amend asked for (the order’s where it left the price unchanged).',
+      amend_quantity: 'New total quantity the amend asked for (the order’s where it left the quantity unchanged).',
     },
   },
   {
