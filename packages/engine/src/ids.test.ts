@@ -34,4 +34,9 @@ describe('engine-derived ids', () => {
     expect(derivedEventId(source, 'account-2', 0)).not.toBe(derivedEventId(source, 'account-1', 0));
     expect(derivedId('trade', source, 3)).toBe(uuidv5(`trade|${source}|3`, TRADECORE_ENGINE_NAMESPACE));
   });
+
+  it('derives the ids already in logs (pinned: the namespace and the name layout never change)', () => {
+    expect(derivedEventId('00000000-0000-4000-8000-000000000001', 'account-7', 0)).toBe('29ebcf96-2a15-559f-af82-87202325e9cf');
+    expect(derivedEventId('00000000-0000-4000-8000-000000000001', 'account-7', 1)).toBe('6811597a-3fc0-5b00-9fd4-53545a79215a');
+  });
 });

@@ -5,6 +5,7 @@
  * turns the second write into a no-op.
  */
 import { createHash } from 'node:crypto';
+import type { EventMetadata, RecordedEvent } from '@tradecore/event-store';
 
 /** The fixed Tradecore namespace for engine-derived ids (never change: it would change every id). */
 export const TRADECORE_ENGINE_NAMESPACE = '6f1c2a8e-3b5d-5c47-9a1e-7d0b4e2f9c31';
@@ -30,6 +31,22 @@ export function derivedEventId(sourceEventId: string, stream: string, index: num
 /** A trade id derived from the input that caused it (the execution decider may use its own). */
 export function derivedId(...parts: readonly (string | number)[]): string {
   return uuidV5(parts.join('|'));
+}
+
+/**
+ * The metadata of every event a handler decides for `source`: the correlation carried over, the
+ * input as the cause, and the input's position and time (what makes a redelivery recognisable).
+ */
+export function decisionMetadata(source: RecordedEvent, clock: Clock): EventMetadata {
+  return {
+    correlationId: source.metadata.correlationId ?? source.eventId,
+    causationId: source.eventId,
+    userId: source.metadata.userId ?? null,
+    occurredAt: clock.now().toISOString(),
+    schemaVersion: 1,
+    inputPosition: source.globalPosition.toString(),
+    inputAt: typeof source.metadata.occurredAt === 'string' ? source.metadata.occurredAt : null,
+  };
 }
 
 /** Injected time. Structurally the same as http-kit's `Clock`. */

@@ -4,6 +4,7 @@ export * from './topics.ts';
 export * from './checkpoints.ts';
 export * from './relay.ts';
 export * from './ids.ts';
+export * from './market-facts.ts';
 export * from './observability.ts';
 export * from './inbox.ts';
 export * from './dead-letter.ts';

@@ -33,6 +33,7 @@ import { runnerOptions, type HandlerDeps } from './handler-deps.ts';
 import type { InboxHandler, InboxInput } from './inbox.ts';
 import { KeyedFreshnessGate } from './fresh.ts';
 import { LastPrices } from './last-prices.ts';
+import { inputOf, marketFactCommand } from './market-facts.ts';
 import { ReferenceData } from './reference-data.ts';
 import { StreamRunner, retryStore, type StreamInput, type StreamModel } from './stream-runner.ts';
 
@@ -101,7 +102,7 @@ export function createRiskHandler(deps: HandlerDeps): InboxHandler {
   /** Builds the account command for an input; null: nothing to decide (e.g. a deposit). */
   function commandFor(userId: number, r: RecordedEvent, lastPrice: string | null): AccountCommand | null {
     const ev = parseRecorded(r);
-    const base = { inputPosition: r.globalPosition, inputAt: typeof r.metadata.occurredAt === 'string' ? r.metadata.occurredAt : r.recordedAt };
+    const base = inputOf(r);
     const control = () => reference.at(r.globalPosition);
     const mine = (uid: number) => {
       if (uid !== userId) throw new PoisonInputError(`input ${r.eventId} for user ${uid} arrived keyed by user ${userId}`);
@@ -119,18 +120,14 @@ export function createRiskHandler(deps: HandlerDeps): InboxHandler {
       case 'TradeExecuted':
         if (ev.data.takerUserId !== userId && ev.data.makerUserId !== userId)
           throw new PoisonInputError(`trade ${ev.data.tradeId} arrived keyed by user ${userId}, not a party`);
-        return { ...base, kind: 'SettleTrade', userId, trade: ev.data, control: control() };
+        return marketFactCommand(userId, r, ev, control);
       case 'OrderCancelled':
       case 'OrderExpired':
       case 'OrderRejectedByEngine':
-        mine(ev.data.userId);
-        return { ...base, kind: 'ReleaseOrder', event: ev };
       case 'OrderAmended':
-        mine(ev.data.userId);
-        return { ...base, kind: 'ApplyAmend', amended: ev.data, control: control() };
       case 'OrderAmendRejectedByEngine':
         mine(ev.data.userId);
-        return { ...base, kind: 'DropAmend', refused: ev.data, control: control() };
+        return marketFactCommand(userId, r, ev, control);
       case 'FundsDeposited':
         // Written to the account stream by command-api; the state already folds it.
         return null;
@@ -138,6 +135,7 @@ export function createRiskHandler(deps: HandlerDeps): InboxHandler {
         throw new PoisonInputError(`${ev.type} is not an account-inbox input`);
     }
   }
+
 
   return {
     name,

@@ -21,14 +21,13 @@ import { EventSchemaError, type TradecoreEvent } from '@tradecore/core-domain';
 import {
   IdempotencyConflictError,
   WrongExpectedRevisionError,
-  type EventMetadata,
   type EventStore,
   type NewEvent,
   type RecordedEvent,
 } from '@tradecore/event-store';
 import { backoffDelay, sleep } from './backoff.ts';
 import { correlationIdOf, deadLetter, type DeadLetter, type DeadLetterSink } from './dead-letter.ts';
-import { derivedEventId, type Clock } from './ids.ts';
+import { decisionMetadata, derivedEventId, type Clock } from './ids.ts';
 import type { InboxInput } from './inbox.ts';
 import type { SnapshotStore } from './snapshots.ts';
 import type { EngineMetrics, Logger } from './observability.ts';
@@ -121,18 +120,6 @@ function isConflict(e: unknown): boolean {
 
 function poisonReason(e: unknown): 'schema' | 'decider' {
   return e instanceof EventSchemaError || (e as Error | null)?.name === 'ZodError' ? 'schema' : 'decider';
-}
-
-export function decisionMetadata(source: RecordedEvent, clock: Clock): EventMetadata {
-  return {
-    correlationId: source.metadata.correlationId ?? source.eventId,
-    causationId: source.eventId,
-    userId: source.metadata.userId ?? null,
-    occurredAt: clock.now().toISOString(),
-    schemaVersion: 1,
-    inputPosition: source.globalPosition.toString(),
-    inputAt: typeof source.metadata.occurredAt === 'string' ? source.metadata.occurredAt : null,
-  };
 }
 
 /** An input a decision runs on: the recorded event (its position is the input position). */

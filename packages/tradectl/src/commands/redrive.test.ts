@@ -9,7 +9,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RecordedEvent } from '@tradecore/event-store';
 import { ExitCode } from '../errors.ts';
 import { allEvents, seed, tradectl, type Seeded } from '../testing/fixture.ts';
-import { derivedEventId } from './redrive.ts';
 
 let f: Seeded;
 let env: Record<string, string>;
@@ -29,13 +28,6 @@ const head = async () => (await f.store.headPosition()).toString();
 const count = async () => Number((await f.pool.query<{ n: string }>('select count(*)::text as n from event_store.events')).rows[0]?.n);
 
 describe('tradectl redrive', () => {
-  it("derives the engine's ids (UUIDv5 of input id, stream, index in the engine namespace)", () => {
-    // What the engine's derivedEventId (packages/engine/src/ids.ts) gives for the same names; the
-    // engine's redrive test checks the ids the CLI appends against that function as well.
-    expect(derivedEventId('00000000-0000-4000-8000-000000000001', 'account-7', 0)).toBe('29ebcf96-2a15-559f-af82-87202325e9cf');
-    expect(derivedEventId('00000000-0000-4000-8000-000000000001', 'account-7', 1)).toBe('6811597a-3fc0-5b00-9fd4-53545a79215a');
-  });
-
   it('finds a settled trade already applied on both accounts (its recorded input position) and appends nothing: exit 3', async () => {
     const trade = events.find((e) => e.type === 'TradeExecuted' && (e.data as { takerOrderId: string }).takerOrderId === f.s.aliceBuy.orderId);
     expect(trade).toBeDefined();

@@ -41,18 +41,17 @@
  * close (its last fill, a cancel) was applied released all it held: the late fill is paid from
  * available (the decider frees no reservation for an order no longer open), with the same totals.
  */
-import { createHash } from 'node:crypto';
 import {
   accountDecider,
   evolveAccount,
   parseEvent,
   recordedSchemaVersion,
-  type AccountCommand,
   type AccountDecider,
   type AccountState,
   type ControlState,
   type TradecoreEvent,
 } from '@tradecore/core-domain';
+import { accountsOfMarketFact, decisionMetadata, derivedEventId, isMarketFact, marketFactCommand, MARKET_FACT_TYPES, type Clock, type MarketFactType } from '@tradecore/engine/decisions';
 import { IdempotencyConflictError, WrongExpectedRevisionError, type EventMetadata, type NewEvent, type RecordedEvent } from '@tradecore/event-store';
 import type { Connection } from '../connect.ts';
 import { badData, CliError, ExitCode, notFound, unavailable, usage } from '../errors.ts';
@@ -60,34 +59,13 @@ import type { Output } from '../io.ts';
 import { EVENT_SELECT, readStreamPaged, rowToEvent, scan, VISIBLE_BOUND_SQL } from '../log.ts';
 import { controlAt } from './recheck.ts';
 
-/** The engine's namespace for derived ids (packages/engine/src/ids.ts; never changes). */
-const TRADECORE_ENGINE_NAMESPACE = '6f1c2a8e-3b5d-5c47-9a1e-7d0b4e2f9c31';
-const NAMESPACE_BYTES = Buffer.from(TRADECORE_ENGINE_NAMESPACE.replaceAll('-', ''), 'hex');
-
-/** RFC 9562 UUIDv5 in the engine's namespace: the engine's `uuidV5` (an engine test pins the two). */
-function uuidV5(name: string): string {
-  const h = createHash('sha1').update(NAMESPACE_BYTES).update(name, 'utf8').digest();
-  h[6] = (h[6]! & 0x0f) | 0x50;
-  h[8] = (h[8]! & 0x3f) | 0x80;
-  const x = h.toString('hex', 0, 16);
-  return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20, 32)}`;
-}
-
-/** The id the risk handler gives the `index`-th event it decides for `sourceEventId` on `stream`. */
-export function derivedEventId(sourceEventId: string, stream: string, index: number): string {
-  return uuidV5(`${sourceEventId}|${stream}|${index}`);
-}
-
-/** The market's facts the risk handler applies to an account (engine risk-handler.ts `commandFor`). */
-export const REDRIVABLE_TYPES = ['TradeExecuted', 'OrderCancelled', 'OrderExpired', 'OrderRejectedByEngine', 'OrderAmended', 'OrderAmendRejectedByEngine'] as const;
-const REDRIVABLE = new Set<string>(REDRIVABLE_TYPES);
+/** The market's facts the risk handler applies to an account: what can be redriven. */
+export const REDRIVABLE_TYPES = MARKET_FACT_TYPES;
 const TRADER_REQUESTS = new Set(['OrderPlaced', 'OrderAmendRequested', 'OrderCancelRequested']);
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-export interface Clock {
-  now(): Date;
-}
+export type { Clock };
 
 export type AccountOutcome =
   /** The decision was appended (or, with --dry-run, would be). */
@@ -161,43 +139,9 @@ export async function findEvent(conn: Connection, eventId: string): Promise<Reco
   return undefined;
 }
 
-/** The engine's `decisionMetadata` for a decision of `source`, marked as redriven. */
-function decisionMetadata(source: RecordedEvent, clock: Clock): EventMetadata {
-  return {
-    correlationId: source.metadata.correlationId ?? source.eventId,
-    causationId: source.eventId,
-    userId: source.metadata.userId ?? null,
-    occurredAt: clock.now().toISOString(),
-    schemaVersion: 1,
-    inputPosition: source.globalPosition.toString(),
-    inputAt: typeof source.metadata.occurredAt === 'string' ? source.metadata.occurredAt : null,
-    redrive: true,
-  };
-}
-
-/** The accounts an input concerns (the risk handler routes it to each: architecture.md). */
-function partiesOf(ev: TradecoreEvent): number[] {
-  if (ev.type === 'TradeExecuted') return [...new Set([ev.data.takerUserId, ev.data.makerUserId])];
-  return [(ev.data as { userId: number }).userId];
-}
-
-/** The risk handler's command for a market fact on account `userId` (engine risk-handler.ts `commandFor`). */
-function commandFor(userId: number, r: RecordedEvent, ev: TradecoreEvent, control: ControlState): AccountCommand {
-  const base = { inputPosition: r.globalPosition, inputAt: typeof r.metadata.occurredAt === 'string' ? r.metadata.occurredAt : r.recordedAt };
-  switch (ev.type) {
-    case 'TradeExecuted':
-      return { ...base, kind: 'SettleTrade', userId, trade: ev.data, control };
-    case 'OrderCancelled':
-    case 'OrderExpired':
-    case 'OrderRejectedByEngine':
-      return { ...base, kind: 'ReleaseOrder', event: ev };
-    case 'OrderAmended':
-      return { ...base, kind: 'ApplyAmend', amended: ev.data, control };
-    case 'OrderAmendRejectedByEngine':
-      return { ...base, kind: 'DropAmend', refused: ev.data, control };
-    default:
-      throw badData(`${ev.type} is not a market fact the risk handler applies`);
-  }
+/** The handler's metadata for a decision of `source`, marked as redriven. */
+function redriveMetadata(source: RecordedEvent, clock: Clock): EventMetadata {
+  return { ...decisionMetadata(source, clock), redrive: true };
 }
 
 /**
@@ -275,7 +219,8 @@ async function redriveAccount(conn: Connection, input: RecordedEvent, ev: Tradec
             `its remaining quantity already counts this input, its reservation does not; applying the old fact now would mis-state both — correct it by hand`,
         };
     }
-    const command = commandFor(userId, input, ev, control);
+    const command = marketFactCommand(userId, input, ev, () => control);
+    if (!command) throw new Error(`unreachable: ${ev.type} passed the market-fact check`);
     let decided: TradecoreEvent[];
     try {
       // Only the ordering check is bypassed: the account as it is, its watermark just below the input.
@@ -285,7 +230,7 @@ async function redriveAccount(conn: Connection, input: RecordedEvent, ev: Tradec
     }
     if (decided.length === 0)
       return { ...base, outcome: 'nothing_to_apply', reason: `${stream} has nothing to apply for it (the order is no longer open there: its close released what it held)` };
-    const metadata = decisionMetadata(input, o.clock);
+    const metadata = redriveMetadata(input, o.clock);
     const events: NewEvent[] = decided.map((d, i) => ({ eventId: derivedEventId(input.eventId, stream, i), type: d.type, data: d.data, metadata }));
     if (o.dryRun) return { ...base, outcome: 'would_append', events };
     try {
@@ -306,14 +251,15 @@ export async function redriveInput(conn: Connection, eventId: string, options: R
   const input = await findEvent(conn, eventId);
   if (!input) throw notFound(`no event ${eventId} in the log`);
   const where = `${input.type} ${input.eventId} (${input.stream}, position ${input.globalPosition})`;
-  if (!REDRIVABLE.has(input.type)) {
+  if (!isMarketFact(input.type)) {
     const why = TRADER_REQUESTS.has(input.type)
       ? "a trader's request: the risk handler answered it (engine_error) when it dead-lettered it"
       : 'not an input the risk handler applies to an account';
     throw new CliError(ExitCode.DATA, `${where} is not a market fact the risk handler applies (${REDRIVABLE_TYPES.join(', ')}): ${why}`);
   }
   const ev = parse(input);
-  const parties = partiesOf(ev);
+  if (!isMarketFact(ev.type)) throw badData(`${where}: its data reads as ${ev.type}`);
+  const parties = accountsOfMarketFact(ev as TradecoreEvent & { type: MarketFactType });
   if (options.userId !== undefined && !parties.includes(options.userId))
     throw usage(`--user ${options.userId}: ${where} concerns ${parties.map((u) => `user ${u}`).join(' and ')}, not user ${options.userId}`);
   const control = await controlAt(conn, input.globalPosition);
