@@ -126,7 +126,8 @@ export interface OrderDbRow {
  * The contract's `Order` plus `cancelReason` and `amend`: the outcome of the order's latest amend
  * request (null: never amended), since a `PATCH` is answered 202 before risk and the book decide:
  * `status` pending | applied | rejected, `rejectReason` when rejected, `price`/`quantity` the terms
- * it asked for.
+ * it asked for. An amend to no more than was filled ends the order cancelled and is applied; an order
+ * that ends another way meanwhile has its amend refused (order_not_open), so none stays pending.
  */
 export function orderJson(o: OrderDbRow) {
   return {

@@ -38,8 +38,10 @@ const orders: Order[] = [
   order({ orderId: 'never-amended' }),
   // the order filled before the book could apply it: the amend is still refused, not pending
   order({ orderId: 'filled-meanwhile', status: 'filled', filledQuantity: '2', averageFillPrice: '100', amend: { requestId: 'r5', status: 'rejected', rejectReason: 'order_not_open', price: '101', quantity: '2' } }),
-  // an amend to no more than was filled ends the order cancelled; nothing else answers the request
-  order({ orderId: 'cancelled-by-amend', status: 'cancelled', filledQuantity: '1', averageFillPrice: '100', amend: { requestId: 'r6', status: 'pending', rejectReason: null, price: '100', quantity: '1' } }),
+  // an amend to no more than was filled ends the order cancelled, and the API shows it applied
+  order({ orderId: 'cancelled-by-amend', status: 'cancelled', filledQuantity: '1', averageFillPrice: '100', amend: { requestId: 'r6', status: 'applied', rejectReason: null, price: '100', quantity: '1' } }),
+  // filled while the amend was on its way: pending only until the book's refusal (order_not_open) is read
+  order({ orderId: 'refusal-on-its-way', status: 'filled', filledQuantity: '2', averageFillPrice: '100', amend: { requestId: 'r7', status: 'pending', rejectReason: null, price: '99', quantity: '2' } }),
 ];
 
 /** Both tables read from the query cache, filled the way the API answers (no network). */
@@ -82,5 +84,6 @@ describe('the outcome of an amend in the order tables', () => {
     expect(amendNote(table, 'filled-meanwhile')).toBe(`Amend to 101 × 2 refused: ${amendRejectReasonText('order_not_open')}`);
     expect(amendNote(table, 'applied')).toBeNull();
     expect(amendNote(table, 'cancelled-by-amend')).toBeNull();
+    expect(amendNote(table, 'refusal-on-its-way')).toBeNull();
   });
 });

@@ -38,8 +38,9 @@ function AmendOutcome({ order }: { order: Order }) {
       </div>
     );
   }
-  // An order that has ended takes no amend: a request still pending on it is moot (an amend to no
-  // more than was filled ends the order cancelled, and no other answer comes).
+  // An order that has ended takes no amend: a request still pending on it is moot, and only until
+  // its refusal (order_not_open) is folded. (An amend to no more than was filled ends the order
+  // cancelled and shows applied: the order's status says it.)
   if (order.status !== 'open' && order.status !== 'partially_filled' && order.status !== 'pending') return null;
   return (
     <div className="muted small" data-testid="amend-status">
