@@ -6,16 +6,26 @@
  * decider fixed: the accounts end where they would have been, with the handler's derived event ids,
  * exactly once (a second redrive and a redelivery append nothing). A fill of an order that a later
  * fill of the same, still open order overtook is refused instead (it would mis-state the order).
+ * The other market facts the same way: an order's close (OrderCancelled, and OrderRejectedByEngine
+ * after the market decider threw too) releases the order's reservation once; an applied amend
+ * (OrderAmended) releases what the new terms no longer need, a refused one (OrderAmendRejectedByEngine)
+ * what the amend had added. The race with another writer of the account stream is provoked in
+ * packages/tradectl/src/commands/redrive.test.ts (it needs a seam inside redrive's connection).
  */
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import {
   accountDecider,
+  createMarketDecider,
+  createOrderBook,
+  formatAmount,
   parseAmount,
   parseEvent,
   reservedByOrders,
   type AccountDecider,
   type AccountState,
+  type EventData,
+  type MarketDecider,
 } from '@tradecore/core-domain';
 import type { RecordedEvent } from '@tradecore/event-store';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -27,6 +37,7 @@ import {
   allEvents,
   appendOrder,
   createTestStore,
+  newEvent,
   orderPlaced,
   quietLogger,
   seedMarketAndDeposits,
@@ -293,5 +304,252 @@ describe('tradectl redrive: a fill a later fill of the same open order overtook'
     expect(t.out).toContain(`account-${USER_A}: nothing appended: account-${USER_A} already applied it`);
     expect(t.out).toContain(`account-${USER_B}: REFUSED, nothing appended: order ${bidId}`);
     expect(await committed(ts)).toBe(count);
+  });
+});
+
+/**
+ * core-domain's account decider, except that it throws on the market facts about the orders (a
+ * close, an applied amend) and amend requests (a refused amend) named in `poisoned`.
+ */
+function failingOnFacts(poisoned: ReadonlySet<string>): AccountDecider {
+  return {
+    ...accountDecider,
+    decide(command, state) {
+      if (command.kind === 'ReleaseOrder' && poisoned.has(command.event.data.orderId)) throw new Error('simulated account decider defect (release)');
+      if (command.kind === 'ApplyAmend' && poisoned.has(command.amended.orderId)) throw new Error('simulated account decider defect (amend)');
+      if (command.kind === 'DropAmend' && poisoned.has(command.refused.requestId)) throw new Error('simulated account decider defect (dropped amend)');
+      return accountDecider.decide(command, state);
+    },
+  };
+}
+
+/** An account's balance of `asset` as exact decimal strings. */
+function balanceOf(s: AccountState, asset: string): { available: string; reserved: string } {
+  const b = s.balances.get(asset);
+  return { available: formatAmount(b?.available ?? 0n), reserved: formatAmount(b?.reserved ?? 0n) };
+}
+
+/** The account's reserved amounts equal what its open orders hold, asset by asset. */
+function expectReservedHeldByOrders(s: AccountState): void {
+  const held = reservedByOrders(s);
+  for (const [asset, b] of s.balances) expect(b.reserved).toBe(held.get(asset) ?? 0n);
+}
+
+function factOf(events: readonly RecordedEvent[], type: string, orderId: string): RecordedEvent {
+  const f = events.find((e) => e.type === type && (e.data as { orderId?: string }).orderId === orderId);
+  if (!f) throw new Error(`no ${type} of order ${orderId}`);
+  return f;
+}
+
+describe('tradectl redrive: closes the risk handler dead-lettered (OrderCancelled, OrderRejectedByEngine)', () => {
+  let ts: TestStore;
+  beforeAll(async () => {
+    ts = await createTestStore('redrive_release');
+    await seedMarketAndDeposits(ts.store);
+  });
+  afterAll(async () => ts?.close());
+
+  it('releases each reservation once, with the handler ids; the account then reserves what its open orders hold; a second redrive appends nothing (exit 3)', async () => {
+    const poisoned = new Set<string>();
+    // The market decider throws on the accepted orders in `enginePoisoned`: the execution handler
+    // answers OrderRejectedByEngine (engine_error), which the account decider then throws on too.
+    const enginePoisoned = new Set<string>();
+    const realMarket = createMarketDecider({ createBook: () => createOrderBook('fast') });
+    const marketDecider: MarketDecider = {
+      ...realMarket,
+      decide(command, state) {
+        if (command.kind === 'AcceptedOrder' && enginePoisoned.has(command.order.orderId)) throw new Error('simulated market decider defect');
+        return realMarket.decide(command, state);
+      },
+    };
+    const engine = await startInProcessEngine({
+      store: ts.store,
+      pool: ts.pool,
+      clock,
+      logger: quietLogger,
+      checkpointName: 'redrive-release',
+      accountDecider: failingOnFacts(poisoned),
+      marketDecider,
+      tuning: { poisonAttempts: 2 },
+    });
+
+    // B's bids: 2 @ 80 stays open (2 × 80 × 1.002 = 160.32 USD held); 1 @ 90 (90.18) rests and is cancelled.
+    const keepId = await appendOrder(ts.store, { userId: USER_B, marketId: 1, side: 'buy', price: '80', quantity: '2' });
+    const cancelled = orderPlaced({ userId: USER_B, marketId: 1, side: 'buy', price: '90', quantity: '1' });
+    await ts.store.appendToStream(cancelled.stream, [cancelled.event], { expectedRevision: 'no_stream' });
+    await waitForCount(ts.store, 'OrderRested', 2);
+    poisoned.add(cancelled.orderId);
+    const cancel = newEvent('OrderCancelRequested', { orderId: cancelled.orderId, userId: USER_B, marketId: 1, requestId: cancelled.orderId.replace(/^.{8}/, 'cccccccc'), requestedAt: '2025-01-01T00:10:00.000Z' }, USER_B);
+    await ts.store.appendToStream(cancelled.stream, [cancel], { expectedRevision: 0n });
+    await waitFor('the release of the cancel dead-lettered', async () => (await deadLetterRows(ts)).some((l) => l.event_type === 'OrderCancelled'));
+    // B's bid 1 @ 70 (70.14) never reaches the book: the market answers OrderRejectedByEngine, whose release throws.
+    const rejected = orderPlaced({ userId: USER_B, marketId: 1, side: 'buy', price: '70', quantity: '1' });
+    enginePoisoned.add(rejected.orderId);
+    poisoned.add(rejected.orderId);
+    await ts.store.appendToStream(rejected.stream, [rejected.event], { expectedRevision: 'no_stream' });
+    await waitFor('the release of the engine rejection dead-lettered', async () => (await deadLetterRows(ts)).some((l) => l.event_type === 'OrderRejectedByEngine'));
+    // A later input of B is decided (a redelivery of either fact would now be skipped): a bid 1 @ 60 (60.12).
+    const laterId = await appendOrder(ts.store, { userId: USER_B, marketId: 1, side: 'buy', price: '60', quantity: '1' });
+    await waitForCount(ts.store, 'OrderRested', 3);
+    await waitForQuiet(ts.store, 1_000);
+    await engine.stop();
+
+    const before = await visibleEvents(ts);
+    const cancelledFact = factOf(before, 'OrderCancelled', cancelled.orderId);
+    const rejectedFact = factOf(before, 'OrderRejectedByEngine', rejected.orderId);
+    expect(rejectedFact.data).toMatchObject({ reason: 'engine_error', rejectedQuantity: '1' });
+    expect(new Set((await deadLetterRows(ts)).map((l) => `${l.handler} ${l.event_type} ${l.event_id}`))).toEqual(
+      new Set([`risk OrderCancelled ${cancelledFact.eventId}`, 'execution OrderAccepted ' + factOf(before, 'OrderAccepted', rejected.orderId).eventId, `risk OrderRejectedByEngine ${rejectedFact.eventId}`]),
+    );
+    expect(before.filter((e) => e.type === 'ReservationReleased')).toEqual([]);
+    const b0 = await accountState(ts, USER_B);
+    expect(b0.lastInputPosition).toBeGreaterThan(rejectedFact.globalPosition);
+    expect([...b0.openOrders.keys()].sort()).toEqual([keepId, cancelled.orderId, rejected.orderId, laterId].sort());
+    expect(balanceOf(b0, 'USD')).toEqual({ available: '999619.24', reserved: '380.76' });
+
+    // The cancel: its reservation (90.18) is released, once, with the live handler's id and metadata.
+    const stream = `account-${USER_B}`;
+    const run = await tradectl(['redrive', cancelledFact.eventId, '--format', 'json'], ts.db.url);
+    expect(run.err).toBe('');
+    expect(run.code).toBe(0);
+    const rj = JSON.parse(run.out) as RedriveJson;
+    const releaseId = derivedEventId(cancelledFact.eventId, stream, 0);
+    expect(rj.accounts.map((a) => [a.userId, a.outcome, a.events.map((e) => [e.type, e.eventId])])).toEqual([[USER_B, 'appended', [['ReservationReleased', releaseId]]]]);
+    const released = (await ts.store.readStream(stream)).filter((e) => e.type === 'ReservationReleased');
+    expect(released.map((e) => e.eventId)).toEqual([releaseId]);
+    expect(released[0]?.data).toEqual({ orderId: cancelled.orderId, userId: USER_B, marketId: 1, asset: 'USD', amount: '90.18', cause: 'cancelled' });
+    expect(released[0]?.metadata).toMatchObject({ causationId: cancelledFact.eventId, correlationId: cancelledFact.metadata.correlationId, inputPosition: cancelledFact.globalPosition.toString(), redrive: true });
+    expect(await committed(ts)).toBe(before.length + 1);
+    const b1 = await accountState(ts, USER_B);
+    expect(b1.openOrders.has(cancelled.orderId)).toBe(false);
+    expect(balanceOf(b1, 'USD')).toEqual({ available: '999709.42', reserved: '290.58' });
+    expect(b1.lastInputPosition).toBe(b0.lastInputPosition);
+
+    // Again: already applied (its derived id is in the stream), nothing appended, exit 3.
+    const again = await tradectl(['redrive', cancelledFact.eventId], ts.db.url);
+    expect(again.err).toBe('');
+    expect(again.code).toBe(3);
+    expect(again.out).toContain(`${stream}: nothing appended: ${stream} already applied it: ReservationReleased ${releaseId}`);
+    expect(await committed(ts)).toBe(before.length + 1);
+
+    // The engine's rejection: the rejected order's 70.14 comes back, cause "rejected".
+    const rejRun = await tradectl(['redrive', rejectedFact.eventId], ts.db.url);
+    expect(rejRun.err).toBe('');
+    expect(rejRun.code).toBe(0);
+    expect(rejRun.out).toContain(`${stream}: appended after revision`);
+    const rejReleaseId = derivedEventId(rejectedFact.eventId, stream, 0);
+    const tail = (await ts.store.readStream(stream)).at(-1);
+    expect(tail).toMatchObject({ eventId: rejReleaseId, type: 'ReservationReleased', data: { orderId: rejected.orderId, asset: 'USD', amount: '70.14', cause: 'rejected' } });
+    expect(tail?.metadata).toMatchObject({ causationId: rejectedFact.eventId, inputPosition: rejectedFact.globalPosition.toString(), redrive: true });
+    const rejAgain = await tradectl(['redrive', rejectedFact.eventId], ts.db.url);
+    expect(rejAgain.code).toBe(3);
+    expect(rejAgain.out).toContain(`already applied it: ReservationReleased ${rejReleaseId}`);
+    expect(await committed(ts)).toBe(before.length + 2);
+
+    // What is left reserved is exactly what the two open bids hold: 160.32 + 60.12.
+    const b2 = await accountState(ts, USER_B);
+    expect([...b2.openOrders.keys()].sort()).toEqual([keepId, laterId].sort());
+    expect(balanceOf(b2, 'USD')).toEqual({ available: '999779.56', reserved: '220.44' });
+    expectReservedHeldByOrders(b2);
+    await reconcile(ts, [USER_B]);
+  });
+});
+
+describe('tradectl redrive: amends the risk handler dead-lettered (OrderAmended, OrderAmendRejectedByEngine)', () => {
+  let ts: TestStore;
+  beforeAll(async () => {
+    ts = await createTestStore('redrive_amend');
+    await seedMarketAndDeposits(ts.store);
+  });
+  afterAll(async () => ts?.close());
+
+  it('applies the amend (the excess released) and drops the refused one (what it added released), each once, as the live handler would', async () => {
+    const poisoned = new Set<string>();
+    const engine = await startInProcessEngine({ store: ts.store, pool: ts.pool, clock, logger: quietLogger, checkpointName: 'redrive-amend', accountDecider: failingOnFacts(poisoned), tuning: { poisonAttempts: 2 } });
+    const stream = `account-${USER_B}`;
+
+    // A's ask 1 @ 101 rests.
+    await appendOrder(ts.store, { userId: USER_A, marketId: 1, side: 'sell', price: '101', quantity: '1' });
+    await waitForCount(ts.store, 'OrderRested', 1);
+    // B's bid 2 @ 90 (2 × 90 × 1.002 = 180.36 held) is amended to 85: the book applies it, the account decider throws.
+    const amendedBid = orderPlaced({ userId: USER_B, marketId: 1, side: 'buy', price: '90', quantity: '2' });
+    await ts.store.appendToStream(amendedBid.stream, [amendedBid.event], { expectedRevision: 'no_stream' });
+    await waitForCount(ts.store, 'OrderRested', 2);
+    poisoned.add(amendedBid.orderId);
+    const amend = newEvent('OrderAmendRequested', { orderId: amendedBid.orderId, userId: USER_B, marketId: 1, requestId: amendedBid.orderId.replace(/^.{8}/, 'aaaaaaaa'), newPrice: '85', newQuantity: null, requestedAt: '2025-01-01T00:10:00.000Z' }, USER_B);
+    await ts.store.appendToStream(amendedBid.stream, [amend], { expectedRevision: 0n });
+    await waitFor('the applied amend dead-lettered', async () => (await deadLetterRows(ts)).some((l) => l.event_type === 'OrderAmended'));
+    // B's post-only bid 1 @ 100 (100.2 held) asks for 101, where A's ask is: risk reserves 1.002 more, the book refuses (post only).
+    const droppedBid = orderPlaced({ userId: USER_B, marketId: 1, side: 'buy', price: '100', quantity: '1' });
+    await ts.store.appendToStream(droppedBid.stream, [{ ...droppedBid.event, data: { ...(droppedBid.event.data as EventData<'OrderPlaced'>), postOnly: true } }], { expectedRevision: 'no_stream' });
+    await waitForCount(ts.store, 'OrderRested', 3);
+    const requestId = droppedBid.orderId.replace(/^.{8}/, 'bbbbbbbb');
+    poisoned.add(requestId);
+    const refusedAmend = newEvent('OrderAmendRequested', { orderId: droppedBid.orderId, userId: USER_B, marketId: 1, requestId, newPrice: '101', newQuantity: null, requestedAt: '2025-01-01T00:20:00.000Z' }, USER_B);
+    await ts.store.appendToStream(droppedBid.stream, [refusedAmend], { expectedRevision: 0n });
+    await waitFor('the refused amend dead-lettered', async () => (await deadLetterRows(ts)).some((l) => l.event_type === 'OrderAmendRejectedByEngine'));
+    // A later input of B is decided: a bid 1 @ 60 (60.12).
+    const laterId = await appendOrder(ts.store, { userId: USER_B, marketId: 1, side: 'buy', price: '60', quantity: '1' });
+    await waitForCount(ts.store, 'OrderRested', 4);
+    await waitForQuiet(ts.store, 1_000);
+    await engine.stop();
+
+    const before = await visibleEvents(ts);
+    const amendedFact = factOf(before, 'OrderAmended', amendedBid.orderId);
+    expect(amendedFact.data).toMatchObject({ price: '85', quantity: '2', remainingQuantity: '2' });
+    const refusedFact = factOf(before, 'OrderAmendRejectedByEngine', droppedBid.orderId);
+    expect(refusedFact.data).toMatchObject({ requestId, reason: 'post_only_would_take', newPrice: '101' });
+    expect((await deadLetterRows(ts)).map((l) => [l.handler, l.event_type, l.event_id])).toEqual([
+      ['risk', 'OrderAmended', amendedFact.eventId],
+      ['risk', 'OrderAmendRejectedByEngine', refusedFact.eventId],
+    ]);
+    expect(before.filter((e) => e.type === 'ReservationReleased')).toEqual([]);
+    const b0 = await accountState(ts, USER_B);
+    expect(b0.lastInputPosition).toBeGreaterThan(refusedFact.globalPosition);
+    expect(b0.openOrders.get(amendedBid.orderId)).toMatchObject({ price: '90', reserved: parseAmount('180.36'), pendingAmends: [{ newPrice: '85' }] });
+    expect(b0.openOrders.get(droppedBid.orderId)).toMatchObject({ price: '100', reserved: parseAmount('101.202'), pendingAmends: [{ requestId, newPrice: '101' }] });
+    expect(balanceOf(b0, 'USD')).toEqual({ available: '999658.318', reserved: '341.682' });
+
+    // The applied amend: the bid is now 2 @ 85 (170.34 held), the 10.02 beyond it released.
+    const run = await tradectl(['redrive', amendedFact.eventId, '--format', 'json'], ts.db.url);
+    expect(run.err).toBe('');
+    expect(run.code).toBe(0);
+    const amendReleaseId = derivedEventId(amendedFact.eventId, stream, 0);
+    expect((JSON.parse(run.out) as RedriveJson).accounts.map((a) => [a.userId, a.outcome, a.events.map((e) => [e.type, e.eventId])])).toEqual([[USER_B, 'appended', [['ReservationReleased', amendReleaseId]]]]);
+    const applied = (await ts.store.readStream(stream)).at(-1);
+    expect(applied).toMatchObject({ eventId: amendReleaseId, type: 'ReservationReleased' });
+    expect(applied?.data).toEqual({ orderId: amendedBid.orderId, userId: USER_B, marketId: 1, asset: 'USD', amount: '10.02', cause: 'amended', price: '85', quantity: '2', remainingQuantity: '2' });
+    expect(applied?.metadata).toMatchObject({ causationId: amendedFact.eventId, correlationId: amendedFact.metadata.correlationId, inputPosition: amendedFact.globalPosition.toString(), redrive: true });
+    const b1 = await accountState(ts, USER_B);
+    expect(b1.openOrders.get(amendedBid.orderId)).toMatchObject({ price: '85', quantity: '2', remaining: '2', reserved: parseAmount('170.34'), pendingAmends: [] });
+    expect(balanceOf(b1, 'USD')).toEqual({ available: '999668.338', reserved: '331.662' });
+    const again = await tradectl(['redrive', amendedFact.eventId], ts.db.url);
+    expect(again.code).toBe(3);
+    expect(again.out).toContain(`${stream}: nothing appended: ${stream} already applied it: ReservationReleased ${amendReleaseId}`);
+    expect(await committed(ts)).toBe(before.length + 1);
+
+    // The refused amend: what it added (1.002) is released, the bid keeps its terms, nothing pending.
+    const drop = await tradectl(['redrive', refusedFact.eventId, '--format', 'json'], ts.db.url);
+    expect(drop.err).toBe('');
+    expect(drop.code).toBe(0);
+    const dropReleaseId = derivedEventId(refusedFact.eventId, stream, 0);
+    expect((JSON.parse(drop.out) as RedriveJson).accounts.map((a) => [a.outcome, a.events.map((e) => e.eventId)])).toEqual([['appended', [dropReleaseId]]]);
+    const dropped = (await ts.store.readStream(stream)).at(-1);
+    expect(dropped).toMatchObject({ eventId: dropReleaseId, type: 'ReservationReleased' });
+    expect(dropped?.data).toEqual({ orderId: droppedBid.orderId, userId: USER_B, marketId: 1, asset: 'USD', amount: '1.002', cause: 'amend_rejected', requestId });
+    expect(dropped?.metadata).toMatchObject({ causationId: refusedFact.eventId, inputPosition: refusedFact.globalPosition.toString(), redrive: true });
+    const dropAgain = await tradectl(['redrive', refusedFact.eventId], ts.db.url);
+    expect(dropAgain.code).toBe(3);
+    expect(dropAgain.out).toContain(`already applied it: ReservationReleased ${dropReleaseId}`);
+    expect(await committed(ts)).toBe(before.length + 2);
+
+    // Where the account would have been: 170.34 + 100.2 + 60.12 held by the three open bids.
+    const b2 = await accountState(ts, USER_B);
+    expect(b2.openOrders.get(droppedBid.orderId)).toMatchObject({ price: '100', reserved: parseAmount('100.2'), pendingAmends: [] });
+    expect([...b2.openOrders.keys()].sort()).toEqual([amendedBid.orderId, droppedBid.orderId, laterId].sort());
+    expect(balanceOf(b2, 'USD')).toEqual({ available: '999669.34', reserved: '330.66' });
+    expect(b2.lastInputPosition).toBe(b0.lastInputPosition);
+    expectReservedHeldByOrders(b2);
+    await reconcile(ts, [USER_A, USER_B]);
   });
 });
