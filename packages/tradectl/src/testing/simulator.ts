@@ -448,8 +448,13 @@ export class Simulator {
     return k;
   }
 
-  /** A trader's cancel: request, risk's acceptance (or rejection), the market's cancel, the reservation's release. */
-  async cancelOrder(orderId: string): Promise<boolean> {
+  /**
+   * A trader's cancel: request, risk's acceptance (or rejection), the market's cancel, the reservation's release.
+   * `riskDeadLetters`: the risk handler could not decide the market's OrderCancelled (its account
+   * decider threw; the input was dead-lettered): no release is appended, the account still holds the
+   * order's reservation (what `tradectl redrive` repairs).
+   */
+  async cancelOrder(orderId: string, options: { riskDeadLetters?: boolean } = {}): Promise<boolean> {
     this.tick();
     const o = this.orders.get(orderId);
     if (!o) throw new Error(`simulator: unknown order ${orderId}`);
@@ -482,7 +487,7 @@ export class Simulator {
     };
     const ce = this.event(cancelled, this.meta(o.userId, corr, accepted.eventId, { inputPosition: accepted.position.toString() }));
     const cr = await this.write(`market-${o.marketId}`, [ce]);
-    if (cancelled.type === 'OrderCancelled') {
+    if (cancelled.type === 'OrderCancelled' && !options.riskDeadLetters) {
       await this.decide(o.userId, { kind: 'ReleaseOrder', inputPosition: cr.positions[0] ?? 0n, inputAt: ce.metadata.occurredAt, event: cancelled }, corr, ce.eventId, null);
     }
     return true;
