@@ -13,7 +13,7 @@ import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { accountDecider, formatAmount, parseEvent, type AccountState } from '@tradecore/core-domain';
-import { derivedEventId } from '@tradecore/engine/decisions';
+import { decisionMetadata, derivedEventId } from '@tradecore/engine/decisions';
 import { createPostgresEventStore, type AppendResult, type ExpectedRevision, type NewEvent, type PostgresEventStore, type RecordedEvent } from '@tradecore/event-store';
 import { createTestDatabase, type TestDatabase } from '@tradecore/testkit';
 import { connect, type Connection } from '../connect.ts';
@@ -234,6 +234,32 @@ describe('tradectl redrive: another writer appends to the account between the lo
     expect((await account()).openOrders.has(orderId)).toBe(false);
   });
 
+  it('the same decision lands first (a redelivery of the input to the live handler): redrive appends nothing and says it was already applied (exit 3)', async () => {
+    const cancel = cancels[1]!;
+    const orderId = (cancel.data as { orderId: string }).orderId;
+    const releaseId = derivedEventId(cancel.eventId, stream(), 0);
+    const before = await usd();
+    const r0 = await revision();
+    // The live handler's write of this decision: the same derived ids and data, its own metadata
+    // (no `redrive` mark), at the revision redrive loaded.
+    const race = racing(conn, async (call, s, events, expected) => {
+      if (call === 1) await store.appendToStream(s, events.map((e) => ({ ...e, metadata: decisionMetadata(cancel, { now: () => new Date('2025-03-14T23:00:00.000Z') }) })), { expectedRevision: expected });
+    });
+    const r = await redriveInput(race.conn, cancel.eventId, { clock });
+    expect(r.accounts).toHaveLength(1);
+    expect(r.accounts[0]).toMatchObject({ userId: alice, outcome: 'already_applied', events: [], appliedBy: { eventId: releaseId, type: 'ReservationReleased' } });
+    expect(redriveExitCode(r)).toBe(ExitCode.NOTHING_TO_DO);
+    // One release in the stream, the live handler's, right after the revision redrive loaded.
+    const released = await releasesOf(orderId);
+    expect(released.map((e) => [e.eventId, e.streamRevision])).toEqual([[releaseId, r0 + 1n]]);
+    expect(released[0]?.data).toMatchObject({ amount: '99.198', cause: 'cancelled' });
+    expect(released[0]?.metadata.redrive).toBeUndefined();
+    expect(await revision()).toBe(r0 + 1n);
+    // Released once: 99.198 more available than before, no more.
+    expect(before).toEqual({ available: '9710.412', reserved: '294.588' });
+    expect(await usd()).toEqual({ available: '9809.61', reserved: '195.39' });
+  });
+
   it('the account keeps changing: after conflictAttempts rounds redrive gives up (exit 69) with nothing of its decision appended; once it is quiet, the redrive appends', async () => {
     const cancel = cancels[2]!;
     const orderId = (cancel.data as { orderId: string }).orderId;
@@ -255,7 +281,7 @@ describe('tradectl redrive: another writer appends to the account between the lo
     const r = await redriveInput(conn, cancel.eventId, { clock });
     expect(r.accounts[0]).toMatchObject({ outcome: 'appended', revision: (r0 + 3n).toString() });
     expect((await releasesOf(orderId)).map((e) => e.eventId)).toEqual([derivedEventId(cancel.eventId, stream(), 0)]);
-    // The bids released: 99.198 (its cancel not redriven here) + 97.194 held; 10000 + 5 + 3 deposited in all.
-    expect(await usd()).toEqual({ available: '9811.608', reserved: '196.392' });
+    // Every bid but the later one released: 97.194 held; 10000 + 5 + 3 deposited in all.
+    expect(await usd()).toEqual({ available: '9910.806', reserved: '97.194' });
   });
 });

@@ -21,7 +21,14 @@
  *    correlation copied, causation = the input, `inputPosition`, `inputAt`) plus `redrive: true`;
  *  - the append names the account's revision as loaded: a concurrent writer (the risk handler
  *    deciding the next input, a redelivery of this one, a deposit) makes it fail, and the account
- *    is reloaded and judged again; the store rejects the derived ids a second time anyway.
+ *    is reloaded and judged again. One concurrent write does not fail it: the same decision (the
+ *    same derived ids) appended right after the loaded revision — a redelivery to the fixed handler,
+ *    another redrive — which the store takes as an idempotent retry of redrive's append and answers
+ *    with success, writing nothing. So after an append redrive reads back the events at the
+ *    revisions it named and reports the input already applied when they are not its own (another
+ *    writer's metadata: the handler's has no `redrive` mark; another redrive's has its own
+ *    `occurredAt`). Two redrives whose clocks read the same millisecond write identical events and
+ *    cannot be told apart: both report them appended (they are in the stream once).
  *
  * Refused, with nothing appended:
  *  - the account already applied the input: an event of its stream carries one of the derived ids,
@@ -41,6 +48,7 @@
  * close (its last fill, a cancel) was applied released all it held: the late fill is paid from
  * available (the decider frees no reservation for an order no longer open), with the same totals.
  */
+import { isDeepStrictEqual } from 'node:util';
 import {
   accountDecider,
   evolveAccount,
@@ -188,6 +196,23 @@ async function loadAccount(conn: Connection, stream: string, input: RecordedEven
   return { state, revision, appliedBy, laterFacts };
 }
 
+/**
+ * After a successful append of `events` at revision `from` onwards: the first stored event there that
+ * is not the one redrive sent (same id, other metadata), i.e. another writer's identical decision the
+ * store took redrive's append as a retry of; undefined when they are redrive's own.
+ */
+async function otherWritersEvent(conn: Connection, stream: string, from: bigint, events: readonly NewEvent[]): Promise<RecordedEvent | undefined> {
+  const stored = await conn.store.readStream(stream, { fromRevision: from, maxCount: events.length });
+  for (let i = 0; i < events.length; i++) {
+    const sent = events[i]!;
+    const e = stored[i];
+    if (!e) throw new Error(`unreachable: ${stream}@${from + BigInt(i)} missing right after an append there succeeded`);
+    const mine = e.eventId.toLowerCase() === sent.eventId.toLowerCase() && Object.entries(sent.metadata).every(([k, v]) => isDeepStrictEqual(e.metadata[k], v));
+    if (!mine) return e;
+  }
+  return undefined;
+}
+
 /** Judges (and unless dry-run appends) the input's decision on one account; retried on a concurrent write. */
 async function redriveAccount(conn: Connection, input: RecordedEvent, ev: TradecoreEvent, userId: number, control: ControlState, o: RedriveOptions): Promise<AccountRedrive> {
   const stream = `account-${userId}`;
@@ -235,13 +260,25 @@ async function redriveAccount(conn: Connection, input: RecordedEvent, ev: Tradec
     if (o.dryRun) return { ...base, outcome: 'would_append', events };
     try {
       await conn.store.appendToStream(stream, events, { expectedRevision: loaded.revision < 0n ? 'no_stream' : loaded.revision });
-      return { ...base, outcome: 'appended', events };
     } catch (err) {
       // Another writer appended since the load (the risk handler, a redelivery of this input, a
-      // deposit): reload and judge again. The derived ids make a second write of the decision fail.
+      // deposit): reload and judge again. The derived ids, stored elsewhere in the stream than
+      // right after the loaded revision, make a second write of the decision fail too.
       if (!(err instanceof WrongExpectedRevisionError || err instanceof IdempotencyConflictError)) throw err;
       if (attempt >= attempts) throw unavailable(`${stream} kept changing while redrive appended to it (${attempt} attempts); try again`, err);
+      continue;
     }
+    // The store answers an append of ids it holds right after the named revision as an idempotent
+    // retry, writing nothing: whose events are stored there?
+    const other = await otherWritersEvent(conn, stream, loaded.revision + 1n, events);
+    if (other)
+      return {
+        ...base,
+        outcome: 'already_applied',
+        reason: `${stream} already applied it: ${other.type} ${other.eventId} at position ${other.globalPosition} is its decision, written by another writer while redrive appended it`,
+        appliedBy: { eventId: other.eventId, type: other.type, position: other.globalPosition.toString() },
+      };
+    return { ...base, outcome: 'appended', events };
   }
 }
 
