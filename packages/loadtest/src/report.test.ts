@@ -151,6 +151,11 @@ describe('report arithmetic', () => {
     expect(text).not.toContain('amend');
     const { latencyByAnswer: _drop, ...older } = step([1], [], []);
     expect(overallOf(done([older])).latencyByAnswer).toBeNull();
+    // Per step as well (a ramp's peak step is where the breakdown says most).
+    const { rows } = stepRows([step([2, 2, 2], [30], [1]), older], DEFAULT_CRITERIA);
+    expect(rows[0]!.latencyByAnswer).toMatchObject({ place: { count: 3 }, cancel: { count: 1 }, amend: { count: 0 }, refused: { count: 1 } });
+    expect(rows[0]!.latencyByAnswer!.cancel.p50).toBeGreaterThanOrEqual(29);
+    expect(rows[1]!.latencyByAnswer).toBeNull();
   });
 
   it('tables', () => {

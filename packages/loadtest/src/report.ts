@@ -3,7 +3,7 @@
  * proof) into the figures that get reported: per-step and overall tables, time series, memory
  * trend, the chart, text and Markdown.
  */
-import { Histogram, summary } from './histogram.ts';
+import { Histogram, summary, type HistogramJson } from './histogram.ts';
 import { COLORS, renderChart, type Panel } from './plot.ts';
 import type { ProfileSummary } from './profile.ts';
 import type { Proof } from './proof.ts';
@@ -97,6 +97,8 @@ export interface StepRow {
   conflicts: number;
   latency: LatencySummary;
   service: LatencySummary;
+  /** The step's latency of each kind of 202 and of the 409s (null: not recorded). */
+  latencyByAnswer?: Record<AnswerKind, LatencySummary> | null;
   lag: LatencySummary;
   lagTimeouts: number;
   /** 202 → the projection's commit of its position, every 202 (null: not measured). */
@@ -247,6 +249,7 @@ export function stepRows(steps: readonly StepTotals[], criteria: PeakCriteria): 
       conflicts: s.conflicts,
       latency: summary(Histogram.fromJSON(s.latency)),
       service: summary(Histogram.fromJSON(s.service)),
+      latencyByAnswer: s.latencyByAnswer ? answerSummaries(s.latencyByAnswer) : null,
       lag: summary(Histogram.fromJSON(s.lag)),
       lagTimeouts: s.lagTimeouts,
       logLag: s.logLag ? summary(Histogram.fromJSON(s.logLag)) : null,
@@ -255,6 +258,10 @@ export function stepRows(steps: readonly StepTotals[], criteria: PeakCriteria): 
     };
   });
   return { rows, peak };
+}
+
+function answerSummaries(by: Record<AnswerKind, HistogramJson>): Record<AnswerKind, LatencySummary> {
+  return Object.fromEntries(ANSWER_KINDS.map((k) => [k, summary(Histogram.fromJSON(by[k]))])) as Record<AnswerKind, LatencySummary>;
 }
 
 export function overallOf(done: DoneMessage) {
@@ -602,6 +609,8 @@ export function summaryLines(r: RunReport): string[] {
     lines.push(
       `  peak sustained: ${r.peak.index >= 0 ? `${r.peak.rate}/s target, ${Math.round(r.peak.acceptedRate)}/s accepted (step ${r.peak.index + 1})` : 'no step met the criteria'} — criteria: accepted ≥ ${c.minAcceptedRatio * 100} % of offered, p99 ≤ ${c.maxP99Ms} ms, lag p99 ≤ ${c.maxLagP99Ms} ms, errors ≤ ${c.maxErrorRatio * 100} %${r.skippedSteps ? `; the last ${r.skippedSteps} steps skipped after two failing steps` : ''}`,
     );
+    const atPeak = r.peak.index >= 0 ? r.steps[r.peak.index]?.latencyByAnswer : null;
+    if (atPeak) lines.push(`  latency by answer at the peak step: ${latencyByAnswerText(atPeak)}`);
   }
   lines.push(
     `  goals (full path on this machine): ≥ ${GOALS.ordersPerS}/s ${r.goals.met.throughput ? 'met' : 'MISSED'}, p99 ≤ ${GOALS.p99Ms} ms ${r.goals.met.p99 ? 'met' : 'MISSED'}, lag p99 ≤ ${GOALS.lagP99Ms} ms ${r.goals.met.lag ? 'met' : 'MISSED'}`,
