@@ -89,7 +89,9 @@ export async function startSystem(config: Config, options: SystemOptions = {}): 
     // vault stay in PostgreSQL either way.
     const registry = createMetricsRegistry('tradecore');
     const store: EventStore = instrumentEventStore(
-      config.EVENTSTORE_URL ? createEventStoreDbEventStore({ connectionString: config.EVENTSTORE_URL }) : createPostgresEventStore({ pool }),
+      config.EVENTSTORE_URL
+        ? createEventStoreDbEventStore({ connectionString: config.EVENTSTORE_URL })
+        : createPostgresEventStore({ pool, groupCommit: { maxInFlight: config.EVENT_STORE_APPENDS_IN_FLIGHT } }),
       registry,
     );
     stops.push(() => store.close());

@@ -9,6 +9,12 @@ describe('configuration', () => {
     expect(c).toMatchObject({ PORT: 8080, HOST: '127.0.0.1', DATA_DIR: '.data', ADMIN_USERNAME: 'admin', SEED_DEMO_MARKETS: true });
     expect(c.DATABASE_URL).toBeUndefined();
     expect(c.KAFKA_BROKERS).toBeUndefined();
+    expect(c.EVENT_STORE_APPENDS_IN_FLIGHT).toBe(2);
+  });
+
+  it('takes the group commit batches in flight as a whole number from 1 to 16', () => {
+    expect(loadConfig({ EVENT_STORE_APPENDS_IN_FLIGHT: '1' }).EVENT_STORE_APPENDS_IN_FLIGHT).toBe(1);
+    expect(loadConfig({ EVENT_STORE_APPENDS_IN_FLIGHT: '16' }).EVENT_STORE_APPENDS_IN_FLIGHT).toBe(16);
   });
 
   it.each([
@@ -20,6 +26,9 @@ describe('configuration', () => {
     [{ ADMIN_PASSWORD: 'x' }, 'ADMIN_PASSWORD'],
     [{ TLS_CERT_FILE: '/tmp/cert.pem' }, 'TLS_KEY_FILE'],
     [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
+    [{ EVENT_STORE_APPENDS_IN_FLIGHT: '0' }, 'EVENT_STORE_APPENDS_IN_FLIGHT'],
+    [{ EVENT_STORE_APPENDS_IN_FLIGHT: '17' }, 'EVENT_STORE_APPENDS_IN_FLIGHT'],
+    [{ EVENT_STORE_APPENDS_IN_FLIGHT: 'two' }, 'EVENT_STORE_APPENDS_IN_FLIGHT'],
   ])('refuses %o naming %s', (env, name) => {
     expect(() => loadConfig(env as NodeJS.ProcessEnv)).toThrow(ConfigError);
     expect(() => loadConfig(env as NodeJS.ProcessEnv)).toThrow(name);
