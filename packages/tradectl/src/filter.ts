@@ -22,7 +22,8 @@ export interface EventFilter {
   untilMs?: number;
 }
 
-function rec(x: unknown): Record<string, unknown> {
+/** A recorded event's data or metadata as fields (they are untyped JSON: anything else has none). */
+export function rec(x: unknown): Record<string, unknown> {
   return typeof x === 'object' && x !== null && !Array.isArray(x) ? (x as Record<string, unknown>) : {};
 }
 

@@ -1,13 +1,10 @@
 /** Rendering events: JSON lines, CSV, and a fixed-width table for terminals. */
 import type { RecordedEvent } from '@tradecore/event-store';
-import { eventTimeIso } from './filter.ts';
+import { eventTimeIso, rec } from './filter.ts';
 
 export type EventFormat = 'table' | 'jsonl' | 'csv';
 export const EVENT_FORMATS: readonly EventFormat[] = ['table', 'jsonl', 'csv'];
 
-function rec(x: unknown): Record<string, unknown> {
-  return typeof x === 'object' && x !== null && !Array.isArray(x) ? (x as Record<string, unknown>) : {};
-}
 
 /** The event as plain JSON (bigints as decimal strings). */
 export function eventJson(e: RecordedEvent): Record<string, unknown> {

@@ -4,10 +4,21 @@
  * for any other adapter `readAllStream` (when it has one) or paged `readAll` is filtered in
  * TypeScript.
  */
+import { parseEvent, recordedSchemaVersion, type TradecoreEvent } from '@tradecore/core-domain';
 import type { EventMetadata, RecordedEvent } from '@tradecore/event-store';
 import { POSITIONS_PER_TRANSACTION } from '@tradecore/event-store';
 import type { Connection, PostgresConnection } from './connect.ts';
+import { badData } from './errors.ts';
 import { eventTimeMs, filterSql, matchesFilter, type EventFilter } from './filter.ts';
+
+/** The typed event of a recorded one; one the event catalogue cannot read is bad data (exit 65). */
+export function parseLogged(e: RecordedEvent): TradecoreEvent {
+  try {
+    return parseEvent(e.type, recordedSchemaVersion(e.metadata), e.data);
+  } catch (err) {
+    throw badData(`event ${e.stream}@${e.streamRevision} (position ${e.globalPosition}) cannot be read: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
 
 export const VISIBLE_BOUND_SQL = `(pg_snapshot_xmin(pg_current_snapshot())::text::bigint * ${POSITIONS_PER_TRANSACTION})`;
 

@@ -33,7 +33,6 @@ import {
   evolveControl,
   initialAccountState,
   initialControlState,
-  parseEvent,
   placeRiskInputs,
   recheck,
   type AccountCommand,
@@ -50,23 +49,10 @@ import {
 import type { RecordedEvent } from '@tradecore/event-store';
 import type { Connection } from '../connect.ts';
 import { badData, notFound } from '../errors.ts';
+import { rec } from '../filter.ts';
 import { textTable } from '../format.ts';
 import type { Output } from '../io.ts';
-import { readStreamPaged, scan, VISIBLE_BOUND_SQL } from '../log.ts';
-
-function rec(x: unknown): Record<string, unknown> {
-  return typeof x === 'object' && x !== null && !Array.isArray(x) ? (x as Record<string, unknown>) : {};
-}
-
-function parse(e: RecordedEvent) {
-  const m = rec(e.metadata);
-  const version = typeof m.schemaVersion === 'number' ? m.schemaVersion : 1;
-  try {
-    return parseEvent(e.type, version, e.data);
-  } catch (err) {
-    throw badData(`event ${e.stream}@${e.streamRevision} (position ${e.globalPosition}) cannot be read: ${err instanceof Error ? err.message : String(err)}`);
-  }
-}
+import { parseLogged, readStreamPaged, scan, VISIBLE_BOUND_SQL } from '../log.ts';
 
 /** Limits as the recorded checks name them; core-domain's defaults for the rest. */
 export function limitsFromChecks(checks: readonly { rule: string; limit: string | null }[]): { limits: AccountLimits; source: string } {
@@ -111,7 +97,7 @@ async function lastTradePrice(conn: Connection, marketId: number, before: bigint
 /** The control view (streams markets and control folded) as of just before global position `before`. */
 export async function controlAt(conn: Connection, before: bigint): Promise<ControlState> {
   let control = initialControlState();
-  for await (const e of scan(conn, { streams: ['markets', 'control'], toPosition: before - 1n })) control = evolveControl(control, parse(e));
+  for await (const e of scan(conn, { streams: ['markets', 'control'], toPosition: before - 1n })) control = evolveControl(control, parseLogged(e));
   return control;
 }
 
@@ -195,7 +181,7 @@ export interface RecheckOutcome {
 export async function recheckOrder(conn: Connection, orderId: string): Promise<RecheckOutcome> {
   const placedRec = (await conn.store.readStream(`order-${orderId}`, { maxCount: 1 }))[0];
   if (!placedRec) throw notFound(`order ${orderId} not found: stream order-${orderId} is empty`);
-  const placedEvent = parse(placedRec);
+  const placedEvent = parseLogged(placedRec);
   if (placedEvent.type !== 'OrderPlaced') throw badData(`order-${orderId} does not start with OrderPlaced (found ${placedRec.type})`);
   const placed: EventData<'OrderPlaced'> = placedEvent.data;
 
@@ -203,7 +189,7 @@ export async function recheckOrder(conn: Connection, orderId: string): Promise<R
   const requests = new Map<string, { data: EventData<'OrderAmendRequested'>; event: RecordedEvent }>();
   for await (const e of readStreamPaged(conn, `order-${orderId}`)) {
     if (e.type !== 'OrderAmendRequested') continue;
-    const ev = parse(e);
+    const ev = parseLogged(e);
     if (ev.type === 'OrderAmendRequested') requests.set(ev.data.requestId, { data: ev.data, event: e });
   }
 
@@ -224,14 +210,14 @@ export async function recheckOrder(conn: Connection, orderId: string): Promise<R
     }
     if (decision && amendStates.length >= requests.size) break;
     const m = rec(e.metadata);
-    state = evolveAccount(state, parse(e), {
+    state = evolveAccount(state, parseLogged(e), {
       inputPosition: typeof m.inputPosition === 'string' || typeof m.inputPosition === 'number' ? m.inputPosition : null,
       inputAt: typeof m.inputAt === 'string' ? m.inputAt : null,
     });
   }
   if (!decision || !stateAtPlacement) throw notFound(`order ${orderId} has no recorded risk decision (no OrderAccepted or OrderRejected in account-${placed.userId})`);
   state = stateAtPlacement;
-  const decided = parse(decision);
+  const decided = parseLogged(decision);
   let recorded: RecordedOrderOutcome;
   let checks: { rule: string; limit: string | null }[];
   if (decided.type === 'OrderAccepted') {

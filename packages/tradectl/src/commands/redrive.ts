@@ -52,8 +52,6 @@ import { isDeepStrictEqual } from 'node:util';
 import {
   accountDecider,
   evolveAccount,
-  parseEvent,
-  recordedSchemaVersion,
   type AccountDecider,
   type AccountState,
   type ControlState,
@@ -63,8 +61,9 @@ import { accountsOfMarketFact, decisionMetadata, derivedEventId, isMarketFact, m
 import { IdempotencyConflictError, WrongExpectedRevisionError, type EventMetadata, type NewEvent, type RecordedEvent } from '@tradecore/event-store';
 import type { Connection } from '../connect.ts';
 import { badData, CliError, ExitCode, notFound, unavailable, usage } from '../errors.ts';
+import { rec } from '../filter.ts';
 import type { Output } from '../io.ts';
-import { EVENT_SELECT, readStreamPaged, rowToEvent, scan, VISIBLE_BOUND_SQL } from '../log.ts';
+import { EVENT_SELECT, parseLogged, readStreamPaged, rowToEvent, scan, VISIBLE_BOUND_SQL } from '../log.ts';
 import { controlAt } from './recheck.ts';
 
 /** The market's facts the risk handler applies to an account: what can be redriven. */
@@ -115,18 +114,6 @@ export interface RedriveOptions {
   decider?: AccountDecider;
   /** Reload-and-judge-again rounds on a concurrent write before giving up. Default 10. */
   conflictAttempts?: number;
-}
-
-function rec(x: unknown): Record<string, unknown> {
-  return typeof x === 'object' && x !== null && !Array.isArray(x) ? (x as Record<string, unknown>) : {};
-}
-
-function parse(e: RecordedEvent): TradecoreEvent {
-  try {
-    return parseEvent(e.type, recordedSchemaVersion(e.metadata), e.data);
-  } catch (err) {
-    throw badData(`event ${e.stream}@${e.streamRevision} (position ${e.globalPosition}) cannot be read: ${err instanceof Error ? err.message : String(err)}`);
-  }
 }
 
 function metaPosition(m: unknown): bigint | null {
@@ -190,7 +177,7 @@ async function loadAccount(conn: Connection, stream: string, input: RecordedEven
       if (fact && typeof d.orderId === 'string' && !laterFacts.has(d.orderId)) laterFacts.set(d.orderId, e);
     }
     const m = rec(e.metadata);
-    state = evolveAccount(state, parse(e), { inputPosition: position, inputAt: typeof m.inputAt === 'string' ? m.inputAt : null });
+    state = evolveAccount(state, parseLogged(e), { inputPosition: position, inputAt: typeof m.inputAt === 'string' ? m.inputAt : null });
     revision = e.streamRevision;
   }
   return { state, revision, appliedBy, laterFacts };
@@ -294,7 +281,7 @@ export async function redriveInput(conn: Connection, eventId: string, options: R
       : 'not an input the risk handler applies to an account';
     throw new CliError(ExitCode.DATA, `${where} is not a market fact the risk handler applies (${REDRIVABLE_TYPES.join(', ')}): ${why}`);
   }
-  const ev = parse(input);
+  const ev = parseLogged(input);
   if (!isMarketFact(ev.type)) throw badData(`${where}: its data reads as ${ev.type}`);
   const parties = accountsOfMarketFact(ev as TradecoreEvent & { type: MarketFactType });
   if (options.userId !== undefined && !parties.includes(options.userId))

@@ -7,7 +7,7 @@ import { addDecimals, shownWithoutVault, type RejectReason } from '@tradecore/co
 import type { RecordedEvent } from '@tradecore/event-store';
 import type { Connection } from '../connect.ts';
 import { notFound } from '../errors.ts';
-import { eventTimeIso } from '../filter.ts';
+import { eventTimeIso, rec } from '../filter.ts';
 import { eventJson, textTable } from '../format.ts';
 import type { Output } from '../io.ts';
 import { scan } from '../log.ts';
@@ -18,9 +18,6 @@ import { scan } from '../log.ts';
  */
 const ENGINE_ERROR: RejectReason = 'engine_error';
 
-function rec(x: unknown): Record<string, unknown> {
-  return typeof x === 'object' && x !== null && !Array.isArray(x) ? (x as Record<string, unknown>) : {};
-}
 function str(v: unknown): string {
   if (v === null || v === undefined) return '-';
   return typeof v === 'string' ? v : JSON.stringify(v);
