@@ -12,8 +12,8 @@
  * that input's decision (core-domain's `accountEngineErrorAnswer`; it reserves nothing). The market's
  * facts (trades, closes, amends applied or refused) get no answer: they stay dead-lettered for
  * operators, who re-apply one with `tradectl redrive <eventId>` once the defect is fixed. That command
- * builds the same command for the input as `commandFor` below and derives the same event ids and
- * metadata as the StreamRunner (packages/tradectl/src/commands/redrive.ts): keep them in step.
+ * decides with the same code as this handler: the market facts' commands (market-facts.ts) and the
+ * decisions' ids and metadata (ids.ts), shared as `@tradecore/engine/decisions`.
  */
 import {
   DEFAULT_ACCOUNT_LIMITS,
@@ -135,7 +135,6 @@ export function createRiskHandler(deps: HandlerDeps): InboxHandler {
         throw new PoisonInputError(`${ev.type} is not an account-inbox input`);
     }
   }
-
 
   return {
     name,
