@@ -264,6 +264,12 @@ export const FillSettled = event('FillSettled', {
   reservationReleased: DecimalString,
   /** The order's open quantity after this fill ("0": filled, any leftover reservation released). */
   remainingQuantity: DecimalString.optional(),
+  /**
+   * Settled after a later market fact about the same open order (`tradectl redrive` of a dead-lettered
+   * trade): `remainingQuantity` is the one that later fact set, which already counts this fill, and
+   * `reservationReleased` is what the order held beyond what its terms then needed.
+   */
+  late: z.boolean().optional(),
 });
 export const ReservationReleased = event('ReservationReleased', {
   orderId: Uuidish,

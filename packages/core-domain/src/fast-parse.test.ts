@@ -104,6 +104,7 @@ const ARBITRARIES: Record<string, fc.Arbitrary<Record<string, unknown>>> = {
       feeAsset: str,
       reservationReleased: decimal,
       remainingQuantity: decimal,
+      late: fc.boolean(),
     },
     { requiredKeys: ['tradeId', 'orderId', 'userId', 'marketId', 'side', 'liquidity', 'price', 'quantity', 'baseAsset', 'quoteAsset', 'notional', 'fee', 'feeAsset', 'reservationReleased'] },
   ),

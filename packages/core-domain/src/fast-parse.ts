@@ -196,8 +196,9 @@ const SHAPES: ReadonlyMap<string, Shape> = new Map<string, Shape>([
         feeAsset: str,
         reservationReleased: decimal,
         remainingQuantity: decimal,
+        late: bool,
       },
-      ['remainingQuantity'],
+      ['remainingQuantity', 'late'],
     ),
   ],
   [

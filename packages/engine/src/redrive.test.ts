@@ -4,8 +4,8 @@
  * on both accounts and goes on deciding later inputs (so a redelivery would skip it), then
  * `tradectl redrive` — the CLI as an operator runs it, a process of its own — settles it with the
  * decider fixed: the accounts end where they would have been, with the handler's derived event ids,
- * exactly once (a second redrive and a redelivery append nothing). A fill of an order that a later
- * fill of the same, still open order overtook is refused instead (it would mis-state the order).
+ * exactly once (a second redrive and a redelivery append nothing). A fill that a later fill of the
+ * same, still open order overtook is settled late: the account ends as if the fills came in order.
  * The other market facts the same way: an order's close (OrderCancelled, and OrderRejectedByEngine
  * after the market decider threw too) releases the order's reservation once; an applied amend
  * (OrderAmended) releases what the new terms no longer need, a refused one (OrderAmendRejectedByEngine)
@@ -267,7 +267,7 @@ describe('tradectl redrive: a fill a later fill of the same open order overtook'
   });
   afterAll(async () => ts?.close());
 
-  it('is refused on that account (exit 4, nothing appended there) and settled on the other', async () => {
+  it('is settled late on that account (its share freed, the remaining kept, `late: true`) and normally on the other; the accounts end as in order', async () => {
     const poisoned = new Set<string>();
     const engine = await startInProcessEngine({ store: ts.store, pool: ts.pool, clock, logger: quietLogger, checkpointName: 'redrive-overtaken', accountDecider: failingOnTrades(poisoned), tuning: { poisonAttempts: 2 } });
     const bidId = await appendOrder(ts.store, { userId: USER_B, marketId: 1, side: 'buy', price: '100', quantity: '3' });
@@ -282,28 +282,56 @@ describe('tradectl redrive: a fill a later fill of the same open order overtook'
     await waitForQuiet(ts.store, 1_000);
     await engine.stop();
 
-    const trade = tradeOf(await visibleEvents(ts), first.orderId);
-    const bBefore = await ts.store.readStream(`account-${USER_B}`);
+    const before = await visibleEvents(ts);
+    const trade = tradeOf(before, first.orderId);
+    const bidAccepted = before.find((e) => e.type === 'OrderAccepted' && (e.data as { orderId: string }).orderId === bidId);
+    const bidReserved = parseAmount((bidAccepted?.data as { reservedAmount: string }).reservedAmount);
+    // Overtaken: the remaining already counts the dead-lettered fill, the reservation does not.
+    expect((await accountState(ts, USER_B)).openOrders.get(bidId)).toMatchObject({ remaining: '1', filled: '1', reserved: (bidReserved * 2n) / 3n });
+
     const r = await tradectl(['redrive', trade.eventId, '--format', 'json'], ts.db.url);
     expect(r.err).toBe('');
-    expect(r.code).toBe(4);
+    expect(r.code).toBe(0);
     const j = JSON.parse(r.out) as RedriveJson;
-    expect(j.exitCode).toBe(4);
     const [ra, rb] = j.accounts;
     expect(ra).toMatchObject({ userId: USER_A, outcome: 'appended' });
-    expect(rb).toMatchObject({ userId: USER_B, outcome: 'refused', events: [] });
-    expect(rb?.reason).toContain(`order ${bidId} is still open on account-${USER_B} and a later market fact about it was applied first (FillSettled`);
-    expect(await ts.store.readStream(`account-${USER_B}`)).toHaveLength(bBefore.length);
-    // A's side is settled once: A's first sell is closed, A's balances reconcile.
-    expect((await accountState(ts, USER_A)).openOrders.has(first.orderId)).toBe(false);
-    await expect(reconcile(ts, [USER_A])).resolves.toBeUndefined();
-    // Text: the refusal is said as such; a second run appends nothing anywhere.
+    expect(ra?.events.map((e) => e.data.late)).toEqual([undefined]);
+    expect(rb).toMatchObject({ userId: USER_B, outcome: 'appended' });
+    expect(rb?.events).toHaveLength(1);
+    expect(rb?.events[0]).toMatchObject({
+      type: 'FillSettled',
+      eventId: derivedEventId(trade.eventId, `account-${USER_B}`, 0),
+      data: { tradeId: (trade.data as { tradeId: string }).tradeId, orderId: bidId, quantity: '1', remainingQuantity: '1', late: true, reservationReleased: formatAmount(bidReserved / 3n) },
+      metadata: { causationId: trade.eventId, inputPosition: trade.globalPosition.toString(), redrive: true },
+    });
+    // B's bid as if both fills had settled in order: 2 filled, 1 open, a third of the reservation held.
+    const b = await accountState(ts, USER_B);
+    expect(b.openOrders.get(bidId)).toMatchObject({ remaining: '1', filled: '2', coverQuantity: '1', reserved: bidReserved / 3n });
+    expectReservedHeldByOrders(b);
+    await reconcile(ts, [USER_A, USER_B]);
+    // Text: a second run appends nothing anywhere (exit 3).
     const count = await committed(ts);
     const t = await tradectl(['redrive', trade.eventId], ts.db.url);
-    expect(t.code).toBe(4);
+    expect(t.code).toBe(3);
     expect(t.out).toContain(`account-${USER_A}: nothing appended: account-${USER_A} already applied it`);
-    expect(t.out).toContain(`account-${USER_B}: REFUSED, nothing appended: order ${bidId}`);
+    expect(t.out).toContain(`account-${USER_B}: nothing appended: account-${USER_B} already applied it`);
     expect(await committed(ts)).toBe(count);
+
+    // A fresh engine (every input redelivered, the decider fixed) settles nothing twice, and the
+    // bid's last lot fills: it closes with nothing held, the totals those of three fills at 100.
+    const fresh = await startInProcessEngine({ store: ts.store, pool: ts.pool, clock, logger: quietLogger, checkpointName: 'redrive-overtaken-replay' });
+    await appendOrder(ts.store, { userId: USER_A, marketId: 1, side: 'sell', price: '100', quantity: '1' });
+    await waitForCount(ts.store, 'FillSettled', 6);
+    await waitForQuiet(ts.store, 1_000);
+    await fresh.stop();
+    expect((await ts.pool.query("select 1 from event_store.events where type = 'FillSettled'")).rowCount).toBe(6);
+    const bFinal = await accountState(ts, USER_B);
+    const total = (s: AccountState, asset: string) => (s.balances.get(asset)?.available ?? 0n) + (s.balances.get(asset)?.reserved ?? 0n);
+    expect(bFinal.openOrders.has(bidId)).toBe(false);
+    expect(bFinal.balances.get('USD')?.reserved).toBe(0n);
+    expect(total(bFinal, 'M1')).toBe(parseAmount('10003'));
+    expect(total(bFinal, 'USD')).toBe(parseAmount('999699.7'));
+    await reconcile(ts, [USER_A, USER_B]);
   });
 });
 

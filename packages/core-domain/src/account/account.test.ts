@@ -273,6 +273,77 @@ describe('account decider: settling fills', () => {
   });
 });
 
+/**
+ * A fill settled after a later market fact about the same open order (tradectl redrive of a trade
+ * the risk handler dead-lettered): the account must end where it would have, had the fills and
+ * amends been applied in the market's order.
+ */
+describe('account decider: a fill settled late', () => {
+  const late = (t: EventData<'TradeExecuted'>, lateOrders: string[]): AccountCommand => ({ ...settle(t), lateOrders }) as AccountCommand;
+  const comparable = (s: AccountState) => ({ balances: balancesView(s), orders: [...s.openOrders.values()], reservedOk: [...reservedByOrders(s)] });
+  const fill1 = trade({ tradeId: 'f1', quantity: '1', price: '99', takerRemainingQuantity: '3', takerFee: '0.198' });
+  const fill2 = trade({ tradeId: 'f2', quantity: '0.5', price: '100', takerRemainingQuantity: '2.5', takerFee: '0.1' });
+
+  it('after a later fill of the same order: frees the overtaken share, keeps the remaining, counts the filled; as in order', () => {
+    const { state: opened } = runAll([place('o1', { quantity: '4', price: '101' })], given(funded()).state);
+    const inOrder = runAll([settle(fill1), settle(fill2)], opened).state;
+    const overtaken = runAll([settle(fill2)], opened).state;
+    // The later fill carried the market's remaining (2.5), which already counts the first fill.
+    expect(overtaken.openOrders.get('o1')).toMatchObject({ remaining: '2.5', filled: '0.5' });
+    const [after, events] = run(overtaken, late(fill1, ['o1']));
+    // 4 × (101 + 0.202) reserved; fill 2 freed 0.5 × 101.202; what the order holds beyond 2.5 lots is fill 1's share.
+    expect(events).toMatchObject([{ type: 'FillSettled', data: { tradeId: 'f1', quantity: '1', notional: '99', fee: '0.198', reservationReleased: '101.202', remainingQuantity: '2.5', late: true } }]);
+    expect(comparable(after)).toEqual(comparable(inOrder));
+    expect(after.openOrders.get('o1')).toMatchObject({ remaining: '2.5', filled: '1.5', coverQuantity: '2.5' });
+    expect(balance(after, 'BTC')).toMatchObject({ available: '6.5' });
+  });
+
+  it('on a maker sell overtaken by its later fill: the same base and quote as in order', () => {
+    const { state: opened } = runAll([place('s1', { side: 'sell', quantity: '2', price: '100' })], given(funded()).state);
+    const asMaker = (id: string, quantity: string, remaining: string) =>
+      trade({ tradeId: id, quantity, takerSide: 'buy', takerUserId: 99, takerOrderId: `x-${id}`, makerOrderId: 's1', makerUserId: USER, makerRemainingQuantity: remaining, makerFee: '0.05' });
+    const inOrder = runAll([settle(asMaker('a', '0.5', '1.5')), settle(asMaker('b', '1', '0.5'))], opened).state;
+    const overtaken = runAll([settle(asMaker('b', '1', '0.5'))], opened).state;
+    const [after, events] = run(overtaken, late(asMaker('a', '0.5', '1.5'), ['s1']));
+    expect(events).toMatchObject([{ data: { side: 'sell', liquidity: 'maker', reservationReleased: '0.5', remainingQuantity: '0.5', late: true } }]);
+    expect(comparable(after)).toEqual(comparable(inOrder));
+  });
+
+  it('after a later applied amend (which already trimmed the reservation): nothing more is freed, the fill is paid from available; as in order', () => {
+    const { state: opened } = runAll([place('o1', { quantity: '4', price: '101' })], given(funded()).state);
+    const { state: pending } = runAll([amendReq('o1', '101', '3')], opened);
+    // The market: fill 1 (remaining 3), then the amend to quantity 3 applied (remaining 3 − 1 = 2).
+    const amendedTerms = (): AccountCommand => applied('101', '3', '2');
+    const inOrder = runAll([settle(fill1), amendedTerms()], pending).state;
+    const overtaken = runAll([amendedTerms()], pending).state;
+    expect(overtaken.openOrders.get('o1')).toMatchObject({ remaining: '2', filled: '1' });
+    const [after, events] = run(overtaken, late(fill1, ['o1']));
+    expect(events).toMatchObject([{ data: { tradeId: 'f1', reservationReleased: '0', remainingQuantity: '2', late: true } }]);
+    expect(comparable(after)).toEqual(comparable(inOrder));
+    expect(after.openOrders.get('o1')).toMatchObject({ remaining: '2', filled: '1', quantity: '3' });
+  });
+
+  it('of an order the later fact closed: paid from available, no late mark (the order is no longer open)', () => {
+    const { state: opened } = runAll([place('o1', { quantity: '1.5', price: '101' })], given(funded()).state);
+    const last = trade({ tradeId: 'f2', quantity: '0.5', price: '100', takerRemainingQuantity: '0', takerFee: '0.1' });
+    const inOrder = runAll([settle(trade({ tradeId: 'f1', quantity: '1', price: '99', takerRemainingQuantity: '0.5', takerFee: '0.198' })), settle(last)], opened).state;
+    const overtaken = runAll([settle(last)], opened).state;
+    const [after, events] = run(overtaken, late(trade({ tradeId: 'f1', quantity: '1', price: '99', takerRemainingQuantity: '0.5', takerFee: '0.198' }), ['o1']));
+    expect(events).toHaveLength(1);
+    expect(events[0]?.data).toMatchObject({ reservationReleased: '0', remainingQuantity: '0.5' });
+    expect(events[0]?.data).not.toHaveProperty('late');
+    expect(comparable(after)).toEqual(comparable(inOrder));
+  });
+
+  it('is replayed from the log as decided: the late mark and the recorded share survive the catalogue', () => {
+    const { state: opened, log } = runAll([place('o1', { quantity: '4', price: '101' }), settle(fill2)], given(funded()).state);
+    const command = late(fill1, ['o1']);
+    const [live, events] = run(opened, command);
+    const replayed = given([...funded(), ...log, ...events.map((e) => ({ event: parseEvent(e.type, 1, JSON.parse(JSON.stringify(e.data))), meta: accountDecisionMeta(command) }))]).state;
+    expect(comparable(replayed)).toEqual(comparable(live));
+  });
+});
+
 describe('account decider: releasing orders', () => {
   it('releases the whole remaining reservation when the market cancels, expires or rejects', () => {
     const { state, log } = runAll([place('o1', { quantity: '2' }), settle(trade({ quantity: '0.5', takerRemainingQuantity: '1.5', takerFee: '0.1' }))], given(funded()).state);

@@ -102,7 +102,18 @@ export type AccountCommand =
   | (Input & { kind: 'PlaceOrder'; order: EventData<'OrderPlaced'>; control: ControlState; lastPrice: string | null; limits: AccountLimits })
   | (Input & { kind: 'AmendOrder'; request: EventData<'OrderAmendRequested'>; control: ControlState; lastPrice: string | null })
   | (Input & { kind: 'CancelOrder'; request: EventData<'OrderCancelRequested'> })
-  | (Input & { kind: 'SettleTrade'; userId: number; trade: EventData<'TradeExecuted'>; control: ControlState })
+  | (Input & {
+      kind: 'SettleTrade';
+      userId: number;
+      trade: EventData<'TradeExecuted'>;
+      control: ControlState;
+      /**
+       * Orders of this account on which a later market fact (a fill, an applied amend) was already
+       * applied: this trade is settled late (`tradectl redrive`, never the live handler). Their
+       * remaining quantity already counts this fill, their reservation does not.
+       */
+      lateOrders?: readonly string[];
+    })
   | (Input & { kind: 'ReleaseOrder'; event: CatalogueEvent<'OrderCancelled' | 'OrderExpired' | 'OrderRejectedByEngine'> })
   | (Input & { kind: 'ApplyAmend'; amended: EventData<'OrderAmended'>; control: ControlState })
   | (Input & { kind: 'DropAmend'; refused: EventData<'OrderAmendRejectedByEngine'>; control: ControlState });
@@ -216,10 +227,12 @@ interface LegPlan {
   order: OpenOrder | undefined;
   orderId: string;
   liquidity: 'maker' | 'taker';
+  /** Settled after a later market fact about its (still open) order: see `lateFilled`. */
+  late: boolean;
   remainingAfter: string;
 }
 
-function planLegs(state: AccountState, userId: number, trade: EventData<'TradeExecuted'>, spec: MarketSpec): LegPlan[] {
+function planLegs(state: AccountState, userId: number, trade: EventData<'TradeExecuted'>, spec: MarketSpec, lateOrders: readonly string[]): LegPlan[] {
   const lots = quantityToLots(trade.quantity, spec.lotSize);
   const notional = notionalUnits(priceToTicks(trade.price, spec.tickSize), lots, spec.tickSize, spec.lotSize);
   const baseUnits = lotsToUnits(lots, spec.lotSize);
@@ -238,11 +251,14 @@ function planLegs(state: AccountState, userId: number, trade: EventData<'TradeEx
   for (const p of parties) {
     if (p.user !== userId) continue;
     const order = state.openOrders.get(p.orderId);
+    const late = order !== undefined && lateOrders.includes(p.orderId);
     plans.push({
       orderId: p.orderId,
       order,
       liquidity: p.party,
-      remainingAfter: p.remaining,
+      late,
+      // A late fill leaves the remaining quantity as the later fact set it (it already counts this fill).
+      remainingAfter: late ? order.remaining : p.remaining,
       leg: {
         side: p.side,
         baseAsset: spec.baseAsset,
@@ -250,11 +266,25 @@ function planLegs(state: AccountState, userId: number, trade: EventData<'TradeEx
         baseUnits,
         notional,
         fee: parseAmount(p.fee),
-        reservedShare: fillShare(order, trade.quantity, p.remaining),
+        reservedShare: late ? excessReservation(order.reserved, lateFilled(order), spec) : fillShare(order, trade.quantity, p.remaining),
       },
     });
   }
   return plans;
+}
+
+/**
+ * An open order as it stands once a fill that a later market fact overtook is counted. The later
+ * fact (a fill or an applied amend) carried the market's remaining quantity, which already counts
+ * the overtaken fill, so the remaining stays; filled is the order's quantity less its remaining
+ * (an applied amend already set it so, a later fill only added its own quantity). The reservation
+ * is still the one the order held before the overtaken fill's share was freed: what the order now
+ * holds beyond what these terms need (`excessReservation`) is that share, nothing when an applied
+ * amend already trimmed it, and the fill is paid from it and from available for the rest.
+ */
+function lateFilled(order: OpenOrder): OpenOrder {
+  const filled = subDecimals(order.quantity, order.remaining);
+  return { ...order, filled, coverQuantity: coverOf(order.remaining, filled, order.pendingAmends) };
 }
 
 /** The part of an order's reservation a fill of `quantity` frees (all of it when nothing remains open). */
@@ -340,7 +370,7 @@ export function decideAccount(command: AccountCommand, state: AccountState): Acc
     case 'SettleTrade': {
       const { trade, userId } = command;
       const spec = requireMarket(command.control, trade.marketId);
-      return planLegs(state, userId, trade, spec).map((p) =>
+      return planLegs(state, userId, trade, spec, command.lateOrders ?? []).map((p) =>
         catalogueEvent('FillSettled', {
           tradeId: trade.tradeId,
           orderId: p.orderId,
@@ -359,6 +389,7 @@ export function decideAccount(command: AccountCommand, state: AccountState): Acc
           // to available. Readers move exactly this much out of reserved (see docs/events.md).
           reservationReleased: formatAmount(p.leg.reservedShare),
           remainingQuantity: p.remainingAfter,
+          ...(p.late ? { late: true } : {}),
         }),
       );
     }
@@ -566,12 +597,14 @@ export function evolveAccount(state: AccountState, event: AccountEvent | Tradeco
         baseUnits: parseAmount(d.quantity),
         notional: parseAmount(d.notional),
         fee: parseAmount(d.fee),
-        reservedShare: fillShare(order, d.quantity, remainingAfter),
+        // The share the decision recorded (what every reader moves out of reserved), not recomputed:
+        // a late fill's share is not the proportional one.
+        reservedShare: parseAmount(d.reservationReleased),
       };
       const balances = settleLeg(s.balances, leg);
       if (!order) return { ...s, userId: d.userId, balances };
       if (compareDecimals(remainingAfter, '0') <= 0) return { ...s, userId: d.userId, balances, openOrders: withOrder(s, null, d.orderId) };
-      const filled = addDecimals(order.filled, d.quantity);
+      const filled = d.late === true ? lateFilled(order).filled : addDecimals(order.filled, d.quantity);
       const next: OpenOrder = {
         ...order,
         reserved: order.reserved - leg.reservedShare,

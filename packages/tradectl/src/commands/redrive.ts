@@ -35,11 +35,16 @@
  *    or records this input's position as its `inputPosition` (any writer of the decision records it)
  *    → exit 3, as when the account has nothing to apply for it (the order is no longer open there:
  *    its close already released what the input would have);
- *  - a later market fact about the same order, which is still open, was already applied (a later
- *    fill or applied amend): those carry the order's remaining quantity as the market knew it after
- *    this input, so the account's order already counts this input's quantity, while its reservation
- *    does not; re-applying the old fact would mis-state both → exit 4, for a person to correct.
- *    So would a decider that still throws on it.
+ *  - an applied amend (`OrderAmended`) of an order that is still open, when a later fill or applied
+ *    amend of it was already applied: the later one set the order's terms, and the older terms
+ *    would overwrite them → exit 4, for a person to correct. So does a decider that still throws.
+ *
+ * A fill (`TradeExecuted`) overtaken that way is settled late instead: the later fact carried the
+ * order's remaining quantity as the market knew it after this fill, so the account's order already
+ * counts the fill's quantity while its reservation does not. The command names those orders
+ * (`lateOrders`): the decider frees what each holds beyond what its terms need (the fill's share; nothing
+ * when an applied amend already trimmed it), keeps the remaining, and marks the `FillSettled`
+ * `late: true` (core-domain's account decider; docs/events.md).
  *
  * Why the rest is correct out of order: balances are additive (a settlement moves notional and fee
  * between available and the other asset, a release moves reserved to available), the account's
@@ -219,20 +224,25 @@ async function redriveAccount(conn: Connection, input: RecordedEvent, ev: Tradec
         appliedBy: { eventId: a.eventId, type: a.type, position: a.globalPosition.toString() },
       };
     }
-    for (const orderId of ordersTakingRemaining(ev, userId)) {
-      const later = loaded.laterFacts.get(orderId);
-      if (later && loaded.state.openOrders.has(orderId))
-        return {
-          ...base,
-          outcome: 'refused',
-          reason:
-            `order ${orderId} is still open on ${stream} and a later market fact about it was applied first ` +
-            `(${later.type} ${later.eventId} at position ${later.globalPosition}, for the input at ${metaPosition(later.metadata)}): ` +
-            `its remaining quantity already counts this input, its reservation does not; applying the old fact now would mis-state both — correct it by hand`,
-        };
+    // Orders still open here on which a later fill or applied amend overtook this input.
+    const overtaken = ordersTakingRemaining(ev, userId).filter((orderId) => loaded.laterFacts.has(orderId) && loaded.state.openOrders.has(orderId));
+    if (overtaken.length > 0 && ev.type !== 'TradeExecuted') {
+      const orderId = overtaken[0]!;
+      const later = loaded.laterFacts.get(orderId)!;
+      return {
+        ...base,
+        outcome: 'refused',
+        reason:
+          `order ${orderId} is still open on ${stream} and a later market fact about it was applied first ` +
+          `(${later.type} ${later.eventId} at position ${later.globalPosition}, for the input at ${metaPosition(later.metadata)}): ` +
+          `the later terms already stand; applying these older ones now would mis-state the order — correct it by hand`,
+      };
     }
-    const command = marketFactCommand(userId, input, ev, () => control);
-    if (!command) throw new Error(`unreachable: ${ev.type} passed the market-fact check`);
+    const built = marketFactCommand(userId, input, ev, () => control);
+    if (!built) throw new Error(`unreachable: ${ev.type} passed the market-fact check`);
+    // A fill the later facts overtook is settled late (core-domain): its share of the reservation
+    // freed, the remaining quantity as the later fact set it.
+    const command = built.kind === 'SettleTrade' && overtaken.length > 0 ? { ...built, lateOrders: overtaken } : built;
     let decided: TradecoreEvent[];
     try {
       // Only the ordering check is bypassed: the account as it is, its watermark just below the input.
