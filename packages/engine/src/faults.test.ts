@@ -485,6 +485,47 @@ describe('a request the account decider cannot decide', () => {
     // The trade stays dead-lettered for operators: no refusal of it, no settlement.
     expect((await decisions(U4)).map((e) => e.type)).toEqual(['OrderAccepted']);
   });
+
+  it('dead-letters an input keyed by a user it does not concern, and an event the account inbox does not carry, deciding and answering nothing', async () => {
+    const letters: DeadLetter[] = [];
+    const handler = await riskHandler(ts.store, accountDecider, letters);
+    const before = { u2: await decisions(U2), u3: await decisions(U3) };
+    // U3's order and a trade between U3 and U1, both keyed by U2; a book event keyed by U2.
+    const { orderId, input } = await placeBuy(U3);
+    const trade = await recorded(
+      'market-1',
+      newEvent(
+        'TradeExecuted',
+        {
+          tradeId: orderId.replace(/^.{8}/, 'kkkkkkkk'),
+          marketId: 1,
+          price: '100',
+          quantity: '1',
+          takerSide: 'buy',
+          takerOrderId: orderId,
+          takerUserId: U3,
+          makerOrderId: orderId.replace(/^.{8}/, 'nnnnnnnn'),
+          makerUserId: U1,
+          takerFee: '0.2',
+          makerFee: '0.1',
+          takerRemainingQuantity: '0',
+          makerRemainingQuantity: '0',
+          executedAt: '2025-01-01T00:13:00.000Z',
+        },
+        null,
+      ),
+    );
+    const rested = await recorded('market-1', newEvent('OrderRested', { orderId, userId: U2, marketId: 1, side: 'buy', price: '100', remainingQuantity: '1' }, null));
+    await handler.handle(accountPartition(U2), [input, trade, rested].map((e) => inputFromEvent(e, String(U2), accountPartition(U2))));
+    expect(letters.map((l) => [l.reason, l.input.event?.type, l.error.message])).toEqual([
+      ['decider', 'OrderPlaced', `input ${input.eventId} for user ${U3} arrived keyed by user ${U2}`],
+      ['decider', 'TradeExecuted', `trade ${(trade.data as { tradeId: string }).tradeId} arrived keyed by user ${U2}, not a party`],
+      ['decider', 'OrderRested', 'OrderRested is not an account-inbox input'],
+    ]);
+    // No engine_error answer on either account: the inputs are not U2's, and U3 never got its own.
+    expect(await decisions(U2)).toEqual(before.u2);
+    expect(await decisions(U3)).toEqual(before.u3);
+  });
 });
 
 describeWith(getKafka, 'faults in Kafka mode', (tk) => {

@@ -4,7 +4,7 @@
  * handler and `tradectl redrive` (which re-applies a fact the handler dead-lettered) both build
  * their commands here, so that a redriven decision is the one the handler would have made.
  */
-import type { AccountCommand, ControlState, TradecoreEvent } from '@tradecore/core-domain';
+import { DEFAULT_ACCOUNT_LIMITS, toAccountCommand, type AccountCommand, type ControlState, type RoutedInput, type TradecoreEvent } from '@tradecore/core-domain';
 import type { RecordedEvent } from '@tradecore/event-store';
 
 export const MARKET_FACT_TYPES = ['TradeExecuted', 'OrderCancelled', 'OrderExpired', 'OrderRejectedByEngine', 'OrderAmended', 'OrderAmendRejectedByEngine'] as const;
@@ -26,25 +26,19 @@ export function accountsOfMarketFact(ev: TradecoreEvent & { type: MarketFactType
   return [ev.data.userId];
 }
 
+/** A recorded account-inbox input as core-domain's routing takes it. */
+export function routedInput(r: RecordedEvent, event: TradecoreEvent): RoutedInput {
+  return { event, globalPosition: r.globalPosition, inputAt: inputOf(r).inputAt };
+}
+
 /**
  * The account decider's command for market fact `ev` (recorded as `r`) on account `userId`, or
- * null when `ev` is not a market fact. `control` is the control view as of just before the input
- * (asked only by the commands that need it). Whether `userId` is a party is the caller's check.
+ * null when `ev` is not a market fact or does not concern `userId` (core-domain's routing,
+ * `toAccountCommand`, as the risk handler builds it). `control` is the control view as of just
+ * before the input.
  */
 export function marketFactCommand(userId: number, r: RecordedEvent, ev: TradecoreEvent, control: () => ControlState): AccountCommand | null {
-  const base = inputOf(r);
-  switch (ev.type) {
-    case 'TradeExecuted':
-      return { ...base, kind: 'SettleTrade', userId, trade: ev.data, control: control() };
-    case 'OrderCancelled':
-    case 'OrderExpired':
-    case 'OrderRejectedByEngine':
-      return { ...base, kind: 'ReleaseOrder', event: ev };
-    case 'OrderAmended':
-      return { ...base, kind: 'ApplyAmend', amended: ev.data, control: control() };
-    case 'OrderAmendRejectedByEngine':
-      return { ...base, kind: 'DropAmend', refused: ev.data, control: control() };
-    default:
-      return null;
-  }
+  if (!isMarketFact(ev.type)) return null;
+  // Market facts ask for no last price and no limits (those are a new order's and an amend's).
+  return toAccountCommand(routedInput(r, ev), { userId, control: control(), lastPrice: () => null, limits: DEFAULT_ACCOUNT_LIMITS });
 }

@@ -63,7 +63,7 @@ function ordinaryInputs() {
     for (const asset of ['USD', listed.baseAsset]) account = evolveAccount(account, catalogueEvent('FundsDeposited', { depositId: `d-${userId}-${asset}`, userId, asset, amount: '1000000', depositedBy: 1 }));
     const placed = recorded('OrderPlaced', orderPlaced({ userId, marketId: 1, side, price: '100', quantity: '1' }, AT).event.data);
     inputs.push(placed);
-    const command = toAccountCommand({ event: parseRecorded(placed), globalPosition: placed.globalPosition, recordedAt: AT }, { userId, control, lastPrice: () => null, limits: DEFAULT_ACCOUNT_LIMITS });
+    const command = toAccountCommand({ event: parseRecorded(placed), globalPosition: placed.globalPosition, inputAt: AT }, { userId, control, lastPrice: () => null, limits: DEFAULT_ACCOUNT_LIMITS });
     const decided = decideAccount(command!, account);
     const accepted = decided.find((e) => e.type === 'OrderAccepted');
     expect(accepted, JSON.stringify(decided)).toBeDefined();

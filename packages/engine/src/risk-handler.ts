@@ -22,6 +22,7 @@ import {
   parseEvent,
   recordedSchemaVersion,
   streams,
+  toAccountCommand,
   type AccountCommand,
   type AccountState,
   type TradecoreEvent,
@@ -33,7 +34,7 @@ import { runnerOptions, type HandlerDeps } from './handler-deps.ts';
 import type { InboxHandler, InboxInput } from './inbox.ts';
 import { KeyedFreshnessGate } from './fresh.ts';
 import { LastPrices } from './last-prices.ts';
-import { inputOf, marketFactCommand } from './market-facts.ts';
+import { MARKET_FACT_TYPES, routedInput } from './market-facts.ts';
 import { ReferenceData } from './reference-data.ts';
 import { StreamRunner, retryStore, type StreamInput, type StreamModel } from './stream-runner.ts';
 
@@ -63,6 +64,8 @@ export const accountModel: StreamModel<AccountState> = {
 };
 
 const PRICED = new Set(['OrderPlaced', 'OrderAmendRequested']);
+/** What the account inbox carries besides deposits: a trader's requests and the market's facts. */
+const ACCOUNT_INPUTS = new Set<string>(['OrderPlaced', 'OrderAmendRequested', 'OrderCancelRequested', ...MARKET_FACT_TYPES]);
 
 class PoisonInputError extends Error {
   constructor(message: string) {
@@ -99,41 +102,20 @@ export function createRiskHandler(deps: HandlerDeps): InboxHandler {
   );
   const retry = { handler: name, metrics: deps.metrics, logger, signal: deps.signal, attempts: deps.tuning?.storeAttempts, backoff: deps.tuning?.storeBackoff };
 
-  /** Builds the account command for an input; null: nothing to decide (e.g. a deposit). */
+  /**
+   * Builds the account command for an input (core-domain's routing); null: nothing to decide (a
+   * deposit: command-api wrote it to the account stream, the state already folds it). An input of
+   * another type, or keyed by a user it does not concern, is poison.
+   */
   function commandFor(userId: number, r: RecordedEvent, lastPrice: string | null): AccountCommand | null {
     const ev = parseRecorded(r);
-    const base = inputOf(r);
-    const control = () => reference.at(r.globalPosition);
-    const mine = (uid: number) => {
-      if (uid !== userId) throw new PoisonInputError(`input ${r.eventId} for user ${uid} arrived keyed by user ${userId}`);
-    };
-    switch (ev.type) {
-      case 'OrderPlaced':
-        mine(ev.data.userId);
-        return { ...base, kind: 'PlaceOrder', order: ev.data, control: control(), lastPrice, limits };
-      case 'OrderAmendRequested':
-        mine(ev.data.userId);
-        return { ...base, kind: 'AmendOrder', request: ev.data, control: control(), lastPrice };
-      case 'OrderCancelRequested':
-        mine(ev.data.userId);
-        return { ...base, kind: 'CancelOrder', request: ev.data };
-      case 'TradeExecuted':
-        if (ev.data.takerUserId !== userId && ev.data.makerUserId !== userId)
-          throw new PoisonInputError(`trade ${ev.data.tradeId} arrived keyed by user ${userId}, not a party`);
-        return marketFactCommand(userId, r, ev, control);
-      case 'OrderCancelled':
-      case 'OrderExpired':
-      case 'OrderRejectedByEngine':
-      case 'OrderAmended':
-      case 'OrderAmendRejectedByEngine':
-        mine(ev.data.userId);
-        return marketFactCommand(userId, r, ev, control);
-      case 'FundsDeposited':
-        // Written to the account stream by command-api; the state already folds it.
-        return null;
-      default:
-        throw new PoisonInputError(`${ev.type} is not an account-inbox input`);
-    }
+    if (ev.type === 'FundsDeposited') return null;
+    if (!ACCOUNT_INPUTS.has(ev.type)) throw new PoisonInputError(`${ev.type} is not an account-inbox input`);
+    const command = toAccountCommand(routedInput(r, ev), { userId, control: reference.at(r.globalPosition), lastPrice: () => lastPrice, limits });
+    if (command) return command;
+    if (ev.type === 'TradeExecuted') throw new PoisonInputError(`trade ${ev.data.tradeId} arrived keyed by user ${userId}, not a party`);
+    const owner = (ev.data as { userId?: unknown }).userId;
+    throw new PoisonInputError(`input ${r.eventId} for user ${String(owner)} arrived keyed by user ${userId}`);
   }
 
   return {

@@ -155,7 +155,7 @@ describe('account decider: deposits', () => {
   });
 
   it('turns a routed deposit into no command: it is already in the stream', () => {
-    expect(toAccountCommand({ event: deposit('USD', '1'), globalPosition: 5n, recordedAt: at(0) }, { userId: USER, control, lastPrice: () => null, limits: DEFAULT_ACCOUNT_LIMITS })).toBeNull();
+    expect(toAccountCommand({ event: deposit('USD', '1'), globalPosition: 5n, inputAt: at(0) }, { userId: USER, control, lastPrice: () => null, limits: DEFAULT_ACCOUNT_LIMITS })).toBeNull();
   });
 });
 
@@ -371,7 +371,7 @@ describe('account decider: releasing orders', () => {
     // the market's answer as read from its stream and routed to the account inbox
     const ctx = { userId: USER, control, lastPrice: () => null, limits: DEFAULT_ACCOUNT_LIMITS };
     const routed = (type: 'OrderRejectedByEngine' | 'OrderAmendRejectedByEngine', data: Record<string, unknown>) => {
-      const command = toAccountCommand({ event: parseEvent(type, 1, data), globalPosition: ++pos, recordedAt: at(5) }, ctx);
+      const command = toAccountCommand({ event: parseEvent(type, 1, data), globalPosition: ++pos, inputAt: at(5) }, ctx);
       if (!command) throw new Error(`${type} routed to no command`);
       return command;
     };
@@ -392,7 +392,7 @@ describe('account decider: releasing orders', () => {
     const requestId = state.openOrders.get('o1')!.pendingAmends[0]!.requestId;
     const ctx = { userId: USER, control, lastPrice: () => null, limits: DEFAULT_ACCOUNT_LIMITS };
     const refusal = parseEvent('OrderAmendRejectedByEngine', 1, { orderId: 'o1', userId: USER, marketId: 1, requestId, newPrice: '110', newQuantity: '2', reason: 'engine_error', price: '100', quantity: '2', remainingQuantity: '2' });
-    const command = toAccountCommand({ event: refusal, globalPosition: ++pos, recordedAt: at(5) }, ctx);
+    const command = toAccountCommand({ event: refusal, globalPosition: ++pos, inputAt: at(5) }, ctx);
     expect(command?.kind).toBe('DropAmend');
     const [s, events] = run(state, command!);
     expect(events).toEqual([catalogueEvent('ReservationReleased', { orderId: 'o1', userId: USER, marketId: 1, asset: 'USD', amount: '20.04', cause: 'amend_rejected', requestId })]);
@@ -512,8 +512,8 @@ describe('account decider: cancels and amends', () => {
   it("routes the book's refusal of this user's amend to DropAmend, and nobody else's", () => {
     const refusal = catalogueEvent('OrderAmendRejectedByEngine', { orderId: 'o1', userId: USER, marketId: 1, requestId: 'r', newPrice: '110', newQuantity: '2', reason: 'order_not_open' });
     const ctx = { userId: USER, control, lastPrice: () => null, limits: DEFAULT_ACCOUNT_LIMITS };
-    expect(toAccountCommand({ event: refusal, globalPosition: 9n, recordedAt: at(5) }, ctx)).toEqual({ kind: 'DropAmend', inputPosition: 9n, inputAt: at(5), refused: refusal.data, control });
-    expect(toAccountCommand({ event: refusal, globalPosition: 9n, recordedAt: at(5) }, { ...ctx, userId: USER + 1 })).toBeNull();
+    expect(toAccountCommand({ event: refusal, globalPosition: 9n, inputAt: at(5) }, ctx)).toEqual({ kind: 'DropAmend', inputPosition: 9n, inputAt: at(5), refused: refusal.data, control });
+    expect(toAccountCommand({ event: refusal, globalPosition: 9n, inputAt: at(5) }, { ...ctx, userId: USER + 1 })).toBeNull();
   });
 
   it('follows a self-trade decrement (an amend nobody asked for)', () => {

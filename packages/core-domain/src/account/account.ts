@@ -675,8 +675,11 @@ export interface RoutedInput {
   event: TradecoreEvent;
   /** The input event's global position. */
   globalPosition: bigint;
-  /** The input event's recorded time (ISO 8601). */
-  recordedAt: string;
+  /**
+   * When the input happened (ISO 8601): its `metadata.occurredAt` (the writer's injected clock),
+   * else its recorded time (engine `inputOf`). It dates the account's decisions (the order-rate window).
+   */
+  inputAt: string;
 }
 
 export interface AccountContext {
@@ -689,10 +692,13 @@ export interface AccountContext {
 
 /**
  * The command an account-inbox event becomes for account `ctx.userId`, or null when it decides
- * nothing here (`FundsDeposited` is already in the account stream; other types are not routed).
+ * nothing here (`FundsDeposited` is already in the account stream; other types are not routed; an
+ * event of another user, or a trade this user is no party to). The one routing table of the
+ * account inbox: the risk handler, `tradectl redrive` and the write-side simulators build their
+ * commands here.
  */
 export function toAccountCommand(input: RoutedInput, ctx: AccountContext): AccountCommand | null {
-  const base = { inputPosition: input.globalPosition, inputAt: input.recordedAt };
+  const base = { inputPosition: input.globalPosition, inputAt: input.inputAt };
   const e = input.event;
   switch (e.type) {
     case 'OrderPlaced':

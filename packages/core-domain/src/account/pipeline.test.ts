@@ -93,7 +93,7 @@ function simulate(batches: Request[][]) {
         const parties = event.type === 'TradeExecuted' ? [...new Set([event.data.takerUserId, event.data.makerUserId])] : ['userId' in event.data && typeof event.data.userId === 'number' ? event.data.userId : 0];
         for (const userId of parties) {
           const state = accounts.get(userId) ?? initialAccountState();
-          const cmd = toAccountCommand({ event, globalPosition: position, recordedAt: T }, { userId, control, lastPrice: () => mstate.lastTradePrice, limits: DEFAULT_ACCOUNT_LIMITS });
+          const cmd = toAccountCommand({ event, globalPosition: position, inputAt: T }, { userId, control, lastPrice: () => mstate.lastTradePrice, limits: DEFAULT_ACCOUNT_LIMITS });
           if (cmd) append(`account-${userId}`, decideAccount(cmd, state), accountDecisionMeta(cmd));
         }
       }

@@ -110,7 +110,7 @@ export class WriteSide {
         if (route.topic === 'account-inbox') {
           const userId = Number(route.key);
           const cmd = toAccountCommand(
-            { event, globalPosition: rec.globalPosition, recordedAt: rec.recordedAt },
+            { event, globalPosition: rec.globalPosition, inputAt: typeof rec.metadata.occurredAt === 'string' ? rec.metadata.occurredAt : rec.recordedAt },
             { userId, control: this.control, lastPrice: () => this.mstate.lastTradePrice, limits: DEFAULT_ACCOUNT_LIMITS },
           );
           if (cmd) this.record(`account-${userId}`, decideAccount(cmd, this.accounts.get(userId) ?? initialAccountState()), accountDecisionMeta(cmd));
