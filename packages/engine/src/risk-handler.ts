@@ -12,8 +12,8 @@
  * that input's decision (core-domain's `accountEngineErrorAnswer`; it reserves nothing). The market's
  * facts (trades, closes, amends applied or refused) get no answer: they stay dead-lettered for
  * operators, who re-apply one with `tradectl redrive <eventId>` once the defect is fixed. That command
- * decides with the same code as this handler: the market facts' commands (market-facts.ts) and the
- * decisions' ids and metadata (ids.ts), shared as `@tradecore/engine/decisions`.
+ * decides with the same code as this handler: core-domain's routing (`toAccountCommand`, through
+ * market-facts.ts) and the decisions' ids and metadata (ids.ts), shared as `@tradecore/engine/decisions`.
  */
 import {
   DEFAULT_ACCOUNT_LIMITS,
