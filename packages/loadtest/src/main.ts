@@ -21,7 +21,7 @@ import { prove, type Proof } from './proof.ts';
 import { startPrivatePostgres, type PrivatePostgres } from './private-postgres.ts';
 import type { DoneMessage, GeneratorMessage, GeneratorPlan, Window } from './protocol.ts';
 import { DEFAULT_CRITERIA, rampSchedule, soakSchedule, type PeakCriteria, type Step } from './ramp.ts';
-import { GOALS, statementsMarkdown, type StatementStat, chartOf, cpuBreakdown, heapFloor, serverMetricsOf, type ScrapedMetrics, markdownReport, memoryTrend, overallOf, seriesOf, stepRows, textReport, withStepSteal, type ResourceSample, type RunReport, scansDuring, type TableScans } from './report.ts';
+import { GOALS, gcPausesOf, statementsMarkdown, type StatementStat, chartOf, cpuBreakdown, heapFloor, serverMetricsOf, type ScrapedMetrics, markdownReport, memoryTrend, overallOf, seriesOf, stepRows, textReport, withStepSteal, type ResourceSample, type RunReport, scansDuring, type TableScans } from './report.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const REPO_ROOT = resolve(here, '../../..');
@@ -52,6 +52,8 @@ export interface LoadtestOptions {
   maxInflight: number;
   connections: number;
   cpuProf: boolean;
+  /** The server's young-generation semi-space (node --max-semi-space-size), MiB. */
+  semiSpaceMiB: number;
   logLevel: string;
   out?: string;
   name?: string;
@@ -84,6 +86,7 @@ const USAGE = `pnpm loadtest [options]
   --lag-max-probes <n>      http: at most n orders watched at once (16), --lag-source auto|http|db|off
   --max-inflight <n>        (256), --connections <n> keep-alive sockets (64)
   --cpu-prof                profile the server process (node --cpu-prof) and summarise it
+  --semi-space <MiB>        the server's node --max-semi-space-size (64, as \`pnpm start\` runs it)
   --log-level <level>       server LOG_LEVEL (default warn)
   --p99-bound <ms> --lag-bound <ms>   peak criteria (100, 1000)
   --out <dir> --name <name> where the report goes (default packages/loadtest/results/<name>)
@@ -128,6 +131,7 @@ export function parseOptions(argv: readonly string[]): LoadtestOptions {
       'max-inflight': { type: 'string', default: '256' },
       connections: { type: 'string', default: '64' },
       'cpu-prof': { type: 'boolean', default: false },
+      'semi-space': { type: 'string', default: '64' },
       'log-level': { type: 'string', default: 'warn' },
       'p99-bound': { type: 'string', default: String(DEFAULT_CRITERIA.maxP99Ms) },
       'lag-bound': { type: 'string', default: String(DEFAULT_CRITERIA.maxLagP99Ms) },
@@ -187,6 +191,7 @@ export function parseOptions(argv: readonly string[]): LoadtestOptions {
     maxInflight: num('max-inflight', values['max-inflight'], 1),
     connections: num('connections', values.connections, 1),
     cpuProf: values['cpu-prof'],
+    semiSpaceMiB: num('semi-space', values['semi-space'], 1),
     logLevel: values['log-level'],
     out: values.out,
     name: values.name,
@@ -217,8 +222,8 @@ interface ServerProcess {
   stderrTail: () => string;
 }
 
-async function startServer(env: Record<string, string>, cpuProfDir: string | null, logFile: string, log: (s: string) => void): Promise<ServerProcess> {
-  const execArgv = [...(cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', cpuProfDir] : []), '--max-semi-space-size=64', '--import', 'tsx', SERVER_MAIN];
+async function startServer(env: Record<string, string>, cpuProfDir: string | null, semiSpaceMiB: number, logFile: string, log: (s: string) => void): Promise<ServerProcess> {
+  const execArgv = [...(cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', cpuProfDir] : []), `--max-semi-space-size=${semiSpaceMiB}`, '--import', 'tsx', SERVER_MAIN];
   const child = spawn(process.execPath, execArgv, { cwd: REPO_ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const file = createWriteStream(logFile);
   let stderr = '';
@@ -469,7 +474,7 @@ export async function runLoadtest(o: LoadtestOptions, argv: readonly string[]): 
       }
       if (profDir) mkdirSync(profDir, { recursive: true });
       serverStartedAt = performance.now();
-      server = await startServer(env, profDir, join(dir, 'server.log'), log);
+      server = await startServer(env, profDir, o.semiSpaceMiB, join(dir, 'server.log'), log);
       url = server.url.replace('0.0.0.0', '127.0.0.1');
       const pgNote = privateCluster ? `a private PostgreSQL cluster (${privateCluster.version}, durable defaults)` : 'the shared PostgreSQL on 127.0.0.1:5432';
       topology =
@@ -696,6 +701,7 @@ export async function runLoadtest(o: LoadtestOptions, argv: readonly string[]): 
         serverHeapTotal: memoryTrend(series, (p) => p.serverHeapTotalMB ?? null),
         serverExternal: memoryTrend(series, (p) => p.serverExternalMB ?? null),
       },
+      gcPauses: gcPausesOf(resources),
       settleSeconds: settled.seconds,
       settled: settled.settled,
       profile,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Histogram } from './histogram.ts';
-import { cpuBreakdown, heapFloor, latencyByAnswerText, overallOf, markdownTable, memoryTrend, serverMetricsOf, seriesOf, slope, statementsMarkdown, scansDuring, tablesWritten, stepRows, table, withStepSteal, type SeriesPoint, type StepRow } from './report.ts';
+import { cpuBreakdown, gcPausesOf, gcPausesText, heapFloor, latencyByAnswerText, overallOf, markdownTable, memoryTrend, serverMetricsOf, seriesOf, slope, statementsMarkdown, scansDuring, tablesWritten, stepRows, table, withStepSteal, type GcCounters, type ResourceSample, type SeriesPoint, type StepRow } from './report.ts';
 import { DEFAULT_CRITERIA } from './ramp.ts';
 import type { DoneMessage, StepTotals, Window } from './protocol.ts';
 
@@ -80,6 +80,38 @@ describe('report arithmetic', () => {
     ].join('\n');
     expect(serverMetricsOf(text)).toEqual({ heapUsedBytes: 104857600, heapTotalBytes: 251658240, externalBytes: 32000000, eventLoopP99Ms: 19.5 });
     expect(serverMetricsOf('nodejs_heap_size_used_bytes 1')).toEqual({ heapUsedBytes: 1, heapTotalBytes: undefined, externalBytes: undefined, eventLoopP99Ms: undefined });
+  });
+
+  it("reads the server's GC pauses by kind from prom-client's histogram, and sums those of the load", () => {
+    const metrics = (minor: [number, number, number], major: [number, number, number]) =>
+      [
+        '# TYPE nodejs_gc_duration_seconds histogram',
+        `nodejs_gc_duration_seconds_bucket{le="0.001",service="tradecore",kind="minor"} 0`,
+        `nodejs_gc_duration_seconds_bucket{le="0.01",service="tradecore",kind="minor"} ${minor[2]}`,
+        `nodejs_gc_duration_seconds_bucket{le="0.1",service="tradecore",kind="minor"} ${minor[0]}`,
+        `nodejs_gc_duration_seconds_sum{service="tradecore",kind="minor"} ${minor[1]}`,
+        `nodejs_gc_duration_seconds_count{service="tradecore",kind="minor"} ${minor[0]}`,
+        `nodejs_gc_duration_seconds_bucket{kind="major",le="0.01"} ${major[2]}`,
+        `nodejs_gc_duration_seconds_sum{kind="major"} ${major[1]}`,
+        `nodejs_gc_duration_seconds_count{kind="major"} ${major[0]}`,
+      ].join('\n');
+    // The figures of s24-gc-probe's two scrapes (30 s apart at 485/s).
+    const start = serverMetricsOf(metrics([6, 0.0722, 3], [1, 0.0049, 1]));
+    const end = serverMetricsOf(metrics([78, 0.5129, 72], [9, 0.1169, 4]));
+    expect(start.gc).toEqual({ minor: { count: 6, seconds: 0.0722, over10ms: 3 }, major: { count: 1, seconds: 0.0049, over10ms: 0 } });
+    expect(end.gc?.major).toEqual({ count: 9, seconds: 0.1169, over10ms: 5 });
+    const sample = (t: number, gc: GcCounters | undefined): ResourceSample => ({ t, server: null, generator: null, postgresCpuMs: 0, kafkaCpuMs: null, machine: null, ...(gc ? { gc } : {}) });
+    const g = gcPausesOf([sample(0, undefined), sample(10, start.gc), sample(25, undefined), sample(40, end.gc)])!;
+    expect(g.seconds).toBe(30);
+    expect(g.kinds).toEqual([
+      { kind: 'minor', count: 72, perSecond: 2.4, totalMs: 440.7, meanMs: 6.12, over10ms: 3 },
+      { kind: 'major', count: 8, perSecond: 0.27, totalMs: 112, meanMs: 14, over10ms: 5 },
+    ]);
+    expect(g.wallPercent).toBe(1.84);
+    expect(gcPausesText(g)).toBe('server GC pauses over 30 s of load: minor 72 (2.4/s, mean 6.12 ms, 3 over 10 ms), major 8 (0.27/s, mean 14 ms, 5 over 10 ms); 1.84 % of the wall time');
+    // Without two samples carrying counters there is nothing to say.
+    expect(gcPausesOf([sample(0, undefined), sample(10, start.gc)])).toBeNull();
+    expect(serverMetricsOf('nodejs_heap_size_used_bytes 1').gc).toBeUndefined();
   });
 
   it('step rows carry the peak judgement', () => {

@@ -31,11 +31,52 @@ export interface ResourceSample {
   /** Memory of Buffers and other objects outside the V8 heap (`nodejs_external_memory_bytes`). */
   externalBytes?: number;
   eventLoopP99Ms?: number;
+  /** The server's garbage-collection pauses so far, by kind (cumulative). */
+  gc?: GcCounters;
   /** 1-minute load average of the machine. */
   loadAvg1?: number;
 }
 
-export type ScrapedMetrics = Pick<ResourceSample, 'heapUsedBytes' | 'heapTotalBytes' | 'externalBytes' | 'eventLoopP99Ms'>;
+/** Cumulative GC pauses by kind (`minor`, `major`, `incremental`, `weakcb`), from prom-client's `nodejs_gc_duration_seconds`. */
+export type GcCounters = Record<string, { count: number; seconds: number; over10ms: number }>;
+
+export type ScrapedMetrics = Pick<ResourceSample, 'heapUsedBytes' | 'heapTotalBytes' | 'externalBytes' | 'eventLoopP99Ms' | 'gc'>;
+
+/** The GC pauses of the server over the load, by kind, and their share of the wall time. */
+export interface GcPauses {
+  seconds: number;
+  kinds: { kind: string; count: number; perSecond: number; totalMs: number; meanMs: number; over10ms: number }[];
+  /** Percent of the wall time the server's main thread stood in a GC pause. */
+  wallPercent: number;
+}
+
+/** The pauses between the first and the last sample of the load that carry GC counters; null without two. */
+export function gcPausesOf(resources: readonly ResourceSample[]): GcPauses | null {
+  const withGc = resources.filter((r) => r.gc !== undefined);
+  const first = withGc[0];
+  const last = withGc[withGc.length - 1];
+  if (!first?.gc || !last?.gc || last.t <= first.t) return null;
+  const seconds = last.t - first.t;
+  const round = (x: number, d = 1) => Math.round(x * 10 ** d) / 10 ** d;
+  let pausedS = 0;
+  const kinds = Object.entries(last.gc)
+    .map(([kind, end]) => {
+      const start = first.gc?.[kind] ?? { count: 0, seconds: 0, over10ms: 0 };
+      const count = end.count - start.count;
+      const pause = end.seconds - start.seconds;
+      pausedS += pause;
+      return { kind, count, perSecond: round(count / seconds, 2), totalMs: round(pause * 1000), meanMs: count > 0 ? round((pause * 1000) / count, 2) : 0, over10ms: end.over10ms - start.over10ms };
+    })
+    .filter((k) => k.count > 0)
+    .sort((a, b) => b.totalMs - a.totalMs);
+  return { seconds: round(seconds), kinds, wallPercent: round((pausedS / seconds) * 100, 2) };
+}
+
+/** One line: each kind's pauses (how many, how often, mean, how many over 10 ms) and the share of wall time. */
+export function gcPausesText(g: GcPauses): string {
+  const kinds = g.kinds.map((k) => `${k.kind} ${k.count} (${k.perSecond}/s, mean ${k.meanMs} ms, ${k.over10ms} over 10 ms)`).join(', ');
+  return `server GC pauses over ${g.seconds} s of load: ${kinds || 'none'}; ${g.wallPercent} % of the wall time`;
+}
 
 /** The server's heap (used, and reserved by V8), external memory and event-loop delay, from its /metrics text. */
 export function serverMetricsOf(text: string): ScrapedMetrics {
@@ -44,11 +85,26 @@ export function serverMetricsOf(text: string): ScrapedMetrics {
     return m ? Number(m[1]) : undefined;
   };
   const lag = gauge('nodejs_eventloop_lag_p99_seconds');
+  // prom-client's histogram: _count, _sum and the le="0.01" bucket per kind (labels in any order).
+  const gc: GcCounters = {};
+  const entry = (kind: string) => (gc[kind] ??= { count: 0, seconds: 0, over10ms: 0 });
+  const within10ms = new Map<string, number>();
+  for (const m of text.matchAll(/^nodejs_gc_duration_seconds_(count|sum|bucket)\{([^}]*)\}\s+([0-9.e+-]+)/gm)) {
+    const labels = m[2] ?? '';
+    const kind = /(?:^|,)kind="([^"]*)"/.exec(labels)?.[1];
+    if (!kind) continue;
+    const value = Number(m[3]);
+    if (m[1] === 'count') entry(kind).count = value;
+    else if (m[1] === 'sum') entry(kind).seconds = value;
+    else if (/(?:^|,)le="0.01"/.test(labels)) within10ms.set(kind, value);
+  }
+  for (const [kind, c] of Object.entries(gc)) c.over10ms = c.count - (within10ms.get(kind) ?? c.count);
   return {
     heapUsedBytes: gauge('nodejs_heap_size_used_bytes'),
     heapTotalBytes: gauge('nodejs_heap_size_total_bytes'),
     externalBytes: gauge('nodejs_external_memory_bytes'),
     eventLoopP99Ms: lag !== undefined ? lag * 1000 : undefined,
+    ...(Object.keys(gc).length > 0 ? { gc } : {}),
   };
 }
 
@@ -203,6 +259,8 @@ export interface RunReport {
     serverHeapTotal?: MemoryTrend | null;
     serverExternal?: MemoryTrend | null;
   };
+  /** The server's GC pauses over the load (absent in older runs). */
+  gcPauses?: GcPauses | null;
   settleSeconds: number;
   settled: boolean;
   profile: ProfileSummary | null;
@@ -602,6 +660,7 @@ export function summaryLines(r: RunReport): string[] {
     ...(r.memory.serverHeapTotal || r.memory.serverExternal
       ? [`  server heap reserved by V8 ${trendText(r.memory.serverHeapTotal)}; external (Buffers) ${trendText(r.memory.serverExternal)}`]
       : []),
+    ...(r.gcPauses ? [`  ${gcPausesText(r.gcPauses)}`] : []),
     `  settled (read models at the head, nothing pending) ${r.settled ? `in ${r.settleSeconds} s after the load` : `NOT within ${r.settleSeconds} s`}`,
   ];
   if (r.peak) {
