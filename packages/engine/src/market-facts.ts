@@ -37,8 +37,8 @@ export function routedInput(r: RecordedEvent, event: TradecoreEvent): RoutedInpu
  * `toAccountCommand`, as the risk handler builds it). `control` is the control view as of just
  * before the input.
  */
-export function marketFactCommand(userId: number, r: RecordedEvent, ev: TradecoreEvent, control: () => ControlState): AccountCommand | null {
+export function marketFactCommand(userId: number, r: RecordedEvent, ev: TradecoreEvent, control: ControlState): AccountCommand | null {
   if (!isMarketFact(ev.type)) return null;
   // Market facts ask for no last price and no limits (those are a new order's and an amend's).
-  return toAccountCommand(routedInput(r, ev), { userId, control: control(), lastPrice: () => null, limits: DEFAULT_ACCOUNT_LIMITS });
+  return toAccountCommand(routedInput(r, ev), { userId, control, lastPrice: () => null, limits: DEFAULT_ACCOUNT_LIMITS });
 }

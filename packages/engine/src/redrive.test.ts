@@ -483,6 +483,48 @@ describe('tradectl redrive: closes the risk handler dead-lettered (OrderCancelle
   });
 });
 
+describe('tradectl redrive: an applied amend that a later fill of the same open order overtook', () => {
+  let ts: TestStore;
+  beforeAll(async () => {
+    ts = await createTestStore('redrive_amend_overtaken');
+    await seedMarketAndDeposits(ts.store);
+  });
+  afterAll(async () => ts?.close());
+
+  it('is refused (exit 4, naming the order and the later fill), nothing appended: the fill set the terms the old amend would overwrite', async () => {
+    const poisoned = new Set<string>();
+    const engine = await startInProcessEngine({ store: ts.store, pool: ts.pool, clock, logger: quietLogger, checkpointName: 'redrive-amend-overtaken', accountDecider: failingOnFacts(poisoned), tuning: { poisonAttempts: 2 } });
+    // B's bid 2 @ 90 rests and is amended to 85: the book applies it, the account decider throws on it.
+    const bid = orderPlaced({ userId: USER_B, marketId: 1, side: 'buy', price: '90', quantity: '2' });
+    await ts.store.appendToStream(bid.stream, [bid.event], { expectedRevision: 'no_stream' });
+    await waitForCount(ts.store, 'OrderRested', 1);
+    poisoned.add(bid.orderId);
+    const amend = newEvent('OrderAmendRequested', { orderId: bid.orderId, userId: USER_B, marketId: 1, requestId: bid.orderId.replace(/^.{8}/, 'aaaaaaaa'), newPrice: '85', newQuantity: null, requestedAt: '2025-01-01T00:10:00.000Z' }, USER_B);
+    await ts.store.appendToStream(bid.stream, [amend], { expectedRevision: 0n });
+    await waitFor('the applied amend dead-lettered', async () => (await deadLetterRows(ts)).some((l) => l.event_type === 'OrderAmended'));
+    // A sells 1 into the amended bid at 85: B's fill settles (the bid stays open, 1 remaining).
+    await appendOrder(ts.store, { userId: USER_A, marketId: 1, side: 'sell', price: '85', quantity: '1' });
+    await waitForCount(ts.store, 'FillSettled', 2);
+    await waitForQuiet(ts.store, 1_000);
+    await engine.stop();
+
+    const before = await visibleEvents(ts);
+    const amendedFact = factOf(before, 'OrderAmended', bid.orderId);
+    const fill = before.find((e) => e.type === 'FillSettled' && (e.data as { orderId: string }).orderId === bid.orderId);
+    expect(fill?.data).toMatchObject({ price: '85', remainingQuantity: '1' });
+    const bBefore = await ts.store.readStream(`account-${USER_B}`);
+    const r = await tradectl(['redrive', amendedFact.eventId, '--format', 'json'], ts.db.url);
+    expect(r.err).toBe('');
+    expect(r.code).toBe(4);
+    const j = JSON.parse(r.out) as RedriveJson;
+    expect(j.accounts).toHaveLength(1);
+    expect(j.accounts[0]).toMatchObject({ userId: USER_B, outcome: 'refused', events: [] });
+    expect(j.accounts[0]?.reason).toContain(`order ${bid.orderId} is still open on account-${USER_B} and a later market fact about it was applied first (FillSettled ${fill?.eventId}`);
+    expect(await ts.store.readStream(`account-${USER_B}`)).toHaveLength(bBefore.length);
+    expect(await committed(ts)).toBe(before.length);
+  });
+});
+
 describe('tradectl redrive: amends the risk handler dead-lettered (OrderAmended, OrderAmendRejectedByEngine)', () => {
   let ts: TestStore;
   beforeAll(async () => {

@@ -238,7 +238,7 @@ async function redriveAccount(conn: Connection, input: RecordedEvent, ev: Tradec
           `the later terms already stand; applying these older ones now would mis-state the order — correct it by hand`,
       };
     }
-    const built = marketFactCommand(userId, input, ev, () => control);
+    const built = marketFactCommand(userId, input, ev, control);
     if (!built) throw new Error(`unreachable: ${ev.type} passed the market-fact check`);
     // A fill the later facts overtook is settled late (core-domain): its share of the reservation
     // freed, the remaining quantity as the later fact set it.
