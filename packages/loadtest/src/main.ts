@@ -86,7 +86,7 @@ const USAGE = `pnpm loadtest [options]
   --lag-max-probes <n>      http: at most n orders watched at once (16), --lag-source auto|http|db|off
   --max-inflight <n>        (256), --connections <n> keep-alive sockets (64)
   --cpu-prof                profile the server process (node --cpu-prof) and summarise it
-  --semi-space <MiB>        the server's node --max-semi-space-size (64, as \`pnpm start\` runs it)
+  --semi-space <MiB>        the server's node --max-semi-space-size (32, as \`pnpm start\` runs it)
   --log-level <level>       server LOG_LEVEL (default warn)
   --p99-bound <ms> --lag-bound <ms>   peak criteria (100, 1000)
   --out <dir> --name <name> where the report goes (default packages/loadtest/results/<name>)
@@ -131,7 +131,7 @@ export function parseOptions(argv: readonly string[]): LoadtestOptions {
       'max-inflight': { type: 'string', default: '256' },
       connections: { type: 'string', default: '64' },
       'cpu-prof': { type: 'boolean', default: false },
-      'semi-space': { type: 'string', default: '64' },
+      'semi-space': { type: 'string', default: '32' },
       'log-level': { type: 'string', default: 'warn' },
       'p99-bound': { type: 'string', default: String(DEFAULT_CRITERIA.maxP99Ms) },
       'lag-bound': { type: 'string', default: String(DEFAULT_CRITERIA.maxLagP99Ms) },
