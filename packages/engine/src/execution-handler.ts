@@ -39,7 +39,7 @@ import { ReferenceData } from './reference-data.ts';
 import { parseRecorded } from './risk-handler.ts';
 import { BROADCAST_KEY, marketPartition } from './routing.ts';
 import type { SnapshotStore } from './snapshots.ts';
-import { StreamRunner, retryStore, type StreamInput, type StreamModel } from './stream-runner.ts';
+import { StreamRunner, oldestPosition, retryStore, type StreamInput, type StreamModel } from './stream-runner.ts';
 
 export interface ExecutionHandlerOptions {
   /** Book snapshots (engine_snapshots); without it an owner rebuilds each market from its whole stream. */
@@ -152,6 +152,7 @@ export function createExecutionHandler(deps: HandlerDeps, options: ExecutionHand
       await forEachLimit([...groups], deps.tuning?.streamConcurrency ?? 32, async ([marketId, items]) => {
         await runner.run(streams.market(marketId), items, decide, answerDeadLettered);
       });
+      reference.forgetBefore(oldestPosition([...groups.values()].flat()));
     },
     async assigned(partitions) {
       epoch += 1;

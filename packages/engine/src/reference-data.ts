@@ -6,6 +6,11 @@
  *
  * Refreshed (caught up) once per batch: every event before an input of the batch is visible by
  * then, since the relay published that input only after everything before it was visible.
+ *
+ * The handlers say after each batch which inputs are done with (`forgetBefore` its oldest input):
+ * only the views from there on are kept, so memory does not grow with every listing and admin
+ * action; an older input that still comes (another partition lagging, a redelivery) is answered by
+ * folding the kept events again, the same view.
  */
 import { evolveControl, initialControlState, parseEvent, recordedSchemaVersion, streams, type ControlState } from '@tradecore/core-domain';
 import { readStreamsForwards, type EventStore, type RecordedEvent, type StreamRead } from '@tradecore/event-store';
@@ -15,8 +20,14 @@ const REFERENCE_STREAMS = [streams.markets, streams.control] as const;
 export class ReferenceData {
   /** Events of both streams, in global order. */
   private events: RecordedEvent[] = [];
-  /** states[i] = fold of events[0..i). */
+  /** states[i] = fold of events[0..base + i): the views from the floor on (see `forgetBefore`). */
   private states: ControlState[] = [initialControlState()];
+  /** How many events lie before the first kept view. */
+  private base = 0;
+  /** The position `forgetBefore` was last given (kept across a refold). */
+  private floor: bigint | null = null;
+  /** The last view refolded for an input below the floor. */
+  private refolded: { index: number; state: ControlState } | null = null;
   private readonly revisions = new Map<string, bigint>();
 
   constructor(private readonly store: EventStore) {}
@@ -41,26 +52,63 @@ export class ReferenceData {
       fresh.push(...read);
     }
     if (fresh.length === 0) return;
-    fresh.sort((a, b) => (a.globalPosition < b.globalPosition ? -1 : a.globalPosition > b.globalPosition ? 1 : 0));
+    fresh.sort(byPosition);
     const tail = this.events[this.events.length - 1];
     if (tail && fresh[0]!.globalPosition < tail.globalPosition) {
-      // One stream's new events interleave with already folded ones: refold everything.
-      this.events = [...this.events, ...fresh].sort((a, b) =>
-        a.globalPosition < b.globalPosition ? -1 : a.globalPosition > b.globalPosition ? 1 : 0,
-      );
+      // One stream's new events interleave with already folded ones: refold everything, then forget
+      // again below the floor.
+      this.events = [...this.events, ...fresh].sort(byPosition);
       this.states = [initialControlState()];
-      for (const e of this.events) this.states.push(evolveControl(this.states[this.states.length - 1]!, parseEvent(e.type, recordedSchemaVersion(e.metadata), e.data)));
+      this.base = 0;
+      this.refolded = null;
+      for (const e of this.events) this.states.push(evolveControl(this.states[this.states.length - 1]!, parsed(e)));
+      if (this.floor !== null) this.forgetBefore(this.floor);
       return;
     }
     for (const e of fresh) {
       this.events.push(e);
-      this.states.push(evolveControl(this.states[this.states.length - 1]!, parseEvent(e.type, recordedSchemaVersion(e.metadata), e.data)));
+      this.states.push(evolveControl(this.states[this.states.length - 1]!, parsed(e)));
     }
   }
 
   /** The view as of just before global position `position`. */
   at(position: bigint): ControlState {
-    // Binary search: number of events with globalPosition < position.
+    const index = this.countBefore(position);
+    if (index >= this.base) return this.states[index - this.base]!;
+    // An input older than the floor (a lagging partition, a redelivery): fold the events before it
+    // again. Rare: only an input before the newest forgotten listing, halt or kill switch gets here.
+    if (this.refolded?.index !== index) {
+      let state = initialControlState();
+      for (let i = 0; i < index; i++) state = evolveControl(state, parsed(this.events[i]!));
+      this.refolded = { index, state };
+    }
+    return this.refolded.state;
+  }
+
+  latest(): ControlState {
+    return this.states[this.states.length - 1]!;
+  }
+
+  /**
+   * A hint that inputs before `position` are done with: the views only they could ask for are
+   * dropped (each listing copies the markets map, so keeping every view costs memory quadratic in
+   * the listings). A later `at` below it still answers, by folding again (`at`); the events are kept.
+   */
+  forgetBefore(position: bigint): void {
+    if (this.floor === null || position > this.floor) this.floor = position;
+    const index = this.countBefore(this.floor);
+    if (index <= this.base) return;
+    this.states = this.states.slice(index - this.base);
+    this.base = index;
+  }
+
+  /** How many views are held (for tests and diagnostics). */
+  get keptViews(): number {
+    return this.states.length;
+  }
+
+  /** Number of events with globalPosition < position (binary search). */
+  private countBefore(position: bigint): number {
     let lo = 0;
     let hi = this.events.length;
     while (lo < hi) {
@@ -68,10 +116,14 @@ export class ReferenceData {
       if (this.events[mid]!.globalPosition < position) lo = mid + 1;
       else hi = mid;
     }
-    return this.states[lo]!;
+    return lo;
   }
+}
 
-  latest(): ControlState {
-    return this.states[this.states.length - 1]!;
-  }
+function byPosition(a: RecordedEvent, b: RecordedEvent): number {
+  return a.globalPosition < b.globalPosition ? -1 : a.globalPosition > b.globalPosition ? 1 : 0;
+}
+
+function parsed(e: RecordedEvent) {
+  return parseEvent(e.type, recordedSchemaVersion(e.metadata), e.data);
 }

@@ -36,7 +36,7 @@ import { KeyedFreshnessGate } from './fresh.ts';
 import { LastPrices } from './last-prices.ts';
 import { MARKET_FACT_TYPES, routedInput } from './market-facts.ts';
 import { ReferenceData } from './reference-data.ts';
-import { StreamRunner, retryStore, type StreamInput, type StreamModel } from './stream-runner.ts';
+import { StreamRunner, oldestPosition, retryStore, type StreamInput, type StreamModel } from './stream-runner.ts';
 
 /**
  * A recorded event (an input, or an event of the stream being loaded) as a catalogue event; throws
@@ -174,6 +174,7 @@ export function createRiskHandler(deps: HandlerDeps): InboxHandler {
           },
         );
       });
+      reference.forgetBefore(oldestPosition(valid));
     },
     async assigned() {
       // Accounts are loaded lazily (cache + catch-up per input group): nothing to rebuild eagerly.

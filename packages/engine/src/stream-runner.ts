@@ -128,6 +128,13 @@ export interface StreamInput {
   event: RecordedEvent;
 }
 
+/** The lowest log position among a batch's inputs (it has at least one). */
+export function oldestPosition(inputs: readonly StreamInput[]): bigint {
+  let oldest = inputs[0]!.event.globalPosition;
+  for (const i of inputs) if (i.event.globalPosition < oldest) oldest = i.event.globalPosition;
+  return oldest;
+}
+
 export interface StoreRetryOptions {
   handler: string;
   metrics: EngineMetrics;
