@@ -4,8 +4,9 @@
  * on both accounts and goes on deciding later inputs (so a redelivery would skip it), then
  * `tradectl redrive` — the CLI as an operator runs it, a process of its own — settles it with the
  * decider fixed: the accounts end where they would have been, with the handler's derived event ids,
- * exactly once (a second redrive and a redelivery append nothing). A fill that a later fill of the
- * same, still open order overtook is settled late: the account ends as if the fills came in order.
+ * exactly once (a second redrive and a redelivery append nothing). A fill or an applied amend that
+ * a later fill of the same, still open order overtook is settled late: the account ends as if they
+ * came in order; an applied amend a later applied amend overtook has nothing left to apply.
  * The other market facts the same way: an order's close (OrderCancelled, and OrderRejectedByEngine
  * after the market decider threw too) releases the order's reservation once; an applied amend
  * (OrderAmended) releases what the new terms no longer need, a refused one (OrderAmendRejectedByEngine)
@@ -483,7 +484,7 @@ describe('tradectl redrive: closes the risk handler dead-lettered (OrderCancelle
   });
 });
 
-describe('tradectl redrive: an applied amend that a later fill of the same open order overtook', () => {
+describe('tradectl redrive: an applied amend that later facts about the same open order overtook', () => {
   let ts: TestStore;
   beforeAll(async () => {
     ts = await createTestStore('redrive_amend_overtaken');
@@ -491,16 +492,24 @@ describe('tradectl redrive: an applied amend that a later fill of the same open 
   });
   afterAll(async () => ts?.close());
 
-  it('is refused (exit 4, naming the order and the later fill), nothing appended: the fill set the terms the old amend would overwrite', async () => {
-    const poisoned = new Set<string>();
-    const engine = await startInProcessEngine({ store: ts.store, pool: ts.pool, clock, logger: quietLogger, checkpointName: 'redrive-amend-overtaken', accountDecider: failingOnFacts(poisoned), tuning: { poisonAttempts: 2 } });
-    // B's bid 2 @ 90 rests and is amended to 85: the book applies it, the account decider throws on it.
+  /** core-domain's account decider, except that it throws on applying an amend of `orderId` to `price`. */
+  const failingOnAmendTo = (orderId: string, price: string): AccountDecider => ({
+    ...accountDecider,
+    decide(command, state) {
+      if (command.kind === 'ApplyAmend' && command.amended.orderId === orderId && command.amended.price === price) throw new Error('simulated account decider defect (amend)');
+      return accountDecider.decide(command, state);
+    },
+  });
+  const amendTo = (orderId: string, newPrice: string, tag: string) =>
+    newEvent('OrderAmendRequested', { orderId, userId: USER_B, marketId: 1, requestId: orderId.replace(/^.{8}/, tag), newPrice, newQuantity: null, requestedAt: '2025-01-01T00:10:00.000Z' }, USER_B);
+
+  it('after a later fill: applied late (its terms, the fill\'s remaining, the excess released), the account as in order', async () => {
     const bid = orderPlaced({ userId: USER_B, marketId: 1, side: 'buy', price: '90', quantity: '2' });
+    const engine = await startInProcessEngine({ store: ts.store, pool: ts.pool, clock, logger: quietLogger, checkpointName: 'redrive-amend-overtaken', accountDecider: failingOnAmendTo(bid.orderId, '85'), tuning: { poisonAttempts: 2 } });
+    // B's bid 2 @ 90 (180.36 held) is amended to 85: the book applies it, the account decider throws on it.
     await ts.store.appendToStream(bid.stream, [bid.event], { expectedRevision: 'no_stream' });
     await waitForCount(ts.store, 'OrderRested', 1);
-    poisoned.add(bid.orderId);
-    const amend = newEvent('OrderAmendRequested', { orderId: bid.orderId, userId: USER_B, marketId: 1, requestId: bid.orderId.replace(/^.{8}/, 'aaaaaaaa'), newPrice: '85', newQuantity: null, requestedAt: '2025-01-01T00:10:00.000Z' }, USER_B);
-    await ts.store.appendToStream(bid.stream, [amend], { expectedRevision: 0n });
+    await ts.store.appendToStream(bid.stream, [amendTo(bid.orderId, '85', 'aaaaaaaa')], { expectedRevision: 0n });
     await waitFor('the applied amend dead-lettered', async () => (await deadLetterRows(ts)).some((l) => l.event_type === 'OrderAmended'));
     // A sells 1 into the amended bid at 85: B's fill settles (the bid stays open, 1 remaining).
     await appendOrder(ts.store, { userId: USER_A, marketId: 1, side: 'sell', price: '85', quantity: '1' });
@@ -511,17 +520,57 @@ describe('tradectl redrive: an applied amend that a later fill of the same open 
     const before = await visibleEvents(ts);
     const amendedFact = factOf(before, 'OrderAmended', bid.orderId);
     const fill = before.find((e) => e.type === 'FillSettled' && (e.data as { orderId: string }).orderId === bid.orderId);
-    expect(fill?.data).toMatchObject({ price: '85', remainingQuantity: '1' });
-    const bBefore = await ts.store.readStream(`account-${USER_B}`);
+    expect(fill?.data).toMatchObject({ price: '85', remainingQuantity: '1', reservationReleased: '90.18' });
+    expect((await accountState(ts, USER_B)).openOrders.get(bid.orderId)).toMatchObject({ price: '90', remaining: '1', reserved: parseAmount('90.18') });
     const r = await tradectl(['redrive', amendedFact.eventId, '--format', 'json'], ts.db.url);
     expect(r.err).toBe('');
-    expect(r.code).toBe(4);
+    expect(r.code).toBe(0);
     const j = JSON.parse(r.out) as RedriveJson;
-    expect(j.accounts).toHaveLength(1);
-    expect(j.accounts[0]).toMatchObject({ userId: USER_B, outcome: 'refused', events: [] });
-    expect(j.accounts[0]?.reason).toContain(`order ${bid.orderId} is still open on account-${USER_B} and a later market fact about it was applied first (FillSettled ${fill?.eventId}`);
-    expect(await ts.store.readStream(`account-${USER_B}`)).toHaveLength(bBefore.length);
-    expect(await committed(ts)).toBe(before.length);
+    expect(j.accounts.map((a) => [a.userId, a.outcome])).toEqual([[USER_B, 'appended']]);
+    // The bid at 85 with 1 open needs 85.17 (taker fee headroom 0.2 %): 5.01 of the 90.18 goes back.
+    expect(j.accounts[0]?.events).toMatchObject([
+      {
+        type: 'ReservationReleased',
+        eventId: derivedEventId(amendedFact.eventId, `account-${USER_B}`, 0),
+        data: { orderId: bid.orderId, amount: '5.01', cause: 'amended', price: '85', quantity: '2', remainingQuantity: '1' },
+        metadata: { causationId: amendedFact.eventId, redrive: true },
+      },
+    ]);
+    const b = await accountState(ts, USER_B);
+    expect(b.openOrders.get(bid.orderId)).toMatchObject({ price: '85', quantity: '2', remaining: '1', filled: '1', reserved: parseAmount('85.17'), pendingAmends: [] });
+    expectReservedHeldByOrders(b);
+    await reconcile(ts, [USER_A, USER_B]);
+    const again = await tradectl(['redrive', amendedFact.eventId], ts.db.url);
+    expect(again.code).toBe(3);
+  });
+
+  it('after a later applied amend: nothing left to apply (exit 3), nothing appended', async () => {
+    const bid = orderPlaced({ userId: USER_B, marketId: 1, side: 'buy', price: '70', quantity: '2' });
+    const engine = await startInProcessEngine({ store: ts.store, pool: ts.pool, clock, logger: quietLogger, checkpointName: 'redrive-amend-superseded', accountDecider: failingOnAmendTo(bid.orderId, '65'), tuning: { poisonAttempts: 2 } });
+    await ts.store.appendToStream(bid.stream, [bid.event], { expectedRevision: 'no_stream' });
+    await waitFor('the bid rested', async () => (await visibleEvents(ts)).some((e) => e.type === 'OrderRested' && (e.data as { orderId: string }).orderId === bid.orderId));
+    // Amended to 65 (the account decider throws on it), then to 60 (applied).
+    await ts.store.appendToStream(bid.stream, [amendTo(bid.orderId, '65', 'bbbbbbbb')], { expectedRevision: 0n });
+    // (The test before left one dead-lettered OrderAmended in this database.)
+    await waitFor('the first amend dead-lettered', async () => (await deadLetterRows(ts)).filter((l) => l.event_type === 'OrderAmended').length >= 2);
+    await ts.store.appendToStream(bid.stream, [amendTo(bid.orderId, '60', 'cccccccc')], { expectedRevision: 1n });
+    await waitFor('the second amend applied', async () => (await accountState(ts, USER_B)).openOrders.get(bid.orderId)?.price === '60');
+    await waitForQuiet(ts.store, 1_000);
+    await engine.stop();
+
+    const events = await visibleEvents(ts);
+    const first = events.find((e) => e.type === 'OrderAmended' && (e.data as { orderId: string; price: string }).orderId === bid.orderId && (e.data as { price: string }).price === '65')!;
+    const count = await committed(ts);
+    const r = await tradectl(['redrive', first.eventId, '--format', 'json'], ts.db.url);
+    expect(r.err).toBe('');
+    expect(r.code).toBe(3);
+    const j = JSON.parse(r.out) as RedriveJson;
+    expect(j.accounts[0]).toMatchObject({ userId: USER_B, outcome: 'nothing_to_apply', events: [] });
+    expect(j.accounts[0]?.reason).toContain(`a later applied amend of order ${bid.orderId}`);
+    expect(await committed(ts)).toBe(count);
+    const b = await accountState(ts, USER_B);
+    expect(b.openOrders.get(bid.orderId)).toMatchObject({ price: '60', quantity: '2', remaining: '2', pendingAmends: [] });
+    expectReservedHeldByOrders(b);
   });
 });
 

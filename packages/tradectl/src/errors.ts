@@ -13,7 +13,7 @@ export const ExitCode = {
   VERIFY_FAILED: 2,
   /** Nothing to do: `redrive` found the input already applied (or nothing to apply) and appended nothing. */
   NOTHING_TO_DO: 3,
-  /** Refused: `redrive` would mis-state the account (or the decider still throws); nothing appended. */
+  /** Refused: `redrive`'s account decider still throws on the input; nothing appended. */
   REFUSED: 4,
   /** Usage: unknown command or option, a malformed value, a bad range. */
   USAGE: 64,

@@ -335,6 +335,29 @@ describe('account decider: a fill settled late', () => {
     expect(comparable(after)).toEqual(comparable(inOrder));
   });
 
+  it('an applied amend settled after a later fill of the order: the amend\'s terms, the fill\'s remaining; as in order', () => {
+    const { state: opened } = runAll([place('o1', { quantity: '4', price: '101' })], given(funded()).state);
+    const { state: pending } = runAll([amendReq('o1', '95', null)], opened);
+    // The market: the amend applied (95, 4 open), then a fill of 1 at 95 (3 open).
+    const fill = trade({ tradeId: 'f95', quantity: '1', price: '95', takerRemainingQuantity: '3', takerFee: '0.19' });
+    const inOrder = runAll([applied('95', '4', '4'), settle(fill)], pending).state;
+    const overtaken = runAll([settle(fill)], pending).state;
+    const [after, events] = run(overtaken, { ...applied('95', '4', '4'), late: true } as AccountCommand);
+    expect(events).toMatchObject([{ type: 'ReservationReleased', data: { cause: 'amended', price: '95', quantity: '4', remainingQuantity: '3' } }]);
+    expect(comparable(after)).toEqual(comparable(inOrder));
+    expect(after.openOrders.get('o1')).toMatchObject({ price: '95', quantity: '4', remaining: '3', filled: '1', pendingAmends: [] });
+  });
+
+  it('a self-trade decrement (no request pending) settled after a later fill: as in order', () => {
+    const { state: opened } = runAll([place('o1', { quantity: '4', price: '101' })], given(funded()).state);
+    const fill = trade({ tradeId: 'f3', quantity: '1', price: '100', takerRemainingQuantity: '2', takerFee: '0.2' });
+    const inOrder = runAll([applied('101', '3', '3', false), settle(fill)], opened).state;
+    const overtaken = runAll([settle(fill)], opened).state;
+    const [after] = run(overtaken, { ...applied('101', '3', '3', false), late: true } as AccountCommand);
+    expect(comparable(after)).toEqual(comparable(inOrder));
+    expect(after.openOrders.get('o1')).toMatchObject({ quantity: '3', remaining: '2', filled: '1' });
+  });
+
   it('is replayed from the log as decided: the late mark and the recorded share survive the catalogue', () => {
     const { state: opened, log } = runAll([place('o1', { quantity: '4', price: '101' }), settle(fill2)], given(funded()).state);
     const command = late(fill1, ['o1']);

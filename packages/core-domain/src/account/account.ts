@@ -115,7 +115,16 @@ export type AccountCommand =
       lateOrders?: readonly string[];
     })
   | (Input & { kind: 'ReleaseOrder'; event: CatalogueEvent<'OrderCancelled' | 'OrderExpired' | 'OrderRejectedByEngine'> })
-  | (Input & { kind: 'ApplyAmend'; amended: EventData<'OrderAmended'>; control: ControlState })
+  | (Input & {
+      kind: 'ApplyAmend';
+      amended: EventData<'OrderAmended'>;
+      control: ControlState;
+      /**
+       * A later fill of the order was already applied (`tradectl redrive`, never the live handler):
+       * the amend's terms apply, the remaining quantity stays the one that fill set.
+       */
+      late?: boolean;
+    })
   | (Input & { kind: 'DropAmend'; refused: EventData<'OrderAmendRejectedByEngine'>; control: ControlState });
 
 export type AccountEvent = CatalogueEvent<
@@ -414,7 +423,9 @@ export function decideAccount(command: AccountCommand, state: AccountState): Acc
       const order = state.openOrders.get(amended.orderId);
       if (!order) return [];
       const spec = requireMarket(command.control, order.marketId);
-      const next = applyTerms(order, amended.price, amended.quantity, amended.remainingQuantity);
+      // Late: the later fill carried the remaining under these terms, which already counts it.
+      const remaining = command.late === true ? order.remaining : amended.remainingQuantity;
+      const next = applyTerms(order, amended.price, amended.quantity, remaining);
       const release = excessReservation(order.reserved, next, spec);
       return [
         catalogueEvent('ReservationReleased', {
@@ -426,7 +437,7 @@ export function decideAccount(command: AccountCommand, state: AccountState): Acc
           cause: 'amended',
           price: amended.price,
           quantity: amended.quantity,
-          remainingQuantity: amended.remainingQuantity,
+          remainingQuantity: remaining,
         }),
       ];
     }

@@ -260,6 +260,18 @@ describe('tradectl redrive: another writer appends to the account between the lo
     expect(await usd()).toEqual({ available: '9809.61', reserved: '195.39' });
   });
 
+  it('a decider that still throws on the input: refused (exit 4), nothing appended', async () => {
+    const cancel = cancels[2]!;
+    const r0 = await revision();
+    const stillFailing = { ...accountDecider, decide: () => { throw new Error('still broken'); } };
+    const r = await redriveInput(conn, cancel.eventId, { clock, decider: stillFailing });
+    expect(r.accounts).toHaveLength(1);
+    expect(r.accounts[0]).toMatchObject({ userId: alice, outcome: 'refused', events: [], reason: 'the account decider still throws on it: still broken' });
+    expect(redriveExitCode(r)).toBe(ExitCode.REFUSED);
+    expect(await revision()).toBe(r0);
+    expect(await releasesOf((cancel.data as { orderId: string }).orderId)).toEqual([]);
+  });
+
   it('the account keeps changing: after conflictAttempts rounds redrive gives up (exit 69) with nothing of its decision appended; once it is quiet, the redrive appends', async () => {
     const cancel = cancels[2]!;
     const orderId = (cancel.data as { orderId: string }).orderId;

@@ -35,16 +35,19 @@
  *    or records this input's position as its `inputPosition` (any writer of the decision records it)
  *    → exit 3, as when the account has nothing to apply for it (the order is no longer open there:
  *    its close already released what the input would have);
- *  - an applied amend (`OrderAmended`) of an order that is still open, when a later fill or applied
- *    amend of it was already applied: the later one set the order's terms, and the older terms
- *    would overwrite them → exit 4, for a person to correct. So does a decider that still throws.
+ *  - an applied amend (`OrderAmended`) of an order still open, when a later applied amend of it was
+ *    already applied: that one set the order's terms and trimmed its reservation to them, so this
+ *    one has nothing left to apply (exit 3, `nothing_to_apply`);
+ *  - the decider still throws on it → exit 4.
  *
- * A fill (`TradeExecuted`) overtaken that way is settled late instead: the later fact carried the
- * order's remaining quantity as the market knew it after this fill, so the account's order already
- * counts the fill's quantity while its reservation does not. The command names those orders
- * (`lateOrders`): the decider frees what each holds beyond what its terms need (the fill's share; nothing
- * when an applied amend already trimmed it), keeps the remaining, and marks the `FillSettled`
- * `late: true` (core-domain's account decider; docs/events.md).
+ * A fact overtaken by later fills of the same, still open order is settled late: those fills
+ * carried the order's remaining quantity as the market knew it after this fact, so the account's
+ * order already counts it. A fill (`TradeExecuted`): the command names those orders
+ * (`lateOrders`); the decider frees what each holds beyond what its terms need (the fill's share;
+ * nothing when an applied amend already trimmed it), keeps the remaining, and marks the
+ * `FillSettled` `late: true`. An applied amend (`OrderAmended`, `late: true`): its price and
+ * quantity apply, the remaining stays, the reservation beyond the new terms is released
+ * (core-domain's account decider; docs/events.md).
  *
  * Why the rest is correct out of order: balances are additive (a settlement moves notional and fee
  * between available and the other asset, a release moves reserved to available), the account's
@@ -87,7 +90,7 @@ export type AccountOutcome =
   | 'already_applied'
   /** The decider decides nothing for it now (e.g. the order is no longer open on the account). */
   | 'nothing_to_apply'
-  /** Not applied: it would mis-state the account, or the decider still throws. */
+  /** Not applied: the decider still throws on it. */
   | 'refused';
 
 export interface AccountRedrive {
@@ -166,6 +169,8 @@ interface Loaded {
   appliedBy?: RecordedEvent;
   /** Per order: the first later market fact (fill, applied amend) the account applied about it. */
   laterFacts: Map<string, RecordedEvent>;
+  /** Per order: the first later applied amend, when there is one. */
+  laterAmends: Map<string, RecordedEvent>;
 }
 
 async function loadAccount(conn: Connection, stream: string, input: RecordedEvent, derivedIds: ReadonlySet<string>): Promise<Loaded> {
@@ -173,6 +178,7 @@ async function loadAccount(conn: Connection, stream: string, input: RecordedEven
   let revision = -1n;
   let appliedBy: RecordedEvent | undefined;
   const laterFacts = new Map<string, RecordedEvent>();
+  const laterAmends = new Map<string, RecordedEvent>();
   for await (const e of readStreamPaged(conn, stream)) {
     const position = metaPosition(e.metadata);
     if (!appliedBy && (derivedIds.has(e.eventId.toLowerCase()) || position === input.globalPosition)) appliedBy = e;
@@ -180,12 +186,13 @@ async function loadAccount(conn: Connection, stream: string, input: RecordedEven
       const d = rec(e.data);
       const fact = e.type === 'FillSettled' || (e.type === 'ReservationReleased' && d.cause === 'amended');
       if (fact && typeof d.orderId === 'string' && !laterFacts.has(d.orderId)) laterFacts.set(d.orderId, e);
+      if (e.type === 'ReservationReleased' && d.cause === 'amended' && typeof d.orderId === 'string' && !laterAmends.has(d.orderId)) laterAmends.set(d.orderId, e);
     }
     const m = rec(e.metadata);
     state = evolveAccount(state, parseLogged(e), { inputPosition: position, inputAt: typeof m.inputAt === 'string' ? m.inputAt : null });
     revision = e.streamRevision;
   }
-  return { state, revision, appliedBy, laterFacts };
+  return { state, revision, appliedBy, laterFacts, laterAmends };
 }
 
 /**
@@ -226,23 +233,22 @@ async function redriveAccount(conn: Connection, input: RecordedEvent, ev: Tradec
     }
     // Orders still open here on which a later fill or applied amend overtook this input.
     const overtaken = ordersTakingRemaining(ev, userId).filter((orderId) => loaded.laterFacts.has(orderId) && loaded.state.openOrders.has(orderId));
-    if (overtaken.length > 0 && ev.type !== 'TradeExecuted') {
-      const orderId = overtaken[0]!;
-      const later = loaded.laterFacts.get(orderId)!;
+    const amendedOrder = ev.type === 'OrderAmended' ? ev.data.orderId : null;
+    const supersededBy = amendedOrder !== null ? loaded.laterAmends.get(amendedOrder) : undefined;
+    if (amendedOrder !== null && supersededBy && loaded.state.openOrders.has(amendedOrder))
       return {
         ...base,
-        outcome: 'refused',
+        outcome: 'nothing_to_apply',
         reason:
-          `order ${orderId} is still open on ${stream} and a later market fact about it was applied first ` +
-          `(${later.type} ${later.eventId} at position ${later.globalPosition}, for the input at ${metaPosition(later.metadata)}): ` +
-          `the later terms already stand; applying these older ones now would mis-state the order — correct it by hand`,
+          `a later applied amend of order ${amendedOrder} (${supersededBy.eventId} at position ${supersededBy.globalPosition}) ` +
+          `already set its terms and trimmed its reservation to them: this older amend has nothing left to apply`,
       };
-    }
     const built = marketFactCommand(userId, input, ev, control);
     if (!built) throw new Error(`unreachable: ${ev.type} passed the market-fact check`);
-    // A fill the later facts overtook is settled late (core-domain): its share of the reservation
-    // freed, the remaining quantity as the later fact set it.
-    const command = built.kind === 'SettleTrade' && overtaken.length > 0 ? { ...built, lateOrders: overtaken } : built;
+    // Overtaken by later fills (core-domain settles it late): a fill frees its share of the
+    // reservation, an applied amend sets its terms; the remaining quantity stays as the later fill set it.
+    const command =
+      overtaken.length === 0 ? built : built.kind === 'SettleTrade' ? { ...built, lateOrders: overtaken } : built.kind === 'ApplyAmend' ? { ...built, late: true } : built;
     let decided: TradecoreEvent[];
     try {
       // Only the ordering check is bypassed: the account as it is, its watermark just below the input.
