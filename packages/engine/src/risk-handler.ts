@@ -34,8 +34,9 @@ import { runnerOptions, type HandlerDeps } from './handler-deps.ts';
 import type { InboxHandler, InboxInput } from './inbox.ts';
 import { KeyedFreshnessGate } from './fresh.ts';
 import { LastPrices } from './last-prices.ts';
-import { MARKET_FACT_TYPES, routedInput } from './market-facts.ts';
+import { routedInput } from './market-facts.ts';
 import { ReferenceData } from './reference-data.ts';
+import { isAccountInboxType } from './routing.ts';
 import { StreamRunner, oldestPosition, retryStore, type StreamInput, type StreamModel } from './stream-runner.ts';
 
 /**
@@ -64,8 +65,6 @@ export const accountModel: StreamModel<AccountState> = {
 };
 
 const PRICED = new Set(['OrderPlaced', 'OrderAmendRequested']);
-/** What the account inbox carries besides deposits: a trader's requests and the market's facts. */
-const ACCOUNT_INPUTS = new Set<string>(['OrderPlaced', 'OrderAmendRequested', 'OrderCancelRequested', ...MARKET_FACT_TYPES]);
 
 class PoisonInputError extends Error {
   constructor(message: string) {
@@ -110,7 +109,7 @@ export function createRiskHandler(deps: HandlerDeps): InboxHandler {
   function commandFor(userId: number, r: RecordedEvent, lastPrice: string | null): AccountCommand | null {
     const ev = parseRecorded(r);
     if (ev.type === 'FundsDeposited') return null;
-    if (!ACCOUNT_INPUTS.has(ev.type)) throw new PoisonInputError(`${ev.type} is not an account-inbox input`);
+    if (!isAccountInboxType(ev.type)) throw new PoisonInputError(`${ev.type} is not an account-inbox input`);
     const command = toAccountCommand(routedInput(r, ev), { userId, control: reference.at(r.globalPosition), lastPrice: () => lastPrice, limits });
     if (command) return command;
     if (ev.type === 'TradeExecuted') throw new PoisonInputError(`trade ${ev.data.tradeId} arrived keyed by user ${userId}, not a party`);

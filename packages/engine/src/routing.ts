@@ -88,6 +88,12 @@ const ACCOUNT_INBOX_TYPES = new Set([
   'OrderAmendRejectedByEngine',
   'FundsDeposited',
 ]);
+
+/** Whether the relay routes events of `type` to the account inbox (trades to both parties, the rest to their user). */
+export function isAccountInboxType(type: string): boolean {
+  return type === 'TradeExecuted' || ACCOUNT_INBOX_TYPES.has(type);
+}
+
 // Cancels reach the book as risk's OrderCancelAccepted (after the order's OrderAccepted in the log),
 // never as the request: a request can be recorded before the acceptance and would overtake it.
 const MARKET_INBOX_TYPES = new Set(['OrderAccepted', 'OrderAmendAccepted', 'OrderCancelAccepted', 'MarketHalted']);
