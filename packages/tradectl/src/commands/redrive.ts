@@ -60,6 +60,7 @@ import { isDeepStrictEqual } from 'node:util';
 import {
   accountDecider,
   evolveAccount,
+  type AccountCommand,
   type AccountDecider,
   type AccountState,
   type ControlState,
@@ -163,6 +164,22 @@ function ordersTakingRemaining(ev: TradecoreEvent, userId: number): string[] {
   return [];
 }
 
+/**
+ * The command for a fact that later fills of `orders` (still open) overtook, settled late by
+ * core-domain: a fill frees its share of the reservation, an applied amend sets its terms; the
+ * remaining quantity stays as the later fill set it. Other commands take no remaining from the input.
+ */
+function settledLate(command: AccountCommand, orders: readonly string[]): AccountCommand {
+  switch (command.kind) {
+    case 'SettleTrade':
+      return { ...command, lateOrders: orders };
+    case 'ApplyAmend':
+      return { ...command, late: true };
+    default:
+      return command;
+  }
+}
+
 interface Loaded {
   state: AccountState;
   revision: bigint;
@@ -184,9 +201,11 @@ async function loadAccount(conn: Connection, stream: string, input: RecordedEven
     if (!appliedBy && (derivedIds.has(e.eventId.toLowerCase()) || position === input.globalPosition)) appliedBy = e;
     if (position !== null && position > input.globalPosition) {
       const d = rec(e.data);
-      const fact = e.type === 'FillSettled' || (e.type === 'ReservationReleased' && d.cause === 'amended');
-      if (fact && typeof d.orderId === 'string' && !laterFacts.has(d.orderId)) laterFacts.set(d.orderId, e);
-      if (e.type === 'ReservationReleased' && d.cause === 'amended' && typeof d.orderId === 'string' && !laterAmends.has(d.orderId)) laterAmends.set(d.orderId, e);
+      const amend = e.type === 'ReservationReleased' && d.cause === 'amended';
+      if ((amend || e.type === 'FillSettled') && typeof d.orderId === 'string') {
+        if (!laterFacts.has(d.orderId)) laterFacts.set(d.orderId, e);
+        if (amend && !laterAmends.has(d.orderId)) laterAmends.set(d.orderId, e);
+      }
     }
     const m = rec(e.metadata);
     state = evolveAccount(state, parseLogged(e), { inputPosition: position, inputAt: typeof m.inputAt === 'string' ? m.inputAt : null });
@@ -245,10 +264,7 @@ async function redriveAccount(conn: Connection, input: RecordedEvent, ev: Tradec
       };
     const built = marketFactCommand(userId, input, ev, control);
     if (!built) throw new Error(`unreachable: ${ev.type} passed the market-fact check`);
-    // Overtaken by later fills (core-domain settles it late): a fill frees its share of the
-    // reservation, an applied amend sets its terms; the remaining quantity stays as the later fill set it.
-    const command =
-      overtaken.length === 0 ? built : built.kind === 'SettleTrade' ? { ...built, lateOrders: overtaken } : built.kind === 'ApplyAmend' ? { ...built, late: true } : built;
+    const command = overtaken.length > 0 ? settledLate(built, overtaken) : built;
     let decided: TradecoreEvent[];
     try {
       // Only the ordering check is bypassed: the account as it is, its watermark just below the input.
