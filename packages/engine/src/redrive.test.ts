@@ -146,6 +146,24 @@ function tradeOf(events: readonly RecordedEvent[], takerOrderId: string): Record
   return t;
 }
 
+/** An account's available + reserved of `asset`. */
+const total = (s: AccountState, asset: string) => (s.balances.get(asset)?.available ?? 0n) + (s.balances.get(asset)?.reserved ?? 0n);
+
+/**
+ * A fresh engine from the start of the log (every input redelivered, the decider fixed) while A
+ * sells `quantity` at 100 into B's bid: waits for `settled` FillSettled in all, checks the log holds
+ * exactly that many (none settled twice), and returns B's account.
+ */
+async function sellIntoTheBidWithAFreshEngine(ts: TestStore, checkpointName: string, quantity: string, settled: number): Promise<AccountState> {
+  const fresh = await startInProcessEngine({ store: ts.store, pool: ts.pool, clock, logger: quietLogger, checkpointName });
+  await appendOrder(ts.store, { userId: USER_A, marketId: 1, side: 'sell', price: '100', quantity });
+  await waitForCount(ts.store, 'FillSettled', settled);
+  await waitForQuiet(ts.store, 1_000);
+  await fresh.stop();
+  expect((await ts.pool.query("select 1 from event_store.events where type = 'FillSettled'")).rowCount).toBe(settled);
+  return accountState(ts, USER_B);
+}
+
 interface RedriveJson {
   exitCode: number;
   dryRun: boolean;
@@ -224,7 +242,6 @@ describe('tradectl redrive: a trade the risk handler dead-lettered, settled once
     // Where the accounts would have been had the trade settled at once (maker fee 10 bps, taker 20).
     const a = await accountState(ts, USER_A);
     const b = await accountState(ts, USER_B);
-    const total = (s: AccountState, asset: string) => (s.balances.get(asset)?.available ?? 0n) + (s.balances.get(asset)?.reserved ?? 0n);
     expect(total(a, 'USD')).toBe(parseAmount('1000099.8'));
     expect(total(a, 'M1')).toBe(parseAmount('9999'));
     expect(a.balances.get('M1')?.reserved).toBe(parseAmount('1')); // the ask 1 @ 110
@@ -246,13 +263,7 @@ describe('tradectl redrive: a trade the risk handler dead-lettered, settled once
 
     // A fresh engine from the start of the log (every input redelivered, the decider fixed) settles
     // nothing twice, and the bid fills on: A sells 2 more into it, which closes it.
-    const fresh = await startInProcessEngine({ store: ts.store, pool: ts.pool, clock, logger: quietLogger, checkpointName: 'redrive-replay' });
-    await appendOrder(ts.store, { userId: USER_A, marketId: 1, side: 'sell', price: '100', quantity: '2' });
-    await waitForCount(ts.store, 'FillSettled', 4);
-    await waitForQuiet(ts.store, 1_000);
-    await fresh.stop();
-    expect((await ts.pool.query("select 1 from event_store.events where type = 'FillSettled'")).rowCount).toBe(4);
-    const bFinal = await accountState(ts, USER_B);
+    const bFinal = await sellIntoTheBidWithAFreshEngine(ts, 'redrive-replay', '2', 4);
     expect(bFinal.openOrders.has(bidId)).toBe(false);
     expect(total(bFinal, 'M1')).toBe(parseAmount('10003'));
     expect(total(bFinal, 'USD')).toBe(parseAmount('999699.7'));
@@ -320,14 +331,7 @@ describe('tradectl redrive: a fill a later fill of the same open order overtook'
 
     // A fresh engine (every input redelivered, the decider fixed) settles nothing twice, and the
     // bid's last lot fills: it closes with nothing held, the totals those of three fills at 100.
-    const fresh = await startInProcessEngine({ store: ts.store, pool: ts.pool, clock, logger: quietLogger, checkpointName: 'redrive-overtaken-replay' });
-    await appendOrder(ts.store, { userId: USER_A, marketId: 1, side: 'sell', price: '100', quantity: '1' });
-    await waitForCount(ts.store, 'FillSettled', 6);
-    await waitForQuiet(ts.store, 1_000);
-    await fresh.stop();
-    expect((await ts.pool.query("select 1 from event_store.events where type = 'FillSettled'")).rowCount).toBe(6);
-    const bFinal = await accountState(ts, USER_B);
-    const total = (s: AccountState, asset: string) => (s.balances.get(asset)?.available ?? 0n) + (s.balances.get(asset)?.reserved ?? 0n);
+    const bFinal = await sellIntoTheBidWithAFreshEngine(ts, 'redrive-overtaken-replay', '1', 6);
     expect(bFinal.openOrders.has(bidId)).toBe(false);
     expect(bFinal.balances.get('USD')?.reserved).toBe(0n);
     expect(total(bFinal, 'M1')).toBe(parseAmount('10003'));
