@@ -1,8 +1,9 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { EventData } from '../events.ts';
 import { catalogueEvent } from '../order/decider.ts';
 import { spec } from '../order/given-when-then.testkit.ts';
-import { ControlCommandError, controlDecider, evolveControl, initialControlState, isBlocked, killSwitchCovers, marketSpec, type ControlState } from './control.ts';
+import { ControlCommandError, controlDecider, evolveControl, foldControl, initialControlState, isBlocked, killSwitchCovers, marketSpec, type ControlState } from './control.ts';
 
 const listed: EventData<'MarketListed'> = {
   marketId: 1,
@@ -85,6 +86,57 @@ describe('control view', () => {
     expect(killSwitchCovers({ scope: 'global', marketId: null, userId: null }, 1, 1)).toBe(true);
     expect(killSwitchCovers({ scope: 'market', marketId: 2, userId: null }, 1, 1)).toBe(false);
     expect(killSwitchCovers({ scope: 'user', marketId: null, userId: 1 }, 1, 5)).toBe(true);
+  });
+});
+
+describe('foldControl: a run of events folded at once', () => {
+  const marketId = fc.integer({ min: 1, max: 4 });
+  const controlEvent = fc.oneof(
+    marketId.map((id) => catalogueEvent('MarketListed', { ...listed, marketId: id, symbol: `M${id}-USD`, baseAsset: `M${id}` })),
+    fc.tuple(marketId, fc.constantFrom('news', 'auction')).map(([id, reason]) => catalogueEvent('MarketHalted', { marketId: id, reason, haltedBy: 1 })),
+    marketId.map((id) => catalogueEvent('MarketResumed', { marketId: id, reason: 'ok', resumedBy: 1 })),
+    fc
+      .oneof(fc.constant(ks('global', null, null)), marketId.map((id) => ks('market', id, null)), fc.tuple(fc.option(marketId), fc.integer({ min: 7, max: 9 })).map(([m, u]) => ks('user', m, u)))
+      .chain((k) => fc.constantFrom(catalogueEvent('KillSwitchEngaged', k), catalogueEvent('KillSwitchReleased', k))),
+  );
+  /** The view as a plain value, so states compare whatever maps or arrays hold them. */
+  const plain = (c: ControlState) => ({ markets: [...c.markets].sort(([a], [b]) => a - b), halted: [...c.halted].sort(([a], [b]) => a - b), killSwitches: [...c.killSwitches] });
+
+  it('equals the fold one event at a time, and leaves the state it started from as it was', () => {
+    fc.assert(
+      fc.property(fc.array(controlEvent, { maxLength: 30 }), fc.array(controlEvent, { maxLength: 30 }), (before, run) => {
+        const start = fold(before);
+        const startAsItWas = plain(start);
+        expect(plain(foldControl(start, run))).toEqual(plain(run.reduce(evolveControl, start)));
+        expect(plain(start)).toEqual(startAsItWas);
+        expect(plain(foldControl(initialControlState(), [...before, ...run]))).toEqual(plain(fold([...before, ...run])));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('keeps the latest listing, the latest halt reason, and each switch once in the order engaged', () => {
+    const c = foldControl(initialControlState(), [
+      MarketListed,
+      catalogueEvent('KillSwitchEngaged', ks('user', null, 7)),
+      catalogueEvent('MarketListed', { ...listed, referencePrice: '200' }),
+      catalogueEvent('MarketHalted', { marketId: 1, reason: 'news', haltedBy: 1 }),
+      catalogueEvent('KillSwitchEngaged', ks('global', null, null)),
+      catalogueEvent('KillSwitchEngaged', ks('user', null, 7)),
+      catalogueEvent('MarketHalted', { marketId: 1, reason: 'auction', haltedBy: 1 }),
+      MarketListed2,
+      catalogueEvent('KillSwitchReleased', ks('user', null, 7)),
+      catalogueEvent('MarketResumed', { marketId: 2, reason: 'not halted', resumedBy: 1 }),
+    ]);
+    expect([...c.markets.keys()]).toEqual([1, 2]);
+    expect(c.markets.get(1)?.referencePrice).toBe('200');
+    expect([...c.halted]).toEqual([[1, 'auction']]);
+    expect(c.killSwitches.map((k) => k.scope)).toEqual(['global']);
+  });
+
+  it('returns the very state when nothing in the run changes it', () => {
+    const start = fold([MarketListed]);
+    expect(foldControl(start, [catalogueEvent('MarketResumed', { marketId: 1, reason: 'ok', resumedBy: 1 }), catalogueEvent('KillSwitchReleased', ks('user', null, 7))])).toBe(start);
   });
 });
 

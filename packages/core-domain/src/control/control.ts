@@ -43,36 +43,48 @@ function sameSwitch(a: Pick<KillSwitch, 'scope' | 'marketId' | 'userId'>, b: Pic
 
 /** Fold an event of the control or markets stream; any other event leaves the state as it is. */
 export function evolveControl(state: ControlState, event: TradecoreEvent): ControlState {
-  switch (event.type) {
-    case 'MarketListed': {
-      const markets = new Map(state.markets);
-      markets.set(event.data.marketId, marketSpecOf(event.data));
-      return { ...state, markets };
+  return foldControl(state, [event]);
+}
+
+/**
+ * `events` folded onto `state`: the same as `events.reduce(evolveControl, state)`, but each map and
+ * the kill-switch list is copied once for the whole run, not once per event. A handler's start folds
+ * every listing ever made, and a copy per listing made that quadratic in the markets.
+ */
+export function foldControl(state: ControlState, events: Iterable<TradecoreEvent>): ControlState {
+  // Copied on the first change, then changed in place: `state` itself is never touched.
+  let markets: Map<number, MarketSpec> | null = null;
+  let halted: Map<number, string> | null = null;
+  let killSwitches: KillSwitch[] | null = null;
+  for (const event of events) {
+    switch (event.type) {
+      case 'MarketListed':
+        (markets ??= new Map(state.markets)).set(event.data.marketId, marketSpecOf(event.data));
+        break;
+      case 'MarketHalted':
+        (halted ??= new Map(state.halted)).set(event.data.marketId, event.data.reason);
+        break;
+      case 'MarketResumed':
+        if ((halted ?? state.halted).has(event.data.marketId)) (halted ??= new Map(state.halted)).delete(event.data.marketId);
+        break;
+      case 'KillSwitchEngaged': {
+        const { scope, marketId, userId, reason } = event.data;
+        const ks: KillSwitch = { scope, marketId, userId, reason };
+        if (!(killSwitches ?? state.killSwitches).some((k) => sameSwitch(k, ks))) (killSwitches ??= [...state.killSwitches]).push(ks);
+        break;
+      }
+      case 'KillSwitchReleased': {
+        const released = event.data;
+        const current: readonly KillSwitch[] = killSwitches ?? state.killSwitches;
+        if (current.some((k) => sameSwitch(k, released))) killSwitches = current.filter((k) => !sameSwitch(k, released));
+        break;
+      }
+      default:
+        break;
     }
-    case 'MarketHalted': {
-      const halted = new Map(state.halted);
-      halted.set(event.data.marketId, event.data.reason);
-      return { ...state, halted };
-    }
-    case 'MarketResumed': {
-      if (!state.halted.has(event.data.marketId)) return state;
-      const halted = new Map(state.halted);
-      halted.delete(event.data.marketId);
-      return { ...state, halted };
-    }
-    case 'KillSwitchEngaged': {
-      const { scope, marketId, userId, reason } = event.data;
-      const ks: KillSwitch = { scope, marketId, userId, reason };
-      if (state.killSwitches.some((k) => sameSwitch(k, ks))) return state;
-      return { ...state, killSwitches: [...state.killSwitches, ks] };
-    }
-    case 'KillSwitchReleased': {
-      const killSwitches = state.killSwitches.filter((k) => !sameSwitch(k, event.data));
-      return killSwitches.length === state.killSwitches.length ? state : { ...state, killSwitches };
-    }
-    default:
-      return state;
   }
+  if (!markets && !halted && !killSwitches) return state;
+  return { killSwitches: killSwitches ?? state.killSwitches, halted: halted ?? state.halted, markets: markets ?? state.markets };
 }
 
 /** True when kill switch `ks` covers orders of `userId` in `marketId`. */
