@@ -66,6 +66,8 @@ export interface LoadtestOptions {
   quiet: boolean;
   /** With --postgres private: pg_stat_statements over the load phase, written to statements.md. */
   pgStatements: boolean;
+  /** With a private cluster: the server connects through its Unix-domain socket, not TCP. */
+  pgSocket: boolean;
 }
 
 const USAGE = `pnpm loadtest [options]
@@ -98,6 +100,8 @@ const USAGE = `pnpm loadtest [options]
   --no-drain                do not cancel the traders' remaining orders at the end
   --pg-statements           with --postgres private: load the cluster with pg_stat_statements and write
                             the load phase's statements (calls and time per command) to statements.md
+  --pg-socket               with --postgres private: the server connects to PostgreSQL through the
+                            cluster's Unix-domain socket instead of TCP on loopback
 `;
 
 export function parseOptions(argv: readonly string[]): LoadtestOptions {
@@ -142,6 +146,7 @@ export function parseOptions(argv: readonly string[]): LoadtestOptions {
       postgres: { type: 'string', default: 'shared' },
       'no-drain': { type: 'boolean', default: false },
       'pg-statements': { type: 'boolean', default: false },
+      'pg-socket': { type: 'boolean', default: false },
       quiet: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
@@ -202,6 +207,7 @@ export function parseOptions(argv: readonly string[]): LoadtestOptions {
     settleTimeoutS: num('settle-timeout', values['settle-timeout'], 1),
     quiet: values.quiet,
     pgStatements: values['pg-statements'],
+    pgSocket: values['pg-socket'] && values.postgres === 'private' ? true : values['pg-socket'] ? usage('--pg-socket needs --postgres private') : false,
   };
 }
 
@@ -456,7 +462,7 @@ export async function runLoadtest(o: LoadtestOptions, argv: readonly string[]): 
       const env: Record<string, string> = {
         PORT: '0',
         HOST: '127.0.0.1',
-        DATABASE_URL: db.url,
+        DATABASE_URL: o.pgSocket && privateCluster ? privateCluster.socketUrl(db.url) : db.url,
         ADMIN_USERNAME: o.admin.username,
         ADMIN_PASSWORD: o.admin.password,
         JWT_SECRET: randomBytes(48).toString('hex'),
@@ -476,7 +482,9 @@ export async function runLoadtest(o: LoadtestOptions, argv: readonly string[]): 
       serverStartedAt = performance.now();
       server = await startServer(env, profDir, o.semiSpaceMiB, join(dir, 'server.log'), log);
       url = server.url.replace('0.0.0.0', '127.0.0.1');
-      const pgNote = privateCluster ? `a private PostgreSQL cluster (${privateCluster.version}, durable defaults)` : 'the shared PostgreSQL on 127.0.0.1:5432';
+      const pgNote = privateCluster
+        ? `a private PostgreSQL cluster (${privateCluster.version}, durable defaults${o.pgSocket ? '; the server connects through its Unix-domain socket' : ''})`
+        : 'the shared PostgreSQL on 127.0.0.1:5432';
       topology =
         o.mode === 'full'
           ? `one server process (packages/server/src/main.ts: command-api, relay, risk and execution handlers, Kafka projections, query-api) + Kafka broker (${env.KAFKA_BROKERS}, topics ${env.KAFKA_TOPIC_PREFIX}*) + ${pgNote}; the generator in a second process`

@@ -16,9 +16,20 @@ export interface PrivatePostgres {
   port: number;
   dir: string;
   version: string;
+  /** `url` (a database of this cluster) through the cluster's Unix-domain socket in `dir` instead of TCP. */
+  socketUrl(url: string): string;
   stop(): Promise<void>;
   /** Leaves the cluster running after this process exits. */
   keep(): void;
+}
+
+/**
+ * `url` through the Unix-domain socket PostgreSQL keeps in `dir` (`.s.PGSQL.<port>`). The URL keeps
+ * a host for validators that want one; pg takes the `host` parameter over it.
+ */
+export function socketUrlOf(url: string, dir: string, port: number): string {
+  const u = new URL(url);
+  return `postgres://${u.username}@localhost:${port}${u.pathname}?host=${encodeURIComponent(dir)}`;
 }
 
 function freePort(): Promise<number> {
@@ -92,6 +103,7 @@ export async function startPrivatePostgres(options: { maxConnections?: number; s
     port,
     dir,
     version,
+    socketUrl: (url: string) => socketUrlOf(url, dir, port),
     async stop() {
       process.removeListener('exit', stopSync);
       stopSync();
