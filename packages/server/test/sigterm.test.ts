@@ -11,6 +11,9 @@
  * - after the restart the pipeline finishes every order: one risk decision per order, one
  *   OrderEntered per accepted order, no event recorded twice, and the read models equal a fresh
  *   replay of the log; the hash chains verify.
+ * And a terminal's Ctrl-C on the embedded PostgreSQL: SIGINT to the server's whole process group
+ * reaches the server alone (the database runs in a group of its own), which stops gracefully and
+ * then stops the database.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -22,7 +25,7 @@ import pg from 'pg';
 import { createPostgresEventStore, verifyLog } from '@tradecore/event-store';
 import { diffReadModels, replayReadModels } from '@tradecore/projections';
 import { createTestDatabase, getKafka, type TestDatabase } from '@tradecore/testkit';
-import { eventually, http, type Http } from './client.ts';
+import { eventually, http, walkingSkeleton, type Http } from './client.ts';
 
 const MAIN = resolve(import.meta.dirname, '../src/main.ts');
 const ADMIN = { username: 'admin', password: 'admin-password-sigterm' };
@@ -36,13 +39,14 @@ interface Server {
 }
 
 /** Starts `main.ts` and resolves once it prints its URL. `env` entries set to null are removed from the inherited environment. */
-async function startServer(env: Record<string, string | null>): Promise<Server> {
+async function startServer(env: Record<string, string | null>, options: { ownProcessGroup?: boolean } = {}): Promise<Server> {
   const childEnv: NodeJS.ProcessEnv = { ...process.env };
   for (const [name, value] of Object.entries(env)) {
     if (value === null) delete childEnv[name];
     else childEnv[name] = value;
   }
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN], { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  // ownProcessGroup: as a shell runs a foreground job, so a signal to the group is a terminal's Ctrl-C.
+  const child = spawn(process.execPath, ['--import', 'tsx', MAIN], { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'], detached: options.ownProcessGroup ?? false });
   let out = '';
   child.stdout.on('data', (c: Buffer) => (out += c.toString()));
   child.stderr.on('data', (c: Buffer) => (out += c.toString()));
@@ -356,5 +360,31 @@ describe('SIGTERM during load', { timeout: 900_000 }, () => {
     // No DATABASE_URL (not even one inherited from the test environment): the embedded PostgreSQL.
     const env = { ...BASE_ENV, DATA_DIR: dataDir, EMBEDDED_PG_PORT: String(port), DATABASE_URL: null };
     await sigtermDuringLoad(env, () => `postgres://postgres:${encodeURIComponent(readFileSync(join(dataDir, 'pg-password'), 'utf8').trim())}@127.0.0.1:${port}/tradecore`, servers);
+  });
+
+  it("on the embedded PostgreSQL, a terminal's Ctrl-C (SIGINT to the whole process group) reaches the server alone: it stops gracefully, then the database", async () => {
+    dir = mkdtempSync(join(tmpdir(), 'tradecore-ctrl-c-embedded-'));
+    chmodSync(dir, 0o777);
+    const port = await freePort();
+    const dataDir = dir;
+    const env = { ...BASE_ENV, DATA_DIR: dataDir, EMBEDDED_PG_PORT: String(port), DATABASE_URL: null, LOG_LEVEL: 'warn' };
+    const server = await startServer(env, { ownProcessGroup: true });
+    servers.push(server);
+    // Working before the signal: an order end to end (resting sell, crossing buy, both filled).
+    await walkingSkeleton(http(server.url), ADMIN);
+    const postmasterPid = Number(readFileSync(join(dataDir, 'pg', 'postmaster.pid'), 'utf8').split('\n')[0]);
+    expect(postmasterPid).toBeGreaterThan(0);
+    // The database runs in a process group of its own, as `pg_ctl start` would leave it.
+    expect(readFileSync(`/proc/${postmasterPid}/stat`, 'utf8').split(') ')[1]?.split(' ')[2]).not.toBe(String(server.child.pid));
+
+    process.kill(-server.child.pid!, 'SIGINT');
+    const exit = await Promise.race([server.exited, new Promise<null>((r) => setTimeout(() => r(null), 60_000))]);
+    expect(exit, server.output()).toEqual({ code: 0, signal: null });
+    expect(server.output()).toContain('SIGINT: stopping Tradecore');
+    // The database was not stopped under the server's graceful stop (it was, when Ctrl-C reached it too).
+    expect(server.output()).not.toMatch(/terminating connection due to administrator command|the database system is shutting down|ECONNREFUSED/);
+    // And the server stopped it: the postmaster is gone and its lock file removed.
+    await eventually('the postmaster gone', async () => (existsSync(`/proc/${postmasterPid}`) ? undefined : true), 30_000);
+    expect(existsSync(join(dataDir, 'pg', 'postmaster.pid'))).toBe(false);
   });
 });
