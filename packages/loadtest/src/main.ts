@@ -13,7 +13,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { PidSetCpu, createTestDatabase, describeMachineSpeed, measureMachineSpeed, createTestDatabaseOn, getKafka, kafkaAnswers, localKafkaBrokerPid, machineCpuMs, sampleProcess, type TestDatabase, type TestKafka } from '@tradecore/testkit';
+import { PidSetCpu, createTestDatabase, describeMachineSpeed, measureMachineSpeed, createTestDatabaseOn, getKafka, kafkaAnswers, localKafkaBrokerPid, machineCpuMs, pssBytes, sampleProcess, type TestDatabase, type TestKafka } from '@tradecore/testkit';
 import { assertLoopback } from './http.ts';
 import { summarizeProfile, type CpuProfile, type ProfileSummary } from './profile.ts';
 import { loadAverage, machineInfo } from './proc.ts';
@@ -539,17 +539,22 @@ export async function runLoadtest(o: LoadtestOptions, argv: readonly string[]): 
     const pgCpu = new PidSetCpu();
     const kPid = o.mode === 'full' ? localKafkaBrokerPid() : null;
     let lastScrape: ScrapedMetrics = {};
-    const sample = (t: number): ResourceSample => ({
-      t,
-      server: server?.child.pid ? sampleProcess(server.child.pid) : null,
-      generator: gen.pid ? sampleProcess(gen.pid) : null,
-      // The backends known so far, read now; new ones join through the async observe() calls below.
-      postgresCpuMs: (pgCpu.refresh(), pgCpu.usedMs()),
-      kafkaCpuMs: kPid ? (sampleProcess(kPid)?.cpuMs ?? null) : null,
-      machine: machineCpuMs(),
-      loadAvg1: loadAverage()[0],
-      ...lastScrape,
-    });
+    const sample = (t: number): ResourceSample => {
+      const broker = kPid ? sampleProcess(kPid) : null;
+      return {
+        t,
+        server: server?.child.pid ? sampleProcess(server.child.pid) : null,
+        generator: gen.pid ? sampleProcess(gen.pid) : null,
+        // The backends known so far, read now; new ones join through the async observe() calls below.
+        postgresCpuMs: (pgCpu.refresh(), pgCpu.usedMs()),
+        postgresPssBytes: pssBytes(pgCpu.seen()),
+        kafkaCpuMs: broker?.cpuMs ?? null,
+        kafkaRssBytes: broker?.rssBytes ?? null,
+        machine: machineCpuMs(),
+        loadAvg1: loadAverage()[0],
+        ...lastScrape,
+      };
+    };
     const gotAll = new Promise<void>((resolveAll) => {
       gen.on('message', (m: GeneratorMessage) => {
         switch (m.type) {
@@ -708,6 +713,8 @@ export async function runLoadtest(o: LoadtestOptions, argv: readonly string[]): 
         serverHeapFloor: heapFloor(series, (p) => p.serverHeapMB),
         serverHeapTotal: memoryTrend(series, (p) => p.serverHeapTotalMB ?? null),
         serverExternal: memoryTrend(series, (p) => p.serverExternalMB ?? null),
+        postgres: memoryTrend(series, (p) => p.postgresPssMB ?? null),
+        kafka: memoryTrend(series, (p) => p.kafkaRssMB ?? null),
       },
       gcPauses: gcPausesOf(resources),
       settleSeconds: settled.seconds,

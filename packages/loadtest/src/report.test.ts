@@ -42,12 +42,15 @@ describe('report arithmetic', () => {
       kafkaCpuMs: null,
       machine: { busyMs: t * 1500, stealMs: t * 200, totalMs: t * 2000 },
       ...(t === 1 ? { heapUsedBytes: 80e6, heapTotalBytes: 120e6, externalBytes: 9e6 } : {}),
+      ...(t === 2 ? { postgresPssBytes: 210e6, kafkaRssBytes: 640e6 } : {}),
     }));
     const s = seriesOf([win(1, 100, [1, 2, 3]), win(2, 200, [5])], res);
     expect(s).toHaveLength(2);
     expect(s[0]).toMatchObject({ t: 1, acceptedPerS: 100, serverCpuPct: 50, generatorCpuPct: 10, postgresCpuPct: 25, machineBusyPct: 75, machineStealPct: 10, serverRssMB: 101, kafkaCpuPct: null });
     expect(s[0]).toMatchObject({ serverHeapMB: 80, serverHeapTotalMB: 120, serverExternalMB: 9 });
-    expect(s[1]).toMatchObject({ serverHeapMB: null, serverHeapTotalMB: null, serverExternalMB: null });
+    expect(s[1]).toMatchObject({ serverHeapMB: null, serverHeapTotalMB: null, serverExternalMB: null, postgresPssMB: 210, kafkaRssMB: 640 });
+    expect(s[0]).toMatchObject({ postgresPssMB: null, kafkaRssMB: null });
+    expect(memoryTrend(s, (p) => p.postgresPssMB ?? null)).toMatchObject({ firstMB: 210, lastMB: 210, maxMB: 210 });
     expect(s[1]!.p50).toBe(5);
     const m = memoryTrend(s, (p) => p.serverRssMB)!;
     expect(m).toMatchObject({ firstMB: 101, lastMB: 102, maxMB: 102 });

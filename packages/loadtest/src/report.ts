@@ -22,6 +22,10 @@ export interface ResourceSample {
   /** Cumulative CPU of the PostgreSQL backends serving the run's database. */
   postgresCpuMs: number;
   kafkaCpuMs: number | null;
+  /** Proportional set size of the PostgreSQL backends serving the run's database (absent in older runs). */
+  postgresPssBytes?: number | null;
+  /** Resident memory of the Kafka broker's JVM (absent in older runs). */
+  kafkaRssBytes?: number | null;
   /** stealMs: older runs' reports lack it (their busyMs included steal). */
   machine: { busyMs: number; stealMs?: number; totalMs: number } | null;
   /** From the server's /metrics, when scraped in this window. */
@@ -129,6 +133,9 @@ export interface SeriesPoint {
   /** V8's reserved heap and the external memory (null in older runs). */
   serverHeapTotalMB?: number | null;
   serverExternalMB?: number | null;
+  /** The run's PostgreSQL backends (PSS) and the Kafka broker (RSS); null or absent where not sampled. */
+  postgresPssMB?: number | null;
+  kafkaRssMB?: number | null;
   serverCpuPct: number | null;
   generatorCpuPct: number | null;
   postgresCpuPct: number | null;
@@ -258,6 +265,9 @@ export interface RunReport {
     /** V8's reserved heap and the external memory of the server (absent in older runs). */
     serverHeapTotal?: MemoryTrend | null;
     serverExternal?: MemoryTrend | null;
+    /** The run's PostgreSQL backends (PSS) and the Kafka broker (RSS) (absent in older runs). */
+    postgres?: MemoryTrend | null;
+    kafka?: MemoryTrend | null;
   };
   /** The server's GC pauses over the load (absent in older runs). */
   gcPauses?: GcPauses | null;
@@ -426,6 +436,8 @@ export function seriesOf(windows: readonly Window[], resources: readonly Resourc
       serverHeapMB: mb(r?.heapUsedBytes),
       serverHeapTotalMB: mb(r?.heapTotalBytes),
       serverExternalMB: mb(r?.externalBytes),
+      postgresPssMB: mb(r?.postgresPssBytes ?? undefined),
+      kafkaRssMB: mb(r?.kafkaRssBytes ?? undefined),
       serverCpuPct: p ? pct(r?.server?.cpuMs, p.server?.cpuMs, wall) : null,
       generatorCpuPct: p ? pct(r?.generator?.cpuMs, p.generator?.cpuMs, wall) : null,
       postgresCpuPct: p ? pct(r?.postgresCpuMs, p.postgresCpuMs, wall) : null,
@@ -566,7 +578,7 @@ export function chartOf(report: Pick<RunReport, 'name' | 'series'>): Buffer {
       ],
     },
     {
-      title: 'resident memory (MB), server heap used and reserved, external (MB)',
+      title: 'memory (MB): resident (PostgreSQL: proportional), server heap used and reserved, external',
       yLabel: 'MB',
       series: [
         { name: 'server rss', color: COLORS.purple, points: pts((p) => p.serverRssMB) },
@@ -574,6 +586,8 @@ export function chartOf(report: Pick<RunReport, 'name' | 'series'>): Buffer {
         { name: 'server heap', color: COLORS.blue, points: pts((p) => p.serverHeapMB) },
         { name: 'server external', color: COLORS.green, points: pts((p) => p.serverExternalMB ?? null) },
         { name: 'generator rss', color: COLORS.orange, points: pts((p) => p.generatorRssMB) },
+        { name: 'postgres backends pss', color: COLORS.red, points: pts((p) => p.postgresPssMB ?? null) },
+        { name: 'kafka rss', color: COLORS.black, points: pts((p) => p.kafkaRssMB ?? null) },
       ],
     },
     {
@@ -659,6 +673,9 @@ export function summaryLines(r: RunReport): string[] {
     ...(r.memory.serverHeapFloor ? [`  server heap floor (least heap used) per minute: ${r.memory.serverHeapFloor.perMinuteMB.join(', ')} MB (${r.memory.serverHeapFloor.slopeMBPerMin} MB/min)`] : []),
     ...(r.memory.serverHeapTotal || r.memory.serverExternal
       ? [`  server heap reserved by V8 ${trendText(r.memory.serverHeapTotal)}; external (Buffers) ${trendText(r.memory.serverExternal)}`]
+      : []),
+    ...(r.memory.postgres || r.memory.kafka
+      ? [`  memory: postgres (the run's backends, proportional set size) ${trendText(r.memory.postgres)}; kafka broker rss ${trendText(r.memory.kafka)}`]
       : []),
     ...(r.gcPauses ? [`  ${gcPausesText(r.gcPauses)}`] : []),
     `  settled (read models at the head, nothing pending) ${r.settled ? `in ${r.settleSeconds} s after the load` : `NOT within ${r.settleSeconds} s`}`,

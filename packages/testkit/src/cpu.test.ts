@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { PidSetCpu, cpuMsBetween, machineCpuMs, parseMachineStat, parseProcStat, processCpuMs, sampleProcess } from './cpu.ts';
+import { PidSetCpu, cpuMsBetween, machineCpuMs, parseMachineStat, parseProcStat, parseSmapsRollupPss, processCpuMs, pssBytes, sampleProcess } from './cpu.ts';
 
 /** Keeps this thread busy for `ms` of wall time: at least that much CPU, several clock ticks. */
 function burn(ms: number): void {
@@ -54,5 +54,19 @@ describe('CPU accounting from /proc', () => {
     expect(set.usedMs()).toBeGreaterThan(0);
     expect(cpuMsBetween(new Map([[1, 10]]), new Map([[1, 25], [2, 5]]))).toBe(20);
     expect(cpuMsBetween(new Map(), new Map())).toBeNull();
+    expect(set.seen()).toEqual([process.pid]);
+  });
+
+  it('reads the proportional set size of a group of processes, leaving out the gone', () => {
+    const rollup = ['55d0c8a4e000-7ffd5a3fe000 ---p 00000000 00:00 0                          [rollup]', 'Rss:              101800 kB', 'Pss:               61234 kB', 'Pss_Anon:          40000 kB'].join('\n');
+    expect(parseSmapsRollupPss(rollup)).toBe(61234 * 1024);
+    expect(parseSmapsRollupPss('Rss: 5 kB')).toBeNull();
+    const own = pssBytes([process.pid])!;
+    // This process's PSS: more than nothing, at most its resident memory.
+    expect(own).toBeGreaterThan(0);
+    expect(own).toBeLessThanOrEqual(sampleProcess(process.pid)!.rssBytes);
+    expect(pssBytes([process.pid, 2 ** 31 - 1])).toBeGreaterThan(0);
+    expect(pssBytes([2 ** 31 - 1])).toBeNull();
+    expect(pssBytes([])).toBeNull();
   });
 });

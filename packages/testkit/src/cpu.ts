@@ -47,6 +47,32 @@ export function sampleProcess(pid: number): ProcSample | null {
   }
 }
 
+/** The `Pss:` line of /proc/<pid>/smaps_rollup in bytes (kB in the text), null without one. */
+export function parseSmapsRollupPss(text: string): number | null {
+  const m = /^Pss:\s+(\d+) kB$/m.exec(text);
+  return m ? Number(m[1]) * 1024 : null;
+}
+
+/**
+ * Proportional set size of a group of processes that share memory (PostgreSQL's backends share
+ * its buffers): each shared page counts once in the sum, split between its sharers, where adding
+ * their RSS would count it once per process. Pids that are gone are left out; null when none
+ * could be read (or without /proc).
+ */
+export function pssBytes(pids: Iterable<number>): number | null {
+  let total: number | null = null;
+  for (const pid of pids) {
+    let pss: number | null = null;
+    try {
+      pss = parseSmapsRollupPss(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
+    } catch {
+      // gone, or not ours to read
+    }
+    if (pss !== null) total = (total ?? 0) + pss;
+  }
+  return total;
+}
+
 /** utime + stime of a process in ms, null once it is gone (or without /proc). */
 export function processCpuMs(pid: number): number | null {
   return sampleProcess(pid)?.cpuMs ?? null;
@@ -110,6 +136,11 @@ export class PidSetCpu {
 
   get pids(): number {
     return this.last.size;
+  }
+
+  /** Every pid seen so far (some may be gone). */
+  seen(): number[] {
+    return [...this.last.keys()];
   }
 }
 
