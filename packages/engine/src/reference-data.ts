@@ -100,7 +100,7 @@ export class ReferenceData {
   forgetBefore(position: bigint): void {
     if (this.floor === null || position > this.floor) this.floor = position;
     const index = this.countBefore(this.floor);
-    // Below the kept views only when they were never kept (before the first call, or after a refold).
+    // Below the kept views only on the first call: until then only the newest view was kept.
     if (index < this.base) this.keepViewsFrom(index);
     else if (index > this.base) {
       this.states = this.states.slice(index - this.base);
@@ -123,10 +123,7 @@ export class ReferenceData {
 
   /** The fold of the first `count` events. */
   private foldFirst(count: number): ControlState {
-    return foldControl(
-      initialControlState(),
-      this.events.slice(0, count).map((e) => e.event),
-    );
+    return foldControl(initialControlState(), this.events.slice(0, count).map((e) => e.event));
   }
 
   /** Number of events with position < position (binary search). */

@@ -172,6 +172,7 @@ export function parseOptions(argv: readonly string[]): LoadtestOptions {
   const lagSource = values['lag-source'];
   if (!['auto', 'http', 'db', 'off'].includes(lagSource)) throw new UsageError('--lag-source: auto, http, db or off');
   if (values.url) assertLoopback(values.url);
+  if (values['pg-socket'] && values.postgres !== 'private') throw new UsageError('--pg-socket needs --postgres private');
   return {
     mode,
     kind,
@@ -207,7 +208,7 @@ export function parseOptions(argv: readonly string[]): LoadtestOptions {
     settleTimeoutS: num('settle-timeout', values['settle-timeout'], 1),
     quiet: values.quiet,
     pgStatements: values['pg-statements'],
-    pgSocket: values['pg-socket'] && values.postgres === 'private' ? true : values['pg-socket'] ? usage('--pg-socket needs --postgres private') : false,
+    pgSocket: values['pg-socket'],
   };
 }
 
