@@ -15,7 +15,9 @@
  * answer releases, so the market stream gets that answer in the input's place: the order rejected
  * (`OrderRejectedByEngine`, reason `engine_error`, its whole quantity), or the amend refused
  * (`OrderAmendRejectedByEngine`, `engine_error`). Cancels and control inputs hold no money: dead
- * letter only (core-domain's `engineErrorAnswer`).
+ * letter only (core-domain's `engineErrorAnswer`); the orders of an account whose kill switch was
+ * dead-lettered are cancelled by the market's next order before it can match them (core-domain's
+ * market decider, `sweepKillSwitched`).
  */
 import {
   createMarketDecider,

@@ -33,7 +33,7 @@ import { startInProcessEngine } from './in-process.ts';
 import { startKafkaEngine } from './kafka-engine.ts';
 import { engineMetrics } from './observability.ts';
 import { startRelay } from './relay.ts';
-import { accountPartition, marketPartition, topicName } from './routing.ts';
+import { BROADCAST_KEY, accountPartition, marketPartition, topicName } from './routing.ts';
 import {
   USER_A,
   USER_B,
@@ -154,11 +154,12 @@ describe('faults in single-node mode', () => {
 });
 
 /** The fast-book market decider, except that deciding an accepted order of one of `poisoned` throws. */
-function failingDecider(poisoned: ReadonlySet<string>): MarketDecider {
+function failingDecider(poisoned: ReadonlySet<string>, options: { killSwitches?: boolean } = {}): MarketDecider {
   const real = createMarketDecider({ createBook: () => createOrderBook('fast') });
   return {
     ...real,
     decide(command, state) {
+      if (command.kind === 'KillSwitch' && options.killSwitches) throw new Error('simulated decider defect on a kill switch');
       if (command.kind === 'AcceptedOrder' && poisoned.has(command.order.orderId)) throw new Error(`simulated decider defect on ${command.order.orderId}`);
       if (command.kind === 'CancelRequest' && poisoned.has(command.request.orderId)) throw new Error(`simulated decider defect on the cancel of ${command.request.orderId}`);
       return real.decide(command, state);
@@ -170,7 +171,7 @@ describe('an accepted order the market decider cannot decide', () => {
   let ts: TestStore;
   beforeAll(async () => {
     ts = await createTestStore('faults_answer');
-    await seedMarketAndDeposits(ts.store, [1, 2, 3]);
+    await seedMarketAndDeposits(ts.store, [1, 2, 3, 4]);
   });
   afterAll(async () => ts?.close());
 
@@ -292,6 +293,60 @@ describe('an accepted order the market decider cannot decide', () => {
     ]);
     // the order still rests, and its reservation with it: the trader can cancel again
     expect((await marketStream(3)).map((e) => e.type)).toEqual(rested);
+  });
+
+  // Last in this block: the kill switch it engages blocks USER_B from here on.
+  it("keeps a kill-switched account's resting orders from trading when the kill switch itself is dead-lettered: the next order sweeps them first", async () => {
+    const letters: DeadLetter[] = [];
+    const handler = await executionHandler(ts.store, 4, failingDecider(new Set(), { killSwitches: true }), letters);
+    // USER_B's buy of 1 at 100 rests in market 4.
+    const bid = await accepted(4, { quantity: '1' });
+    const bidId = (bid.data as { orderId: string }).orderId;
+    await deliver(handler, bid, 4);
+    expect((await marketStream(4)).map((e) => e.type)).toEqual(['OrderEntered', 'OrderRested']);
+
+    // USER_B is kill-switched, and the market decider throws on the kill switch: dead-lettered,
+    // nothing on the market stream, the bid still rests.
+    const killSwitch = newEvent('KillSwitchEngaged', { scope: 'user', marketId: null, userId: USER_B, reason: 'risk limit', changedBy: 1 }, 1);
+    await ts.store.appendToStream('control', [killSwitch], { expectedRevision: 'any' });
+    const killSwitchRecorded = (await ts.store.readStream('control')).find((e) => e.eventId === killSwitch.eventId)!;
+    await handler.handle(marketPartition(4), [inputFromEvent(killSwitchRecorded, BROADCAST_KEY, marketPartition(4))]);
+    expect(letters.map((l) => [l.handler, l.reason, l.input.event?.type])).toEqual([['execution', 'decider', 'KillSwitchEngaged']]);
+    expect((await marketStream(4)).map((e) => e.type)).toEqual(['OrderEntered', 'OrderRested']);
+
+    // USER_A's sell of 1 at 100 would cross the bid. It does not trade with it: the bid is
+    // cancelled for the kill switch first, and the sell rests.
+    const sellPlaced = orderPlaced({ userId: USER_A, marketId: 4, side: 'sell', price: '100', quantity: '1' });
+    const sell = newEvent(
+      'OrderAccepted',
+      {
+        orderId: sellPlaced.orderId,
+        userId: USER_A,
+        marketId: 4,
+        side: 'sell',
+        type: 'limit',
+        timeInForce: 'GTC',
+        price: '100',
+        protectionPrice: null,
+        quantity: '1',
+        postOnly: false,
+        selfTradePrevention: 'cancel_newest',
+        reservedAsset: 'M4',
+        reservedAmount: '1',
+        checks: [],
+      },
+      USER_A,
+    );
+    await ts.store.appendToStream(`account-${USER_A}`, [sell], { expectedRevision: 'any' });
+    const sellRecorded = (await ts.store.readStream(`account-${USER_A}`)).find((e) => e.eventId === sell.eventId)!;
+    await deliver(handler, sellRecorded, 4);
+    const after = (await marketStream(4)).slice(2).map((e) => [e.type, (e.data as { orderId: string }).orderId, (e.data as { reason?: string }).reason]);
+    expect(after).toEqual([
+      ['OrderCancelled', bidId, 'kill_switch'],
+      ['OrderEntered', sellPlaced.orderId, undefined],
+      ['OrderRested', sellPlaced.orderId, undefined],
+    ]);
+    expect(letters).toHaveLength(1);
   });
 });
 

@@ -152,6 +152,43 @@ describe('market decider: orders', () => {
     ]);
   });
 
+  it("cancels a blocked account's resting orders before an order can trade with them, when the kill switch never reached the book", () => {
+    // User 2 is kill-switched, but the kill switch's own input did not reach this book (its input
+    // was dead-lettered): user 2's ask still rests, and user 1's buy would cross it.
+    const control = evolveControl(
+      evolveControl(initialControlState(), Listed),
+      catalogueEvent('KillSwitchEngaged', { scope: 'user', marketId: null, userId: 2, reason: 'x', changedBy: 9 }),
+    );
+    const buy = accepted('b1', 1, 'buy', '101', '1');
+    const decided = given(bookWithAsk)
+      .when(place(buy, { control }))
+      .then([catalogueEvent('OrderCancelled', { orderId: 'a1', userId: 2, marketId: 1, reason: 'kill_switch', cancelledQuantity: '1' }), entered(buy), rested('b1', 1, 'buy', '101', '1')]);
+    // The sweep is in the market's log like any decision: folded again, the book holds b1 alone.
+    const state = [Listed, ...bookWithAsk, ...decided].reduce((st, e) => decider.evolve(st, e), decider.initialState());
+    expect(state.book.restingOrders().map((o) => o.orderId)).toEqual(['b1']);
+    // In the normal course the kill switch's input cancelled the ask already: the sweep adds nothing.
+    const cancelled = catalogueEvent('OrderCancelled', { orderId: 'a1', userId: 2, marketId: 1, reason: 'kill_switch', cancelledQuantity: '1' });
+    given([...bookWithAsk, cancelled]).when(place(buy, { control })).then([entered(buy), rested('b1', 1, 'buy', '101', '1')]);
+    // Without a kill switch the same order trades.
+    given(bookWithAsk).when(place(buy, { control: evolveControl(initialControlState(), Listed) })).thenMatch([{ type: 'OrderEntered' }, { type: 'TradeExecuted', data: { makerOrderId: 'a1' } }]);
+  });
+
+  it('remembers the kill-switch list it swept the book for, under which the blocked account rests nothing new', () => {
+    const control = evolveControl(
+      evolveControl(initialControlState(), Listed),
+      catalogueEvent('KillSwitchEngaged', { scope: 'user', marketId: null, userId: 2, reason: 'x', changedBy: 9 }),
+    );
+    const state = [Listed, ...bookWithAsk].reduce((st, e) => decider.evolve(st, e), decider.initialState());
+    const first = decider.decide(place(accepted('b1', 1, 'buy', '90', '1'), { control }), state);
+    expect(first.map((e) => e.type)).toEqual(['OrderCancelled', 'OrderEntered', 'OrderRested']);
+    const afterFirst = first.reduce((st, e) => decider.evolve(st, e), state);
+    expect(afterFirst.sweptFor).toBe(control.killSwitches);
+    // A resting order of user 2 under the same list can only come from a fold (a state rebuilt from
+    // its log sweeps again); the same list is not swept again.
+    const refused = decider.decide(place(accepted('a2', 2, 'sell', '95', '1'), { control }), afterFirst);
+    expect(refused.map((e) => e.type)).toEqual(['OrderRejectedByEngine']);
+  });
+
   it('decides nothing for an input at or below lastInputPosition', () => {
     const cmd = place(accepted('b1', 1, 'buy', '90', '1'));
     const g = given([...bookWithAsk, { event: catalogueEvent('OrderCancelled', { orderId: 'a1', userId: 2, marketId: 1, reason: 'user', cancelledQuantity: '1' }), meta: { inputPosition: cmd.inputPosition } }]);

@@ -53,6 +53,12 @@ export interface MarketState {
    * Mutable.
    */
   pending: (TradecoreEvent | string)[];
+  /**
+   * The kill-switch list (`ControlState.killSwitches`, by identity) this book was last swept for:
+   * no resting order it covers is left (see `sweepKillSwitched`). Not part of the fold: a rebuilt
+   * state sweeps again, and finds nothing.
+   */
+  sweptFor?: ControlState['killSwitches'];
 }
 
 interface MarketInput {
@@ -332,6 +338,22 @@ export function createMarketDecider(options: MarketDeciderOptions) {
     return out;
   }
 
+  /**
+   * A kill switch whose own input did not reach this book (the execution handler dead-lettered it)
+   * must not leave the blocked account's resting orders to trade: before an order can match, every
+   * resting order the order's control view blocks is cancelled (`kill_switch`). Once per kill-switch
+   * list: after a sweep none is left, and the blocked accounts' new orders are refused, so the next
+   * sweep would find nothing until the list changes. In the normal course the kill switch's input
+   * cancelled them already and the sweep appends nothing.
+   */
+  function sweepKillSwitched(state: MarketState, spec: MarketSpec, control: ControlState, now: string): MarketEvent[] {
+    const switches = control.killSwitches;
+    if (switches.length === 0 || state.sweptFor === switches) return [];
+    const swept = cancelAll(state, spec, (userId) => switches.some((ks) => killSwitchCovers(ks, userId, spec.marketId)), 'kill_switch', now);
+    state.sweptFor = switches;
+    return swept;
+  }
+
   function decideInner(command: MarketCommand, state: MarketState): MarketEvent[] {
     const spec = requireSpec(state);
     const ctx = (bookEvents: BookEvent[], cancelReason: CancelReason, rejectionsAreOrders: boolean): TranslateContext => {
@@ -369,8 +391,9 @@ export function createMarketDecider(options: MarketDeciderOptions) {
           postOnly: o.postOnly,
           selfTradePrevention: o.selfTradePrevention,
         });
+        const swept = command.control ? sweepKillSwitched(state, spec, command.control, command.now) : [];
         const bookEvents = state.book.execute(place);
-        return [entered, ...translate(bookEvents, ctx(bookEvents, 'user', true))];
+        return [...swept, entered, ...translate(bookEvents, ctx(bookEvents, 'user', true))];
       }
       case 'CancelRequest': {
         const r = command.request;
@@ -439,7 +462,8 @@ export function createMarketDecider(options: MarketDeciderOptions) {
       case 'ExpireOrder':
         // These hold no money of their own: an order they did not reach stays open in the book and
         // in the account alike, still covered by its reservation (the trader can cancel again; an
-        // operator acts on the dead letter). Dead letter only.
+        // operator acts on the dead letter). Dead letter only. A kill switch's orders do not trade
+        // meanwhile: the next order sweeps them first (sweepKillSwitched).
         return [];
     }
   }
