@@ -7,7 +7,9 @@
  * decide(command, state) turns decimal strings into ticks and lots, runs the book, and turns the
  * book's events into catalogue events: an order decision starts with `OrderEntered` (the exact
  * book command), then `TradeExecuted` (fees from portfolio, ids from the command's `ids(n)`,
- * time from its `now`), `OrderRested`, `OrderCancelled`, `OrderAmended`, `OrderRejectedByEngine`.
+ * time from its `now`), `OrderRested`, `OrderCancelled`, `OrderAmended`, `OrderRejectedByEngine`;
+ * only a kill switch that did not reach the book puts its `OrderCancelled` events before the
+ * `OrderEntered` (`sweepKillSwitched`).
  * An amend risk accepted always gets an answer: applied (`OrderAmended`, or `OrderCancelled` when
  * the new total is already filled) or refused (`OrderAmendRejectedByEngine`), since the account
  * holds the amend's extra reservation until the market says which.
