@@ -16,8 +16,8 @@
  * (`OrderRejectedByEngine`, reason `engine_error`, its whole quantity), or the amend refused
  * (`OrderAmendRejectedByEngine`, `engine_error`). Cancels and control inputs hold no money: dead
  * letter only (core-domain's `engineErrorAnswer`); the orders of an account whose kill switch was
- * dead-lettered are cancelled by the market's next order before it can match them (core-domain's
- * market decider, `sweepKillSwitched`).
+ * dead-lettered are cancelled by the market's next order or amend before it can match them
+ * (core-domain's market decider, `sweepKillSwitched`).
  */
 import {
   createMarketDecider,

@@ -245,6 +245,19 @@ describe('market decider: cancels, amends, expiry, kill switch, halt', () => {
     amend: { orderId, userId, marketId, requestId, newPrice, newQuantity, reservationDelta: '0', reservedAsset: 'USD' },
   });
 
+  it("cancels a blocked account's resting orders before an amend can trade with them, when the kill switch never reached the book", () => {
+    const listedOnly = evolveControl(initialControlState(), Listed);
+    const control = evolveControl(listedOnly, catalogueEvent('KillSwitchEngaged', { scope: 'user', marketId: null, userId: 2, reason: 'x', changedBy: 9 }));
+    // b1 (user 1) amended up to 101 would cross user 2's ask at 100.
+    const log = [...bids, ...bookWithAsk];
+    given(log).when({ ...amendOf('b1', 1, '101', '1'), control } as MarketCommand).then([
+      catalogueEvent('OrderCancelled', { orderId: 'a1', userId: 2, marketId: 1, reason: 'kill_switch', cancelledQuantity: '1' }),
+      catalogueEvent('OrderAmended', { orderId: 'b1', userId: 1, marketId: 1, price: '101', quantity: '1', remainingQuantity: '1', priorityLost: true }),
+    ]);
+    // Without the kill switch the same amend trades with the ask.
+    given(log).when({ ...amendOf('b1', 1, '101', '1'), control: listedOnly } as MarketCommand).thenMatch([{ type: 'OrderAmended' }, { type: 'TradeExecuted', data: { makerOrderId: 'a1', takerOrderId: 'b1' } }]);
+  });
+
   it('refuses a post-only amend that would take, leaving the book as it was, and replays the refusal', () => {
     const po = accepted('p1', 1, 'buy', '99.5', '1', { postOnly: true });
     const log = [...bookWithAsk, ...bids, entered(po), rested('p1', 1, 'buy', '99.5', '1')];

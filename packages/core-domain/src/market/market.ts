@@ -8,8 +8,8 @@
  * book's events into catalogue events: an order decision starts with `OrderEntered` (the exact
  * book command), then `TradeExecuted` (fees from portfolio, ids from the command's `ids(n)`,
  * time from its `now`), `OrderRested`, `OrderCancelled`, `OrderAmended`, `OrderRejectedByEngine`;
- * only a kill switch that did not reach the book puts its `OrderCancelled` events before the
- * `OrderEntered` (`sweepKillSwitched`).
+ * only a kill switch that did not reach the book puts its `OrderCancelled` events before an
+ * order's `OrderEntered` or an amend's answer (`sweepKillSwitched`).
  * An amend risk accepted always gets an answer: applied (`OrderAmended`, or `OrderCancelled` when
  * the new total is already filled) or refused (`OrderAmendRejectedByEngine`), since the account
  * holds the amend's extra reservation until the market says which.
@@ -75,7 +75,7 @@ interface MarketInput {
 export type MarketCommand =
   | (MarketInput & { kind: 'AcceptedOrder'; order: EventData<'OrderAccepted'>; control?: ControlState })
   | (MarketInput & { kind: 'CancelRequest'; request: EventData<'OrderCancelAccepted'> })
-  | (MarketInput & { kind: 'AmendAccepted'; amend: EventData<'OrderAmendAccepted'> })
+  | (MarketInput & { kind: 'AmendAccepted'; amend: EventData<'OrderAmendAccepted'>; control?: ControlState })
   | (MarketInput & { kind: 'KillSwitch'; engaged: EventData<'KillSwitchEngaged'> })
   | (MarketInput & { kind: 'Halt'; halted: EventData<'MarketHalted'> })
   | (MarketInput & { kind: 'ExpireOrder'; orderId: string });
@@ -342,8 +342,8 @@ export function createMarketDecider(options: MarketDeciderOptions) {
 
   /**
    * A kill switch whose own input did not reach this book (the execution handler dead-lettered it)
-   * must not leave the blocked account's resting orders to trade: before an order can match, every
-   * resting order the order's control view blocks is cancelled (`kill_switch`). Once per kill-switch
+   * must not leave the blocked account's resting orders to trade: before an order or an amend can
+   * match, every resting order its control view blocks is cancelled (`kill_switch`). Once per kill-switch
    * list: after a sweep none is left, and the blocked accounts' new orders are refused, so the next
    * sweep would find nothing until the list changes. In the normal course the kill switch's input
    * cancelled them already and the sweep appends nothing.
@@ -408,7 +408,9 @@ export function createMarketDecider(options: MarketDeciderOptions) {
         const a = command.amend;
         // Another market's amend is not this market's to answer (as for an accepted order).
         if (a.marketId !== spec.marketId) return [];
-        return amendOrRefuse(spec, state.book, a, (bookEvents) => ctx(bookEvents, 'user', false));
+        // An amend to a crossing price trades as a taker: the same sweep as before an order.
+        const swept = command.control ? sweepKillSwitched(state, spec, command.control, command.now) : [];
+        return [...swept, ...amendOrRefuse(spec, state.book, a, (bookEvents) => ctx(bookEvents, 'user', false))];
       }
       case 'ExpireOrder': {
         const resting = state.book.restingOrder(command.orderId);
@@ -611,7 +613,7 @@ export function toMarketCommand(input: MarketRoutedInput, control?: ControlState
     case 'OrderCancelAccepted':
       return { ...base, kind: 'CancelRequest', request: e.data };
     case 'OrderAmendAccepted':
-      return { ...base, kind: 'AmendAccepted', amend: e.data };
+      return control ? { ...base, kind: 'AmendAccepted', amend: e.data, control } : { ...base, kind: 'AmendAccepted', amend: e.data };
     case 'KillSwitchEngaged':
       return { ...base, kind: 'KillSwitch', engaged: e.data };
     case 'MarketHalted':
