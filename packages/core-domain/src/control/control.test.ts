@@ -140,6 +140,63 @@ describe('foldControl: a run of events folded at once', () => {
   });
 });
 
+describe('isBlocked: the engaged switches looked up by what they cover', () => {
+  /** The definition: the first engaged switch of the first scope that covers, then the halt. */
+  function blockedByScan(control: ControlState, userId: number, marketId: number) {
+    for (const scope of ['global', 'market', 'user'] as const) {
+      const k = control.killSwitches.find((s) => s.scope === scope && killSwitchCovers(s, userId, marketId));
+      if (k) return { reason: 'kill_switch', rule: `kill_switch.${scope}`, detail: k.reason };
+    }
+    const halt = control.halted.get(marketId);
+    return halt === undefined ? null : { reason: 'market_halted', rule: 'market_halted', detail: halt };
+  }
+  const marketId = fc.integer({ min: 1, max: 3 });
+  const userId = fc.integer({ min: 7, max: 9 });
+  const switchEvent = fc
+    .tuple(
+      fc.oneof(fc.constant(ks('global', null, null)), marketId.map((id) => ks('market', id, null)), fc.tuple(fc.option(marketId), userId).map(([m, u]) => ks('user', m, u))),
+      fc.constantFrom('desk', 'risk', 'ops', 'compliance'),
+      fc.boolean(),
+    )
+    .map(([k, reason, engage]) => catalogueEvent(engage ? 'KillSwitchEngaged' : 'KillSwitchReleased', { ...k, reason }));
+  const haltEvent = fc
+    .tuple(marketId, fc.boolean())
+    .map(([id, halt]) => (halt ? catalogueEvent('MarketHalted', { marketId: id, reason: 'news', haltedBy: 1 }) : catalogueEvent('MarketResumed', { marketId: id, reason: 'ok', resumedBy: 1 })));
+
+  it('answers as a scan of the list in the order engaged, at every step of any history', () => {
+    fc.assert(
+      fc.property(fc.array(fc.oneof(switchEvent, switchEvent, haltEvent), { maxLength: 40 }), (events) => {
+        let c = initialControlState();
+        for (const event of events) {
+          c = evolveControl(c, event);
+          for (let u = 7; u <= 9; u++) for (let m = 1; m <= 3; m++) expect(isBlocked(c, u, m)).toEqual(blockedByScan(c, u, m));
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it("reports the user's switch engaged first when one for all markets and one for the market both cover", () => {
+    const inMarketFirst = fold([
+      catalogueEvent('KillSwitchEngaged', { ...ks('user', 2, 7), reason: 'in market' }),
+      catalogueEvent('KillSwitchEngaged', { ...ks('user', null, 7), reason: 'everywhere' }),
+    ]);
+    expect(isBlocked(inMarketFirst, 7, 2)?.detail).toBe('in market');
+    expect(isBlocked(inMarketFirst, 7, 1)?.detail).toBe('everywhere');
+    const released = evolveControl(inMarketFirst, catalogueEvent('KillSwitchReleased', ks('user', 2, 7)));
+    expect(isBlocked(released, 7, 2)?.detail).toBe('everywhere');
+  });
+
+  it('finds the one user switch that covers among thousands engaged', () => {
+    const many = foldControl(
+      initialControlState(),
+      Array.from({ length: 5000 }, (_, i) => catalogueEvent('KillSwitchEngaged', { ...ks('user', null, 1000 + i), reason: `desk ${i}` })),
+    );
+    expect(isBlocked(many, 5999, 1)?.detail).toBe('desk 4999');
+    expect(isBlocked(many, 7, 1)).toBeNull();
+  });
+});
+
 describe('control decider', () => {
   const given = spec(controlDecider).given;
 

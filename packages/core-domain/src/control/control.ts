@@ -100,14 +100,79 @@ export function killSwitchCovers(ks: Pick<KillSwitch, 'scope' | 'marketId' | 'us
 }
 
 /**
+ * The engaged kill switches by what they cover, each scope keeping the first engaged switch that
+ * covers a user or market (the one `isBlocked` reports). A list is never changed in place (the fold
+ * copies it), so an index built once per list stays right for as long as the list is the view's.
+ */
+interface KillSwitchIndex {
+  global: KillSwitch | undefined;
+  byMarket: ReadonlyMap<number, KillSwitch>;
+  /** Per user: the first switch for all markets and the first per market, with where each stands in the list. */
+  byUser: ReadonlyMap<number, { allMarkets: EngagedAt | undefined; byMarket: Map<number, EngagedAt> }>;
+}
+
+interface EngagedAt {
+  killSwitch: KillSwitch;
+  /** Its position in the engaged list: a lower one was engaged first. */
+  at: number;
+}
+
+const killSwitchIndexes = new WeakMap<readonly KillSwitch[], KillSwitchIndex>();
+
+function killSwitchIndexOf(killSwitches: readonly KillSwitch[]): KillSwitchIndex {
+  const known = killSwitchIndexes.get(killSwitches);
+  if (known) return known;
+  let global: KillSwitch | undefined;
+  const byMarket = new Map<number, KillSwitch>();
+  const byUser = new Map<number, { allMarkets: EngagedAt | undefined; byMarket: Map<number, EngagedAt> }>();
+  killSwitches.forEach((killSwitch, at) => {
+    const { scope, marketId, userId } = killSwitch;
+    switch (scope) {
+      case 'global':
+        global ??= killSwitch;
+        break;
+      case 'market':
+        if (marketId !== null && !byMarket.has(marketId)) byMarket.set(marketId, killSwitch);
+        break;
+      case 'user': {
+        if (userId === null) break;
+        let forUser = byUser.get(userId);
+        if (!forUser) byUser.set(userId, (forUser = { allMarkets: undefined, byMarket: new Map() }));
+        if (marketId === null) forUser.allMarkets ??= { killSwitch, at };
+        else if (!forUser.byMarket.has(marketId)) forUser.byMarket.set(marketId, { killSwitch, at });
+        break;
+      }
+    }
+  });
+  const index: KillSwitchIndex = { global, byMarket, byUser };
+  killSwitchIndexes.set(killSwitches, index);
+  return index;
+}
+
+/** The first engaged user-scope switch covering `userId` in `marketId`. */
+function userSwitchCovering(index: KillSwitchIndex, userId: number, marketId: number): KillSwitch | undefined {
+  const forUser = index.byUser.get(userId);
+  if (!forUser) return undefined;
+  const all = forUser.allMarkets;
+  const inMarket = forUser.byMarket.get(marketId);
+  if (!all || !inMarket) return (all ?? inMarket)?.killSwitch;
+  return (all.at < inMarket.at ? all : inMarket).killSwitch;
+}
+
+/**
  * Why new orders of `userId` in `marketId` may not trade, or null. Kill switches are checked
- * before halts (global first, then market, then user).
+ * before halts (global first, then market, then user). Constant time in the engaged switches: a
+ * user-scope switch per account is how a desk stops a trader, so there can be thousands.
  */
 export function isBlocked(control: ControlState, userId: number, marketId: number): Block | null {
-  const order: KillSwitchScope[] = ['global', 'market', 'user'];
-  for (const scope of order) {
-    const ks = control.killSwitches.find((k) => k.scope === scope && killSwitchCovers(k, userId, marketId));
-    if (ks) return { reason: 'kill_switch', rule: `kill_switch.${scope}`, detail: ks.reason };
+  if (control.killSwitches.length > 0) {
+    const index = killSwitchIndexOf(control.killSwitches);
+    const global = index.global;
+    if (global) return { reason: 'kill_switch', rule: 'kill_switch.global', detail: global.reason };
+    const market = index.byMarket.get(marketId);
+    if (market) return { reason: 'kill_switch', rule: 'kill_switch.market', detail: market.reason };
+    const user = userSwitchCovering(index, userId, marketId);
+    if (user) return { reason: 'kill_switch', rule: 'kill_switch.user', detail: user.reason };
   }
   const halt = control.halted.get(marketId);
   if (halt !== undefined) return { reason: 'market_halted', rule: 'market_halted', detail: halt };
