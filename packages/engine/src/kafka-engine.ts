@@ -41,6 +41,8 @@ export interface KafkaEngineOptions {
   replicationFactor?: number;
   /** Partitions a consumer processes concurrently. Default 8. */
   partitionsConsumedConcurrently?: number;
+  /** How long the broker holds a fetch for `minBytes` to arrive (kafkajs `minBytes`, `maxWaitTimeInMs`; see `KafkaFetchTuning`). */
+  fetch?: KafkaFetchTuning;
   sessionTimeoutMs?: number;
   heartbeatIntervalMs?: number;
   /** Offsets of finished batches are committed this often (and on stop); 0: after every batch. Default 1000. */
@@ -56,6 +58,23 @@ export interface KafkaEngineOptions {
   onBatch?: (info: { handler: HandlerName; partition: number; startedAt: number; endedAt: number; count: number }) => void;
   clientId?: string;
 }
+
+/**
+ * A consumer's fetch: the broker answers once `minBytes` are there or `maxWaitTimeInMs` has passed.
+ * At one byte every fetch returned as soon as anything arrived, so at moderate rates each hop
+ * fetched, decoded and handled one or two messages at a time (and appended their decisions one
+ * transaction each). Holding a fetch up to 10 ms for 64 KiB measured better at every rate tried
+ * (docs/performance.md, 2026-11-28: at 300/s 14 % less server and 17 % less PostgreSQL CPU per
+ * command, the median command twice as fast; at 600/s command p99 51–64 against 59–97 ms), for up to
+ * 10 ms more on each hop at low rates and, at rest, about 0.1 core more (the broker answers every
+ * consumer's empty fetch every 10 ms instead of every 100 ms).
+ */
+export interface KafkaFetchTuning {
+  minBytes?: number;
+  maxWaitTimeInMs?: number;
+}
+
+export const DEFAULT_FETCH: Required<KafkaFetchTuning> = { minBytes: 65_536, maxWaitTimeInMs: 10 };
 
 export interface KafkaEngine extends RunningEngine {
   /** Currently assigned partitions per handler. */
@@ -115,7 +134,8 @@ export async function startKafkaEngine(options: KafkaEngineOptions): Promise<Kaf
       sessionTimeout: options.sessionTimeoutMs ?? 10_000,
       heartbeatInterval: options.heartbeatIntervalMs ?? 1_000,
       rebalanceTimeout: 30_000,
-      maxWaitTimeInMs: 100,
+      minBytes: options.fetch?.minBytes ?? DEFAULT_FETCH.minBytes,
+      maxWaitTimeInMs: options.fetch?.maxWaitTimeInMs ?? DEFAULT_FETCH.maxWaitTimeInMs,
       retry: { retries: 5, initialRetryTime: 200, restartOnFailure: async () => false },
     });
     // Ownership: the rebuild for a new assignment runs before the first batch is processed.

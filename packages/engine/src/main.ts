@@ -7,6 +7,7 @@
  *   EVENT_STORE_SCHEMA    default event_store
  *   LOG_LEVEL             pino level
  *   SESSION_TIMEOUT_MS    Kafka consumer session timeout (default 10000; the broker's minimum is 6000)
+ *   KAFKA_FETCH_MIN_BYTES, KAFKA_FETCH_MAX_WAIT_MS  the handlers' fetch (default DEFAULT_FETCH: 65536, 10)
  * SIGTERM/SIGINT stop gracefully (finish the in-flight batch, commit, disconnect).
  */
 import { createPostgresEventStore } from '@tradecore/event-store';
@@ -34,6 +35,8 @@ const Env = z.object({
   EVENT_STORE_SCHEMA: envFields.schemaName('event_store'),
   // The broker refuses sessions shorter than its group.min.session.timeout.ms (6 s by default).
   SESSION_TIMEOUT_MS: z.coerce.number().int().min(6_000).max(300_000).optional(),
+  KAFKA_FETCH_MIN_BYTES: envFields.kafkaFetchMinBytes,
+  KAFKA_FETCH_MAX_WAIT_MS: envFields.kafkaFetchMaxWaitMs,
   /** /health, /ready and /metrics (0: any free port, announced to a parent process over IPC). */
   PORT: envFields.port(9465),
   HOST: envFields.host,
@@ -90,7 +93,8 @@ async function main(): Promise<void> {
   if (handlers.length > 0) {
     const snapshots = handlers.includes('execution') ? await createPostgresSnapshotStore(pool) : undefined;
     const sessionTimeoutMs = env.SESSION_TIMEOUT_MS;
-    const engine = await startKafkaEngine({ store, kafka, topicPrefix, handlers, clock: systemClock, logger, metrics, snapshots, sessionTimeoutMs });
+    const fetch = { minBytes: env.KAFKA_FETCH_MIN_BYTES, maxWaitTimeInMs: env.KAFKA_FETCH_MAX_WAIT_MS };
+    const engine = await startKafkaEngine({ store, kafka, topicPrefix, handlers, clock: systemClock, logger, metrics, snapshots, sessionTimeoutMs, fetch });
     stops.push(() => engine.stop());
     dones.push(engine.done);
   }

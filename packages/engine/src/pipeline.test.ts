@@ -5,10 +5,10 @@
  */
 import { describeWith, getKafka, type TestKafka } from '@tradecore/testkit';
 import type { RecordedEvent } from '@tradecore/event-store';
-import type { Kafka } from 'kafkajs';
+import type { ConsumerConfig, Kafka } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPostgresCheckpointStore } from './checkpoints.ts';
-import { startKafkaEngine, type KafkaEngine } from './kafka-engine.ts';
+import { DEFAULT_FETCH, startKafkaEngine, type KafkaEngine } from './kafka-engine.ts';
 import { engineMetrics } from './observability.ts';
 import { startRelay, type Relay } from './relay.ts';
 import { topicName } from './routing.ts';
@@ -83,8 +83,17 @@ describeWith(getKafka, 'Kafka mode: walking skeleton (relay → Kafka → risk �
 
   it('a resting sell and a crossing buy end in FillSettled on both accounts', async () => {
     const metrics = engineMetrics();
+    // The handlers' consumers fetch as DEFAULT_FETCH says (the broker holds a fetch for 64 KiB or 10 ms).
+    const consumerConfigs: ConsumerConfig[] = [];
+    const consumer = kafka.consumer.bind(kafka);
+    kafka.consumer = (config) => (consumerConfigs.push(config), consumer(config));
     relay = await startRelay({ store: ts.store, kafka, topicPrefix: tk.prefix, checkpoints: await createPostgresCheckpointStore(ts.pool), logger: quietLogger, metrics });
     engine = await startKafkaEngine({ store: ts.store, kafka, topicPrefix: tk.prefix, clock, logger: quietLogger, metrics });
+    expect(consumerConfigs.map((c) => [c.groupId, c.minBytes, c.maxWaitTimeInMs])).toEqual([
+      [`${tk.prefix}tradecore-risk`, DEFAULT_FETCH.minBytes, DEFAULT_FETCH.maxWaitTimeInMs],
+      [`${tk.prefix}tradecore-execution`, DEFAULT_FETCH.minBytes, DEFAULT_FETCH.maxWaitTimeInMs],
+    ]);
+    expect(DEFAULT_FETCH).toEqual({ minBytes: 65_536, maxWaitTimeInMs: 10 });
     const sell = await appendOrder(ts.store, { userId: USER_A, marketId: 1, side: 'sell', price: '100', quantity: '1' });
     await waitForCount(ts.store, 'OrderRested', 1);
     const buy = await appendOrder(ts.store, { userId: USER_B, marketId: 1, side: 'buy', price: '100', quantity: '1' });

@@ -18,6 +18,9 @@ export const envFields = {
   host: z.string().default('0.0.0.0'),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
   jwtSecret: z.string().min(32, 'must be at least 32 bytes'),
+  /** Kafka consumers' fetch (engine handlers, projections): KAFKA_FETCH_MIN_BYTES, KAFKA_FETCH_MAX_WAIT_MS; unset: the engine's defaults. */
+  kafkaFetchMinBytes: z.coerce.number().int().min(1).max(16_777_216).optional(),
+  kafkaFetchMaxWaitMs: z.coerce.number().int().min(1).max(10_000).optional(),
 };
 
 export class ServiceConfigError extends Error {

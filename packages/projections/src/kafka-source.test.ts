@@ -2,9 +2,9 @@
  * Projections fed from a real Kafka topic: offsets committed on an interval and on stop, and a
  * redelivery of everything (offsets lost, as after a crash before any commit) applies nothing twice.
  */
-import { encodeRecordedEvent, ensureTopics, kafkaClient, topicName } from '@tradecore/engine';
+import { DEFAULT_FETCH, encodeRecordedEvent, ensureTopics, kafkaClient, topicName } from '@tradecore/engine';
 import { createTestDatabase, getKafka, type TestDatabase } from '@tradecore/testkit';
-import type { Admin, Kafka, Producer } from 'kafkajs';
+import type { Admin, ConsumerConfig, Kafka, Producer } from 'kafkajs';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startKafkaProjections } from './kafka-source.ts';
@@ -64,6 +64,10 @@ describe.skipIf('skip' in tk)('startKafkaProjections (real broker)', { timeout: 
     const at = (i: number) => history.events[i - 1]!.globalPosition;
 
     await publish(0, 1_000);
+    // The consumer fetches as told (the first with DEFAULT_FETCH, the second with its own tuning).
+    const consumerConfigs: ConsumerConfig[] = [];
+    const consumer = kafka.consumer.bind(kafka);
+    kafka.consumer = (config) => (consumerConfigs.push(config), consumer(config));
     const first = await startKafkaProjections({ kafka, topicPrefix: prefix, projector, groupId, commitIntervalMs: 200 });
     await waitFor(async () => (await projector.position()) === at(1_000), 'the first 1,000 events projected');
     // Committed by the interval, without a stop.
@@ -75,7 +79,11 @@ describe.skipIf('skip' in tk)('startKafkaProjections (real broker)', { timeout: 
 
     // A consumer with no interval commits only on stop.
     await publish(1_200, 1_300);
-    const second = await startKafkaProjections({ kafka, topicPrefix: prefix, projector, groupId, commitIntervalMs: 60_000 });
+    const second = await startKafkaProjections({ kafka, topicPrefix: prefix, projector, groupId, commitIntervalMs: 60_000, fetch: { minBytes: 1, maxWaitTimeInMs: 250 } });
+    expect(consumerConfigs.map((c) => [c.minBytes, c.maxWaitTimeInMs])).toEqual([
+      [DEFAULT_FETCH.minBytes, DEFAULT_FETCH.maxWaitTimeInMs],
+      [1, 250],
+    ]);
     await waitFor(async () => (await projector.position()) === at(1_300), '1,300 events projected');
     expect(await committed()).toBe('1200');
     await second.stop();

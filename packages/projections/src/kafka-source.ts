@@ -8,7 +8,7 @@
  */
 import type { Consumer, Kafka } from 'kafkajs';
 import type { RecordedEvent } from '@tradecore/event-store';
-import { OffsetCommitter, decodeRecordedEvent, topicName } from '@tradecore/engine';
+import { DEFAULT_FETCH, OffsetCommitter, decodeRecordedEvent, topicName, type KafkaFetchTuning } from '@tradecore/engine';
 import type { Projector } from './projector.ts';
 
 export interface KafkaProjectionConsumer {
@@ -24,6 +24,8 @@ export interface KafkaProjectionOptions {
   /** How often finished batches' offsets are committed; 0: after every batch. Default 1,000 ms. */
   commitIntervalMs?: number;
   log?: (line: string) => void;
+  /** As the engine's consumers (`KafkaFetchTuning`, default `DEFAULT_FETCH`). */
+  fetch?: KafkaFetchTuning;
 }
 
 export async function startKafkaProjections(options: KafkaProjectionOptions): Promise<KafkaProjectionConsumer> {
@@ -34,6 +36,8 @@ export async function startKafkaProjections(options: KafkaProjectionOptions): Pr
     allowAutoTopicCreation: false,
     sessionTimeout: 10_000,
     heartbeatInterval: 1_000,
+    minBytes: options.fetch?.minBytes ?? DEFAULT_FETCH.minBytes,
+    maxWaitTimeInMs: options.fetch?.maxWaitTimeInMs ?? DEFAULT_FETCH.maxWaitTimeInMs,
   });
   const offsets = new OffsetCommitter(consumer, topic, commitIntervalMs, (err) =>
     options.log?.(`projections: committing consumer offsets failed: ${(err as Error).message}`),

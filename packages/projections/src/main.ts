@@ -2,7 +2,8 @@
  * The projections service (scaled deployments): folds the log into the read models, from Kafka's
  * `tradecore.events` topic when KAFKA_BROKERS is set, else from the event-store subscription.
  * Environment: DATABASE_URL (required), EVENT_STORE_SCHEMA (event_store), READMODEL_SCHEMA
- * (readmodel), KAFKA_BROKERS, TOPIC_PREFIX, PORT (9464: /health, /ready, /metrics), LOG_LEVEL.
+ * (readmodel), KAFKA_BROKERS, TOPIC_PREFIX, KAFKA_FETCH_MIN_BYTES and KAFKA_FETCH_MAX_WAIT_MS (the
+ * consumer's fetch; default the engine's DEFAULT_FETCH), PORT (9464: /health, /ready, /metrics), LOG_LEVEL.
  * SIGTERM finishes the batch in flight (its transaction commits with its checkpoint, or not at all).
  */
 import Fastify from 'fastify';
@@ -21,6 +22,8 @@ const Env = z.object({
   READMODEL_SCHEMA: envFields.schemaName('readmodel'),
   KAFKA_BROKERS: z.string().optional(),
   TOPIC_PREFIX: z.string().default(''),
+  KAFKA_FETCH_MIN_BYTES: envFields.kafkaFetchMinBytes,
+  KAFKA_FETCH_MAX_WAIT_MS: envFields.kafkaFetchMaxWaitMs,
   PORT: envFields.port(9464),
   HOST: envFields.host,
   LOG_LEVEL: envFields.logLevel,
@@ -35,7 +38,7 @@ async function main(): Promise<void> {
   const store = createPostgresEventStore({ pool, schema: env.EVENT_STORE_SCHEMA });
   let stop: () => Promise<void>;
   if (env.KAFKA_BROKERS) {
-    const consumer = await startKafkaProjections({ kafka: kafkaClient(env.KAFKA_BROKERS.split(','), 'tradecore-projections'), topicPrefix: env.TOPIC_PREFIX, projector });
+    const consumer = await startKafkaProjections({ kafka: kafkaClient(env.KAFKA_BROKERS.split(','), 'tradecore-projections'), topicPrefix: env.TOPIC_PREFIX, projector, fetch: { minBytes: env.KAFKA_FETCH_MIN_BYTES, maxWaitTimeInMs: env.KAFKA_FETCH_MAX_WAIT_MS } });
     stop = () => consumer.stop();
   } else {
     const run = runProjection(store, projector, { registry });

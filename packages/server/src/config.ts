@@ -20,6 +20,10 @@ export const ConfigSchema = z
       .regex(/^[^,\s]+:\d+(,[^,\s]+:\d+)*$/, 'comma-separated host:port list')
       .optional(),
     KAFKA_TOPIC_PREFIX: z.string().regex(/^[A-Za-z0-9._-]*$/).default(''),
+    // Kafka consumers' fetch (engine handlers and projections): the broker answers once this many
+    // bytes are there or the wait has passed; unset, the engine's DEFAULT_FETCH (docs/performance.md).
+    KAFKA_FETCH_MIN_BYTES: envFields.kafkaFetchMinBytes,
+    KAFKA_FETCH_MAX_WAIT_MS: envFields.kafkaFetchMaxWaitMs,
     EVENTSTORE_URL: z.string().startsWith('esdb').optional(),
     REDIS_URL: Url.optional(),
     JWT_SECRET: envFields.jwtSecret.optional(),

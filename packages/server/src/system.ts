@@ -141,9 +141,10 @@ export async function startSystem(config: Config, options: SystemOptions = {}): 
       const kafka = kafkaClient(brokers, 'tradecore-single-node');
       const relay = await startRelay({ store, kafka, checkpoints: await createPostgresCheckpointStore(pool), topicPrefix: config.KAFKA_TOPIC_PREFIX, metrics });
       stops.push(() => relay.stop());
-      const engine = await startKafkaEngine({ store, kafka, topicPrefix: config.KAFKA_TOPIC_PREFIX, clock, metrics });
+      const fetch = { minBytes: config.KAFKA_FETCH_MIN_BYTES, maxWaitTimeInMs: config.KAFKA_FETCH_MAX_WAIT_MS };
+      const engine = await startKafkaEngine({ store, kafka, topicPrefix: config.KAFKA_TOPIC_PREFIX, clock, metrics, fetch });
       stops.push(() => engine.stop());
-      const projections = await startKafkaProjections({ kafka, topicPrefix: config.KAFKA_TOPIC_PREFIX, projector, log });
+      const projections = await startKafkaProjections({ kafka, topicPrefix: config.KAFKA_TOPIC_PREFIX, projector, log, fetch });
       stops.push(() => projections.stop());
     } else {
       const engine = await startInProcessEngine({ store, pool, clock, metrics });

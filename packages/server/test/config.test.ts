@@ -17,7 +17,18 @@ describe('configuration', () => {
     expect(loadConfig({ EVENT_STORE_APPENDS_IN_FLIGHT: '16' }).EVENT_STORE_APPENDS_IN_FLIGHT).toBe(16);
   });
 
+  it("leaves the Kafka consumers' fetch to the engine's default unless told, and takes whole numbers", () => {
+    const c = loadConfig({});
+    expect([c.KAFKA_FETCH_MIN_BYTES, c.KAFKA_FETCH_MAX_WAIT_MS]).toEqual([undefined, undefined]);
+    const told = loadConfig({ KAFKA_FETCH_MIN_BYTES: '1', KAFKA_FETCH_MAX_WAIT_MS: '100' });
+    expect([told.KAFKA_FETCH_MIN_BYTES, told.KAFKA_FETCH_MAX_WAIT_MS]).toEqual([1, 100]);
+  });
+
   it.each([
+    [{ KAFKA_FETCH_MIN_BYTES: '0' }, 'KAFKA_FETCH_MIN_BYTES'],
+    [{ KAFKA_FETCH_MIN_BYTES: '64k' }, 'KAFKA_FETCH_MIN_BYTES'],
+    [{ KAFKA_FETCH_MAX_WAIT_MS: '0' }, 'KAFKA_FETCH_MAX_WAIT_MS'],
+    [{ KAFKA_FETCH_MAX_WAIT_MS: '2.5' }, 'KAFKA_FETCH_MAX_WAIT_MS'],
     [{ PORT: 'eighty' }, 'PORT'],
     [{ PORT: '70000' }, 'PORT'],
     [{ DATABASE_URL: 'not a url' }, 'DATABASE_URL'],
