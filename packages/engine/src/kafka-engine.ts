@@ -65,7 +65,7 @@ export interface KafkaEngineOptions {
  * fetched, decoded and handled one or two messages at a time (and appended their decisions one
  * transaction each). Holding a fetch up to 10 ms for 64 KiB measured better at 300/s, at 600/s and
  * over a 10-minute soak at 536/s
- * (docs/performance.md, 2026-11-28: at 300/s 14 % less server and 17 % less PostgreSQL CPU per
+ * (docs/performance.md, 2026-11-28: at 300/s 13–14 % less server and 13–18 % less PostgreSQL CPU per
  * command, the median command twice as fast; at 600/s command p99 51–64 against 59–97 ms), for up to
  * 10 ms more on each hop at low rates and, at rest, about 0.1 core more (the broker answers every
  * consumer's empty fetch every 10 ms instead of every 100 ms for the handlers and 5 s for the
