@@ -107,8 +107,13 @@ export function killSwitchCovers(ks: Pick<KillSwitch, 'scope' | 'marketId' | 'us
 interface KillSwitchIndex {
   global: KillSwitch | undefined;
   byMarket: ReadonlyMap<number, KillSwitch>;
-  /** Per user: the first switch for all markets and the first per market, with where each stands in the list. */
-  byUser: ReadonlyMap<number, { allMarkets: EngagedAt | undefined; byMarket: Map<number, EngagedAt> }>;
+  byUser: ReadonlyMap<number, UserSwitches>;
+}
+
+/** A user's first switch for all markets and first per market, with where each stands in the list. */
+interface UserSwitches {
+  allMarkets: EngagedAt | undefined;
+  byMarket: Map<number, EngagedAt>;
 }
 
 interface EngagedAt {
@@ -124,7 +129,7 @@ function killSwitchIndexOf(killSwitches: readonly KillSwitch[]): KillSwitchIndex
   if (known) return known;
   let global: KillSwitch | undefined;
   const byMarket = new Map<number, KillSwitch>();
-  const byUser = new Map<number, { allMarkets: EngagedAt | undefined; byMarket: Map<number, EngagedAt> }>();
+  const byUser = new Map<number, UserSwitches>();
   killSwitches.forEach((killSwitch, at) => {
     const { scope, marketId, userId } = killSwitch;
     switch (scope) {
@@ -160,20 +165,20 @@ function userSwitchCovering(index: KillSwitchIndex, userId: number, marketId: nu
 }
 
 /**
- * Why new orders of `userId` in `marketId` may not trade, or null. Kill switches are checked
- * before halts (global first, then market, then user). Constant time in the engaged switches: a
+ * The engaged kill switch that stops orders of `userId` in `marketId`, or null: global first, then
+ * market, then user, the first engaged of its scope. Constant time in the engaged switches: a
  * user-scope switch per account is how a desk stops a trader, so there can be thousands.
  */
+export function killSwitchCovering(control: ControlState, userId: number, marketId: number): KillSwitch | null {
+  if (control.killSwitches.length === 0) return null;
+  const index = killSwitchIndexOf(control.killSwitches);
+  return index.global ?? index.byMarket.get(marketId) ?? userSwitchCovering(index, userId, marketId) ?? null;
+}
+
+/** Why new orders of `userId` in `marketId` may not trade, or null. Kill switches are checked before halts. */
 export function isBlocked(control: ControlState, userId: number, marketId: number): Block | null {
-  if (control.killSwitches.length > 0) {
-    const index = killSwitchIndexOf(control.killSwitches);
-    const global = index.global;
-    if (global) return { reason: 'kill_switch', rule: 'kill_switch.global', detail: global.reason };
-    const market = index.byMarket.get(marketId);
-    if (market) return { reason: 'kill_switch', rule: 'kill_switch.market', detail: market.reason };
-    const user = userSwitchCovering(index, userId, marketId);
-    if (user) return { reason: 'kill_switch', rule: 'kill_switch.user', detail: user.reason };
-  }
+  const ks = killSwitchCovering(control, userId, marketId);
+  if (ks) return { reason: 'kill_switch', rule: `kill_switch.${ks.scope}`, detail: ks.reason };
   const halt = control.halted.get(marketId);
   if (halt !== undefined) return { reason: 'market_halted', rule: 'market_halted', detail: halt };
   return null;

@@ -37,7 +37,7 @@
  */
 import type { AmendRefusalReason, CancelReason, EventData, TradecoreEvent } from '../events.ts';
 import type { BookCommand, BookEvent, BookRejectReason, BookSnapshot, OrderBook, RestingOrderView } from '../book/types.ts';
-import { isBlocked, killSwitchCovers, type ControlState } from '../control/control.ts';
+import { isBlocked, killSwitchCovering, killSwitchCovers, type ControlState } from '../control/control.ts';
 import { DecimalValidationError, formatAmount, lotsToQuantity, priceToTicks, quantityToLots, ticksToPrice } from '../numbers.ts';
 import { catalogueEvent, positionOf, type CatalogueEvent, type DecisionMeta, type DecisionMetaOut } from '../order/decider.ts';
 import { tradeAmounts } from '../portfolio/fees.ts';
@@ -351,7 +351,7 @@ export function createMarketDecider(options: MarketDeciderOptions) {
   function sweepKillSwitched(state: MarketState, spec: MarketSpec, control: ControlState, now: string): MarketEvent[] {
     const switches = control.killSwitches;
     if (switches.length === 0 || state.sweptFor === switches) return [];
-    const swept = cancelAll(state, spec, (userId) => switches.some((ks) => killSwitchCovers(ks, userId, spec.marketId)), 'kill_switch', now);
+    const swept = cancelAll(state, spec, (userId) => killSwitchCovering(control, userId, spec.marketId) !== null, 'kill_switch', now);
     state.sweptFor = switches;
     return swept;
   }
