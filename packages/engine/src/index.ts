@@ -17,4 +17,4 @@ export { createRiskHandler, accountModel } from './risk-handler.ts';
 export { createExecutionHandler, type ExecutionHandlerOptions } from './execution-handler.ts';
 export * from './snapshots.ts';
 export { startInProcessEngine, type InProcessEngineOptions, type RunningEngine } from './in-process.ts';
-export { startKafkaEngine, kafkaClient, type KafkaEngineOptions, type KafkaEngine, type KafkaFetchTuning, DEFAULT_FETCH } from './kafka-engine.ts';
+export { startKafkaEngine, kafkaClient, type KafkaEngineOptions, type KafkaEngine, type KafkaFetchTuning, DEFAULT_FETCH, consumerFetch, fetchTuningOf } from './kafka-engine.ts';

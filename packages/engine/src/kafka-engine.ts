@@ -78,6 +78,16 @@ export interface KafkaFetchTuning {
 
 export const DEFAULT_FETCH: Required<KafkaFetchTuning> = { minBytes: 65_536, maxWaitTimeInMs: 10 };
 
+/** What a consumer is configured with: the tuning given, `DEFAULT_FETCH` for what it leaves out. */
+export function consumerFetch(tuning?: KafkaFetchTuning): Required<KafkaFetchTuning> {
+  return { minBytes: tuning?.minBytes ?? DEFAULT_FETCH.minBytes, maxWaitTimeInMs: tuning?.maxWaitTimeInMs ?? DEFAULT_FETCH.maxWaitTimeInMs };
+}
+
+/** The tuning of a process's environment (`KAFKA_FETCH_MIN_BYTES`, `KAFKA_FETCH_MAX_WAIT_MS`, validated by http-kit's `envFields`). */
+export function fetchTuningOf(env: { KAFKA_FETCH_MIN_BYTES?: number | undefined; KAFKA_FETCH_MAX_WAIT_MS?: number | undefined }): KafkaFetchTuning {
+  return { minBytes: env.KAFKA_FETCH_MIN_BYTES, maxWaitTimeInMs: env.KAFKA_FETCH_MAX_WAIT_MS };
+}
+
 export interface KafkaEngine extends RunningEngine {
   /** Currently assigned partitions per handler. */
   assignment(handler: HandlerName): readonly number[];
@@ -136,8 +146,7 @@ export async function startKafkaEngine(options: KafkaEngineOptions): Promise<Kaf
       sessionTimeout: options.sessionTimeoutMs ?? 10_000,
       heartbeatInterval: options.heartbeatIntervalMs ?? 1_000,
       rebalanceTimeout: 30_000,
-      minBytes: options.fetch?.minBytes ?? DEFAULT_FETCH.minBytes,
-      maxWaitTimeInMs: options.fetch?.maxWaitTimeInMs ?? DEFAULT_FETCH.maxWaitTimeInMs,
+      ...consumerFetch(options.fetch),
       retry: { retries: 5, initialRetryTime: 200, restartOnFailure: async () => false },
     });
     // Ownership: the rebuild for a new assignment runs before the first batch is processed.

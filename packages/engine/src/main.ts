@@ -17,7 +17,7 @@ import { z } from 'zod';
 import { createPostgresCheckpointStore } from './checkpoints.ts';
 import { systemClock } from './ids.ts';
 import { createPostgresSnapshotStore } from './snapshots.ts';
-import { kafkaClient, startKafkaEngine } from './kafka-engine.ts';
+import { fetchTuningOf, kafkaClient, startKafkaEngine } from './kafka-engine.ts';
 import { defaultLogger, engineMetrics } from './observability.ts';
 import { startEngineOps } from './ops.ts';
 import { topicName } from './routing.ts';
@@ -93,8 +93,7 @@ async function main(): Promise<void> {
   if (handlers.length > 0) {
     const snapshots = handlers.includes('execution') ? await createPostgresSnapshotStore(pool) : undefined;
     const sessionTimeoutMs = env.SESSION_TIMEOUT_MS;
-    const fetch = { minBytes: env.KAFKA_FETCH_MIN_BYTES, maxWaitTimeInMs: env.KAFKA_FETCH_MAX_WAIT_MS };
-    const engine = await startKafkaEngine({ store, kafka, topicPrefix, handlers, clock: systemClock, logger, metrics, snapshots, sessionTimeoutMs, fetch });
+    const engine = await startKafkaEngine({ store, kafka, topicPrefix, handlers, clock: systemClock, logger, metrics, snapshots, sessionTimeoutMs, fetch: fetchTuningOf(env) });
     stops.push(() => engine.stop());
     dones.push(engine.done);
   }

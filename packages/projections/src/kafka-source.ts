@@ -8,7 +8,7 @@
  */
 import type { Consumer, Kafka } from 'kafkajs';
 import type { RecordedEvent } from '@tradecore/event-store';
-import { DEFAULT_FETCH, OffsetCommitter, decodeRecordedEvent, topicName, type KafkaFetchTuning } from '@tradecore/engine';
+import { OffsetCommitter, consumerFetch, decodeRecordedEvent, topicName, type KafkaFetchTuning } from '@tradecore/engine';
 import type { Projector } from './projector.ts';
 
 export interface KafkaProjectionConsumer {
@@ -36,8 +36,7 @@ export async function startKafkaProjections(options: KafkaProjectionOptions): Pr
     allowAutoTopicCreation: false,
     sessionTimeout: 10_000,
     heartbeatInterval: 1_000,
-    minBytes: options.fetch?.minBytes ?? DEFAULT_FETCH.minBytes,
-    maxWaitTimeInMs: options.fetch?.maxWaitTimeInMs ?? DEFAULT_FETCH.maxWaitTimeInMs,
+    ...consumerFetch(options.fetch),
   });
   const offsets = new OffsetCommitter(consumer, topic, commitIntervalMs, (err) =>
     options.log?.(`projections: committing consumer offsets failed: ${(err as Error).message}`),

@@ -10,7 +10,7 @@ import Fastify from 'fastify';
 import pg from 'pg';
 import { z } from 'zod';
 import { createPostgresEventStore } from '@tradecore/event-store';
-import { kafkaClient } from '@tradecore/engine';
+import { fetchTuningOf, kafkaClient } from '@tradecore/engine';
 import { createMetricsRegistry, envFields, installProblemHandling, loadServiceEnv, registerOps, stopOnSignals } from '@tradecore/http-kit';
 import { createProjector } from './projector.ts';
 import { runProjection } from './runner.ts';
@@ -38,7 +38,7 @@ async function main(): Promise<void> {
   const store = createPostgresEventStore({ pool, schema: env.EVENT_STORE_SCHEMA });
   let stop: () => Promise<void>;
   if (env.KAFKA_BROKERS) {
-    const consumer = await startKafkaProjections({ kafka: kafkaClient(env.KAFKA_BROKERS.split(','), 'tradecore-projections'), topicPrefix: env.TOPIC_PREFIX, projector, fetch: { minBytes: env.KAFKA_FETCH_MIN_BYTES, maxWaitTimeInMs: env.KAFKA_FETCH_MAX_WAIT_MS } });
+    const consumer = await startKafkaProjections({ kafka: kafkaClient(env.KAFKA_BROKERS.split(','), 'tradecore-projections'), topicPrefix: env.TOPIC_PREFIX, projector, fetch: fetchTuningOf(env) });
     stop = () => consumer.stop();
   } else {
     const run = runProjection(store, projector, { registry });

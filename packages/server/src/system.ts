@@ -32,7 +32,7 @@ import {
   listMarket,
   type CommandDeps,
 } from '@tradecore/command-api';
-import { createPostgresCheckpointStore, engineMetrics, kafkaClient, startInProcessEngine, startKafkaEngine, startRelay } from '@tradecore/engine';
+import { createPostgresCheckpointStore, engineMetrics, fetchTuningOf, kafkaClient, startInProcessEngine, startKafkaEngine, startRelay } from '@tradecore/engine';
 import { createProjector, runProjection, startKafkaProjections } from '@tradecore/projections';
 import { createPositionWaiter, memoryCache, redisCache, registerQueryRoutes } from '@tradecore/query-api';
 import type { Config } from './config.ts';
@@ -141,7 +141,7 @@ export async function startSystem(config: Config, options: SystemOptions = {}): 
       const kafka = kafkaClient(brokers, 'tradecore-single-node');
       const relay = await startRelay({ store, kafka, checkpoints: await createPostgresCheckpointStore(pool), topicPrefix: config.KAFKA_TOPIC_PREFIX, metrics });
       stops.push(() => relay.stop());
-      const fetch = { minBytes: config.KAFKA_FETCH_MIN_BYTES, maxWaitTimeInMs: config.KAFKA_FETCH_MAX_WAIT_MS };
+      const fetch = fetchTuningOf(config);
       const engine = await startKafkaEngine({ store, kafka, topicPrefix: config.KAFKA_TOPIC_PREFIX, clock, metrics, fetch });
       stops.push(() => engine.stop());
       const projections = await startKafkaProjections({ kafka, topicPrefix: config.KAFKA_TOPIC_PREFIX, projector, log, fetch });
